@@ -1,0 +1,1 @@
+//! Seeded discrete-event simulation of spare-parts networks for spares.

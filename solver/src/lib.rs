@@ -1,0 +1,1 @@
+//! Service-parts stocking models and optimisation for spares.

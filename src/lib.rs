@@ -1,0 +1,1 @@
+//! `spares`: spare-parts availability, simulation and stocking service.

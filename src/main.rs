@@ -1,0 +1,2 @@
+//! The `spares` command-line interface.
+fn main() {}
