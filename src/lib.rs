@@ -1,1 +1,9 @@
 //! `spares`: spare-parts availability, simulation and stocking service.
+
+/// Generated protobuf and gRPC code for `spares.v1`. Only the `api` layer uses it.
+#[allow(missing_docs, clippy::all)]
+pub mod pb {
+    tonic::include_proto!("spares.v1");
+    /// Encoded file descriptor set, served by the reflection service.
+    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("spares_descriptor");
+}
