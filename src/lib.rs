@@ -7,3 +7,5 @@ pub mod pb {
     /// Encoded file descriptor set, served by the reflection service.
     pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("spares_descriptor");
 }
+
+pub mod domain;

@@ -1,0 +1,9 @@
+//! The pure core: network model, ledger rules, calendars, routing and promises.
+//!
+//! Nothing here touches tokio, tonic, prost, sled, the file system, the system
+//! clock or a global random generator; `tests/tidy.rs` enforces it.
+
+pub mod error;
+pub mod network;
+
+pub use error::DomainError;
