@@ -96,12 +96,3 @@ pub(crate) fn open_unit(field: &str, value: f64) -> Result<f64> {
         Err(invalid(field, format!("must lie in (0, 1), got {value}")))
     }
 }
-
-/// Checks that a value lies in [0, 1].
-pub(crate) fn probability(field: &str, value: f64) -> Result<f64> {
-    if value.is_finite() && (0.0..=1.0).contains(&value) {
-        Ok(value)
-    } else {
-        Err(invalid(field, format!("must lie in [0, 1], got {value}")))
-    }
-}
