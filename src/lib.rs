@@ -9,3 +9,4 @@ pub mod pb {
 }
 
 pub mod domain;
+pub mod store;

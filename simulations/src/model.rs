@@ -346,10 +346,18 @@ pub struct DemandHistory {
     /// Multiplier on demand sizes (what-if scenarios); 1 for the history as it is.
     #[serde(default = "one")]
     pub demand_multiplier: f64,
+    /// Apply Willemain's jitter to resampled sizes (it can add values not seen in the history,
+    /// and raises the mean of size-1 histories).
+    #[serde(default = "yes")]
+    pub jitter: bool,
 }
 
 fn one() -> f64 {
     1.0
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A location out of service: it ships nothing and serves nobody between the two days.

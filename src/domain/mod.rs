@@ -4,6 +4,7 @@
 //! clock or a global random generator; `tests/tidy.rs` enforces it.
 
 pub mod error;
+pub mod ledger;
 pub mod network;
 
 pub use error::DomainError;

@@ -1,0 +1,278 @@
+//! Demand processes: Poisson failures, Weibull wear-out renewals and bootstrapped history.
+//!
+//! Each process answers "when is the next demand after time t?" directly, so the engine jumps
+//! from event to event and a slow mover costs nothing while nothing happens.
+
+use rand::rngs::SmallRng;
+
+use crate::model::DemandHistory;
+use crate::random::{exponential, standard_normal, uniform};
+
+/// A piecewise-constant multiplier on a failure rate over calendar time (common-cause shocks).
+/// Segments cover [0, infinity) in order.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RateProfile {
+    /// (start day, end day, multiplier), contiguous and sorted.
+    segments: Vec<(f64, f64, f64)>,
+}
+
+impl RateProfile {
+    /// The profile of a set of possibly overlapping shocks (start, end, multiplier):
+    /// overlapping shocks multiply.
+    pub(crate) fn from_shocks(shocks: &[(f64, f64, f64)]) -> RateProfile {
+        let mut breakpoints: Vec<f64> = vec![0.0, f64::INFINITY];
+        for &(start, end, _) in shocks {
+            breakpoints.push(start.max(0.0));
+            breakpoints.push(end.max(0.0));
+        }
+        breakpoints.sort_by(f64::total_cmp);
+        breakpoints.dedup();
+        let segments = breakpoints
+            .windows(2)
+            .map(|pair| {
+                let multiplier = shocks
+                    .iter()
+                    .filter(|&&(start, end, _)| start <= pair[0] && pair[0] < end)
+                    .map(|&(_, _, multiplier)| multiplier)
+                    .product();
+                (pair[0], pair[1], multiplier)
+            })
+            .collect();
+        RateProfile { segments }
+    }
+
+    /// Index of the segment holding day `t`.
+    fn segment_at(&self, t: f64) -> usize {
+        let index = self.segments.partition_point(|&(_, end, _)| end <= t);
+        index.min(self.segments.len().saturating_sub(1))
+    }
+}
+
+/// Next arrival after `t` of a Poisson process with rate `rate_per_day x profile(t)`.
+/// `None` if the rate is zero from `t` on.
+pub(crate) fn next_poisson(
+    rate_per_day: f64,
+    profile: &RateProfile,
+    t: f64,
+    rng: &mut SmallRng,
+) -> Option<f64> {
+    let mut budget = exponential(rng);
+    let mut now = t;
+    for &(_, end, multiplier) in &profile.segments[profile.segment_at(t)..] {
+        let rate = rate_per_day * multiplier;
+        let available = rate * (end - now);
+        if available >= budget {
+            return Some(now + budget / rate);
+        }
+        budget -= available;
+        now = end;
+    }
+    None
+}
+
+/// Weibull life of one installed unit, in operating hours.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct WeibullLife {
+    /// Shape k.
+    pub(crate) shape: f64,
+    /// Scale in operating hours.
+    pub(crate) scale_hours: f64,
+    /// Operating hours per calendar day.
+    pub(crate) hours_per_day: f64,
+}
+
+impl WeibullLife {
+    fn cumulative_hazard(&self, age_hours: f64) -> f64 {
+        (age_hours / self.scale_hours).powf(self.shape)
+    }
+
+    fn age_at_hazard(&self, hazard: f64) -> f64 {
+        self.scale_hours * hazard.powf(1.0 / self.shape)
+    }
+
+    /// Next failure after day `t` of a unit aged `age_hours` at `t`, with the hazard
+    /// multiplied by the profile (proportional hazards). `None` if it never fails.
+    pub(crate) fn next_failure(
+        &self,
+        profile: &RateProfile,
+        t: f64,
+        age_hours: f64,
+        rng: &mut SmallRng,
+    ) -> Option<f64> {
+        if self.hours_per_day <= 0.0 {
+            return None;
+        }
+        let mut budget = exponential(rng);
+        let (mut now, mut age) = (t, age_hours);
+        for &(_, end, multiplier) in &profile.segments[profile.segment_at(t)..] {
+            let end_age = age + (end - now) * self.hours_per_day;
+            let available = multiplier * (self.cumulative_hazard(end_age) - self.cumulative_hazard(age));
+            if multiplier > 0.0 && available >= budget {
+                let target = self.cumulative_hazard(age) + budget / multiplier;
+                let failure_age = self.age_at_hazard(target).max(age);
+                return Some(now + (failure_age - age) / self.hours_per_day);
+            }
+            if multiplier > 0.0 {
+                budget -= available;
+            }
+            now = end;
+            age = end_age;
+        }
+        None
+    }
+}
+
+/// Bootstrap of an intermittent series (Willemain, Smart and Schwarz 2004).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Bootstrap {
+    /// Days per period.
+    pub(crate) period_days: f64,
+    /// P(demand next period | no demand this period).
+    pub(crate) zero_to_demand: f64,
+    /// P(demand next period | demand this period).
+    pub(crate) demand_to_demand: f64,
+    /// Non-zero sizes of the history.
+    pub(crate) sizes: Vec<u32>,
+    /// Whether the last period of the history had demand (the chain starts there).
+    pub(crate) starts_with_demand: bool,
+    /// Willemain's jitter on resampled sizes.
+    pub(crate) jitter: bool,
+    /// Multiplier on sizes, rounded stochastically.
+    pub(crate) multiplier: f64,
+}
+
+impl Bootstrap {
+    /// Fits the two-state occurrence chain and collects the sizes. A state never left in the
+    /// history falls back to the share of periods with demand.
+    pub(crate) fn fit(history: &DemandHistory) -> Bootstrap {
+        let occurs: Vec<bool> = history.quantities.iter().map(|&q| q > 0).collect();
+        let share = occurs.iter().filter(|&&o| o).count() as f64 / occurs.len().max(1) as f64;
+        let mut counts = [[0u64; 2]; 2];
+        for pair in occurs.windows(2) {
+            counts[usize::from(pair[0])][usize::from(pair[1])] += 1;
+        }
+        let probability = |from: usize| {
+            let total = counts[from][0] + counts[from][1];
+            if total == 0 {
+                share
+            } else {
+                counts[from][1] as f64 / total as f64
+            }
+        };
+        Bootstrap {
+            period_days: history.period_days,
+            zero_to_demand: probability(0),
+            demand_to_demand: probability(1),
+            sizes: history.quantities.iter().copied().filter(|&q| q > 0).collect(),
+            starts_with_demand: occurs.last().copied().unwrap_or(false),
+            jitter: history.jitter,
+            multiplier: history.demand_multiplier,
+        }
+    }
+
+    /// The next period with demand after `period`, given whether `period` had demand.
+    pub(crate) fn next_period(&self, period: u64, had_demand: bool, rng: &mut SmallRng) -> Option<u64> {
+        if self.sizes.is_empty() {
+            return None;
+        }
+        let stay = if had_demand {
+            self.demand_to_demand
+        } else {
+            self.zero_to_demand
+        };
+        if uniform(rng) < stay {
+            return Some(period + 1);
+        }
+        // From a period without demand, the wait for the next one is geometric.
+        if self.zero_to_demand <= 0.0 {
+            return None;
+        }
+        if self.zero_to_demand >= 1.0 {
+            return Some(period + 2);
+        }
+        let u = 1.0 - uniform(rng);
+        let trials = (u.ln() / (1.0 - self.zero_to_demand).ln()).ceil().max(1.0);
+        Some(period + 1 + trials as u64)
+    }
+
+    /// The size of one demanding period: a resampled history size, jittered, scaled.
+    pub(crate) fn size(&self, rng: &mut SmallRng) -> u32 {
+        let index = ((uniform(rng) * self.sizes.len() as f64) as usize).min(self.sizes.len() - 1);
+        let base = f64::from(self.sizes[index]);
+        let mut size = base;
+        if self.jitter {
+            // Willemain's jitter, X* = 1 + INT(X + Z sqrt(X)), kept at X when not positive.
+            let jittered = 1.0 + (base + standard_normal(rng) * base.sqrt()).floor();
+            if jittered > 0.0 {
+                size = jittered;
+            }
+        }
+        let scaled = size * self.multiplier;
+        (scaled.floor() + f64::from(uniform(rng) < scaled.fract())) as u32
+    }
+
+    /// Long-run mean units per period of the fitted chain without jitter.
+    pub(crate) fn mean_per_period(&self) -> f64 {
+        let leave = 1.0 - self.demand_to_demand + self.zero_to_demand;
+        let occupancy = if leave > 0.0 {
+            self.zero_to_demand / leave
+        } else {
+            f64::from(u8::from(self.starts_with_demand))
+        };
+        let mean_size =
+            self.sizes.iter().map(|&s| f64::from(s)).sum::<f64>() / self.sizes.len().max(1) as f64;
+        occupancy * mean_size * self.multiplier
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::random::{Purpose, stream};
+
+    #[test]
+    fn overlapping_shocks_multiply() {
+        let profile = RateProfile::from_shocks(&[(10.0, 20.0, 2.0), (15.0, 30.0, 3.0)]);
+        let at = |t: f64| profile.segments[profile.segment_at(t)].2;
+        assert_eq!(at(5.0), 1.0);
+        assert_eq!(at(12.0), 2.0);
+        assert_eq!(at(16.0), 6.0);
+        assert_eq!(at(25.0), 3.0);
+        assert_eq!(at(40.0), 1.0);
+    }
+
+    #[test]
+    fn poisson_count_matches_rate_times_time_under_a_shock() {
+        let profile = RateProfile::from_shocks(&[(100.0, 200.0, 4.0)]);
+        let mut rng = stream(3, 0, 9, Purpose::Demand);
+        let (mut t, mut count) = (0.0, 0u64);
+        let horizon = 1_000.0;
+        while let Some(next) = next_poisson(0.5, &profile, t, &mut rng) {
+            if next >= horizon {
+                break;
+            }
+            t = next;
+            count += 1;
+        }
+        // Expected 0.5 * (900 + 4 * 100) = 650, standard deviation sqrt(650) = 25.5.
+        assert!((count as f64 - 650.0).abs() < 4.0 * 650f64.sqrt());
+    }
+
+    #[test]
+    fn weibull_mean_life_from_new() {
+        let life = WeibullLife {
+            shape: 2.0,
+            scale_hours: 100.0,
+            hours_per_day: 10.0,
+        };
+        let profile = RateProfile::from_shocks(&[]);
+        let mut rng = stream(5, 0, 1, Purpose::Demand);
+        let n = 50_000;
+        let total: f64 = (0..n)
+            .map(|_| life.next_failure(&profile, 0.0, 0.0, &mut rng).unwrap_or(0.0))
+            .sum();
+        // Mean life = scale * Gamma(1 + 1/2) = 88.62 hours = 8.862 days; sd = 4.63 days.
+        let mean = total / f64::from(n);
+        assert!((mean - 8.862_269).abs() < 4.0 * 4.632 / f64::from(n).sqrt());
+    }
+}
