@@ -15,6 +15,7 @@ pub mod base_stock;
 pub mod distribution;
 pub mod error;
 pub mod forecast;
+pub mod metric;
 pub mod newsvendor;
 pub mod tail;
 

@@ -32,7 +32,10 @@ impl FromStr for MetricModel {
         match name.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
             "metric" => Ok(Self::Metric),
             "varimetric" => Ok(Self::VariMetric),
-            other => Err(invalid("method", format!("unknown model `{other}` (metric, vari-metric)"))),
+            other => Err(invalid(
+                "method",
+                format!("unknown model `{other}` (metric, vari-metric)"),
+            )),
         }
     }
 }
@@ -78,7 +81,10 @@ pub struct MetricOptions {
 
 impl Default for MetricOptions {
     fn default() -> Self {
-        Self { model: MetricModel::VariMetric, ebo_tolerance: 1e-6 }
+        Self {
+            model: MetricModel::VariMetric,
+            ebo_tolerance: 1e-6,
+        }
     }
 }
 
@@ -129,7 +135,13 @@ impl<'a> Tree<'a> {
                 total_demand[parent] += total_demand[index] * (1.0 - node.local_repair_probability);
             }
         }
-        let mut tree = Self { item, children, total_demand, max_stock: vec![0; count], options };
+        let mut tree = Self {
+            item,
+            children,
+            total_demand,
+            max_stock: vec![0; count],
+            options,
+        };
         tree.max_stock = tree.enumeration_ranges()?;
         Ok(tree)
     }
@@ -172,7 +184,8 @@ impl<'a> Tree<'a> {
         match self.options.model {
             MetricModel::Metric => Pipeline::poisson(mean),
             MetricModel::VariMetric => {
-                let extra = share * share * (parent.variance_backorders - parent.expected_backorders);
+                let extra =
+                    share * share * (parent.variance_backorders - parent.expected_backorders);
                 Pipeline::fit(mean, (mean + extra).max(0.0))
             }
         }
@@ -193,7 +206,11 @@ impl<'a> Tree<'a> {
                 demand_per_day: self.total_demand[index],
             };
             let children = self.combined_children(index, state)?;
-            let own = if counts { point.expected_backorders } else { 0.0 };
+            let own = if counts {
+                point.expected_backorders
+            } else {
+                0.0
+            };
             let offset = point.stock as usize;
             if best.len() < offset + children.len() {
                 best.resize(offset + children.len(), f64::INFINITY);
@@ -247,7 +264,11 @@ pub fn lower_hull(curve: &[f64]) -> Vec<u64> {
             let (a, b) = (hull[hull.len() - 2], hull[hull.len() - 1]);
             // Drop b if it lies on or above the chord from a to x.
             let cross = (curve[b] - curve[a]) * (x - a) as f64 - (y - curve[a]) * (b - a) as f64;
-            if cross >= -1e-15 { hull.pop(); } else { break; }
+            if cross >= -1e-15 {
+                hull.pop();
+            } else {
+                break;
+            }
         }
         hull.push(x);
     }
@@ -270,7 +291,10 @@ fn hull_blocks(curve: &[f64]) -> Vec<(u64, f64)> {
 fn validate_item(item: &MetricItem) -> Result<()> {
     non_negative("unit_cost", item.unit_cost)?;
     if item.nodes.is_empty() || item.nodes.len() > MAX_NODES_PER_ITEM {
-        return Err(invalid("nodes", format!("must hold 1..={MAX_NODES_PER_ITEM} nodes")));
+        return Err(invalid(
+            "nodes",
+            format!("must hold 1..={MAX_NODES_PER_ITEM} nodes"),
+        ));
     }
     for (index, node) in item.nodes.iter().enumerate() {
         let field = |name: &str| format!("items[{}].nodes[{index}].{name}", item.name);
@@ -285,7 +309,10 @@ fn validate_item(item: &MetricItem) -> Result<()> {
         non_negative(&field("order_and_ship_days"), node.order_and_ship_days)?;
         let r = node.local_repair_probability;
         if !(r.is_finite() && (0.0..=1.0).contains(&r)) {
-            return Err(invalid(field("local_repair_probability"), "must lie in [0, 1]"));
+            return Err(invalid(
+                field("local_repair_probability"),
+                "must lie in [0, 1]",
+            ));
         }
     }
     Ok(())
@@ -303,7 +330,11 @@ pub fn item_curve(item: &MetricItem, options: &MetricOptions) -> Result<ItemCurv
         }
     }
     let hull = lower_hull(&expected_backorders);
-    Ok(ItemCurve { expected_backorders, root_stock, hull })
+    Ok(ItemCurve {
+        expected_backorders,
+        root_stock,
+        hull,
+    })
 }
 
 /// Stock per node for an item when `total_stock` units are placed as well as possible
@@ -316,11 +347,19 @@ pub fn allocate(item: &MetricItem, options: &MetricOptions, total_stock: u64) ->
 }
 
 /// Places `units` in the subtree at `index`, recording each node's stock.
-fn place(tree: &Tree, index: usize, parent: Option<ParentState>, units: u64, stock: &mut [u64]) -> Result<()> {
+fn place(
+    tree: &Tree,
+    index: usize,
+    parent: Option<ParentState>,
+    units: u64,
+    stock: &mut [u64],
+) -> Result<()> {
     let (curve, own_stock) = tree.subtree(index, parent)?;
     let units = units.min(curve.len() as u64 - 1) as usize;
     // Use the smallest total attaining the best value at or below `units`.
-    let best_total = (0..=units).min_by(|&a, &b| curve[a].total_cmp(&curve[b])).unwrap_or(0);
+    let best_total = (0..=units)
+        .min_by(|&a, &b| curve[a].total_cmp(&curve[b]))
+        .unwrap_or(0);
     let own = own_stock[best_total];
     stock[index] = own;
     let point = tree.pipeline(index, parent)?.at(own);
@@ -336,7 +375,12 @@ fn place(tree: &Tree, index: usize, parent: Option<ParentState>, units: u64, sto
         let (curve, _) = tree.subtree(child, Some(state))?;
         let hull = lower_hull(&curve);
         for w in hull.windows(2) {
-            blocks.push((child, w[1], w[1] - w[0], curve[w[0] as usize] - curve[w[1] as usize]));
+            blocks.push((
+                child,
+                w[1],
+                w[1] - w[0],
+                curve[w[0] as usize] - curve[w[1] as usize],
+            ));
         }
         child_curves.push(child);
     }
@@ -353,6 +397,36 @@ fn place(tree: &Tree, index: usize, parent: Option<ParentState>, units: u64, sto
         place(tree, child, Some(state), child_units[child], stock)?;
     }
     Ok(())
+}
+
+/// Total expected backorders at demand nodes for a given stock per node.
+pub fn expected_backorders(
+    item: &MetricItem,
+    options: &MetricOptions,
+    stock: &[u64],
+) -> Result<f64> {
+    let tree = Tree::new(item, *options)?;
+    if stock.len() != item.nodes.len() {
+        return Err(invalid(
+            "stock",
+            format!("needs one entry per node ({})", item.nodes.len()),
+        ));
+    }
+    let mut states: Vec<Option<ParentState>> = vec![None; stock.len()];
+    let mut total = 0.0;
+    for index in 0..stock.len() {
+        let parent = item.nodes[index].parent.and_then(|p| states[p]);
+        let point = tree.pipeline(index, parent)?.at(stock[index]);
+        if item.nodes[index].demand_per_day > 0.0 {
+            total += point.expected_backorders;
+        }
+        states[index] = Some(ParentState {
+            expected_backorders: point.expected_backorders,
+            variance_backorders: point.variance_backorders,
+            demand_per_day: tree.total_demand[index],
+        });
+    }
+    Ok(total)
 }
 
 /// One point of the availability-versus-investment frontier.
@@ -383,7 +457,11 @@ impl Frontier {
     /// Total stock per item at the last frontier point costing at most `budget`.
     pub fn stock_within(&self, budget: f64) -> Vec<u64> {
         let mut stock = vec![0; self.curves.len()];
-        for point in self.points.iter().take_while(|p| p.investment <= budget + 1e-9) {
+        for point in self
+            .points
+            .iter()
+            .take_while(|p| p.investment <= budget + 1e-9)
+        {
             if let Some(item) = point.item {
                 stock[item] = point.item_total_stock;
             }
@@ -395,13 +473,21 @@ impl Frontier {
 /// Greedy marginal analysis over every item's convex hull: repeatedly buy the hull step
 /// with the largest EBO reduction per unit of money. Items are computed in parallel.
 /// `machines`, if given, is the fleet size for Sherbrooke availability.
-pub fn frontier(items: &[MetricItem], options: &MetricOptions, machines: Option<u64>) -> Result<Frontier> {
-    let curves: Vec<ItemCurve> = items.par_iter().map(|item| item_curve(item, options)).collect::<Result<_>>()?;
+pub fn frontier(
+    items: &[MetricItem],
+    options: &MetricOptions,
+    machines: Option<u64>,
+) -> Result<Frontier> {
+    let curves: Vec<ItemCurve> = items
+        .par_iter()
+        .map(|item| item_curve(item, options))
+        .collect::<Result<_>>()?;
     let mut steps: Vec<(usize, u64, f64, f64)> = Vec::new();
     for (index, (curve, item)) in curves.iter().zip(items).enumerate() {
         for w in curve.hull.windows(2) {
             let cost = (w[1] - w[0]) as f64 * item.unit_cost;
-            let decrease = curve.expected_backorders[w[0] as usize] - curve.expected_backorders[w[1] as usize];
+            let decrease =
+                curve.expected_backorders[w[0] as usize] - curve.expected_backorders[w[1] as usize];
             steps.push((index, w[1], cost, decrease));
         }
     }
@@ -429,7 +515,8 @@ pub fn frontier(items: &[MetricItem], options: &MetricOptions, machines: Option<
         let new_ebo = curves[index].expected_backorders[reach as usize];
         if let Some(n) = machines {
             let units = items[index].units_per_machine;
-            log_availability += item_log_availability(n, units, new_ebo)? - item_log_availability(n, units, ebo_by_item[index])?;
+            log_availability += item_log_availability(n, units, new_ebo)?
+                - item_log_availability(n, units, ebo_by_item[index])?;
         }
         ebo_by_item[index] = new_ebo;
         points.push(FrontierPoint {
@@ -445,13 +532,20 @@ pub fn frontier(items: &[MetricItem], options: &MetricOptions, machines: Option<
 
 /// Decrease per unit of money, with free steps ranked first.
 fn ratio(decrease: f64, cost: f64) -> f64 {
-    if cost > 0.0 { decrease / cost } else { f64::INFINITY }
+    if cost > 0.0 {
+        decrease / cost
+    } else {
+        f64::INFINITY
+    }
 }
 
 /// One item's term Z ln(1 - EBO / (N Z)) of the log availability.
 fn item_log_availability(machines: u64, units_per_machine: u64, ebo: f64) -> Result<f64> {
     if machines == 0 || units_per_machine == 0 {
-        return Err(invalid("machines", "fleet size and units per machine must be at least 1"));
+        return Err(invalid(
+            "machines",
+            "fleet size and units per machine must be at least 1",
+        ));
     }
     let installed = (machines * units_per_machine) as f64;
     Ok(units_per_machine as f64 * (1.0 - ebo / installed).max(1e-300).ln())
