@@ -15,8 +15,10 @@ pub mod base_stock;
 pub mod distribution;
 pub mod error;
 pub mod forecast;
+pub mod lp;
 pub mod metric;
 pub mod newsvendor;
+pub mod scenario;
 pub mod tail;
 
 pub use error::{Result, SolverError};
