@@ -146,6 +146,30 @@ pub fn classify(series: &[f64]) -> Result<Classification> {
     })
 }
 
+/// The method the Syntetos-Boylan-Croston scheme recommends for a class: Croston for smooth
+/// demand, SBA otherwise (Syntetos, Boylan and Croston 2005).
+pub fn recommended_method(class: DemandClass) -> ForecastMethod {
+    match class {
+        DemandClass::Smooth => ForecastMethod::Croston,
+        _ => ForecastMethod::Sba,
+    }
+}
+
+/// The `p`-quantile (nearest rank) of bootstrap samples; errors if `samples` is empty or
+/// `p` is outside [0, 1].
+pub fn quantile(samples: &[u64], p: f64) -> Result<u64> {
+    if samples.is_empty() {
+        return Err(invalid("samples", "must not be empty"));
+    }
+    if !(p.is_finite() && (0.0..=1.0).contains(&p)) {
+        return Err(invalid("p", "must lie in [0, 1]"));
+    }
+    let mut sorted = samples.to_vec();
+    sorted.sort_unstable();
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    Ok(sorted[rank - 1])
+}
+
 /// Croston's smoothed size and interval after the whole series.
 fn croston_state(series: &[f64], alpha: f64) -> Result<(f64, f64)> {
     let positions = positive_positions(series);

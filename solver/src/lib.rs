@@ -9,11 +9,15 @@
 //! - [`averages`]: the averages-based safety stock planners use today.
 //! - [`forecast`]: Croston, SBA, TSB, Syntetos-Boylan classes, bootstrap lead-time demand.
 //! - [`tail`]: CVaR and tail weights.
+//! - [`lp`]: LP data, backends chosen by name, MPS export.
+//! - [`scenario`]: consequence-based sizing (scenario CVaR LP, exact MILP, decomposition).
+//! - [`explain`]: why each level, in numbers.
 
 pub mod averages;
 pub mod base_stock;
 pub mod distribution;
 pub mod error;
+pub mod explain;
 pub mod forecast;
 pub mod lp;
 pub mod metric;

@@ -20,6 +20,11 @@ mod evaluate;
 mod joint;
 
 pub use evaluate::{Evaluation, evaluate};
+
+/// Per-scenario downtime cost of one lane group under `stock` (for explanations).
+pub(crate) fn evaluate_group(p: &Prepared, group: usize, stock: &[u64]) -> Vec<f64> {
+    evaluate::group_losses(p, group, stock)
+}
 pub use joint::{build_lp, stock_from_lp};
 
 use crate::error::{Result, SolverError, invalid, non_negative, open_unit, positive};
