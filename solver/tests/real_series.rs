@@ -1,5 +1,8 @@
 //! Forecasts on real intermittent series from the shared training data (skips when absent).
 
+// Test helpers may panic on malformed fixture files; that is a test failure, as wanted.
+#![allow(clippy::unwrap_used)]
+
 use spares_solver::forecast::{
     ForecastMethod, bootstrap_lead_time_demand, classify, forecast, quantile, recommended_method,
 };
