@@ -106,7 +106,8 @@ impl WeibullLife {
         let (mut now, mut age) = (t, age_hours);
         for &(_, end, multiplier) in &profile.segments[profile.segment_at(t)..] {
             let end_age = age + (end - now) * self.hours_per_day;
-            let available = multiplier * (self.cumulative_hazard(end_age) - self.cumulative_hazard(age));
+            let available =
+                multiplier * (self.cumulative_hazard(end_age) - self.cumulative_hazard(age));
             if multiplier > 0.0 && available >= budget {
                 let target = self.cumulative_hazard(age) + budget / multiplier;
                 let failure_age = self.age_at_hazard(target).max(age);
@@ -163,7 +164,12 @@ impl Bootstrap {
             period_days: history.period_days,
             zero_to_demand: probability(0),
             demand_to_demand: probability(1),
-            sizes: history.quantities.iter().copied().filter(|&q| q > 0).collect(),
+            sizes: history
+                .quantities
+                .iter()
+                .copied()
+                .filter(|&q| q > 0)
+                .collect(),
             starts_with_demand: occurs.last().copied().unwrap_or(false),
             jitter: history.jitter,
             multiplier: history.demand_multiplier,
@@ -171,7 +177,12 @@ impl Bootstrap {
     }
 
     /// The next period with demand after `period`, given whether `period` had demand.
-    pub(crate) fn next_period(&self, period: u64, had_demand: bool, rng: &mut SmallRng) -> Option<u64> {
+    pub(crate) fn next_period(
+        &self,
+        period: u64,
+        had_demand: bool,
+        rng: &mut SmallRng,
+    ) -> Option<u64> {
         if self.sizes.is_empty() {
             return None;
         }
@@ -212,6 +223,7 @@ impl Bootstrap {
     }
 
     /// Long-run mean units per period of the fitted chain without jitter.
+    #[cfg(test)]
     pub(crate) fn mean_per_period(&self) -> f64 {
         let leave = 1.0 - self.demand_to_demand + self.zero_to_demand;
         let occupancy = if leave > 0.0 {
@@ -269,10 +281,63 @@ mod tests {
         let mut rng = stream(5, 0, 1, Purpose::Demand);
         let n = 50_000;
         let total: f64 = (0..n)
-            .map(|_| life.next_failure(&profile, 0.0, 0.0, &mut rng).unwrap_or(0.0))
+            .map(|_| {
+                life.next_failure(&profile, 0.0, 0.0, &mut rng)
+                    .unwrap_or(0.0)
+            })
             .sum();
         // Mean life = scale * Gamma(1 + 1/2) = 88.62 hours = 8.862 days; sd = 4.63 days.
         let mean = total / f64::from(n);
         assert!((mean - 8.862_269).abs() < 4.0 * 4.632 / f64::from(n).sqrt());
+    }
+
+    fn history(jitter: bool) -> DemandHistory {
+        DemandHistory {
+            part: "p".into(),
+            location: "s".into(),
+            period_days: 7.0,
+            quantities: vec![0, 0, 3, 0, 0, 0, 2, 0, 5, 0, 0, 1, 1, 0, 0, 2],
+            machine_model: None,
+            demand_multiplier: 1.0,
+            jitter,
+        }
+    }
+
+    fn bootstrap_units_per_period(bootstrap: &Bootstrap, periods: u64) -> (f64, f64) {
+        let mut rng = stream(11, 0, 4, Purpose::Demand);
+        let (mut period, mut units, mut squares) = (0u64, 0.0, 0.0);
+        while let Some(next) = bootstrap.next_period(period, period > 0, &mut rng) {
+            if next >= periods {
+                break;
+            }
+            let size = f64::from(bootstrap.size(&mut rng));
+            units += size;
+            squares += size * size;
+            period = next;
+        }
+        (units / periods as f64, squares)
+    }
+
+    #[test]
+    fn bootstrap_without_jitter_has_the_fitted_chain_mean() {
+        let bootstrap = Bootstrap::fit(&history(false));
+        let periods = 400_000;
+        let (mean, squares) = bootstrap_units_per_period(&bootstrap, periods);
+        // Periods are correlated through the chain; a bound of 4 x sqrt(sum of squares) / n
+        // is loose enough for that (runs of demand are short) yet catches a biased sampler.
+        let tolerance = 4.0 * squares.sqrt() / periods as f64;
+        assert!(
+            (mean - bootstrap.mean_per_period()).abs() < tolerance,
+            "{mean}"
+        );
+    }
+
+    #[test]
+    fn jitter_keeps_sizes_positive_and_raises_small_sizes() {
+        let bootstrap = Bootstrap::fit(&history(true));
+        let mut rng = stream(12, 0, 4, Purpose::Demand);
+        let sizes: Vec<u32> = (0..10_000).map(|_| bootstrap.size(&mut rng)).collect();
+        assert!(sizes.iter().all(|&s| s >= 1));
+        assert!(sizes.iter().any(|s| !bootstrap.sizes.contains(s)));
     }
 }

@@ -119,7 +119,10 @@ mod tests {
         };
         let mut rng = stream(1, 0, 1, Purpose::Transit);
         let n = 200_000;
-        let mean = (0..n).map(|_| duration(&distribution, &mut rng)).sum::<f64>() / n as f64;
+        let mean = (0..n)
+            .map(|_| duration(&distribution, &mut rng))
+            .sum::<f64>()
+            / n as f64;
         // Standard error is 2 / sqrt(n) = 0.0045; allow four of them.
         assert!((mean - 4.0).abs() < 4.0 * 2.0 / (n as f64).sqrt());
     }
