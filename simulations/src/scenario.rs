@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::SimError;
-use crate::model::{Fleet, LaneKind, Life, Model, Outage, Policy, StockingPolicy};
+use crate::model::{
+    CommonCauseShock, Fleet, LaneKind, Life, Model, Outage, Policy, StockingPolicy,
+};
 use crate::report::{ReplicationTotals, Report};
 use crate::stats::{Estimate, MeanAccumulator};
 
@@ -67,6 +69,8 @@ pub enum Change {
     },
     /// Add a fleet; its id keys new random streams, so other entities' draws do not move.
     AddFleet(Fleet),
+    /// Add a common-cause shock: a period in which a fleet's failure rates jump.
+    AddShock(CommonCauseShock),
     /// Set the stocking policy of one part at one location.
     SetPolicy {
         /// Part id.
@@ -177,6 +181,7 @@ fn apply_change(model: &mut Model, change: &Change) -> Result<(), SimError> {
             }
         }
         Change::AddFleet(fleet) => model.fleets.push(fleet.clone()),
+        Change::AddShock(shock) => model.shocks.push(shock.clone()),
         Change::SetPolicy {
             part,
             location,
