@@ -8,5 +8,10 @@ pub mod pb {
     pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("spares_descriptor");
 }
 
+pub mod api;
+pub mod cli;
+pub mod clock;
+pub mod config;
 pub mod domain;
+pub mod service;
 pub mod store;

@@ -1,0 +1,160 @@
+//! `InventoryService`: record movements, read stock, watch changes.
+
+use super::convert::{self, convert_batch};
+use super::util::{blocking, paginate};
+use crate::domain::DomainError;
+use crate::pb;
+use crate::pb::inventory_service_server::InventoryService;
+use crate::service::{Spares, StockChanged};
+use std::collections::HashSet;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+/// The gRPC face of the stock ledger.
+pub struct InventoryApi {
+    spares: Arc<Spares>,
+}
+
+impl InventoryApi {
+    /// Serves the ledger of `spares`.
+    pub fn new(spares: Arc<Spares>) -> Self {
+        Self { spares }
+    }
+}
+
+/// A boxed stream of stock events.
+pub type StockEventStream = Pin<Box<dyn Stream<Item = Result<pb::StockEvent, Status>> + Send>>;
+
+fn empty_to_none(value: &str) -> Option<&str> {
+    (!value.is_empty()).then_some(value)
+}
+
+/// The stock position of one part-location as a protobuf message.
+pub fn position(
+    spares: &Spares,
+    part_id: &str,
+    location_id: &str,
+) -> Result<pb::StockPosition, Status> {
+    let balance = spares.store().balance(part_id, location_id)?;
+    let protected = spares.protected_quantity(part_id, location_id);
+    Ok(convert::stock_to_pb(
+        &balance,
+        protected,
+        spares.clock().now(),
+    ))
+}
+
+/// Streams stock positions for changes matching the filters. A bounded buffer
+/// sits between the change feed and the client; when the client reads too
+/// slowly the feed overflows and the stream says `Lagged` with the count lost.
+pub fn watch(
+    spares: Arc<Spares>,
+    part_ids: Vec<String>,
+    location_ids: Vec<String>,
+) -> StockEventStream {
+    let parts: HashSet<String> = part_ids.into_iter().collect();
+    let locations: HashSet<String> = location_ids.into_iter().collect();
+    let mut changes = spares.subscribe();
+    let (tx, rx) = mpsc::channel(spares.limits().watch_buffer.max(1));
+    tokio::spawn(async move {
+        loop {
+            let event = match changes.recv().await {
+                Ok(StockChanged {
+                    part_id,
+                    location_id,
+                }) => {
+                    if (!parts.is_empty() && !parts.contains(&part_id))
+                        || (!locations.is_empty() && !locations.contains(&location_id))
+                    {
+                        continue;
+                    }
+                    position(&spares, &part_id, &location_id).map(|p| pb::StockEvent {
+                        event: Some(pb::stock_event::Event::Changed(p)),
+                    })
+                }
+                Err(broadcast::error::RecvError::Lagged(missed)) => Ok(pb::StockEvent {
+                    event: Some(pb::stock_event::Event::Lagged(pb::Lagged {
+                        missed_events: missed,
+                    })),
+                }),
+                Err(broadcast::error::RecvError::Closed) => break,
+            };
+            if tx.send(event).await.is_err() {
+                break; // The client went away.
+            }
+        }
+    });
+    Box::pin(ReceiverStream::new(rx))
+}
+
+#[tonic::async_trait]
+impl InventoryService for InventoryApi {
+    async fn record_movements(
+        &self,
+        request: Request<pb::RecordMovementsRequest>,
+    ) -> Result<Response<pb::RecordMovementsResponse>, Status> {
+        let movements = &request.get_ref().movements;
+        if movements.is_empty() {
+            return Err(
+                DomainError::invalid("movements", "at least one movement is required").into(),
+            );
+        }
+        let commands = convert_batch("movements", movements, convert::movement_from_pb)?;
+        let outcomes = blocking(&self.spares, move |s| s.record_movements(commands)).await?;
+        Ok(Response::new(pb::RecordMovementsResponse {
+            results: outcomes
+                .iter()
+                .map(convert::movement_outcome_to_pb)
+                .collect(),
+        }))
+    }
+
+    async fn get_stock(
+        &self,
+        request: Request<pb::GetStockRequest>,
+    ) -> Result<Response<pb::GetStockResponse>, Status> {
+        let request = request.into_inner();
+        let (part, location) = (
+            empty_to_none(&request.part_id),
+            empty_to_none(&request.location_id),
+        );
+        if part.is_none() && location.is_none() {
+            return Err(
+                DomainError::invalid("part_id", "give a part_id, a location_id or both").into(),
+            );
+        }
+        let balances = self.spares.stock(part, location)?;
+        let now = self.spares.clock().now();
+        let items = balances.iter().map(|b| {
+            let protected = self.spares.protected_quantity(&b.part_id, &b.location_id);
+            (
+                format!("{}\u{1f}{}", b.part_id, b.location_id),
+                convert::stock_to_pb(b, protected, now),
+            )
+        });
+        let (positions, next_page_token) =
+            paginate(items, request.page.as_ref(), self.spares.limits())?;
+        Ok(Response::new(pb::GetStockResponse {
+            positions,
+            next_page_token,
+        }))
+    }
+
+    type WatchStockStream = StockEventStream;
+
+    async fn watch_stock(
+        &self,
+        request: Request<pb::WatchStockRequest>,
+    ) -> Result<Response<Self::WatchStockStream>, Status> {
+        let request = request.into_inner();
+        Ok(Response::new(watch(
+            self.spares.clone(),
+            request.part_ids,
+            request.location_ids,
+        )))
+    }
+}

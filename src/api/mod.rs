@@ -1,0 +1,12 @@
+//! The gRPC layer: the only code that knows protobuf. Handlers convert
+//! requests with [`convert`], call the application layer
+//! ([`crate::service::Spares`]) and map errors with [`status`].
+
+pub mod availability;
+pub mod convert;
+pub mod inventory;
+pub mod network;
+pub mod planning;
+pub mod server;
+pub mod status;
+pub mod util;

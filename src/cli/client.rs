@@ -1,0 +1,225 @@
+//! Client subcommands: call the server and print readable tables.
+
+use super::table::Table;
+use crate::pb;
+use crate::pb::availability_service_client::AvailabilityServiceClient;
+use crate::pb::inventory_service_client::InventoryServiceClient;
+use crate::pb::network_service_client::NetworkServiceClient;
+use crate::pb::planning_service_client::PlanningServiceClient;
+use tonic::transport::Channel;
+
+/// Why a client command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Could not reach the server.
+    #[error(
+        "cannot reach the server at {url}: {source} (is `spares serve` or `spares demo` running?)"
+    )]
+    Connect {
+        /// The URL tried.
+        url: String,
+        /// The transport error.
+        source: tonic::transport::Error,
+    },
+    /// The server refused the request.
+    #[error("{}: {}", .0.code(), .0.message())]
+    Status(#[from] tonic::Status),
+    /// Bad command-line input.
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// Clients of the four services over one channel.
+pub struct Clients {
+    /// NetworkService.
+    pub network: NetworkServiceClient<Channel>,
+    /// InventoryService.
+    pub inventory: InventoryServiceClient<Channel>,
+    /// AvailabilityService.
+    pub availability: AvailabilityServiceClient<Channel>,
+    /// PlanningService.
+    pub planning: PlanningServiceClient<Channel>,
+}
+
+/// Connects to `url`.
+pub async fn connect(url: &str) -> Result<Clients, ClientError> {
+    let channel = Channel::from_shared(url.to_string())
+        .map_err(|e| ClientError::Usage(format!("bad server URL {url:?}: {e}")))?
+        .connect()
+        .await
+        .map_err(|source| ClientError::Connect {
+            url: url.to_string(),
+            source,
+        })?;
+    let max = 64 * 1024 * 1024;
+    Ok(Clients {
+        network: NetworkServiceClient::new(channel.clone()).max_decoding_message_size(max),
+        inventory: InventoryServiceClient::new(channel.clone()).max_decoding_message_size(max),
+        availability: AvailabilityServiceClient::new(channel.clone())
+            .max_decoding_message_size(max),
+        planning: PlanningServiceClient::new(channel).max_decoding_message_size(max),
+    })
+}
+
+fn kind_name(kind: i32) -> &'static str {
+    match pb::LocationKind::try_from(kind) {
+        Ok(pb::LocationKind::FactoryDepot) => "depot",
+        Ok(pb::LocationKind::RegionalWarehouse) => "regional",
+        Ok(pb::LocationKind::Store) => "store",
+        _ => "?",
+    }
+}
+
+/// `spares locations`.
+pub async fn locations(url: &str, kind: Option<&str>) -> Result<String, ClientError> {
+    let kind = match kind {
+        None => pb::LocationKind::Unspecified,
+        Some("depot") => pb::LocationKind::FactoryDepot,
+        Some("regional") => pb::LocationKind::RegionalWarehouse,
+        Some("store") => pb::LocationKind::Store,
+        Some(other) => {
+            return Err(ClientError::Usage(format!(
+                "unknown kind {other:?}: use depot, regional or store"
+            )));
+        }
+    };
+    let mut clients = connect(url).await?;
+    let mut table = Table::new(&["id", "name", "kind", "time zone", "cut-off", "source"]);
+    let mut token = String::new();
+    loop {
+        let page = pb::PageRequest {
+            page_size: 1000,
+            page_token: token,
+        };
+        let response = clients
+            .network
+            .list_locations(pb::ListLocationsRequest {
+                page: Some(page),
+                kind: kind as i32,
+            })
+            .await?
+            .into_inner();
+        for l in response.locations {
+            let cutoff = l
+                .order_cutoff_local
+                .map(|t| format!("{:02}:{:02}", t.hour, t.minute))
+                .unwrap_or_default();
+            table.row(vec![
+                l.id,
+                l.name,
+                kind_name(l.kind).into(),
+                l.time_zone,
+                cutoff,
+                l.replenishment_source_id,
+            ]);
+        }
+        if response.next_page_token.is_empty() {
+            break;
+        }
+        token = response.next_page_token;
+    }
+    Ok(table.render())
+}
+
+/// `spares part P`.
+pub async fn part(url: &str, part_id: &str) -> Result<String, ClientError> {
+    let mut clients = connect(url).await?;
+    let r = clients
+        .network
+        .get_part(pb::GetPartRequest {
+            part_id: part_id.into(),
+        })
+        .await?
+        .into_inner();
+    let p = r.part.unwrap_or_default();
+    let criticality = pb::Criticality::try_from(p.criticality)
+        .map(|c| c.as_str_name())
+        .unwrap_or("?");
+    let mut out = format!(
+        "{}  {}\n  unit cost ${:.2}, {}, {}\n",
+        p.id,
+        p.description,
+        p.unit_cost_usd,
+        criticality
+            .trim_start_matches("CRITICALITY_")
+            .to_lowercase(),
+        if p.kind == pb::PartKind::Repairable as i32 {
+            "repairable"
+        } else {
+            "consumable"
+        }
+    );
+    if !r.predecessor_part_ids.is_empty() {
+        out.push_str(&format!(
+            "  supersedes: {}\n",
+            r.predecessor_part_ids.join(" -> ")
+        ));
+    }
+    if !r.successor_part_ids.is_empty() {
+        out.push_str(&format!(
+            "  superseded by: {}\n",
+            r.successor_part_ids.join(" -> ")
+        ));
+    }
+    Ok(out)
+}
+
+/// `spares stock P [--location L]`.
+pub async fn stock(
+    url: &str,
+    part_id: &str,
+    location: Option<&str>,
+) -> Result<String, ClientError> {
+    let part_id = if part_id == "-" { "" } else { part_id };
+    let mut clients = connect(url).await?;
+    let mut table = Table::new(&[
+        "part",
+        "location",
+        "on hand",
+        "reserved",
+        "available",
+        "protected",
+        "in transit",
+        "next arrival",
+    ]);
+    let mut token = String::new();
+    loop {
+        let request = pb::GetStockRequest {
+            part_id: part_id.into(),
+            location_id: location.unwrap_or_default().into(),
+            page: Some(pb::PageRequest {
+                page_size: 1000,
+                page_token: token,
+            }),
+        };
+        let response = clients.inventory.get_stock(request).await?.into_inner();
+        for s in response.positions {
+            let next = s
+                .inbound
+                .iter()
+                .filter_map(|i| i.expected_arrival)
+                .min_by_key(|t| (t.seconds, t.nanos))
+                .and_then(|t| jiff::Timestamp::new(t.seconds, t.nanos).ok())
+                .map(|t| t.strftime("%Y-%m-%d %H:%MZ").to_string())
+                .unwrap_or_default();
+            table.row(vec![
+                s.part_id,
+                s.location_id,
+                s.on_hand.to_string(),
+                s.reserved.to_string(),
+                s.available.to_string(),
+                s.protected.to_string(),
+                s.in_transit.to_string(),
+                next,
+            ]);
+        }
+        if response.next_page_token.is_empty() {
+            break;
+        }
+        token = response.next_page_token;
+    }
+    if table.is_empty() {
+        return Ok("no stock recorded\n".into());
+    }
+    Ok(table.render())
+}

@@ -1,0 +1,58 @@
+//! Explicit configuration: plain structs built in `main` from flags and passed
+//! down. The library never reads the environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Named limits, each with the reason it exists.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest request or response message. tonic's send limit is unbounded by
+    /// default; 16 MiB fits a 50,000-movement batch with room to spare.
+    pub max_message_bytes: usize,
+    /// Most items in one batch RPC; bigger loads are split by the client so one
+    /// request never holds the ledger's writer for long.
+    pub max_batch_items: usize,
+    /// Page size when the client asks for 0.
+    pub default_page_size: usize,
+    /// Largest page; keeps a response well under `max_message_bytes`.
+    pub max_page_size: usize,
+    /// Server-side deadline for a unary request.
+    pub request_timeout: Duration,
+    /// Concurrent requests per connection, so one client cannot starve others.
+    pub concurrency_per_connection: usize,
+    /// Events buffered per watch stream before a slow reader is told it lagged.
+    pub watch_buffer: usize,
+    /// Longest reservation TTL: a week; longer holds are allocations, not reservations.
+    pub max_reservation_ttl_seconds: u32,
+    /// Default reservation TTL when the client sends 0.
+    pub default_reservation_ttl_seconds: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 16 * 1024 * 1024,
+            max_batch_items: 50_000,
+            default_page_size: 100,
+            max_page_size: 1000,
+            request_timeout: Duration::from_secs(30),
+            concurrency_per_connection: 256,
+            watch_buffer: 1024,
+            max_reservation_ttl_seconds: 7 * 24 * 3600,
+            default_reservation_ttl_seconds: 900,
+        }
+    }
+}
+
+/// How to run the server.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Directory of the sled database.
+    pub data_dir: PathBuf,
+    /// Named limits.
+    pub limits: Limits,
+}

@@ -1,0 +1,367 @@
+//! The application layer: the one place that combines the network, the ledger
+//! and the clock. The gRPC handlers and the CLI both call it; it knows nothing
+//! of protobuf.
+//!
+//! Writes to master data are serialised by one mutex (validate against the
+//! current network, persist, then swap in the new `Arc<Network>`), so readers
+//! never see a half-applied batch. Ledger writes go straight to the [`Store`],
+//! which serialises and flushes them; the network check before them only reads.
+
+use crate::clock::Clock;
+use crate::config::Limits;
+use crate::domain::DomainError;
+use crate::domain::ledger::{
+    Balance, MovementCommand, MovementOutcome, PostCommand, Reservation, ReservationFilter,
+    ReserveCommand, VoidCommand,
+};
+use crate::domain::network::{
+    DemandSeries, Fleet, Lane, Location, MachineModel, Network, Part, Policy, Qty,
+};
+use crate::store::{NetworkRecord, Store, StoreError};
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::broadcast;
+
+/// A change of stock at one part-location, published after the write is durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockChanged {
+    /// The part.
+    pub part_id: String,
+    /// The location.
+    pub location_id: String,
+}
+
+/// The running application: network, ledger, clock and change feed.
+pub struct Spares {
+    store: Arc<dyn Store>,
+    network: RwLock<Arc<Network>>,
+    master_data_writer: Mutex<()>,
+    clock: Arc<dyn Clock>,
+    changes: broadcast::Sender<StockChanged>,
+    limits: Limits,
+}
+
+impl Spares {
+    /// Opens the application over a store, loading the network into memory.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        limits: Limits,
+    ) -> Result<Self, StoreError> {
+        let network = store.load_network()?;
+        let (changes, _) = broadcast::channel(limits.watch_buffer.max(16));
+        Ok(Self {
+            store,
+            network: RwLock::new(Arc::new(network)),
+            master_data_writer: Mutex::new(()),
+            clock,
+            changes,
+            limits,
+        })
+    }
+
+    /// The network as of now (a cheap snapshot).
+    pub fn network(&self) -> Arc<Network> {
+        self.network
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Named limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Subscribes to stock changes.
+    pub fn subscribe(&self) -> broadcast::Receiver<StockChanged> {
+        self.changes.subscribe()
+    }
+
+    fn check_batch_size(&self, field: &str, len: usize) -> Result<(), DomainError> {
+        if len > self.limits.max_batch_items {
+            return Err(DomainError::OutOfRange {
+                field: field.into(),
+                reason: format!(
+                    "{len} items; at most {} per request (split the load)",
+                    self.limits.max_batch_items
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Validates, persists and applies a master-data batch under the writer lock.
+    fn upsert<F>(&self, check: F, records: Vec<NetworkRecord>) -> Result<usize, StoreError>
+    where
+        F: FnOnce(&Network) -> Result<(), DomainError>,
+    {
+        let _writer = self
+            .master_data_writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let current = self.network();
+        check(&current)?;
+        self.store.save_network_records(&records)?;
+        let mut next = (*current).clone();
+        let count = records.len();
+        for record in records {
+            apply_record(&mut next, record);
+        }
+        *self.network.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        Ok(count)
+    }
+
+    /// Creates or replaces locations.
+    pub fn upsert_locations(&self, batch: Vec<Location>) -> Result<usize, StoreError> {
+        self.check_batch_size("locations", batch.len())?;
+        let records = batch.iter().cloned().map(NetworkRecord::Location).collect();
+        self.upsert(|n| n.check_locations(&batch), records)
+    }
+
+    /// Creates or replaces lanes.
+    pub fn upsert_lanes(&self, batch: Vec<Lane>) -> Result<usize, StoreError> {
+        self.check_batch_size("lanes", batch.len())?;
+        let records = batch.iter().cloned().map(NetworkRecord::Lane).collect();
+        self.upsert(|n| n.check_lanes(&batch), records)
+    }
+
+    /// Creates or replaces parts.
+    pub fn upsert_parts(&self, batch: Vec<Part>) -> Result<usize, StoreError> {
+        self.check_batch_size("parts", batch.len())?;
+        let records = batch.iter().cloned().map(NetworkRecord::Part).collect();
+        self.upsert(|n| n.check_parts(&batch), records)
+    }
+
+    /// Creates or replaces machine models and fleets.
+    pub fn upsert_installed_base(
+        &self,
+        models: Vec<MachineModel>,
+        fleets: Vec<Fleet>,
+    ) -> Result<usize, StoreError> {
+        self.check_batch_size("fleets", models.len() + fleets.len())?;
+        let records = models
+            .iter()
+            .cloned()
+            .map(NetworkRecord::MachineModel)
+            .chain(fleets.iter().cloned().map(NetworkRecord::Fleet))
+            .collect();
+        self.upsert(|n| n.check_installed_base(&models, &fleets), records)
+    }
+
+    /// Creates or replaces demand series.
+    pub fn upsert_demand(&self, batch: Vec<DemandSeries>) -> Result<usize, StoreError> {
+        self.check_batch_size("series", batch.len())?;
+        let records = batch.iter().cloned().map(NetworkRecord::Demand).collect();
+        self.upsert(|n| n.check_demand(&batch), records)
+    }
+
+    /// Replaces the policies of the given part-locations.
+    pub fn set_policies(&self, batch: Vec<Policy>) -> Result<usize, StoreError> {
+        self.check_batch_size("policies", batch.len())?;
+        let records = batch.iter().cloned().map(NetworkRecord::Policy).collect();
+        self.upsert(|n| n.check_policies(&batch), records)
+    }
+
+    /// Units of available stock that routine demand may not take.
+    pub fn protected_quantity(&self, part_id: &str, location_id: &str) -> Qty {
+        self.network()
+            .policies
+            .get(&(part_id.to_string(), location_id.to_string()))
+            .map_or(0, |p| p.protected_quantity)
+    }
+
+    /// Records movements after checking every id against the network.
+    pub fn record_movements(
+        &self,
+        commands: Vec<MovementCommand>,
+    ) -> Result<Vec<MovementOutcome>, StoreError> {
+        self.check_batch_size("movements", commands.len())?;
+        let network = self.network();
+        for (i, command) in commands.iter().enumerate() {
+            let prefix = format!("movements[{i}]");
+            network.check_part_location(&prefix, &command.part_id, &command.location_id)?;
+            if let Some(to) = &command.to_location_id
+                && !network.locations.contains_key(to)
+            {
+                return Err(DomainError::not_found(
+                    "location",
+                    format!("{to} ({prefix}.to_location_id)"),
+                )
+                .into());
+            }
+        }
+        let outcomes = self.store.record_movements(&commands, self.clock.now())?;
+        for command in &commands {
+            self.publish(&command.part_id, &command.location_id);
+            if let Some(to) = &command.to_location_id {
+                self.publish(&command.part_id, to);
+            }
+        }
+        Ok(outcomes)
+    }
+
+    /// Reserves every command or none, reading protection from the policy in force.
+    pub fn reserve(
+        &self,
+        mut commands: Vec<ReserveCommand>,
+    ) -> Result<Vec<Reservation>, StoreError> {
+        let network = self.network();
+        for (i, command) in commands.iter_mut().enumerate() {
+            let prefix = if i == 0 {
+                String::new()
+            } else {
+                format!("reservations[{i}].")
+            };
+            network.check_part_location(
+                prefix.trim_end_matches('.'),
+                &command.part_id,
+                &command.location_id,
+            )?;
+            if command.quantity == 0 {
+                return Err(
+                    DomainError::invalid(format!("{prefix}quantity"), "must be > 0").into(),
+                );
+            }
+            command.ttl_seconds = self.ttl(command.ttl_seconds, &format!("{prefix}ttl_seconds"))?;
+            command.protected_quantity =
+                self.protected_quantity(&command.part_id, &command.location_id);
+        }
+        let reservations = self.store.reserve(&commands, self.clock.now())?;
+        for r in &reservations {
+            self.publish(&r.part_id, &r.location_id);
+        }
+        Ok(reservations)
+    }
+
+    fn ttl(&self, requested: u32, field: &str) -> Result<u32, DomainError> {
+        match requested {
+            0 => Ok(self.limits.default_reservation_ttl_seconds),
+            t if t > self.limits.max_reservation_ttl_seconds => Err(DomainError::OutOfRange {
+                field: field.into(),
+                reason: format!(
+                    "at most {} seconds (7 days)",
+                    self.limits.max_reservation_ttl_seconds
+                ),
+            }),
+            t => Ok(t),
+        }
+    }
+
+    /// Confirms (posts) a pending reservation.
+    pub fn confirm(&self, command: PostCommand) -> Result<Reservation, StoreError> {
+        if let Some(to) = &command.ship_to_location_id
+            && !self.network().locations.contains_key(to)
+        {
+            return Err(
+                DomainError::not_found("location", format!("{to} (ship_to_location_id)")).into(),
+            );
+        }
+        let reservation = self.store.post_reservation(&command, self.clock.now())?;
+        self.publish(&reservation.part_id, &reservation.location_id);
+        if let Some(to) = &reservation.ship_to_location_id {
+            self.publish(&reservation.part_id, to);
+        }
+        Ok(reservation)
+    }
+
+    /// Releases (voids) a pending reservation.
+    pub fn release(&self, command: VoidCommand) -> Result<Reservation, StoreError> {
+        let reservation = self.store.void_reservation(&command, self.clock.now())?;
+        self.publish(&reservation.part_id, &reservation.location_id);
+        Ok(reservation)
+    }
+
+    /// Expires due reservations; called by a background task and before reads.
+    pub fn expire_due(&self) -> Result<Vec<Reservation>, StoreError> {
+        let expired = self.store.expire_reservations(self.clock.now())?;
+        for r in &expired {
+            self.publish(&r.part_id, &r.location_id);
+        }
+        Ok(expired)
+    }
+
+    /// One reservation, or `NotFound`.
+    pub fn reservation(&self, reservation_id: &str) -> Result<Reservation, StoreError> {
+        self.store
+            .reservation(reservation_id)?
+            .ok_or_else(|| DomainError::not_found("reservation", reservation_id).into())
+    }
+
+    /// Reservations matching a filter.
+    pub fn reservations(&self, filter: &ReservationFilter) -> Result<Vec<Reservation>, StoreError> {
+        self.store.reservations(filter)
+    }
+
+    /// Balances by part and/or location; unknown ids are `NotFound`.
+    pub fn stock(
+        &self,
+        part_id: Option<&str>,
+        location_id: Option<&str>,
+    ) -> Result<Vec<Balance>, StoreError> {
+        let network = self.network();
+        if let Some(part) = part_id
+            && !network.parts.contains_key(part)
+        {
+            return Err(DomainError::not_found("part", part).into());
+        }
+        if let Some(location) = location_id
+            && !network.locations.contains_key(location)
+        {
+            return Err(DomainError::not_found("location", location).into());
+        }
+        if let (Some(part), Some(location)) = (part_id, location_id) {
+            return Ok(vec![self.store.balance(part, location)?]);
+        }
+        self.store.balances(part_id, location_id)
+    }
+
+    fn publish(&self, part_id: &str, location_id: &str) {
+        // No subscribers is not an error: the change is durable either way.
+        let _ = self.changes.send(StockChanged {
+            part_id: part_id.to_string(),
+            location_id: location_id.to_string(),
+        });
+    }
+}
+
+fn apply_record(network: &mut Network, record: NetworkRecord) {
+    match record {
+        NetworkRecord::Location(l) => {
+            network.locations.insert(l.id.clone(), l);
+        }
+        NetworkRecord::Lane(l) => {
+            network.lanes.insert(l.key(), l);
+        }
+        NetworkRecord::Part(p) => {
+            network.parts.insert(p.id.clone(), p);
+        }
+        NetworkRecord::MachineModel(m) => {
+            network.machine_models.insert(m.id.clone(), m);
+        }
+        NetworkRecord::Fleet(f) => {
+            network
+                .fleets
+                .insert((f.store_location_id.clone(), f.machine_model_id.clone()), f);
+        }
+        NetworkRecord::Demand(d) => {
+            network
+                .demand
+                .insert((d.part_id.clone(), d.location_id.clone()), d);
+        }
+        NetworkRecord::Policy(p) => {
+            network
+                .policies
+                .insert((p.part_id.clone(), p.location_id.clone()), p);
+        }
+    }
+}
