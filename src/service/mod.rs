@@ -7,6 +7,8 @@
 //! never see a half-applied batch. Ledger writes go straight to the [`Store`],
 //! which serialises and flushes them; the network check before them only reads.
 
+pub mod jobs;
+
 use crate::clock::Clock;
 use crate::config::Limits;
 use crate::domain::DomainError;
