@@ -29,6 +29,11 @@ pub struct SimConfig {
     pub wait_thresholds_days: Vec<f64>,
     /// Keep per-replication scenario samples per part-location (for the solver).
     pub scenario_samples: bool,
+    /// Worker threads for replications: `None` runs on the caller's rayon pool (the global
+    /// one unless inside `ThreadPool::install`), `Some(n)` on a pool of its own. The report
+    /// does not depend on it.
+    #[serde(default)]
+    pub worker_threads: Option<usize>,
 }
 
 impl Default for SimConfig {
@@ -40,6 +45,7 @@ impl Default for SimConfig {
             warm_up_days: 90.0,
             wait_thresholds_days: vec![0.0, 1.0, 2.0, 3.0, 7.0, 14.0, 30.0],
             scenario_samples: false,
+            worker_threads: None,
         }
     }
 }
@@ -83,6 +89,14 @@ impl SimConfig {
                 horizon_days: self.horizon_days,
                 warm_up_days: self.warm_up_days,
             });
+        }
+        if self.worker_threads == Some(0) {
+            return Err(SimError::invalid(
+                "config",
+                "worker_threads",
+                0,
+                "must be at least 1",
+            ));
         }
         self.validate_thresholds()
     }

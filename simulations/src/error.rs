@@ -87,6 +87,14 @@ pub enum SimError {
         /// The limit.
         limit: u64,
     },
+    /// The worker thread pool could not be started.
+    #[error("cannot start {threads} worker threads: {reason}")]
+    ThreadPool {
+        /// Threads asked for.
+        threads: usize,
+        /// What the operating system said.
+        reason: String,
+    },
     /// The caller raised the cancellation flag.
     #[error("simulation cancelled")]
     Cancelled,

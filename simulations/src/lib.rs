@@ -61,8 +61,28 @@ pub fn simulate(
     config.validate()?;
     let network = compile::compile(model)?;
     let total = u64::from(config.replications);
-    let (report, _) = run::run(&network, config, false, progress, (0, total), cancel)?;
-    Ok(report)
+    on_workers(config, || {
+        let (report, _) = run::run(&network, config, false, progress, (0, total), cancel)?;
+        Ok(report)
+    })
+}
+
+/// Runs `work` on the pool the config asks for.
+fn on_workers<T: Send>(
+    config: &SimConfig,
+    work: impl FnOnce() -> Result<T, SimError> + Send,
+) -> Result<T, SimError> {
+    match config.worker_threads {
+        None => work(),
+        Some(threads) => rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|error| SimError::ThreadPool {
+                threads,
+                reason: error.to_string(),
+            })?
+            .install(work),
+    }
 }
 
 /// Simulates `base` and `scenario.apply(base)` with the same seed, so every entity the
@@ -86,11 +106,12 @@ pub fn compare(
     let base_network = compile::compile(base)?;
     let changed_network = compile::compile(&changed_model)?;
     let total = 2 * u64::from(config.replications);
-    let (baseline, base_parts) =
-        run::run(&base_network, config, true, progress, (0, total), cancel)?;
     let offset = (u64::from(config.replications), total);
-    let (changed, changed_parts) =
-        run::run(&changed_network, config, true, progress, offset, cancel)?;
+    let ((baseline, base_parts), (changed, changed_parts)) = on_workers(config, || {
+        let base = run::run(&base_network, config, true, progress, (0, total), cancel)?;
+        let changed = run::run(&changed_network, config, true, progress, offset, cancel)?;
+        Ok((base, changed))
+    })?;
     let window = config.window_days();
     let network = scenario::difference(
         &baseline.replication_totals,

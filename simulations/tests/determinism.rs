@@ -74,3 +74,18 @@ fn rich_network_report_is_sane() {
     assert!((by_part - network).abs() <= 1e-6 * network.max(1.0));
     assert!((by_location - network).abs() <= 1e-6 * network.max(1.0));
 }
+
+#[test]
+fn worker_threads_setting_does_not_change_the_report() {
+    let model = rich_network();
+    let run_with = |threads| {
+        let settings = SimConfig {
+            worker_threads: Some(threads),
+            ..config(7, 10, 300.0, 30.0)
+        };
+        simulate(&model, &settings, &no_progress, &AtomicBool::new(false)).expect("runs")
+    };
+    let one = serde_json::to_vec(&run_with(1)).expect("serialises");
+    let two = serde_json::to_vec(&run_with(2)).expect("serialises");
+    assert!(one == two);
+}
