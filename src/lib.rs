@@ -13,5 +13,6 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod planning;
 pub mod service;
 pub mod store;

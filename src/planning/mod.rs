@@ -1,0 +1,6 @@
+//! Planning: turns the service's network into the inputs of the `simulations`
+//! and `solver` crates, runs them as jobs, and shapes their results for people.
+//! Pure functions; the job runner and gRPC layer call them.
+
+pub mod model;
+pub mod simulate;

@@ -1,0 +1,500 @@
+//! Simulation requests: settings and what-if scenarios in the service's words,
+//! converted to the `simulations` crate's, run, and summarised for people.
+
+use super::model::{build_model, select_parts};
+use crate::domain::DomainError;
+use crate::domain::network::{Network, PartId};
+use serde::{Deserialize, Serialize};
+use spares_simulations as sim;
+use std::fmt::Write as _;
+use std::sync::atomic::AtomicBool;
+
+/// Default simulated days (after warm-up).
+pub const DEFAULT_HORIZON_DAYS: u32 = 365;
+/// Default warm-up days.
+pub const DEFAULT_WARMUP_DAYS: u32 = 30;
+/// Default replications: enough for a p99 with a usable interval.
+pub const DEFAULT_REPLICATIONS: u32 = 200;
+
+/// Monte Carlo settings as a planner gives them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// Measured days.
+    pub horizon_days: u32,
+    /// Unmeasured days first.
+    pub warmup_days: u32,
+    /// Replications.
+    pub replications: u32,
+    /// Seed of every random stream.
+    pub seed: u64,
+    /// Parts to simulate; empty selects by downtime exposure.
+    pub part_ids: Vec<PartId>,
+}
+
+/// One what-if change, in the service's words.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum WhatIf {
+    /// A location out of service from `start_day` for `duration_days`.
+    Outage {
+        /// Location.
+        location_id: String,
+        /// First day out.
+        start_day: f64,
+        /// Days out.
+        duration_days: f64,
+    },
+    /// Lead times into a location (or everywhere) multiplied.
+    LeadTimeShock {
+        /// Location, or `None` for every lane and supplier.
+        location_id: Option<String>,
+        /// Factor.
+        multiplier: f64,
+    },
+    /// Failure rates multiplied, for a part or for whole fleets at a location.
+    DemandShock {
+        /// Part, or `None` for all.
+        part_id: Option<String>,
+        /// Location, or `None` for all.
+        location_id: Option<String>,
+        /// Factor.
+        multiplier: f64,
+        /// First day.
+        start_day: f64,
+        /// Days; 0 = to the end.
+        duration_days: f64,
+    },
+    /// Machines added to a store's fleet.
+    FleetGrowth {
+        /// Store.
+        store_location_id: String,
+        /// Model.
+        machine_model_id: String,
+        /// Machines added.
+        additional_machines: u32,
+    },
+    /// A different base-stock level.
+    StockLevel {
+        /// Part.
+        part_id: String,
+        /// Location.
+        location_id: String,
+        /// New S.
+        order_up_to: u64,
+    },
+}
+
+/// A named what-if.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WhatIfScenario {
+    /// Name.
+    pub name: String,
+    /// Changes.
+    pub changes: Vec<WhatIf>,
+}
+
+/// A simulation request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimulationRequest {
+    /// Settings.
+    pub settings: Settings,
+    /// Scenarios compared with the baseline.
+    pub scenarios: Vec<WhatIfScenario>,
+}
+
+/// The result of a simulation job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SimulationResult {
+    /// Parts simulated.
+    pub part_ids: Vec<PartId>,
+    /// Baseline report.
+    pub baseline: sim::Report,
+    /// One comparison per scenario.
+    pub comparisons: Vec<sim::Comparison>,
+}
+
+impl Settings {
+    /// Fills defaults and converts to the simulation config.
+    pub fn sim_config(&self) -> sim::SimConfig {
+        let horizon = if self.horizon_days == 0 {
+            DEFAULT_HORIZON_DAYS
+        } else {
+            self.horizon_days
+        };
+        let warmup = if self.warmup_days == 0 {
+            DEFAULT_WARMUP_DAYS
+        } else {
+            self.warmup_days
+        };
+        sim::SimConfig {
+            seed: self.seed,
+            replications: if self.replications == 0 {
+                DEFAULT_REPLICATIONS
+            } else {
+                self.replications
+            },
+            horizon_days: f64::from(horizon) + f64::from(warmup),
+            warm_up_days: f64::from(warmup),
+            ..sim::SimConfig::default()
+        }
+    }
+}
+
+/// Converts a what-if scenario to the simulation's, against the network.
+pub fn sim_scenario(
+    network: &Network,
+    scenario: &WhatIfScenario,
+    horizon_days: f64,
+) -> Result<sim::Scenario, DomainError> {
+    let mut changes = Vec::new();
+    for (i, change) in scenario.changes.iter().enumerate() {
+        let field = format!("scenarios.changes[{i}]");
+        changes.extend(sim_changes(network, change, horizon_days).map_err(|e| e.within(&field))?);
+    }
+    Ok(sim::Scenario {
+        name: scenario.name.clone(),
+        changes,
+    })
+}
+
+fn known_location(network: &Network, id: &str, field: &str) -> Result<(), DomainError> {
+    if network.locations.contains_key(id) {
+        Ok(())
+    } else {
+        Err(DomainError::not_found(
+            "location",
+            format!("{id} ({field})"),
+        ))
+    }
+}
+
+fn sim_changes(
+    network: &Network,
+    change: &WhatIf,
+    horizon_days: f64,
+) -> Result<Vec<sim::Change>, DomainError> {
+    Ok(match change {
+        WhatIf::Outage {
+            location_id,
+            start_day,
+            duration_days,
+        } => {
+            known_location(network, location_id, "location_id")?;
+            vec![sim::Change::LocationOutOfService {
+                location: location_id.clone(),
+                start_day: *start_day,
+                end_day: start_day + duration_days,
+            }]
+        }
+        WhatIf::LeadTimeShock {
+            location_id,
+            multiplier,
+        } => {
+            if let Some(id) = location_id {
+                known_location(network, id, "location_id")?;
+            }
+            vec![
+                sim::Change::LeadTimeMultiplier {
+                    from: None,
+                    to: location_id.clone(),
+                    kind: None,
+                    multiplier: *multiplier,
+                },
+                sim::Change::SupplierLeadTimeMultiplier {
+                    location: location_id.clone(),
+                    multiplier: *multiplier,
+                },
+            ]
+        }
+        WhatIf::DemandShock {
+            part_id,
+            location_id,
+            multiplier,
+            start_day,
+            duration_days,
+        } => demand_shock(
+            network,
+            part_id,
+            location_id,
+            *multiplier,
+            *start_day,
+            *duration_days,
+            horizon_days,
+        )?,
+        WhatIf::FleetGrowth {
+            store_location_id,
+            machine_model_id,
+            additional_machines,
+        } => {
+            known_location(network, store_location_id, "store_location_id")?;
+            if !network.machine_models.contains_key(machine_model_id) {
+                return Err(DomainError::not_found(
+                    "machine model",
+                    machine_model_id.clone(),
+                ));
+            }
+            let similar = network
+                .fleets
+                .values()
+                .filter(|f| &f.machine_model_id == machine_model_id)
+                .find(|f| &f.store_location_id == store_location_id)
+                .or_else(|| {
+                    network
+                        .fleets
+                        .values()
+                        .find(|f| &f.machine_model_id == machine_model_id)
+                });
+            vec![sim::Change::AddFleet(sim::Fleet {
+                id: format!("{store_location_id}/{machine_model_id}/growth"),
+                location: store_location_id.clone(),
+                machine_model: machine_model_id.clone(),
+                machines: *additional_machines,
+                usage_hours_per_day: similar.map_or(8.0, |f| f.usage_hours_per_day),
+                age_operating_hours: 0.0,
+            })]
+        }
+        WhatIf::StockLevel {
+            part_id,
+            location_id,
+            order_up_to,
+        } => {
+            known_location(network, location_id, "location_id")?;
+            vec![sim::Change::SetPolicy {
+                part: part_id.clone(),
+                location: location_id.clone(),
+                policy: sim::Policy::BaseStock {
+                    level: u32::try_from(*order_up_to).unwrap_or(u32::MAX),
+                },
+            }]
+        }
+    })
+}
+
+fn demand_shock(
+    network: &Network,
+    part_id: &Option<String>,
+    location_id: &Option<String>,
+    multiplier: f64,
+    start_day: f64,
+    duration_days: f64,
+    horizon_days: f64,
+) -> Result<Vec<sim::Change>, DomainError> {
+    let windowed = start_day > 0.0 || duration_days > 0.0;
+    if location_id.is_none() && !windowed {
+        return Ok(vec![sim::Change::FailureRateMultiplier {
+            part: part_id.clone(),
+            machine_model: None,
+            multiplier,
+        }]);
+    }
+    if part_id.is_some() {
+        return Err(DomainError::invalid(
+            "part_id",
+            "a demand shock at a location or over a window applies to whole fleets; leave part_id empty",
+        ));
+    }
+    let end_day = if duration_days > 0.0 {
+        start_day + duration_days
+    } else {
+        horizon_days
+    };
+    Ok(network
+        .fleets
+        .values()
+        .filter(|f| {
+            location_id
+                .as_ref()
+                .is_none_or(|l| &f.store_location_id == l)
+        })
+        .map(|f| {
+            sim::Change::AddShock(sim::CommonCauseShock {
+                fleet: format!("{}/{}", f.store_location_id, f.machine_model_id),
+                start_day,
+                end_day,
+                failure_rate_multiplier: multiplier,
+            })
+        })
+        .collect())
+}
+
+/// Why a simulation did not produce a result.
+#[derive(Debug, thiserror::Error)]
+pub enum SimulationError {
+    /// Bad request.
+    #[error(transparent)]
+    Request(#[from] DomainError),
+    /// The engine refused or stopped.
+    #[error(transparent)]
+    Engine(#[from] sim::SimError),
+}
+
+/// Runs the baseline and every scenario. `progress` gets the share done.
+pub fn run_simulation(
+    network: &Network,
+    request: &SimulationRequest,
+    progress: &(dyn Fn(f64) + Sync),
+    cancel: &AtomicBool,
+) -> Result<SimulationResult, SimulationError> {
+    let part_ids = select_parts(network, &request.settings.part_ids)?;
+    if part_ids.is_empty() {
+        return Err(DomainError::invalid(
+            "settings.part_ids",
+            "no part has installed-base demand to simulate",
+        )
+        .into());
+    }
+    let model = build_model(network, &part_ids)?;
+    let config = request.settings.sim_config();
+    let runs = 1 + request.scenarios.len();
+    let scenarios = request
+        .scenarios
+        .iter()
+        .map(|s| sim_scenario(network, s, config.horizon_days))
+        .collect::<Result<Vec<_>, _>>()?;
+    let report = |run: usize| {
+        move |p: sim::Progress| {
+            let within = p.replications_done as f64 / p.replications_total.max(1) as f64;
+            progress((run as f64 + within) / runs as f64);
+        }
+    };
+    let baseline = sim::simulate(&model, &config, &report(0), cancel)?;
+    let mut comparisons = Vec::new();
+    for (i, scenario) in scenarios.iter().enumerate() {
+        comparisons.push(sim::compare(
+            &model,
+            scenario,
+            &config,
+            &report(i + 1),
+            cancel,
+        )?);
+    }
+    Ok(SimulationResult {
+        part_ids,
+        baseline,
+        comparisons,
+    })
+}
+
+fn money(value: f64) -> String {
+    if value.abs() >= 1e6 {
+        format!("${:.2}M", value / 1e6)
+    } else if value.abs() >= 1e3 {
+        format!("${:.1}k", value / 1e3)
+    } else {
+        format!("${value:.0}")
+    }
+}
+
+fn estimate(e: &sim::Estimate, scale: f64, unit: &str) -> String {
+    match e.half_width_95 {
+        Some(h) => format!("{:.3}{unit} ± {:.3}", e.mean * scale, h * scale),
+        None => format!("{:.3}{unit}", e.mean * scale),
+    }
+}
+
+/// A readable summary of a simulation result.
+pub fn summarize(result: &SimulationResult) -> String {
+    let r = &result.baseline;
+    let m = &r.network.measures;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Simulated {} parts, {} replications of {:.0} days (warm-up {:.0}), seed {}",
+        result.part_ids.len(),
+        r.replications,
+        r.horizon_days - r.warm_up_days,
+        r.warm_up_days,
+        r.seed
+    );
+    let _ = writeln!(
+        out,
+        "  demand per replication   {}",
+        estimate(&m.demand_units, 1.0, " units")
+    );
+    if let Some(f) = &m.first_time_fill_rate {
+        let _ = writeln!(
+            out,
+            "  first-time fill rate     {}",
+            estimate(f, 100.0, "%")
+        );
+    }
+    if let Some(a) = &m.availability {
+        let _ = writeln!(
+            out,
+            "  machine availability     {}",
+            estimate(a, 100.0, "%")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  expected backorders      {}",
+        estimate(&m.expected_backorders, 1.0, "")
+    );
+    let _ = writeln!(
+        out,
+        "  emergency shipments      {}",
+        estimate(&m.emergency_shipments, 1.0, "")
+    );
+    let _ = writeln!(
+        out,
+        "  lateral shipments        {}",
+        estimate(&m.lateral_shipments, 1.0, "")
+    );
+    for (label, tail) in [
+        ("downtime cost, horizon  ", &r.network.downtime.total_cost),
+        (
+            "downtime cost, worst wk ",
+            &r.network.downtime.worst_week_cost,
+        ),
+    ] {
+        if let Some(t) = tail {
+            let _ = writeln!(
+                out,
+                "  {label} mean {}  p50 {}  p95 {}  p99 {}  CVaR95 {}",
+                money(t.mean.mean),
+                money(t.p50.value),
+                money(t.p95.value),
+                money(t.p99.value),
+                money(t.cvar95.mean)
+            );
+        }
+    }
+    for c in &result.comparisons {
+        let d = &c.network;
+        let _ = writeln!(
+            out,
+            "What-if {:?} vs baseline (paired, common random numbers):",
+            c.scenario
+        );
+        let _ = writeln!(
+            out,
+            "  downtime cost            {}",
+            signed_money(&d.downtime_cost)
+        );
+        let _ = writeln!(
+            out,
+            "  worst-week downtime cost {}",
+            signed_money(&d.worst_week_downtime_cost)
+        );
+        if let Some(f) = &d.first_time_fill_rate {
+            let _ = writeln!(
+                out,
+                "  fill rate                {}",
+                estimate(f, 100.0, " pts")
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  emergency cost           {}",
+            signed_money(&d.emergency_cost)
+        );
+    }
+    out
+}
+
+fn signed_money(e: &sim::Estimate) -> String {
+    let sign = if e.mean >= 0.0 { "+" } else { "-" };
+    match e.half_width_95 {
+        Some(h) => format!("{sign}{} ± {}", money(e.mean.abs()), money(h)),
+        None => format!("{sign}{}", money(e.mean.abs())),
+    }
+}
