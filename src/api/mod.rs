@@ -5,6 +5,7 @@
 pub mod availability;
 pub mod convert;
 pub mod inventory;
+pub mod jobs;
 pub mod network;
 pub mod planning;
 pub mod server;

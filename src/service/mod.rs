@@ -34,6 +34,7 @@ pub struct StockChanged {
 
 /// The running application: network, ledger, clock and change feed.
 pub struct Spares {
+    jobs: Arc<jobs::Jobs>,
     store: Arc<dyn Store>,
     network: RwLock<Arc<Network>>,
     master_data_writer: Mutex<()>,
@@ -51,7 +52,9 @@ impl Spares {
     ) -> Result<Self, StoreError> {
         let network = store.load_network()?;
         let (changes, _) = broadcast::channel(limits.watch_buffer.max(16));
+        let jobs = Arc::new(jobs::Jobs::open(store.clone(), clock.clone())?);
         Ok(Self {
+            jobs,
             store,
             network: RwLock::new(Arc::new(network)),
             master_data_writer: Mutex::new(()),
@@ -72,6 +75,11 @@ impl Spares {
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The job registry.
+    pub fn jobs(&self) -> &Arc<jobs::Jobs> {
+        &self.jobs
     }
 
     /// The clock.
