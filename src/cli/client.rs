@@ -223,3 +223,90 @@ pub async fn stock(
     }
     Ok(table.render())
 }
+
+/// What-if options of `spares simulate`, as typed on the command line.
+#[derive(Debug, Default)]
+pub struct WhatIfArgs {
+    /// LOCATION:START_DAY:DAYS.
+    pub outages: Vec<String>,
+    /// LOCATION:MULTIPLIER.
+    pub lead_time_shocks: Vec<String>,
+    /// STORE:MODEL:MACHINES.
+    pub fleet_growth: Vec<String>,
+    /// Failure-rate multiplier.
+    pub demand_multiplier: Option<f64>,
+}
+
+fn fields<'a>(flag: &str, value: &'a str, n: usize, shape: &str) -> Result<Vec<&'a str>, ClientError> {
+    let parts: Vec<&str> = value.split(':').collect();
+    if parts.len() != n {
+        return Err(ClientError::Usage(format!("--{flag} {value:?}: expected {shape}")));
+    }
+    Ok(parts)
+}
+
+fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, ClientError> {
+    value
+        .parse()
+        .map_err(|_| ClientError::Usage(format!("--{flag}: {value:?} is not a number")))
+}
+
+impl WhatIfArgs {
+    /// The scenario these options describe, if any.
+    pub fn scenario(&self) -> Result<Option<pb::Scenario>, ClientError> {
+        use pb::scenario_change::Change;
+        let mut changes = Vec::new();
+        for o in &self.outages {
+            let f = fields("outage", o, 3, "LOCATION:START_DAY:DAYS")?;
+            changes.push(Change::LocationOutage(pb::LocationOutage {
+                location_id: f[0].into(),
+                start_day: number("outage", f[1])?,
+                duration_days: number("outage", f[2])?,
+            }));
+        }
+        for l in &self.lead_time_shocks {
+            let f = fields("lead-time-shock", l, 2, "LOCATION:MULTIPLIER")?;
+            changes.push(Change::LeadTimeShock(pb::LeadTimeShock {
+                location_id: if f[0] == "*" { String::new() } else { f[0].into() },
+                multiplier: number("lead-time-shock", f[1])?,
+            }));
+        }
+        for g in &self.fleet_growth {
+            let f = fields("fleet-growth", g, 3, "STORE:MODEL:MACHINES")?;
+            changes.push(Change::FleetGrowth(pb::FleetGrowth {
+                store_location_id: f[0].into(),
+                machine_model_id: f[1].into(),
+                additional_machines: number("fleet-growth", f[2])?,
+            }));
+        }
+        if let Some(m) = self.demand_multiplier {
+            changes.push(Change::DemandShock(pb::DemandShock { multiplier: m, ..Default::default() }));
+        }
+        if changes.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(pb::Scenario {
+            name: "what-if".into(),
+            changes: changes.into_iter().map(|c| pb::ScenarioChange { change: Some(c) }).collect(),
+        }))
+    }
+}
+
+/// `spares simulate`.
+pub async fn simulate(
+    url: &str,
+    settings: pb::SimulationSettings,
+    what_if: &WhatIfArgs,
+    json: bool,
+) -> Result<String, ClientError> {
+    let scenarios = what_if.scenario()?.into_iter().collect();
+    let mut clients = connect(url).await?;
+    let job = clients
+        .planning
+        .simulate(pb::SimulateRequest { settings: Some(settings), scenarios })
+        .await?
+        .into_inner();
+    eprintln!("started {} (seed {})", job.job_id, job.seed);
+    let done = super::jobs::follow(&mut clients.planning, job).await?;
+    super::jobs::render(&done, json)
+}

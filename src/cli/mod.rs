@@ -2,6 +2,7 @@
 //! subcommands that talk to a running server over gRPC.
 
 pub mod client;
+pub mod jobs;
 pub mod table;
 
 use clap::{Parser, Subcommand};
@@ -58,6 +59,42 @@ pub enum Command {
         /// Only this location.
         #[arg(long)]
         location: Option<String>,
+        /// Server URL.
+        #[arg(long, default_value = DEFAULT_SERVER)]
+        server: String,
+    },
+    /// Runs a Monte Carlo simulation of the plan in force, with optional what-if scenarios.
+    Simulate {
+        /// Parts to simulate (comma-separated); default: the parts with most downtime exposure.
+        #[arg(long, value_delimiter = ',')]
+        parts: Vec<String>,
+        /// Replications.
+        #[arg(long, default_value_t = 200)]
+        replications: u32,
+        /// Measured days.
+        #[arg(long, default_value_t = 365)]
+        horizon_days: u32,
+        /// Warm-up days.
+        #[arg(long, default_value_t = 30)]
+        warmup_days: u32,
+        /// Seed (0 = pick one and print it).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// What-if: LOCATION:START_DAY:DAYS out of service.
+        #[arg(long)]
+        outage: Vec<String>,
+        /// What-if: LOCATION:MULTIPLIER on lead times into it ("*" for all).
+        #[arg(long)]
+        lead_time_shock: Vec<String>,
+        /// What-if: STORE:MODEL:MACHINES added.
+        #[arg(long)]
+        fleet_growth: Vec<String>,
+        /// What-if: MULTIPLIER on all failure rates.
+        #[arg(long)]
+        demand_multiplier: Option<f64>,
+        /// Print the full result as JSON.
+        #[arg(long)]
+        json: bool,
         /// Server URL.
         #[arg(long, default_value = DEFAULT_SERVER)]
         server: String,
