@@ -5,9 +5,11 @@
 //! adjustment accounts. On hand = available + reserved. For every part the
 //! balances of all accounts sum to zero, and every internal bucket stays >= 0.
 
+use super::error::DomainError;
 use super::network::{LocationId, PartId, Qty};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
 
 /// What a movement does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -226,4 +228,849 @@ pub struct AuditReport {
     pub parts: u64,
     /// Problems found (empty when the ledger is sound).
     pub problems: Vec<String>,
+}
+
+// ---------------------------------------------------------------------------
+// Accounts, entries and the pure posting rules.
+// ---------------------------------------------------------------------------
+
+/// Where stock sits inside a location.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Bucket {
+    /// Free stock.
+    Available,
+    /// Stock held by pending reservations.
+    Reserved,
+    /// Stock on its way here as this shipment (the destination owns the account).
+    InTransit(String),
+}
+
+/// An account outside the network, one per part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ExternalParty {
+    /// Where receipts come from.
+    Supplier,
+    /// Where issues and posted reservations go.
+    Customer,
+    /// Where scrapped stock goes.
+    Scrap,
+    /// The other side of count corrections.
+    Adjustment,
+}
+
+/// A ledger account. Internal accounts never go below zero; external ones may.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Account {
+    /// Stock of a part at a location in a bucket.
+    Internal {
+        /// The part.
+        part_id: PartId,
+        /// The location (for in-transit stock: the destination).
+        location_id: LocationId,
+        /// The bucket.
+        bucket: Bucket,
+    },
+    /// A part's account with the outside world.
+    External {
+        /// The part.
+        part_id: PartId,
+        /// Which outside party.
+        party: ExternalParty,
+    },
+}
+
+impl Account {
+    /// The available bucket of a part at a location.
+    pub fn available(part_id: &str, location_id: &str) -> Self {
+        Self::internal(part_id, location_id, Bucket::Available)
+    }
+
+    /// The reserved bucket of a part at a location.
+    pub fn reserved(part_id: &str, location_id: &str) -> Self {
+        Self::internal(part_id, location_id, Bucket::Reserved)
+    }
+
+    /// The in-transit account of a shipment to a location.
+    pub fn in_transit(part_id: &str, location_id: &str, shipment_id: &str) -> Self {
+        Self::internal(
+            part_id,
+            location_id,
+            Bucket::InTransit(shipment_id.to_string()),
+        )
+    }
+
+    /// An internal account.
+    pub fn internal(part_id: &str, location_id: &str, bucket: Bucket) -> Self {
+        Self::Internal {
+            part_id: part_id.to_string(),
+            location_id: location_id.to_string(),
+            bucket,
+        }
+    }
+
+    /// A part's external account.
+    pub fn external(part_id: &str, party: ExternalParty) -> Self {
+        Self::External {
+            part_id: part_id.to_string(),
+            party,
+        }
+    }
+
+    /// The part this account holds.
+    pub fn part_id(&self) -> &str {
+        match self {
+            Self::Internal { part_id, .. } | Self::External { part_id, .. } => part_id,
+        }
+    }
+
+    /// Whether the account is inside the network (and so must stay >= 0).
+    pub fn is_internal(&self) -> bool {
+        matches!(self, Self::Internal { .. })
+    }
+}
+
+/// One side of a double-entry posting: `delta` units added to `account`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Leg {
+    /// The account.
+    pub account: Account,
+    /// Signed change (debit > 0, credit < 0).
+    pub delta: i64,
+}
+
+/// A shipment's route, fixed by the entry that first ships on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentInfo {
+    /// Shipment id.
+    pub shipment_id: String,
+    /// Where it leaves from.
+    pub from_location_id: LocationId,
+    /// Where it arrives (owner of its in-transit accounts).
+    pub to_location_id: LocationId,
+    /// Expected arrival, when known.
+    pub expected_arrival: Option<Timestamp>,
+}
+
+/// Why an entry is in the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EntryCause {
+    /// A client movement.
+    Movement {
+        /// Its idempotency key.
+        idempotency_key: String,
+        /// What it did.
+        kind: MovementKind,
+        /// Free text.
+        note: String,
+    },
+    /// A reservation was made (available -> reserved).
+    Reserve {
+        /// The reservation.
+        reservation_id: String,
+    },
+    /// A reservation was posted (reserved -> customer or in transit).
+    Post {
+        /// The reservation.
+        reservation_id: String,
+    },
+    /// A reservation was voided (reserved -> available).
+    Void {
+        /// The reservation.
+        reservation_id: String,
+    },
+    /// A reservation expired (reserved -> available).
+    Expire {
+        /// The reservation.
+        reservation_id: String,
+    },
+}
+
+/// An immutable record of the movement log. Its legs sum to zero per part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    /// Position in the log (strictly increasing, from 1).
+    pub sequence: u64,
+    /// When it was recorded.
+    pub recorded_at: Timestamp,
+    /// Why.
+    pub cause: EntryCause,
+    /// The double-entry legs.
+    pub legs: Vec<Leg>,
+    /// The shipment this entry ships on, if any (its route).
+    pub shipment: Option<ShipmentInfo>,
+}
+
+impl LedgerEntry {
+    /// Problems with the entry on its own: legs that do not sum to zero per part.
+    pub fn imbalance(&self) -> Option<String> {
+        let mut sums: BTreeMap<&str, i128> = BTreeMap::new();
+        for leg in &self.legs {
+            *sums.entry(leg.account.part_id()).or_default() += i128::from(leg.delta);
+        }
+        sums.into_iter()
+            .find(|(_, sum)| *sum != 0)
+            .map(|(part, sum)| {
+                format!(
+                    "entry {} legs of part {part} sum to {sum}, not 0",
+                    self.sequence
+                )
+            })
+    }
+}
+
+/// The server-assigned id of the reservation made by log entry `sequence`
+/// (zero-padded so that ids order like their sequences).
+pub fn reservation_id_for(sequence: u64) -> String {
+    format!("R{sequence:020}")
+}
+
+/// The generated id of a shipment opened by log entry `sequence`.
+pub fn shipment_id_for(sequence: u64) -> String {
+    format!("S{sequence:020}")
+}
+
+/// Read access to balances and shipments, for the posting rules.
+pub trait LedgerView {
+    /// The balance of an account (0 if never moved).
+    fn account_balance(&self, account: &Account) -> i64;
+    /// A shipment's route, if it exists.
+    fn shipment(&self, shipment_id: &str) -> Option<&ShipmentInfo>;
+}
+
+/// Derived ledger state: every non-zero account balance and every shipment's route.
+/// Rebuilt from the log by applying entries in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LedgerState {
+    accounts: BTreeMap<Account, i64>,
+    shipments: HashMap<String, ShipmentInfo>,
+}
+
+impl LedgerView for LedgerState {
+    fn account_balance(&self, account: &Account) -> i64 {
+        self.accounts.get(account).copied().unwrap_or(0)
+    }
+
+    fn shipment(&self, shipment_id: &str) -> Option<&ShipmentInfo> {
+        self.shipments.get(shipment_id)
+    }
+}
+
+impl LedgerState {
+    /// Applies one entry. Returns the problems it causes (imbalanced legs, an
+    /// internal account below zero, overflow); the entry is applied regardless so
+    /// that an audit can go on and report everything.
+    pub fn apply(&mut self, entry: &LedgerEntry) -> Vec<String> {
+        let mut problems: Vec<String> = entry.imbalance().into_iter().collect();
+        if let Some(shipment) = &entry.shipment {
+            self.shipments
+                .entry(shipment.shipment_id.clone())
+                .or_insert_with(|| shipment.clone());
+        }
+        for leg in &entry.legs {
+            let current = self.account_balance(&leg.account);
+            let Some(next) = current.checked_add(leg.delta) else {
+                problems.push(format!(
+                    "entry {} overflows {:?}",
+                    entry.sequence, leg.account
+                ));
+                continue;
+            };
+            if next < 0 && leg.account.is_internal() {
+                problems.push(format!(
+                    "entry {} takes {:?} to {next}",
+                    entry.sequence, leg.account
+                ));
+            }
+            if next == 0 {
+                self.accounts.remove(&leg.account);
+            } else {
+                self.accounts.insert(leg.account.clone(), next);
+            }
+        }
+        problems
+    }
+
+    /// Every non-zero account, ordered.
+    pub fn accounts(&self) -> &BTreeMap<Account, i64> {
+        &self.accounts
+    }
+
+    /// Parts whose accounts do not sum to zero, with their sums.
+    pub fn conservation_problems(&self) -> Vec<String> {
+        let mut sums: BTreeMap<&str, i128> = BTreeMap::new();
+        for (account, balance) in &self.accounts {
+            *sums.entry(account.part_id()).or_default() += i128::from(*balance);
+        }
+        sums.into_iter()
+            .filter(|(_, sum)| *sum != 0)
+            .map(|(part, sum)| format!("part {part} accounts sum to {sum}, not 0"))
+            .collect()
+    }
+
+    /// Number of distinct parts with a non-zero account.
+    pub fn part_count(&self) -> u64 {
+        let mut parts: Vec<&str> = self.accounts.keys().map(Account::part_id).collect();
+        parts.dedup();
+        parts.len() as u64
+    }
+
+    /// The balance of one part at one location.
+    pub fn balance(&self, part_id: &str, location_id: &str) -> Balance {
+        let start = Account::available(part_id, location_id);
+        let mut balance = Balance {
+            part_id: part_id.to_string(),
+            location_id: location_id.to_string(),
+            ..Balance::default()
+        };
+        for (account, quantity) in self.accounts.range(start..) {
+            match account {
+                Account::Internal {
+                    part_id: p,
+                    location_id: l,
+                    bucket,
+                } if p == part_id && l == location_id => {
+                    self.add_to_balance(&mut balance, bucket, *quantity)
+                }
+                _ => break,
+            }
+        }
+        balance
+    }
+
+    /// Non-zero balances, filtered, ordered by (part, location).
+    pub fn balances(&self, part_id: Option<&str>, location_id: Option<&str>) -> Vec<Balance> {
+        let start = Account::available(part_id.unwrap_or(""), "");
+        let mut out: Vec<Balance> = Vec::new();
+        for (account, quantity) in self.accounts.range(start..) {
+            let Account::Internal {
+                part_id: p,
+                location_id: l,
+                bucket,
+            } = account
+            else {
+                break;
+            };
+            if part_id.is_some_and(|wanted| wanted != p) {
+                break;
+            }
+            if location_id.is_some_and(|wanted| wanted != l) {
+                continue;
+            }
+            let same = out
+                .last()
+                .is_some_and(|b| &b.part_id == p && &b.location_id == l);
+            if !same {
+                out.push(Balance {
+                    part_id: p.clone(),
+                    location_id: l.clone(),
+                    ..Balance::default()
+                });
+            }
+            if let Some(balance) = out.last_mut() {
+                self.add_to_balance(balance, bucket, *quantity);
+            }
+        }
+        out
+    }
+
+    fn add_to_balance(&self, balance: &mut Balance, bucket: &Bucket, quantity: i64) {
+        // Internal balances are checked >= 0 on every write; a negative one can only
+        // come from a corrupt log, which `open` refuses, so clamping is for display.
+        let quantity = u64::try_from(quantity).unwrap_or(0);
+        match bucket {
+            Bucket::Available => balance.available = quantity,
+            Bucket::Reserved => balance.reserved = quantity,
+            Bucket::InTransit(shipment_id) => {
+                let info = self.shipments.get(shipment_id);
+                balance.inbound.push(InboundShipment {
+                    shipment_id: shipment_id.clone(),
+                    from_location_id: info.map(|s| s.from_location_id.clone()).unwrap_or_default(),
+                    quantity,
+                    expected_arrival: info.and_then(|s| s.expected_arrival),
+                });
+            }
+        }
+    }
+}
+
+/// Entries staged on top of a [`LedgerState`] for one write: later commands in a
+/// batch see the effects of earlier ones; nothing touches the base until commit.
+#[derive(Debug)]
+pub struct Staged<'a> {
+    base: &'a LedgerState,
+    deltas: BTreeMap<Account, i64>,
+    shipments: HashMap<String, ShipmentInfo>,
+    entries: Vec<LedgerEntry>,
+}
+
+impl LedgerView for Staged<'_> {
+    fn account_balance(&self, account: &Account) -> i64 {
+        self.base.account_balance(account) + self.deltas.get(account).copied().unwrap_or(0)
+    }
+
+    fn shipment(&self, shipment_id: &str) -> Option<&ShipmentInfo> {
+        self.shipments
+            .get(shipment_id)
+            .or_else(|| self.base.shipment(shipment_id))
+    }
+}
+
+impl<'a> Staged<'a> {
+    /// Starts staging on top of `base`.
+    pub fn new(base: &'a LedgerState) -> Self {
+        Self {
+            base,
+            deltas: BTreeMap::new(),
+            shipments: HashMap::new(),
+            entries: Vec::new(),
+        }
+    }
+
+    /// Stages an entry. Errors (as a `FailedPrecondition`) if it would take an
+    /// internal account below zero or its legs do not balance; the posting rules
+    /// check stock first, so this is the last-line guard.
+    pub fn push(&mut self, entry: LedgerEntry) -> Result<(), DomainError> {
+        if let Some(problem) = entry.imbalance() {
+            return Err(DomainError::FailedPrecondition(problem));
+        }
+        for leg in &entry.legs {
+            let next = self.account_balance(&leg.account).checked_add(leg.delta);
+            if leg.account.is_internal() && next.is_none_or(|n| n < 0) {
+                return Err(DomainError::FailedPrecondition(format!(
+                    "{:?} would go below zero",
+                    leg.account
+                )));
+            }
+        }
+        for leg in &entry.legs {
+            *self.deltas.entry(leg.account.clone()).or_default() += leg.delta;
+        }
+        if let Some(shipment) = &entry.shipment
+            && self.shipment(&shipment.shipment_id).is_none()
+        {
+            self.shipments
+                .insert(shipment.shipment_id.clone(), shipment.clone());
+        }
+        self.entries.push(entry);
+        Ok(())
+    }
+
+    /// The staged entries, in order.
+    pub fn entries(&self) -> &[LedgerEntry] {
+        &self.entries
+    }
+
+    /// The final balance of every account the staged entries touch.
+    pub fn changed_accounts(&self) -> Vec<(Account, i64)> {
+        self.deltas
+            .keys()
+            .map(|account| (account.clone(), self.account_balance(account)))
+            .collect()
+    }
+
+    /// Gives back the staged entries (to apply to the base after commit).
+    pub fn into_entries(self) -> Vec<LedgerEntry> {
+        self.entries
+    }
+}
+
+/// Field path of a batch element: `movements[3].quantity`.
+pub fn field_of(prefix: &str, field: &str) -> String {
+    if prefix.is_empty() {
+        field.to_string()
+    } else {
+        format!("{prefix}.{field}")
+    }
+}
+
+fn not_enough(part_id: &str, location_id: &str, have: i64, need: u64) -> DomainError {
+    DomainError::FailedPrecondition(format!(
+        "not enough available stock of {part_id} at {location_id}: have {}, need {need}",
+        have.max(0)
+    ))
+}
+
+fn transfer(from: Account, to: Account, quantity: u64) -> Result<Vec<Leg>, DomainError> {
+    let delta = i64::try_from(quantity).map_err(|_| DomainError::OutOfRange {
+        field: "quantity".into(),
+        reason: format!("{quantity} is above {}", i64::MAX),
+    })?;
+    Ok(vec![
+        Leg {
+            account: from,
+            delta: -delta,
+        },
+        Leg { account: to, delta },
+    ])
+}
+
+/// Checks the shape of a movement command (no stock lookups): non-empty ids,
+/// a quantity > 0 (any non-zero for adjustments), a destination for ships.
+/// Errors are `InvalidArgument` naming `prefix.field`.
+pub fn check_movement_shape(command: &MovementCommand, prefix: &str) -> Result<(), DomainError> {
+    for (field, value) in [
+        ("idempotency_key", &command.idempotency_key),
+        ("part_id", &command.part_id),
+        ("location_id", &command.location_id),
+    ] {
+        if value.is_empty() {
+            return Err(DomainError::invalid(
+                field_of(prefix, field),
+                "must not be empty",
+            ));
+        }
+    }
+    let quantity_ok = match command.kind {
+        MovementKind::Adjustment => command.quantity != 0,
+        _ => command.quantity > 0,
+    };
+    if !quantity_ok {
+        let rule = if command.kind == MovementKind::Adjustment {
+            "must not be 0"
+        } else {
+            "must be > 0 (only adjustments may be negative)"
+        };
+        return Err(DomainError::invalid(field_of(prefix, "quantity"), rule));
+    }
+    match command.kind {
+        MovementKind::TransferShip => match command.to_location_id.as_deref() {
+            None | Some("") => Err(DomainError::invalid(
+                field_of(prefix, "to_location_id"),
+                "a transfer needs a destination",
+            )),
+            Some(to) if to == command.location_id => Err(DomainError::invalid(
+                field_of(prefix, "to_location_id"),
+                "must differ from location_id",
+            )),
+            Some(_) => Ok(()),
+        },
+        MovementKind::TransferReceive
+            if command.shipment_id.as_deref().is_none_or(str::is_empty) =>
+        {
+            Err(DomainError::invalid(
+                field_of(prefix, "shipment_id"),
+                "a receipt of a transfer names its shipment",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The log entry for a movement, checked against current balances. Not enough
+/// stock is `FailedPrecondition`; an unknown shipment is `NotFound`.
+pub fn movement_entry(
+    command: &MovementCommand,
+    prefix: &str,
+    view: &impl LedgerView,
+    sequence: u64,
+    now: Timestamp,
+) -> Result<LedgerEntry, DomainError> {
+    check_movement_shape(command, prefix)?;
+    let part = command.part_id.as_str();
+    let location = command.location_id.as_str();
+    let quantity = command.quantity.unsigned_abs();
+    let available = Account::available(part, location);
+    let need_available = |view: &dyn LedgerView| {
+        let have = view.account_balance(&available);
+        if have < i64::try_from(quantity).unwrap_or(i64::MAX) {
+            Err(not_enough(part, location, have, quantity))
+        } else {
+            Ok(())
+        }
+    };
+    let mut shipment = None;
+    let legs = match command.kind {
+        MovementKind::Receipt => transfer(
+            Account::external(part, ExternalParty::Supplier),
+            available.clone(),
+            quantity,
+        )?,
+        MovementKind::Issue | MovementKind::Scrap => {
+            need_available(view)?;
+            let party = if command.kind == MovementKind::Issue {
+                ExternalParty::Customer
+            } else {
+                ExternalParty::Scrap
+            };
+            transfer(available.clone(), Account::external(part, party), quantity)?
+        }
+        MovementKind::Adjustment if command.quantity > 0 => transfer(
+            Account::external(part, ExternalParty::Adjustment),
+            available.clone(),
+            quantity,
+        )?,
+        MovementKind::Adjustment => {
+            need_available(view)?;
+            transfer(
+                available.clone(),
+                Account::external(part, ExternalParty::Adjustment),
+                quantity,
+            )?
+        }
+        MovementKind::TransferShip => {
+            need_available(view)?;
+            let info = ship_route(command, prefix, view, sequence)?;
+            let legs = transfer(
+                available.clone(),
+                Account::in_transit(part, &info.to_location_id, &info.shipment_id),
+                quantity,
+            )?;
+            shipment = Some(info);
+            legs
+        }
+        MovementKind::TransferReceive => receive_legs(command, view, quantity)?,
+    };
+    Ok(LedgerEntry {
+        sequence,
+        recorded_at: now,
+        cause: EntryCause::Movement {
+            idempotency_key: command.idempotency_key.clone(),
+            kind: command.kind,
+            note: command.note.clone(),
+        },
+        legs,
+        shipment,
+    })
+}
+
+/// The route of a ship: a new shipment, or more stock on an existing one with
+/// the same route (else `FailedPrecondition`).
+fn ship_route(
+    command: &MovementCommand,
+    prefix: &str,
+    view: &impl LedgerView,
+    sequence: u64,
+) -> Result<ShipmentInfo, DomainError> {
+    let to = command.to_location_id.clone().unwrap_or_default();
+    let shipment_id = match command.shipment_id.as_deref() {
+        Some(id) if !id.is_empty() => id.to_string(),
+        _ => shipment_id_for(sequence),
+    };
+    match view.shipment(&shipment_id) {
+        Some(existing)
+            if existing.from_location_id != command.location_id
+                || existing.to_location_id != to =>
+        {
+            Err(DomainError::FailedPrecondition(format!(
+                "shipment {shipment_id} ({}) goes from {} to {}, not from {} to {to}",
+                field_of(prefix, "shipment_id"),
+                existing.from_location_id,
+                existing.to_location_id,
+                command.location_id
+            )))
+        }
+        Some(existing) => Ok(existing.clone()),
+        None => Ok(ShipmentInfo {
+            shipment_id,
+            from_location_id: command.location_id.clone(),
+            to_location_id: to,
+            expected_arrival: command.expected_arrival,
+        }),
+    }
+}
+
+fn receive_legs(
+    command: &MovementCommand,
+    view: &impl LedgerView,
+    quantity: u64,
+) -> Result<Vec<Leg>, DomainError> {
+    let part = command.part_id.as_str();
+    let location = command.location_id.as_str();
+    let shipment_id = command.shipment_id.as_deref().unwrap_or_default();
+    let Some(info) = view.shipment(shipment_id) else {
+        return Err(DomainError::not_found("shipment", shipment_id));
+    };
+    if info.to_location_id != location {
+        return Err(DomainError::FailedPrecondition(format!(
+            "shipment {shipment_id} goes to {}, not {location}",
+            info.to_location_id
+        )));
+    }
+    let in_transit = Account::in_transit(part, location, shipment_id);
+    let have = view.account_balance(&in_transit);
+    if have < i64::try_from(quantity).unwrap_or(i64::MAX) {
+        return Err(DomainError::FailedPrecondition(format!(
+            "not enough of {part} in transit on shipment {shipment_id} to {location}: have {}, need {quantity}",
+            have.max(0)
+        )));
+    }
+    transfer(in_transit, Account::available(part, location), quantity)
+}
+
+/// A new pending reservation and its entry (available -> reserved). Routine
+/// priority may take only available minus `protected_quantity`. Errors:
+/// `InvalidArgument` for a zero quantity or empty ids, `FailedPrecondition` for
+/// not enough stock.
+pub fn reserve_entry(
+    command: &ReserveCommand,
+    prefix: &str,
+    view: &impl LedgerView,
+    sequence: u64,
+    now: Timestamp,
+) -> Result<(LedgerEntry, Reservation), DomainError> {
+    for (field, value) in [
+        ("idempotency_key", &command.idempotency_key),
+        ("part_id", &command.part_id),
+        ("location_id", &command.location_id),
+    ] {
+        if value.is_empty() {
+            return Err(DomainError::invalid(
+                field_of(prefix, field),
+                "must not be empty",
+            ));
+        }
+    }
+    if command.quantity == 0 {
+        return Err(DomainError::invalid(
+            field_of(prefix, "quantity"),
+            "must be > 0",
+        ));
+    }
+    if command.ttl_seconds == 0 {
+        return Err(DomainError::invalid(
+            field_of(prefix, "ttl_seconds"),
+            "must be > 0",
+        ));
+    }
+    let part = command.part_id.as_str();
+    let location = command.location_id.as_str();
+    let available = view.account_balance(&Account::available(part, location));
+    let protected = match command.priority {
+        Priority::Routine => i64::try_from(command.protected_quantity).unwrap_or(i64::MAX),
+        Priority::Critical => 0,
+    };
+    let takeable = available.saturating_sub(protected);
+    if takeable < i64::try_from(command.quantity).unwrap_or(i64::MAX) {
+        return Err(not_enough(part, location, takeable, command.quantity));
+    }
+    let reservation_id = reservation_id_for(sequence);
+    let legs = transfer(
+        Account::available(part, location),
+        Account::reserved(part, location),
+        command.quantity,
+    )?;
+    let reservation = Reservation {
+        reservation_id: reservation_id.clone(),
+        idempotency_key: command.idempotency_key.clone(),
+        part_id: command.part_id.clone(),
+        location_id: command.location_id.clone(),
+        quantity: command.quantity,
+        state: ReservationState::Pending,
+        priority: command.priority,
+        created_at: now,
+        expires_at: now
+            .saturating_add(jiff::SignedDuration::from_secs(i64::from(
+                command.ttl_seconds,
+            )))
+            .unwrap_or(Timestamp::MAX),
+        settled_at: None,
+        order_reference: command.order_reference.clone(),
+        ship_to_location_id: None,
+        shipment_id: None,
+    };
+    let entry = LedgerEntry {
+        sequence,
+        recorded_at: now,
+        cause: EntryCause::Reserve { reservation_id },
+        legs,
+        shipment: None,
+    };
+    Ok((entry, reservation))
+}
+
+/// Settles a pending reservation: post (to the customer or in transit), void or
+/// expire. Returns the entry and the settled reservation. A reservation that is
+/// not pending is `FailedPrecondition` naming its state.
+pub fn settle_entry(
+    reservation: &Reservation,
+    settlement: Settlement<'_>,
+    sequence: u64,
+    now: Timestamp,
+) -> Result<(LedgerEntry, Reservation), DomainError> {
+    if reservation.state != ReservationState::Pending {
+        return Err(DomainError::FailedPrecondition(format!(
+            "reservation {} is {:?}, not Pending",
+            reservation.reservation_id, reservation.state
+        )));
+    }
+    let part = reservation.part_id.as_str();
+    let location = reservation.location_id.as_str();
+    let reserved = Account::reserved(part, location);
+    let id = reservation.reservation_id.clone();
+    let mut settled = reservation.clone();
+    settled.settled_at = Some(now);
+    let mut shipment = None;
+    let (cause, destination) = match settlement {
+        Settlement::Post(_) if now >= reservation.expires_at => {
+            return Err(DomainError::FailedPrecondition(format!(
+                "reservation {} expired at {}",
+                reservation.reservation_id, reservation.expires_at
+            )));
+        }
+        Settlement::Post(post) => {
+            settled.state = ReservationState::Posted;
+            match post
+                .ship_to_location_id
+                .as_deref()
+                .filter(|to| !to.is_empty())
+            {
+                Some(to) if to == location => {
+                    return Err(DomainError::invalid(
+                        "ship_to_location_id",
+                        "must differ from the reservation's location",
+                    ));
+                }
+                Some(to) => {
+                    let info = ShipmentInfo {
+                        shipment_id: shipment_id_for(sequence),
+                        from_location_id: location.to_string(),
+                        to_location_id: to.to_string(),
+                        expected_arrival: post.expected_arrival,
+                    };
+                    settled.ship_to_location_id = Some(to.to_string());
+                    settled.shipment_id = Some(info.shipment_id.clone());
+                    let account = Account::in_transit(part, to, &info.shipment_id);
+                    shipment = Some(info);
+                    (EntryCause::Post { reservation_id: id }, account)
+                }
+                None => (
+                    EntryCause::Post { reservation_id: id },
+                    Account::external(part, ExternalParty::Customer),
+                ),
+            }
+        }
+        Settlement::Void => {
+            settled.state = ReservationState::Voided;
+            (
+                EntryCause::Void { reservation_id: id },
+                Account::available(part, location),
+            )
+        }
+        Settlement::Expire => {
+            settled.state = ReservationState::Expired;
+            (
+                EntryCause::Expire { reservation_id: id },
+                Account::available(part, location),
+            )
+        }
+    };
+    let entry = LedgerEntry {
+        sequence,
+        recorded_at: now,
+        cause,
+        legs: transfer(reserved, destination, reservation.quantity)?,
+        shipment,
+    };
+    Ok((entry, settled))
+}
+
+/// How a pending reservation is settled.
+#[derive(Debug, Clone, Copy)]
+pub enum Settlement<'a> {
+    /// Confirmed by the client.
+    Post(&'a PostCommand),
+    /// Released by the client.
+    Void,
+    /// Its TTL passed.
+    Expire,
 }

@@ -109,3 +109,7 @@ pub trait Store: Send + Sync + 'static {
     /// Every record of `collection`, ordered by key.
     fn records(&self, collection: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
 }
+
+pub mod sled_store;
+
+pub use sled_store::SledStore;

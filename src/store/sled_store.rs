@@ -1,0 +1,1022 @@
+//! The sled implementation of [`Store`]: the movement log, persisted balances,
+//! idempotency records and reservations in one sled database.
+//!
+//! # Layout
+//!
+//! | tree | key | value |
+//! |---|---|---|
+//! | `ledger/log` | sequence (big-endian `u64`) | [`LedgerEntry`] (JSON) |
+//! | `ledger/balances` | [`Account`] (JSON) | balance (big-endian `i64`); zero balances are absent |
+//! | `ledger/idempotency` | scope byte, `/`, client key | canonical payload and outcome (JSON) |
+//! | `ledger/reservations` | reservation id | [`Reservation`] (JSON) |
+//! | `network/<collection>` | record key | record (JSON) |
+//! | `records/<collection>` | caller's key | caller's bytes |
+//!
+//! # Writes
+//!
+//! One mutex serialises ledger writers. Under it a write is checked against the
+//! in-memory balances (equal to the persisted ones, because only this writer
+//! changes them), staged, and committed as one sled transaction over the log,
+//! balances, idempotency and reservation trees. Inside that transaction the
+//! non-negativity guard is checked again on every balance written, and
+//! settlements re-read the reservation and require it to be pending. The
+//! in-memory state is then updated and the mutex released *before*
+//! `Db::flush`, so concurrent callers share flushes (group commit): sled's log
+//! is sequential and a flush returns only once everything written before it is
+//! durable, so each call is acknowledged only after its own writes, and every
+//! write it read, are on disk. Readers may see a committed write a few hundred
+//! microseconds before it is durable; no reply depends on that.
+//!
+//! If the flush fails the call returns [`StoreError::Storage`] although the
+//! write is committed in memory and may reach disk later: the outcome is
+//! unknown to the client, which retries with the same idempotency key and gets
+//! either the stored result or a fresh one.
+//!
+//! # Opening
+//!
+//! `open` replays the whole log into fresh balances and checks conservation,
+//! non-negativity and equality with the persisted balances. Balances are
+//! written in the same transaction as the log, so they can never be merely
+//! stale: any difference means the files are damaged, and `open` refuses with
+//! [`StoreError::Corruption`] rather than guess which side is right.
+
+use super::{NetworkRecord, Store, StoreError};
+use crate::domain::DomainError;
+use crate::domain::ledger::{
+    Account, AuditReport, Balance, Bucket, LedgerEntry, LedgerState, MovementCommand,
+    MovementOutcome, PostCommand, Reservation, ReservationFilter, ReservationState, ReserveCommand,
+    Settlement, Staged, VoidCommand, check_movement_shape, movement_entry, reserve_entry,
+    settle_entry,
+};
+use crate::domain::network::Network;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::{Mutex, RwLock};
+
+/// Most commands in one `record_movements` or `reserve` call: one call is one
+/// sled transaction held in memory until commit.
+pub const MAX_BATCH_COMMANDS: usize = 10_000;
+
+/// Problems listed in a refusal to open (the audit report has all of them).
+const MAX_PROBLEMS_IN_ERROR: usize = 10;
+
+const LOG: &str = "ledger/log";
+const BALANCES: &str = "ledger/balances";
+const IDEMPOTENCY: &str = "ledger/idempotency";
+const RESERVATIONS: &str = "ledger/reservations";
+
+/// The master-data collections, in the order of `SledStore::network`.
+const NETWORK_COLLECTIONS: [&str; 7] = [
+    "locations",
+    "lanes",
+    "parts",
+    "machine_models",
+    "fleets",
+    "demand",
+    "policies",
+];
+
+/// Idempotency keys are scoped per operation: a movement and a reservation may
+/// use the same client key without conflict.
+#[derive(Debug, Clone, Copy)]
+enum Scope {
+    Movement,
+    Reserve,
+    Post,
+    Void,
+}
+
+impl Scope {
+    fn key(self, client_key: &str) -> Vec<u8> {
+        let tag = match self {
+            Self::Movement => b'm',
+            Self::Reserve => b'r',
+            Self::Post => b'p',
+            Self::Void => b'v',
+        };
+        let mut key = Vec::with_capacity(client_key.len() + 2);
+        key.push(tag);
+        key.push(b'/');
+        key.extend_from_slice(client_key.as_bytes());
+        key
+    }
+}
+
+/// What an idempotency key answered the first time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct IdempotencyRecord {
+    /// The request, canonically encoded (JSON of the command).
+    payload: String,
+    /// The original outcome.
+    outcome: StoredOutcome,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum StoredOutcome {
+    Movement(MovementOutcome),
+    Reservation(String),
+}
+
+/// Why a ledger transaction was aborted.
+#[derive(Debug)]
+enum Abort {
+    Rejected(DomainError),
+    Corrupt(String),
+}
+
+/// The in-memory, derived state readers use.
+#[derive(Debug, Default)]
+struct Cache {
+    ledger: LedgerState,
+    /// Pending reservations by (expires_at, id), for the expiry sweep.
+    pending: BTreeSet<(Timestamp, String)>,
+}
+
+/// Serialised writer state.
+#[derive(Debug)]
+struct Writer {
+    next_sequence: u64,
+}
+
+/// Everything one ledger write puts on disk besides the staged entries.
+#[derive(Debug, Default)]
+struct WriteSet {
+    idempotency: Vec<(Vec<u8>, Vec<u8>)>,
+    reservations: Vec<Reservation>,
+    /// Reservations that must still be pending inside the transaction.
+    must_be_pending: Vec<String>,
+}
+
+/// The sled-backed store. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct SledStore {
+    db: sled::Db,
+    log: sled::Tree,
+    balances: sled::Tree,
+    idempotency: sled::Tree,
+    reservations: sled::Tree,
+    network: Vec<sled::Tree>,
+    cache: RwLock<Cache>,
+    writer: Mutex<Writer>,
+}
+
+fn storage(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Storage(error.to_string())
+}
+
+fn corrupt(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Corruption(error.to_string())
+}
+
+fn poisoned<T>(_: T) -> StoreError {
+    StoreError::Storage("a writer panicked while holding the ledger lock".into())
+}
+
+fn to_json(value: &impl Serialize) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Storage(format!("encoding: {e}")))
+}
+
+fn from_json<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &str) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| corrupt(format!("undecodable {what}: {e}")))
+}
+
+fn decode_i64(bytes: &[u8]) -> Result<i64, StoreError> {
+    let array: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| corrupt("a balance is not 8 bytes"))?;
+    Ok(i64::from_be_bytes(array))
+}
+
+fn conflict(field: String, key: &str) -> StoreError {
+    StoreError::Rejected(DomainError::IdempotencyConflict {
+        field,
+        key: key.to_string(),
+    })
+}
+
+fn check_batch_size(field: &str, len: usize) -> Result<(), StoreError> {
+    if len > MAX_BATCH_COMMANDS {
+        return Err(StoreError::Rejected(DomainError::OutOfRange {
+            field: field.into(),
+            reason: format!("{len} commands; at most {MAX_BATCH_COMMANDS} per call"),
+        }));
+    }
+    Ok(())
+}
+
+impl SledStore {
+    /// Opens (or creates) the store at `path`, replays the movement log and checks
+    /// it. Errors: [`StoreError::Storage`] if sled cannot open the files;
+    /// [`StoreError::Corruption`] if the log does not decode, does not conserve
+    /// stock, takes an internal account below zero, or disagrees with the
+    /// persisted balances (the store then refuses to open; see the module docs).
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let db = sled::open(path).map_err(storage)?;
+        let tree = |name: &str| db.open_tree(name).map_err(storage);
+        let network = NETWORK_COLLECTIONS
+            .iter()
+            .map(|c| tree(&format!("network/{c}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut store = Self {
+            log: tree(LOG)?,
+            balances: tree(BALANCES)?,
+            idempotency: tree(IDEMPOTENCY)?,
+            reservations: tree(RESERVATIONS)?,
+            network,
+            db,
+            cache: RwLock::new(Cache::default()),
+            writer: Mutex::new(Writer { next_sequence: 1 }),
+        };
+        let checked = store.check(None)?;
+        if !checked.report.problems.is_empty() {
+            let shown: Vec<&str> = checked
+                .report
+                .problems
+                .iter()
+                .take(MAX_PROBLEMS_IN_ERROR)
+                .map(String::as_str)
+                .collect();
+            return Err(StoreError::Corruption(format!(
+                "{} problem(s) in the ledger: {}",
+                checked.report.problems.len(),
+                shown.join("; ")
+            )));
+        }
+        store.writer = Mutex::new(Writer {
+            next_sequence: checked.last_sequence + 1,
+        });
+        store.cache = RwLock::new(Cache {
+            ledger: checked.ledger,
+            pending: checked.pending,
+        });
+        Ok(store)
+    }
+
+    /// Flushes sled's log to disk; a write is acknowledged only after this.
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(|_| ()).map_err(storage)
+    }
+
+    /// The stored idempotency record of a key, if any.
+    fn idempotency_record(&self, key: &[u8]) -> Result<Option<IdempotencyRecord>, StoreError> {
+        match self.idempotency.get(key).map_err(storage)? {
+            Some(bytes) => Ok(Some(from_json(&bytes, "idempotency record")?)),
+            None => Ok(None),
+        }
+    }
+
+    fn stored_reservation(&self, reservation_id: &str) -> Result<Option<Reservation>, StoreError> {
+        match self.reservations.get(reservation_id).map_err(storage)? {
+            Some(bytes) => Ok(Some(from_json(&bytes, "reservation")?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Stages entries on the in-memory ledger with `stage` (under the read lock)
+    /// and returns what `stage` produced, the staged entries and the final
+    /// balances of the accounts they touch. The caller holds the writer lock, so
+    /// nothing changes between this and the commit.
+    #[allow(clippy::type_complexity)]
+    fn prepare<T>(
+        &self,
+        stage: impl FnOnce(&mut Staged<'_>) -> Result<T, StoreError>,
+    ) -> Result<(T, Vec<LedgerEntry>, Vec<(Account, i64)>), StoreError> {
+        let cache = self.cache.read().map_err(poisoned)?;
+        let mut staged = Staged::new(&cache.ledger);
+        let value = stage(&mut staged)?;
+        let changed = staged.changed_accounts();
+        Ok((value, staged.into_entries(), changed))
+    }
+
+    /// Commits prepared entries and their write set in one transaction, then
+    /// updates the in-memory state. The caller holds the writer lock and flushes
+    /// after releasing it.
+    fn commit(
+        &self,
+        writer: &mut Writer,
+        entries: Vec<LedgerEntry>,
+        changed: Vec<(Account, i64)>,
+        writes: WriteSet,
+    ) -> Result<(), StoreError> {
+        if entries.is_empty() && writes.idempotency.is_empty() && writes.reservations.is_empty() {
+            return Ok(());
+        }
+        let mut log_writes = Vec::with_capacity(entries.len());
+        for entry in &entries {
+            log_writes.push((entry.sequence.to_be_bytes(), to_json(entry)?));
+        }
+        let mut balance_writes = Vec::with_capacity(changed.len());
+        for (account, balance) in &changed {
+            balance_writes.push((to_json(account)?, account.is_internal(), *balance));
+        }
+        let mut reservation_writes = Vec::with_capacity(writes.reservations.len());
+        for reservation in &writes.reservations {
+            reservation_writes.push((reservation.reservation_id.as_bytes(), to_json(reservation)?));
+        }
+        let trees = [
+            self.log.clone(),
+            self.balances.clone(),
+            self.idempotency.clone(),
+            self.reservations.clone(),
+        ];
+        let result = trees[..].transaction(|t: &Vec<TransactionalTree>| {
+            let [log, balances, idempotency, reservations] = t.as_slice() else {
+                return Err(ConflictableTransactionError::Abort(Abort::Corrupt(
+                    "transaction over the wrong trees".into(),
+                )));
+            };
+            for id in &writes.must_be_pending {
+                ensure_pending(reservations, id)?;
+            }
+            for (key, value) in &log_writes {
+                log.insert(&key[..], value.as_slice())?;
+            }
+            for (key, internal, balance) in &balance_writes {
+                // The non-negativity guard, inside the transaction that writes.
+                if *internal && *balance < 0 {
+                    return Err(ConflictableTransactionError::Abort(Abort::Rejected(
+                        DomainError::FailedPrecondition(format!(
+                            "an internal account would go to {balance}"
+                        )),
+                    )));
+                }
+                if *balance == 0 {
+                    balances.remove(key.as_slice())?;
+                } else {
+                    balances.insert(key.as_slice(), &balance.to_be_bytes()[..])?;
+                }
+            }
+            for (key, value) in &writes.idempotency {
+                idempotency.insert(key.as_slice(), value.as_slice())?;
+            }
+            for (key, value) in &reservation_writes {
+                reservations.insert(*key, value.as_slice())?;
+            }
+            Ok(())
+        });
+        match result {
+            Ok(()) => {}
+            Err(TransactionError::Abort(Abort::Rejected(e))) => return Err(e.into()),
+            Err(TransactionError::Abort(Abort::Corrupt(e))) => return Err(corrupt(e)),
+            Err(TransactionError::Storage(e)) => return Err(storage(e)),
+        }
+        let mut cache = self.cache.write().map_err(poisoned)?;
+        for entry in &entries {
+            // The entries were checked when staged; `apply` cannot find new problems.
+            cache.ledger.apply(entry);
+            writer.next_sequence = entry.sequence + 1;
+        }
+        for reservation in writes.reservations {
+            let key = (reservation.expires_at, reservation.reservation_id);
+            if reservation.state == ReservationState::Pending {
+                cache.pending.insert(key);
+            } else {
+                cache.pending.remove(&key);
+            }
+        }
+        Ok(())
+    }
+
+    /// Replays the log and checks it; `cache` (when given) must equal the replay.
+    fn check(&self, cache: Option<&LedgerState>) -> Result<Checked, StoreError> {
+        let mut ledger = LedgerState::default();
+        let mut problems = Vec::new();
+        let mut movements = 0u64;
+        let mut last_sequence = 0u64;
+        for item in self.log.iter() {
+            let (key, value) = item.map_err(storage)?;
+            let entry: LedgerEntry = from_json(&value, "log entry")?;
+            let key_sequence = u64::from_be_bytes(
+                key.as_ref()
+                    .try_into()
+                    .map_err(|_| corrupt("a log key is not 8 bytes"))?,
+            );
+            if entry.sequence != key_sequence || entry.sequence <= last_sequence {
+                problems.push(format!(
+                    "log key {key_sequence} holds entry {} after {last_sequence}",
+                    entry.sequence
+                ));
+            }
+            last_sequence = last_sequence.max(entry.sequence);
+            problems.extend(ledger.apply(&entry));
+            movements += 1;
+        }
+        problems.extend(ledger.conservation_problems());
+        let persisted = self.persisted_balances()?;
+        compare_balances("persisted", &persisted, ledger.accounts(), &mut problems);
+        if let Some(cache) = cache {
+            compare_balances(
+                "in-memory",
+                cache.accounts(),
+                ledger.accounts(),
+                &mut problems,
+            );
+        }
+        let pending = self.check_reservations(&ledger, &mut problems)?;
+        Ok(Checked {
+            report: AuditReport {
+                movements,
+                parts: ledger.part_count(),
+                problems,
+            },
+            ledger,
+            pending,
+            last_sequence,
+        })
+    }
+
+    fn persisted_balances(&self) -> Result<BTreeMap<Account, i64>, StoreError> {
+        let mut persisted = BTreeMap::new();
+        for item in self.balances.iter() {
+            let (key, value) = item.map_err(storage)?;
+            let account: Account = from_json(&key, "balance key")?;
+            persisted.insert(account, decode_i64(&value)?);
+        }
+        Ok(persisted)
+    }
+
+    /// Checks each location's reserved bucket equals its pending reservations and
+    /// returns the pending index.
+    fn check_reservations(
+        &self,
+        ledger: &LedgerState,
+        problems: &mut Vec<String>,
+    ) -> Result<BTreeSet<(Timestamp, String)>, StoreError> {
+        let mut pending = BTreeSet::new();
+        let mut held: BTreeMap<Account, i64> = BTreeMap::new();
+        for item in self.reservations.iter() {
+            let (_, value) = item.map_err(storage)?;
+            let reservation: Reservation = from_json(&value, "reservation")?;
+            if reservation.state == ReservationState::Pending {
+                let account = Account::reserved(&reservation.part_id, &reservation.location_id);
+                *held.entry(account).or_default() +=
+                    i64::try_from(reservation.quantity).unwrap_or(i64::MAX);
+                pending.insert((reservation.expires_at, reservation.reservation_id));
+            }
+        }
+        let reserved: BTreeMap<Account, i64> = ledger
+            .accounts()
+            .iter()
+            .filter(|(a, _)| {
+                matches!(
+                    a,
+                    Account::Internal {
+                        bucket: Bucket::Reserved,
+                        ..
+                    }
+                )
+            })
+            .map(|(a, b)| (a.clone(), *b))
+            .collect();
+        compare_balances("pending reservations", &held, &reserved, problems);
+        Ok(pending)
+    }
+}
+
+/// The result of replaying the log.
+struct Checked {
+    report: AuditReport,
+    ledger: LedgerState,
+    pending: BTreeSet<(Timestamp, String)>,
+    last_sequence: u64,
+}
+
+/// Reports every account where `found` differs from `replayed`.
+fn compare_balances(
+    what: &str,
+    found: &BTreeMap<Account, i64>,
+    replayed: &BTreeMap<Account, i64>,
+    problems: &mut Vec<String>,
+) {
+    for (account, balance) in replayed {
+        let other = found.get(account).copied().unwrap_or(0);
+        if other != *balance {
+            problems.push(format!(
+                "{what} balance of {account:?} is {other}, the log says {balance}"
+            ));
+        }
+    }
+    for (account, balance) in found {
+        if !replayed.contains_key(account) {
+            problems.push(format!(
+                "{what} balance of {account:?} is {balance}, the log says 0"
+            ));
+        }
+    }
+}
+
+fn ensure_pending(
+    reservations: &TransactionalTree,
+    reservation_id: &str,
+) -> Result<(), ConflictableTransactionError<Abort>> {
+    let Some(bytes) = reservations.get(reservation_id)? else {
+        return Err(ConflictableTransactionError::Abort(Abort::Rejected(
+            DomainError::not_found("reservation", reservation_id),
+        )));
+    };
+    let reservation: Reservation = serde_json::from_slice(&bytes).map_err(|e| {
+        ConflictableTransactionError::Abort(Abort::Corrupt(format!(
+            "undecodable reservation {reservation_id}: {e}"
+        )))
+    })?;
+    if reservation.state != ReservationState::Pending {
+        return Err(ConflictableTransactionError::Abort(Abort::Rejected(
+            DomainError::FailedPrecondition(format!(
+                "reservation {reservation_id} is {:?}, not Pending",
+                reservation.state
+            )),
+        )));
+    }
+    Ok(())
+}
+
+/// The key a master-data record is stored under, and its collection index.
+fn network_key(record: &NetworkRecord) -> Result<(usize, Vec<u8>), StoreError> {
+    Ok(match record {
+        NetworkRecord::Location(l) => (0, l.id.as_bytes().to_vec()),
+        NetworkRecord::Lane(l) => (1, to_json(&(&l.from, &l.to, l.mode))?),
+        NetworkRecord::Part(p) => (2, p.id.as_bytes().to_vec()),
+        NetworkRecord::MachineModel(m) => (3, m.id.as_bytes().to_vec()),
+        NetworkRecord::Fleet(f) => (4, to_json(&(&f.store_location_id, &f.machine_model_id))?),
+        NetworkRecord::Demand(d) => (5, to_json(&(&d.part_id, &d.location_id))?),
+        NetworkRecord::Policy(p) => (6, to_json(&(&p.part_id, &p.location_id))?),
+    })
+}
+
+fn network_value(record: &NetworkRecord) -> Result<Vec<u8>, StoreError> {
+    match record {
+        NetworkRecord::Location(x) => to_json(x),
+        NetworkRecord::Lane(x) => to_json(x),
+        NetworkRecord::Part(x) => to_json(x),
+        NetworkRecord::MachineModel(x) => to_json(x),
+        NetworkRecord::Fleet(x) => to_json(x),
+        NetworkRecord::Demand(x) => to_json(x),
+        NetworkRecord::Policy(x) => to_json(x),
+    }
+}
+
+impl SledStore {
+    fn values<T: for<'de> Deserialize<'de>>(&self, index: usize) -> Result<Vec<T>, StoreError> {
+        let tree = self
+            .network
+            .get(index)
+            .ok_or_else(|| corrupt("unknown network collection"))?;
+        let mut out = Vec::new();
+        for item in tree.iter() {
+            let (_, value) = item.map_err(storage)?;
+            out.push(from_json(&value, NETWORK_COLLECTIONS[index])?);
+        }
+        Ok(out)
+    }
+
+    fn load_network_inner(&self) -> Result<Network, StoreError> {
+        let mut network = Network::default();
+        for l in self.values::<crate::domain::network::Location>(0)? {
+            network.locations.insert(l.id.clone(), l);
+        }
+        for l in self.values::<crate::domain::network::Lane>(1)? {
+            network
+                .lanes
+                .insert((l.from.clone(), l.to.clone(), l.mode), l);
+        }
+        for p in self.values::<crate::domain::network::Part>(2)? {
+            network.parts.insert(p.id.clone(), p);
+        }
+        for m in self.values::<crate::domain::network::MachineModel>(3)? {
+            network.machine_models.insert(m.id.clone(), m);
+        }
+        for f in self.values::<crate::domain::network::Fleet>(4)? {
+            let key = (f.store_location_id.clone(), f.machine_model_id.clone());
+            network.fleets.insert(key, f);
+        }
+        for d in self.values::<crate::domain::network::DemandSeries>(5)? {
+            network
+                .demand
+                .insert((d.part_id.clone(), d.location_id.clone()), d);
+        }
+        for p in self.values::<crate::domain::network::Policy>(6)? {
+            network
+                .policies
+                .insert((p.part_id.clone(), p.location_id.clone()), p);
+        }
+        Ok(network)
+    }
+
+    /// Checks the idempotency key of a movement: `Some(outcome)` for a replay.
+    fn movement_replay(
+        &self,
+        command: &MovementCommand,
+        payload: &str,
+        field: String,
+        in_batch: &HashMap<&str, (String, MovementOutcome)>,
+    ) -> Result<Option<MovementOutcome>, StoreError> {
+        let key = &command.idempotency_key;
+        let earlier = match in_batch.get(key.as_str()) {
+            Some((p, outcome)) => Some((p.clone(), outcome.clone())),
+            None => match self.idempotency_record(&Scope::Movement.key(key))? {
+                Some(IdempotencyRecord {
+                    payload,
+                    outcome: StoredOutcome::Movement(outcome),
+                }) => Some((payload, outcome)),
+                Some(_) => return Err(corrupt("a movement key holds a reservation")),
+                None => None,
+            },
+        };
+        match earlier {
+            Some((p, mut outcome)) if p == payload => {
+                outcome.replayed = true;
+                Ok(Some(outcome))
+            }
+            Some(_) => Err(conflict(field, key)),
+            None => Ok(None),
+        }
+    }
+
+    /// Checks a reservation-scoped key: `Some(reservation)` for a replay.
+    fn reservation_replay(
+        &self,
+        scope: Scope,
+        key: &str,
+        payload: &str,
+        field: String,
+    ) -> Result<Option<Reservation>, StoreError> {
+        match self.idempotency_record(&scope.key(key))? {
+            Some(IdempotencyRecord {
+                payload: p,
+                outcome: StoredOutcome::Reservation(id),
+            }) if p == payload => self
+                .stored_reservation(&id)?
+                .map(Some)
+                .ok_or_else(|| corrupt(format!("idempotency record names missing {id}"))),
+            Some(_) => Err(conflict(field, key)),
+            None => Ok(None),
+        }
+    }
+
+    /// Posts or voids under the writer lock.
+    fn settle(
+        &self,
+        scope: Scope,
+        reservation_id: &str,
+        idempotency_key: &str,
+        payload: &str,
+        settlement: Settlement<'_>,
+        now: Timestamp,
+    ) -> Result<Reservation, StoreError> {
+        if idempotency_key.is_empty() {
+            return Err(DomainError::invalid("idempotency_key", "must not be empty").into());
+        }
+        let mut writer = self.writer.lock().map_err(poisoned)?;
+        let field = "idempotency_key".to_string();
+        if let Some(replayed) = self.reservation_replay(scope, idempotency_key, payload, field)? {
+            return Ok(replayed);
+        }
+        let reservation = self
+            .stored_reservation(reservation_id)?
+            .ok_or_else(|| DomainError::not_found("reservation", reservation_id))?;
+        let sequence = writer.next_sequence;
+        let (settled, entries, changed) = self.prepare(|staged| {
+            let (entry, settled) = settle_entry(&reservation, settlement, sequence, now)?;
+            staged.push(entry)?;
+            Ok(settled)
+        })?;
+        let record = IdempotencyRecord {
+            payload: payload.to_string(),
+            outcome: StoredOutcome::Reservation(reservation_id.to_string()),
+        };
+        let writes = WriteSet {
+            idempotency: vec![(scope.key(idempotency_key), to_json(&record)?)],
+            reservations: vec![settled.clone()],
+            must_be_pending: vec![reservation_id.to_string()],
+        };
+        self.commit(&mut writer, entries, changed, writes)?;
+        drop(writer);
+        self.flush()?;
+        Ok(settled)
+    }
+}
+
+/// The field path of command `i` of a reservation batch: plain for a single
+/// command (`quantity`), `lines[i].quantity` for several (the order request).
+fn reserve_prefix(len: usize, i: usize) -> String {
+    if len == 1 {
+        String::new()
+    } else {
+        format!("lines[{i}]")
+    }
+}
+
+impl Store for SledStore {
+    fn load_network(&self) -> Result<Network, StoreError> {
+        self.load_network_inner()
+    }
+
+    fn save_network_records(&self, records: &[NetworkRecord]) -> Result<(), StoreError> {
+        let mut writes = Vec::with_capacity(records.len());
+        for record in records {
+            let (index, key) = network_key(record)?;
+            writes.push((index, key, network_value(record)?));
+        }
+        self.network[..]
+            .transaction(|trees: &Vec<TransactionalTree>| {
+                for (index, key, value) in &writes {
+                    if let Some(tree) = trees.get(*index) {
+                        tree.insert(key.as_slice(), value.as_slice())?;
+                    }
+                }
+                Ok::<(), ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| storage(format!("{e:?}")))?;
+        self.flush()
+    }
+
+    fn record_movements(
+        &self,
+        commands: &[MovementCommand],
+        now: Timestamp,
+    ) -> Result<Vec<MovementOutcome>, StoreError> {
+        check_batch_size("movements", commands.len())?;
+        if commands.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut payloads = Vec::with_capacity(commands.len());
+        for (i, command) in commands.iter().enumerate() {
+            check_movement_shape(command, &format!("movements[{i}]"))?;
+            payloads.push(String::from_utf8(to_json(command)?).map_err(storage)?);
+        }
+        let mut writer = self.writer.lock().map_err(poisoned)?;
+        let first_sequence = writer.next_sequence;
+        let ((outcomes, idempotency), entries, changed) = self.prepare(|staged| {
+            let mut sequence = first_sequence;
+            let mut outcomes = Vec::with_capacity(commands.len());
+            let mut idempotency = Vec::with_capacity(commands.len());
+            let mut in_batch: HashMap<&str, (String, MovementOutcome)> = HashMap::new();
+            for (i, (command, payload)) in commands.iter().zip(&payloads).enumerate() {
+                let field = format!("movements[{i}].idempotency_key");
+                if let Some(outcome) = self.movement_replay(command, payload, field, &in_batch)? {
+                    outcomes.push(outcome);
+                    continue;
+                }
+                let prefix = format!("movements[{i}]");
+                let entry = movement_entry(command, &prefix, &*staged, sequence, now)?;
+                let outcome = MovementOutcome {
+                    idempotency_key: command.idempotency_key.clone(),
+                    sequence,
+                    replayed: false,
+                    shipment_id: entry.shipment.as_ref().map(|s| s.shipment_id.clone()),
+                    recorded_at: now,
+                };
+                staged.push(entry)?;
+                let record = IdempotencyRecord {
+                    payload: payload.clone(),
+                    outcome: StoredOutcome::Movement(outcome.clone()),
+                };
+                idempotency.push((
+                    Scope::Movement.key(&command.idempotency_key),
+                    to_json(&record)?,
+                ));
+                in_batch.insert(&command.idempotency_key, (payload.clone(), outcome.clone()));
+                outcomes.push(outcome);
+                sequence += 1;
+            }
+            Ok((outcomes, idempotency))
+        })?;
+        let writes = WriteSet {
+            idempotency,
+            ..WriteSet::default()
+        };
+        self.commit(&mut writer, entries, changed, writes)?;
+        drop(writer);
+        self.flush()?;
+        Ok(outcomes)
+    }
+
+    fn reserve(
+        &self,
+        commands: &[ReserveCommand],
+        now: Timestamp,
+    ) -> Result<Vec<Reservation>, StoreError> {
+        check_batch_size("lines", commands.len())?;
+        let mut payloads = Vec::with_capacity(commands.len());
+        for command in commands {
+            payloads.push(String::from_utf8(to_json(command)?).map_err(storage)?);
+        }
+        let mut writer = self.writer.lock().map_err(poisoned)?;
+        let first_sequence = writer.next_sequence;
+        let ((results, idempotency, fresh), entries, changed) = self.prepare(|staged| {
+            let mut sequence = first_sequence;
+            let mut results = Vec::with_capacity(commands.len());
+            let mut idempotency = Vec::new();
+            let mut fresh = Vec::new();
+            let mut in_batch: HashMap<&str, (&str, usize)> = HashMap::new();
+            for (i, (command, payload)) in commands.iter().zip(&payloads).enumerate() {
+                let prefix = reserve_prefix(commands.len(), i);
+                let field = crate::domain::ledger::field_of(&prefix, "idempotency_key");
+                let key = command.idempotency_key.as_str();
+                if let Some((earlier_payload, index)) = in_batch.get(key) {
+                    if earlier_payload != payload {
+                        return Err(conflict(field, key));
+                    }
+                    let earlier: &Reservation = &results[*index];
+                    results.push(earlier.clone());
+                    continue;
+                }
+                if let Some(replayed) =
+                    self.reservation_replay(Scope::Reserve, key, payload, field)?
+                {
+                    results.push(replayed);
+                    continue;
+                }
+                let (entry, reservation) =
+                    reserve_entry(command, &prefix, &*staged, sequence, now)?;
+                staged.push(entry)?;
+                let record = IdempotencyRecord {
+                    payload: payload.clone(),
+                    outcome: StoredOutcome::Reservation(reservation.reservation_id.clone()),
+                };
+                idempotency.push((Scope::Reserve.key(key), to_json(&record)?));
+                in_batch.insert(key, (payload.as_str(), results.len()));
+                fresh.push(reservation.clone());
+                results.push(reservation);
+                sequence += 1;
+            }
+            Ok((results, idempotency, fresh))
+        })?;
+        let writes = WriteSet {
+            idempotency,
+            reservations: fresh,
+            must_be_pending: Vec::new(),
+        };
+        self.commit(&mut writer, entries, changed, writes)?;
+        drop(writer);
+        self.flush()?;
+        Ok(results)
+    }
+
+    fn post_reservation(
+        &self,
+        command: &PostCommand,
+        now: Timestamp,
+    ) -> Result<Reservation, StoreError> {
+        let payload = String::from_utf8(to_json(command)?).map_err(storage)?;
+        self.settle(
+            Scope::Post,
+            &command.reservation_id,
+            &command.idempotency_key,
+            &payload,
+            Settlement::Post(command),
+            now,
+        )
+    }
+
+    fn void_reservation(
+        &self,
+        command: &VoidCommand,
+        now: Timestamp,
+    ) -> Result<Reservation, StoreError> {
+        let payload = String::from_utf8(to_json(command)?).map_err(storage)?;
+        self.settle(
+            Scope::Void,
+            &command.reservation_id,
+            &command.idempotency_key,
+            &payload,
+            Settlement::Void,
+            now,
+        )
+    }
+
+    fn expire_reservations(&self, now: Timestamp) -> Result<Vec<Reservation>, StoreError> {
+        let mut writer = self.writer.lock().map_err(poisoned)?;
+        let due: Vec<String> = {
+            let cache = self.cache.read().map_err(poisoned)?;
+            cache
+                .pending
+                .iter()
+                .take_while(|(expires_at, _)| *expires_at <= now)
+                .take(MAX_BATCH_COMMANDS)
+                .map(|(_, id)| id.clone())
+                .collect()
+        };
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut reservations = Vec::with_capacity(due.len());
+        for id in &due {
+            let reservation = self
+                .stored_reservation(id)?
+                .ok_or_else(|| corrupt(format!("pending index names missing {id}")))?;
+            reservations.push(reservation);
+        }
+        let first_sequence = writer.next_sequence;
+        let (expired, entries, changed) = self.prepare(|staged| {
+            let mut expired = Vec::with_capacity(reservations.len());
+            for (offset, reservation) in (0u64..).zip(&reservations) {
+                let sequence = first_sequence + offset;
+                let (entry, settled) =
+                    settle_entry(reservation, Settlement::Expire, sequence, now)?;
+                staged.push(entry)?;
+                expired.push(settled);
+            }
+            Ok(expired)
+        })?;
+        let writes = WriteSet {
+            idempotency: Vec::new(),
+            reservations: expired.clone(),
+            must_be_pending: due,
+        };
+        self.commit(&mut writer, entries, changed, writes)?;
+        drop(writer);
+        self.flush()?;
+        Ok(expired)
+    }
+
+    fn reservation(&self, reservation_id: &str) -> Result<Option<Reservation>, StoreError> {
+        self.stored_reservation(reservation_id)
+    }
+
+    fn reservations(&self, filter: &ReservationFilter) -> Result<Vec<Reservation>, StoreError> {
+        let start = filter.after_id.as_deref().unwrap_or("").as_bytes().to_vec();
+        let limit = if filter.limit == 0 {
+            usize::MAX
+        } else {
+            filter.limit
+        };
+        let mut out = Vec::new();
+        for item in self.reservations.range(start..) {
+            let (key, value) = item.map_err(storage)?;
+            if filter
+                .after_id
+                .as_deref()
+                .is_some_and(|after| after.as_bytes() == &key[..])
+            {
+                continue;
+            }
+            let reservation: Reservation = from_json(&value, "reservation")?;
+            let wanted = filter
+                .part_id
+                .as_ref()
+                .is_none_or(|p| *p == reservation.part_id)
+                && filter
+                    .location_id
+                    .as_ref()
+                    .is_none_or(|l| *l == reservation.location_id)
+                && filter.state.is_none_or(|s| s == reservation.state);
+            if wanted {
+                out.push(reservation);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn balance(&self, part_id: &str, location_id: &str) -> Result<Balance, StoreError> {
+        let cache = self.cache.read().map_err(poisoned)?;
+        Ok(cache.ledger.balance(part_id, location_id))
+    }
+
+    fn balances(
+        &self,
+        part_id: Option<&str>,
+        location_id: Option<&str>,
+    ) -> Result<Vec<Balance>, StoreError> {
+        let cache = self.cache.read().map_err(poisoned)?;
+        Ok(cache.ledger.balances(part_id, location_id))
+    }
+
+    fn audit(&self) -> Result<AuditReport, StoreError> {
+        // Holding the writer lock keeps the log, the persisted balances and the
+        // in-memory balances still while they are compared.
+        let _writer = self.writer.lock().map_err(poisoned)?;
+        let cache = self.cache.read().map_err(poisoned)?;
+        Ok(self.check(Some(&cache.ledger))?.report)
+    }
+
+    fn put_record(&self, collection: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let tree = self
+            .db
+            .open_tree(format!("records/{collection}"))
+            .map_err(storage)?;
+        tree.insert(key, value).map_err(storage)?;
+        self.flush()
+    }
+
+    fn records(&self, collection: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let tree = self
+            .db
+            .open_tree(format!("records/{collection}"))
+            .map_err(storage)?;
+        let mut out = Vec::new();
+        for item in tree.iter() {
+            let (key, value) = item.map_err(storage)?;
+            let key = String::from_utf8(key.to_vec()).map_err(corrupt)?;
+            out.push((key, value.to_vec()));
+        }
+        Ok(out)
+    }
+}
