@@ -8,5 +8,7 @@ pub mod pb {
     pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("spares_descriptor");
 }
 
+pub mod demo;
 pub mod domain;
+pub mod import;
 pub mod store;
