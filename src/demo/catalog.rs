@@ -165,10 +165,10 @@ fn supersede(rng: &mut StdRng, parts: &mut [Part]) {
 
 /// Eight machine models, each carrying 50 to 300 current (not superseded) parts,
 /// a third of them from a pool of common parts (filters, belts) shared by models.
-/// Failure rates have a median of 20 per million operating hours, so most
+/// Failure rates have a median of 10 per million operating hours, so most
 /// part-stores see well under one unit a month.
 pub fn machine_models(rng: &mut StdRng, parts: &[Part]) -> Result<Vec<MachineModel>, DemoError> {
-    let failures = LogNormal::new(20f64.ln(), 1.0).map_err(distribution_error)?;
+    let failures = LogNormal::new(10f64.ln(), 1.0).map_err(distribution_error)?;
     let mut current: Vec<usize> = (0..parts.len())
         .filter(|&i| parts[i].successor.is_none())
         .collect();

@@ -20,6 +20,10 @@ pub const HISTORY_MONTHS: usize = 24;
 pub const DEMAND_SERIES_LIMIT: usize = 3_000;
 /// In-transit transfers seeded after the receipts.
 pub const TRANSFERS_IN_TRANSIT: usize = 40;
+/// Stores stock a part only when it sells at least this many a month...
+const STORE_MIN_RATE: f64 = 1.5;
+/// ... or this many if it is critical: stores carry a few fast or critical parts.
+const STORE_MIN_RATE_CRITICAL: f64 = 0.4;
 /// Average days per month, to turn monthly rates into daily ones.
 const DAYS_PER_MONTH: f64 = 30.4;
 /// Supplier lead time to a depot, days; repairables come back from repair sooner.
@@ -237,7 +241,7 @@ fn policy(part: &Part, location: &str, order_up_to: u64, protected_quantity: u64
 
 /// Base-stock policies: depots hold most parts, regionals the faster movers
 /// (at least one a month, or 0.3 if critical), stores the fast or critical ones
-/// (0.5 a month, or 0.1 if critical). A fifth of upstream stock is protected for
+/// (1.5 a month, or 0.4 if critical). A fifth of upstream stock is protected for
 /// critical demand.
 pub fn policies(
     rng: &mut StdRng,
@@ -253,7 +257,7 @@ pub fn policies(
             LocationKind::Store => {
                 for (&p, &rate) in &rates.store[i] {
                     let critical = parts[p].criticality == Criticality::Critical;
-                    if rate >= 0.5 || (critical && rate >= 0.1) {
+                    if rate >= STORE_MIN_RATE || (critical && rate >= STORE_MIN_RATE_CRITICAL) {
                         let mean = rate / DAYS_PER_MONTH * lead_days[i];
                         let s = poisson_base_stock(mean, fill_target(parts[p].criticality));
                         policies.push(policy(&parts[p], &location.id, s, 0));
