@@ -1,0 +1,583 @@
+//! Import and export of the files a planner already has: locations, lanes, parts,
+//! stock on hand, installed base and demand history, as CSV or JSON.
+//!
+//! # Files
+//!
+//! A directory holds up to nine files, each `NAME.csv` or `NAME.json` (not both);
+//! an absent file is empty. CSV files have a header row; columns are matched by
+//! name, in any order; an unknown column is an error (it is usually a typo).
+//! Optional columns may be left out or left empty, and take the default shown.
+//! Lists inside a cell are separated by `;`. Enum values are written in
+//! snake_case and read ignoring case, `_`, `-` and spaces.
+//!
+//! | file | columns (required in **bold**) |
+//! |---|---|
+//! | `locations` | **id**, name, **kind** (`factory_depot`, `regional_warehouse`, `store`), **latitude_deg**, **longitude_deg**, **time_zone** (IANA), working_days (`Mon-Fri`, or `Mon,Tue,Sat`; default Mon-Fri), opens_local (`08:00`), closes_local (`17:00`), holidays (`2026-12-25;2027-01-01`), order_cutoff_local (`16:00`), handling_minutes (0), replenishment_source_id, country_code |
+//! | `lanes` | **from**, **to**, **mode** (`road`, `air`, `sea`, `rail`, `courier`), **kind** (`replenishment`, `lateral`, `emergency`), transit_hours_p50, transit_hours_p90 (p50 = p90, or p90 empty, gives a fixed time; otherwise log-normal), transit_hours_samples (`20;24;31`, empirical; then leave p50/p90 empty), **cost_per_unit_usd**, departure_days (empty = every day), departures_local (`08:00;18:30`; a schedule exists when this is set) |
+//! | `parts` | **id**, description, **unit_cost_usd**, **criticality** (`critical`, `essential`, `routine`), **kind** (`repairable`, `consumable`), successor_part_id, interchangeability (`forward_only` default, `two_way`) |
+//! | `stock` | **part_id**, **location_id**, **on_hand** |
+//! | `machine_models` | **id**, name, **downtime_cost_usd_per_hour** |
+//! | `model_parts` | **machine_model_id**, **part_id**, **units_per_machine**, attach_rate (1), **failures_per_million_operating_hours**, weibull_shape (1) |
+//! | `fleets` | **store_location_id**, **machine_model_id**, **machine_count**, **usage_hours_per_day**, average_age_hours (0) |
+//! | `demand` | **part_id**, **location_id**, **period** (`day`, `week`, `month`), **period_start** (`2026-01-01`), **quantity** — long format, one row per period; missing periods inside a series are zero |
+//! | `policies` | **part_id**, **location_id**, **kind** (`base_stock`, `min_max`, `reorder_point_quantity`), **order_up_to**, reorder_point (0), order_quantity (0), protected_quantity (0), source |
+//!
+//! JSON files carry the same data as a JSON array of row objects whose keys are the
+//! column names above; values are strings, numbers, booleans or null (null or a
+//! missing key is an empty cell). For example
+//! `[{"part_id": "P-100234", "location_id": "STR-0117", "on_hand": 3}]`.
+//!
+//! # Errors
+//!
+//! Every error is an [`ImportError`] naming the file, the 1-based line and the
+//! 1-based column (by header position), shown as `file:line:column: message`; the
+//! message starts with the column name. JSON has no columns, so there the column
+//! is 0 and the line is where the row's object starts. After parsing, the rows go
+//! through the same `Network::check_*` validation as a gRPC upsert, and an error
+//! on batch item `i` is reported at the line of row `i`.
+
+mod export;
+mod parse;
+mod table;
+mod values;
+
+pub use export::{FileFormat, export_dir, to_csv_files, to_json_files};
+pub use parse::MAX_DEMAND_PERIODS;
+
+use crate::domain::DomainError;
+use crate::domain::ledger::{MovementCommand, MovementKind};
+use crate::domain::network::{
+    DemandSeries, Fleet, Lane, Location, LocationId, MachineModel, Network, Part, PartId, Policy,
+    Qty,
+};
+use std::collections::HashSet;
+use std::fmt;
+use std::path::Path;
+use table::{Columns, Table};
+
+/// Largest file read: files are read whole into memory, and 256 MiB holds several
+/// million rows, far beyond a planner's network.
+pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Why an import failed, and where. Line and column are 1-based; 0 means "not
+/// applicable" (a whole-file problem, or a column in JSON).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ImportError {
+    /// File name, e.g. `locations.csv`.
+    pub file: String,
+    /// Line in the file.
+    pub line: u64,
+    /// Column by header position.
+    pub column: u64,
+    /// What is wrong; starts with the column name for value errors.
+    pub message: String,
+}
+
+impl ImportError {
+    fn new(file: &str, line: u64, column: u64, message: impl Into<String>) -> Self {
+        Self {
+            file: file.to_string(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ImportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.column) {
+            (0, _) => write!(f, "{}: {}", self.file, self.message),
+            (line, 0) => write!(f, "{}:{line}: {}", self.file, self.message),
+            (line, column) => write!(f, "{}:{line}:{column}: {}", self.file, self.message),
+        }
+    }
+}
+
+/// Units on hand of one part at one location (a row of `stock.csv`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StockRow {
+    /// The part.
+    pub part_id: PartId,
+    /// The location.
+    pub location_id: LocationId,
+    /// Units on hand.
+    pub on_hand: Qty,
+}
+
+/// Everything read from a directory, validated. Absent files give empty vectors.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ImportBundle {
+    /// Locations, in file order.
+    pub locations: Vec<Location>,
+    /// Lanes, in file order.
+    pub lanes: Vec<Lane>,
+    /// Parts, in file order.
+    pub parts: Vec<Part>,
+    /// Machine models with their parts, in file order.
+    pub machine_models: Vec<MachineModel>,
+    /// Fleets, in file order.
+    pub fleets: Vec<Fleet>,
+    /// Demand series, sorted by (part, location).
+    pub demand: Vec<DemandSeries>,
+    /// Policies, in file order.
+    pub policies: Vec<Policy>,
+    /// Stock on hand, in file order.
+    pub stock: Vec<StockRow>,
+}
+
+impl ImportBundle {
+    /// The bundle's master data as a network (stock is not part of it).
+    pub fn to_network(&self) -> Network {
+        Network {
+            locations: self
+                .locations
+                .iter()
+                .map(|l| (l.id.clone(), l.clone()))
+                .collect(),
+            lanes: self.lanes.iter().map(|l| (l.key(), l.clone())).collect(),
+            parts: self
+                .parts
+                .iter()
+                .map(|p| (p.id.clone(), p.clone()))
+                .collect(),
+            machine_models: self
+                .machine_models
+                .iter()
+                .map(|m| (m.id.clone(), m.clone()))
+                .collect(),
+            fleets: self
+                .fleets
+                .iter()
+                .map(|f| {
+                    (
+                        (f.store_location_id.clone(), f.machine_model_id.clone()),
+                        f.clone(),
+                    )
+                })
+                .collect(),
+            demand: self
+                .demand
+                .iter()
+                .map(|d| ((d.part_id.clone(), d.location_id.clone()), d.clone()))
+                .collect(),
+            policies: self
+                .policies
+                .iter()
+                .map(|p| ((p.part_id.clone(), p.location_id.clone()), p.clone()))
+                .collect(),
+        }
+    }
+
+    /// A bundle holding a network's master data and the given stock.
+    pub fn from_network(network: &Network, stock: Vec<StockRow>) -> Self {
+        Self {
+            locations: network.locations.values().cloned().collect(),
+            lanes: network.lanes.values().cloned().collect(),
+            parts: network.parts.values().cloned().collect(),
+            machine_models: network.machine_models.values().cloned().collect(),
+            fleets: network.fleets.values().cloned().collect(),
+            demand: network.demand.values().cloned().collect(),
+            policies: network.policies.values().cloned().collect(),
+            stock,
+        }
+    }
+
+    /// The stock rows as receipts into the ledger, keyed `<key_prefix>-<row>`.
+    /// Receipts add to what is already there; rows with zero units are skipped.
+    pub fn stock_receipts(&self, key_prefix: &str) -> Vec<MovementCommand> {
+        self.stock
+            .iter()
+            .enumerate()
+            .filter(|(_, row)| row.on_hand > 0)
+            .map(|(i, row)| MovementCommand {
+                idempotency_key: format!("{key_prefix}-{i}"),
+                kind: MovementKind::Receipt,
+                part_id: row.part_id.clone(),
+                location_id: row.location_id.clone(),
+                quantity: i64::try_from(row.on_hand).unwrap_or(i64::MAX),
+                to_location_id: None,
+                shipment_id: None,
+                expected_arrival: None,
+                note: "imported stock on hand".to_string(),
+            })
+            .collect()
+    }
+}
+
+/// The file kinds, by base name, with their columns.
+pub(crate) const FILES: [(&str, Columns); 9] = [
+    (
+        "locations",
+        Columns {
+            required: &["id", "kind", "latitude_deg", "longitude_deg", "time_zone"],
+            optional: &[
+                "name",
+                "working_days",
+                "opens_local",
+                "closes_local",
+                "holidays",
+                "order_cutoff_local",
+                "handling_minutes",
+                "replenishment_source_id",
+                "country_code",
+            ],
+        },
+    ),
+    (
+        "lanes",
+        Columns {
+            required: &["from", "to", "mode", "kind", "cost_per_unit_usd"],
+            optional: &[
+                "transit_hours_p50",
+                "transit_hours_p90",
+                "transit_hours_samples",
+                "departure_days",
+                "departures_local",
+            ],
+        },
+    ),
+    (
+        "parts",
+        Columns {
+            required: &["id", "unit_cost_usd", "criticality", "kind"],
+            optional: &["description", "successor_part_id", "interchangeability"],
+        },
+    ),
+    (
+        "stock",
+        Columns {
+            required: &["part_id", "location_id", "on_hand"],
+            optional: &[],
+        },
+    ),
+    (
+        "machine_models",
+        Columns {
+            required: &["id", "downtime_cost_usd_per_hour"],
+            optional: &["name"],
+        },
+    ),
+    (
+        "model_parts",
+        Columns {
+            required: &[
+                "machine_model_id",
+                "part_id",
+                "units_per_machine",
+                "failures_per_million_operating_hours",
+            ],
+            optional: &["attach_rate", "weibull_shape"],
+        },
+    ),
+    (
+        "fleets",
+        Columns {
+            required: &[
+                "store_location_id",
+                "machine_model_id",
+                "machine_count",
+                "usage_hours_per_day",
+            ],
+            optional: &["average_age_hours"],
+        },
+    ),
+    (
+        "demand",
+        Columns {
+            required: &[
+                "part_id",
+                "location_id",
+                "period",
+                "period_start",
+                "quantity",
+            ],
+            optional: &[],
+        },
+    ),
+    (
+        "policies",
+        Columns {
+            required: &["part_id", "location_id", "kind", "order_up_to"],
+            optional: &[
+                "reorder_point",
+                "order_quantity",
+                "protected_quantity",
+                "source",
+            ],
+        },
+    ),
+];
+
+/// Parses one file from its text. `file_name` ends in `.csv` or `.json` and its
+/// stem is one of the file kinds above.
+fn table(file_name: &str, text: &str) -> Result<(&'static str, Table), ImportError> {
+    let (stem, extension) = file_name
+        .rsplit_once('.')
+        .ok_or_else(|| ImportError::new(file_name, 0, 0, "expected a .csv or .json file"))?;
+    let (kind, columns) = FILES
+        .iter()
+        .find(|(name, _)| *name == stem)
+        .ok_or_else(|| {
+            let names: Vec<&str> = FILES.iter().map(|(n, _)| *n).collect();
+            ImportError::new(
+                file_name,
+                0,
+                0,
+                format!("unknown file; expected one of {}", names.join(", ")),
+            )
+        })?;
+    let table = match extension {
+        "csv" => Table::from_csv(file_name, text, *columns)?,
+        "json" => Table::from_json(file_name, text, *columns)?,
+        _ => {
+            return Err(ImportError::new(
+                file_name,
+                0,
+                0,
+                "expected a .csv or .json file",
+            ));
+        }
+    };
+    Ok((kind, table))
+}
+
+/// Parses and validates a set of files given as `(file name, text)`, e.g. from a
+/// bulk-load request. Names are like `locations.csv` or `stock.json`.
+///
+/// Errors: a malformed value, an unknown or missing column, a reference to an
+/// unknown id, or a failed network validation, each with its file, line and column.
+pub fn parse_files(files: &[(String, String)]) -> Result<ImportBundle, ImportError> {
+    let mut tables: Vec<Option<Table>> = vec![None; FILES.len()];
+    for (name, text) in files {
+        let (kind, parsed) = table(name, text)?;
+        let slot = FILES.iter().position(|(n, _)| *n == kind).unwrap_or(0);
+        if let Some(previous) = &tables[slot] {
+            return Err(ImportError::new(
+                name,
+                0,
+                0,
+                format!("{} holds the same data", previous.file),
+            ));
+        }
+        tables[slot] = Some(parsed);
+    }
+    let empty = |i: usize| {
+        Table::from_csv(
+            &format!("{}.csv", FILES[i].0),
+            "",
+            Columns {
+                required: &[],
+                optional: &[],
+            },
+        )
+    };
+    let mut get = |i: usize| -> Result<Table, ImportError> {
+        match tables[i].take() {
+            Some(t) => Ok(t),
+            None => empty(i),
+        }
+    };
+    let all: Vec<Table> = (0..FILES.len()).map(&mut get).collect::<Result<_, _>>()?;
+    build(&all)
+}
+
+/// Reads every known file in `dir` (`NAME.csv` or `NAME.json`) and validates the lot.
+///
+/// Errors: as [`parse_files`], plus unreadable or oversized files (line 0).
+pub fn load_dir(dir: &Path) -> Result<ImportBundle, ImportError> {
+    let mut files = Vec::new();
+    for (stem, _) in FILES {
+        for extension in ["csv", "json"] {
+            let name = format!("{stem}.{extension}");
+            let path = dir.join(&name);
+            if !path.exists() {
+                continue;
+            }
+            let size = std::fs::metadata(&path)
+                .map_err(|e| ImportError::new(&name, 0, 0, e.to_string()))?
+                .len();
+            if size > MAX_FILE_BYTES {
+                return Err(ImportError::new(
+                    &name,
+                    0,
+                    0,
+                    format!("larger than the {MAX_FILE_BYTES}-byte limit"),
+                ));
+            }
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| ImportError::new(&name, 0, 0, e.to_string()))?;
+            files.push((name, text));
+        }
+    }
+    parse_files(&files)
+}
+
+/// Parses the tables in dependency order, checking references as it goes, then
+/// runs the network validations.
+fn build(t: &[Table]) -> Result<ImportBundle, ImportError> {
+    let [
+        locations,
+        lanes,
+        parts,
+        stock,
+        models,
+        model_parts,
+        fleets,
+        demand,
+        policies,
+    ] = t
+    else {
+        return Err(ImportError::new(
+            "",
+            0,
+            0,
+            "internal: wrong number of tables",
+        ));
+    };
+    let mut network = Network::default();
+    let locations_rows = parse::locations(locations)?;
+    let batch: Vec<Location> = locations_rows.iter().map(|(_, l)| l.clone()).collect();
+    network
+        .check_locations(&batch)
+        .map_err(|e| locate(e, locations, &lines(&locations_rows)))?;
+    network.locations = batch.iter().map(|l| (l.id.clone(), l.clone())).collect();
+
+    let lanes_rows = parse::lanes(lanes)?;
+    let lane_batch: Vec<Lane> = lanes_rows.iter().map(|(_, l)| l.clone()).collect();
+    network
+        .check_lanes(&lane_batch)
+        .map_err(|e| locate(e, lanes, &lines(&lanes_rows)))?;
+
+    let parts_rows = parse::parts(parts)?;
+    let part_batch: Vec<Part> = parts_rows.iter().map(|(_, p)| p.clone()).collect();
+    network
+        .check_parts(&part_batch)
+        .map_err(|e| locate(e, parts, &lines(&parts_rows)))?;
+    network.parts = part_batch
+        .iter()
+        .map(|p| (p.id.clone(), p.clone()))
+        .collect();
+
+    let part_ids: HashSet<&str> = part_batch.iter().map(|p| p.id.as_str()).collect();
+    let location_ids: HashSet<&str> = batch.iter().map(|l| l.id.as_str()).collect();
+    let (model_rows, model_part_lines) = parse::machine_models(models, model_parts, &part_ids)?;
+    let fleet_rows = parse::fleets(fleets)?;
+    let model_batch: Vec<MachineModel> = model_rows.iter().map(|(_, m)| m.clone()).collect();
+    let fleet_batch: Vec<Fleet> = fleet_rows.iter().map(|(_, f)| f.clone()).collect();
+    network
+        .check_installed_base(&model_batch, &fleet_batch)
+        .map_err(|e| {
+            locate_installed_base(
+                e,
+                models,
+                model_parts,
+                fleets,
+                &lines(&model_rows),
+                &model_part_lines,
+                &lines(&fleet_rows),
+            )
+        })?;
+
+    let stock_rows = parse::stock(stock, &part_ids, &location_ids)?;
+    let demand_rows = parse::demand(demand, &part_ids, &location_ids)?;
+    let demand_batch: Vec<DemandSeries> = demand_rows.iter().map(|(_, d)| d.clone()).collect();
+    network
+        .check_demand(&demand_batch)
+        .map_err(|e| locate(e, demand, &lines(&demand_rows)))?;
+    let policy_rows = parse::policies(policies, &part_ids, &location_ids)?;
+    let policy_batch: Vec<Policy> = policy_rows.iter().map(|(_, p)| p.clone()).collect();
+    network
+        .check_policies(&policy_batch)
+        .map_err(|e| locate(e, policies, &lines(&policy_rows)))?;
+
+    Ok(ImportBundle {
+        locations: batch,
+        lanes: lane_batch,
+        parts: part_batch,
+        machine_models: model_batch,
+        fleets: fleet_batch,
+        demand: demand_batch,
+        policies: policy_batch,
+        stock: stock_rows.into_iter().map(|(_, s)| s).collect(),
+    })
+}
+
+fn lines<T>(rows: &[(u64, T)]) -> Vec<u64> {
+    rows.iter().map(|(line, _)| *line).collect()
+}
+
+/// The batch indices in a field path such as `machine_models[2].parts[5].part_id`.
+fn indices(field: &str) -> Vec<usize> {
+    field
+        .split('[')
+        .skip(1)
+        .filter_map(|s| s.split(']').next()?.parse().ok())
+        .collect()
+}
+
+/// The CSV column a domain field path refers to (its last segment, renamed where
+/// the file's column differs from the domain's field).
+fn column_for(field: &str) -> &str {
+    let leaf = field.rsplit('.').next().unwrap_or(field);
+    let leaf = leaf.split('[').next().unwrap_or(leaf);
+    match leaf {
+        "from_location_id" => "from",
+        "to_location_id" => "to",
+        "transit_hours" => "transit_hours_p50",
+        other => other,
+    }
+}
+
+fn split_error(error: DomainError) -> (String, String) {
+    match error {
+        DomainError::InvalidArgument { field, reason } => (field, reason),
+        DomainError::OutOfRange { field, reason } => (field, format!("out of range: {reason}")),
+        other => (String::new(), other.to_string()),
+    }
+}
+
+/// Maps a validation error on batch item `i` to the line of row `i` of `table`.
+fn locate(error: DomainError, table: &Table, lines: &[u64]) -> ImportError {
+    let (field, reason) = split_error(error);
+    let line = indices(&field)
+        .first()
+        .and_then(|&i| lines.get(i))
+        .copied()
+        .unwrap_or(0);
+    if field.is_empty() {
+        return ImportError::new(&table.file, line, 0, reason);
+    }
+    table.error_at(line, column_for(&field), reason)
+}
+
+fn locate_installed_base(
+    error: DomainError,
+    models: &Table,
+    model_parts: &Table,
+    fleets: &Table,
+    model_lines: &[u64],
+    model_part_lines: &[Vec<u64>],
+    fleet_lines: &[u64],
+) -> ImportError {
+    let field = match &error {
+        DomainError::InvalidArgument { field, .. } | DomainError::OutOfRange { field, .. } => {
+            field.clone()
+        }
+        _ => String::new(),
+    };
+    if field.starts_with("fleets[") {
+        return locate(error, fleets, fleet_lines);
+    }
+    let index = indices(&field);
+    if let [model, part, ..] = index[..] {
+        let line = model_part_lines
+            .get(model)
+            .and_then(|l| l.get(part))
+            .copied()
+            .unwrap_or(0);
+        let (field, reason) = split_error(error);
+        return model_parts.error_at(line, column_for(&field), reason);
+    }
+    locate(error, models, model_lines)
+}
