@@ -85,7 +85,7 @@ fn metric_item(index: usize, sizes: &Sizes, rng: &mut StdRng) -> MetricItem {
         for _ in 0..sizes.metric_stores_per_warehouse {
             nodes.push(MetricNode {
                 parent: Some(warehouse),
-                demand_per_day: rng.random_range(0.001..0.05),
+                demand_per_day: rng.random_range(0.0005..0.01),
                 local_repair_probability: rng.random_range(0.0..0.3),
                 local_repair_days: rng.random_range(1.0..3.0),
                 order_and_ship_days: rng.random_range(1.0..3.0),

@@ -73,22 +73,43 @@ impl Pipeline {
     /// Probabilities P(X = 0), P(X = 1), ... up to `count` terms.
     pub fn pmf(&self, count: usize) -> Vec<f64> {
         let mut out = Vec::with_capacity(count);
+        // Multiplicative recursions from P(X = 0); the log form is used only when P(X = 0)
+        // would underflow.
         match *self {
             Self::Poisson { mean } => {
-                let mut log_p = -mean;
-                for x in 0..count {
-                    out.push(log_p.exp());
-                    log_p += mean.ln() - ((x + 1) as f64).ln();
+                let first = (-mean).exp();
+                if first > 1e-300 {
+                    let mut p = first;
+                    for x in 0..count {
+                        out.push(p);
+                        p *= mean / (x + 1) as f64;
+                    }
+                } else {
+                    let mut log_p = -mean;
+                    for x in 0..count {
+                        out.push(log_p.exp());
+                        log_p += mean.ln() - ((x + 1) as f64).ln();
+                    }
                 }
             }
             Self::NegativeBinomial { mean, variance } => {
                 let success = mean / variance;
                 let size = mean * mean / (variance - mean);
-                let mut log_p = size * success.ln();
-                for x in 0..count {
-                    out.push(log_p.exp());
-                    let xf = x as f64;
-                    log_p += ((xf + size) / (xf + 1.0)).ln() + (1.0 - success).ln();
+                let log_first = size * success.ln();
+                if log_first > -690.0 {
+                    let mut p = log_first.exp();
+                    for x in 0..count {
+                        out.push(p);
+                        let xf = x as f64;
+                        p *= (xf + size) / (xf + 1.0) * (1.0 - success);
+                    }
+                } else {
+                    let mut log_p = log_first;
+                    for x in 0..count {
+                        out.push(log_p.exp());
+                        let xf = x as f64;
+                        log_p += ((xf + size) / (xf + 1.0)).ln() + (1.0 - success).ln();
+                    }
                 }
             }
         }

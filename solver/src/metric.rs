@@ -197,6 +197,14 @@ impl<'a> Tree<'a> {
         let pipeline = self.pipeline(index, parent)?;
         let own_curve = pipeline.backorder_curve(self.max_stock[index]);
         let counts = self.item.nodes[index].demand_per_day > 0.0;
+        if self.children[index].is_empty() {
+            // A leaf's curve is its own backorder curve (convex in its stock).
+            let best = own_curve
+                .iter()
+                .map(|p| if counts { p.expected_backorders } else { 0.0 })
+                .collect();
+            return Ok((best, own_curve.iter().map(|p| p.stock).collect()));
+        }
         let mut best: Vec<f64> = Vec::new();
         let mut own_stock: Vec<u64> = Vec::new();
         for point in &own_curve {
@@ -227,12 +235,40 @@ impl<'a> Tree<'a> {
         Ok((best, own_stock))
     }
 
+    /// A leaf's one-unit blocks, EBO(s) - EBO(s+1) = P(X > s), appended to `blocks`
+    /// without building its curve; returns EBO(0). Leaf curves are convex, so every unit
+    /// is a hull step.
+    fn leaf_blocks(
+        &self,
+        leaf: usize,
+        parent: ParentState,
+        blocks: &mut Vec<(u64, f64)>,
+    ) -> Result<f64> {
+        if self.item.nodes[leaf].demand_per_day <= 0.0 {
+            return Ok(0.0);
+        }
+        let pipeline = self.pipeline(leaf, Some(parent))?;
+        let mut above = 1.0;
+        for p in pipeline.pmf(self.max_stock[leaf] as usize) {
+            above -= p;
+            if above <= 0.0 {
+                break;
+            }
+            blocks.push((1, above));
+        }
+        Ok(pipeline.mean())
+    }
+
     /// Children of `index` combined by marginal analysis over their convex hulls: entry u is
     /// the least children EBO with u units spread over the children.
     fn combined_children(&self, index: usize, state: ParentState) -> Result<Vec<f64>> {
         let mut start = 0.0;
         let mut blocks: Vec<(u64, f64)> = Vec::new();
         for &child in &self.children[index] {
+            if self.children[child].is_empty() {
+                start += self.leaf_blocks(child, state, &mut blocks)?;
+                continue;
+            }
             let (curve, _) = self.subtree(child, Some(state))?;
             start += curve[0];
             blocks.extend(hull_blocks(&curve));
