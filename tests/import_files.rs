@@ -281,3 +281,43 @@ fn load_dir_reads_only_known_files_and_treats_absent_ones_as_empty() {
         "{e}"
     );
 }
+
+fn with_installed_base(model_parts: &str, fleets: &str) -> Vec<(String, String)> {
+    let mut files = valid_files();
+    files.push((
+        "machine_models.csv".into(),
+        "id,name,downtime_cost_usd_per_hour\nEX-320,Excavator 20 t,450\n".into(),
+    ));
+    files.push(("model_parts.csv".into(), model_parts.into()));
+    files.push(("fleets.csv".into(), fleets.into()));
+    files
+}
+
+#[test]
+fn installed_base_errors_point_into_model_parts_and_fleets() {
+    let parts = "machine_model_id,part_id,units_per_machine,attach_rate,failures_per_million_operating_hours\n\
+                 EX-320,P-1,1,1,20\n\
+                 EX-320,P-3,2,0.5,35\n";
+    let fleets = "store_location_id,machine_model_id,machine_count,usage_hours_per_day\nSTR-0001,EX-320,12,9.5\n";
+    let bundle = parse_files(&with_installed_base(parts, fleets)).unwrap();
+    assert_eq!(bundle.machine_models[0].parts.len(), 2);
+    assert_eq!(bundle.fleets[0].machine_count, 12);
+
+    let bad_attach = parts.replace("2,0.5,35", "2,1.5,35");
+    let e = error(&with_installed_base(&bad_attach, fleets));
+    assert_at(
+        &e,
+        "model_parts.csv",
+        3,
+        4,
+        "attach_rate: must be in (0, 1]",
+    );
+
+    let bad_hours = fleets.replace("9.5", "30");
+    let e = error(&with_installed_base(parts, &bad_hours));
+    assert_at(&e, "fleets.csv", 2, 4, "usage_hours_per_day");
+
+    let at_depot = fleets.replace("STR-0001", "DEP-ROT");
+    let e = error(&with_installed_base(parts, &at_depot));
+    assert_at(&e, "fleets.csv", 2, 1, "fleets are served by stores");
+}

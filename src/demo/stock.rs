@@ -308,8 +308,6 @@ pub fn movements(
 ) -> Result<Vec<MovementCommand>, DemoError> {
     let mut movements = Vec::new();
     let mut on_hand: HashMap<(&str, &str), u64> = HashMap::new();
-    let next_key =
-        |movements: &Vec<MovementCommand>| format!("demo-{seed}-{}", movements.len() + 1);
     for policy in policies {
         let quantity = if rng.random_bool(0.7) {
             policy.order_up_to
@@ -321,7 +319,7 @@ pub fn movements(
         }
         on_hand.insert((&policy.part_id, &policy.location_id), quantity);
         movements.push(MovementCommand {
-            idempotency_key: next_key(&movements),
+            idempotency_key: format!("demo-{seed}-{}", movements.len() + 1),
             kind: MovementKind::Receipt,
             part_id: policy.part_id.clone(),
             location_id: policy.location_id.clone(),
@@ -332,37 +330,61 @@ pub fn movements(
             note: "demo seed stock".to_string(),
         });
     }
+    transfers(
+        rng,
+        seed,
+        sites,
+        lanes,
+        policies,
+        now,
+        &mut on_hand,
+        &mut movements,
+    )?;
+    Ok(movements)
+}
+
+/// Ships one or two units down a replenishment lane for randomly picked
+/// policies below the depots, from stock the receipts put at the source.
+#[allow(clippy::too_many_arguments)]
+fn transfers<'a>(
+    rng: &mut StdRng,
+    seed: u64,
+    sites: &'a Sites,
+    lanes: &'a [Lane],
+    policies: &'a [Policy],
+    now: Timestamp,
+    on_hand: &mut HashMap<(&'a str, &'a str), u64>,
+    movements: &mut Vec<MovementCommand>,
+) -> Result<(), DemoError> {
     let replenishment: HashMap<(&str, &str), &Lane> = lanes
         .iter()
         .filter(|l| l.kind == LaneKind::Replenishment)
         .map(|l| ((l.from.as_str(), l.to.as_str()), l))
         .collect();
-    let depots: std::collections::HashSet<&str> = sites.locations[..sites.depots]
+    let sources: HashMap<&str, &str> = sites
+        .locations
         .iter()
-        .map(|l| l.id.as_str())
+        .filter_map(|l| Some((l.id.as_str(), l.replenishment_source.as_deref()?)))
         .collect();
     let downstream: Vec<&Policy> = policies
         .iter()
-        .filter(|p| !depots.contains(p.location_id.as_str()))
+        .filter(|p| sources.contains_key(p.location_id.as_str()))
         .collect();
     let mut shipped = 0;
+    // Bounded attempts: a pick fails when the source holds none of the part.
     for _ in 0..TRANSFERS_IN_TRANSIT * 20 {
         if shipped == TRANSFERS_IN_TRANSIT || downstream.is_empty() {
             break;
         }
         let target = downstream[rng.random_range(0..downstream.len())];
-        let Some(source) = sites
-            .locations
-            .iter()
-            .find(|l| l.id == target.location_id)
-            .and_then(|l| l.replenishment_source.as_deref())
-        else {
+        let destination = target.location_id.as_str();
+        let Some(&source) = sources.get(destination) else {
             continue;
         };
-        let Some(lane) = replenishment.get(&(source, target.location_id.as_str())) else {
-            continue;
-        };
-        let Some(available) = on_hand.get_mut(&(target.part_id.as_str(), source)) else {
+        let (Some(lane), Some(available)) = (
+            replenishment.get(&(source, destination)),
+            on_hand.get_mut(&(target.part_id.as_str(), source)),
+        ) else {
             continue;
         };
         if *available == 0 {
@@ -376,7 +398,7 @@ pub fn movements(
             .map_err(|e| DemoError::Time(e.to_string()))?;
         shipped += 1;
         movements.push(MovementCommand {
-            idempotency_key: next_key(&movements),
+            idempotency_key: format!("demo-{seed}-{}", movements.len() + 1),
             kind: MovementKind::TransferShip,
             part_id: target.part_id.clone(),
             location_id: source.to_string(),
@@ -387,7 +409,7 @@ pub fn movements(
             note: "demo replenishment in transit".to_string(),
         });
     }
-    Ok(movements)
+    Ok(())
 }
 
 #[cfg(test)]

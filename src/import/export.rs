@@ -156,8 +156,29 @@ fn export_error(stem: &str, error: impl std::fmt::Display) -> ImportError {
     ImportError::new(stem, 0, 0, format!("cannot export: {error}"))
 }
 
-/// Every file of the bundle as rows of text.
+/// Every file of the bundle as rows of text, in the order of `FILES`.
 fn sheets(bundle: &ImportBundle) -> Result<Vec<Sheet>, ImportError> {
+    let [locations, lanes, parts] = master_sheets(bundle);
+    let [stock, models, model_parts, fleets] = installed_base_sheets(bundle);
+    let mut demand = Sheet::new("demand");
+    for series in &bundle.demand {
+        demand_rows(&mut demand, series)?;
+    }
+    let policies = policy_sheet(bundle);
+    Ok(vec![
+        locations,
+        lanes,
+        parts,
+        stock,
+        models,
+        model_parts,
+        fleets,
+        demand,
+        policies,
+    ])
+}
+
+fn master_sheets(bundle: &ImportBundle) -> [Sheet; 3] {
     let mut locations = Sheet::new("locations");
     bundle
         .locations
@@ -180,6 +201,10 @@ fn sheets(bundle: &ImportBundle) -> Result<Vec<Sheet>, ImportError> {
             ),
         ]);
     }
+    [locations, lanes, parts]
+}
+
+fn installed_base_sheets(bundle: &ImportBundle) -> [Sheet; 4] {
     let mut stock = Sheet::new("stock");
     for s in &bundle.stock {
         stock.push(&[
@@ -223,10 +248,10 @@ fn sheets(bundle: &ImportBundle) -> Result<Vec<Sheet>, ImportError> {
             ("average_age_hours", f.average_age_hours.to_string()),
         ]);
     }
-    let mut demand = Sheet::new("demand");
-    for series in &bundle.demand {
-        demand_rows(&mut demand, series)?;
-    }
+    [stock, models, model_parts, fleets]
+}
+
+fn policy_sheet(bundle: &ImportBundle) -> Sheet {
     let mut policies = Sheet::new("policies");
     for p in &bundle.policies {
         policies.push(&[
@@ -240,17 +265,7 @@ fn sheets(bundle: &ImportBundle) -> Result<Vec<Sheet>, ImportError> {
             ("source", p.source.clone()),
         ]);
     }
-    Ok(vec![
-        locations,
-        lanes,
-        parts,
-        stock,
-        models,
-        model_parts,
-        fleets,
-        demand,
-        policies,
-    ])
+    policies
 }
 
 /// The bundle as CSV files: `(file name, text)` for every file kind, header

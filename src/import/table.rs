@@ -361,6 +361,15 @@ mod tests {
     }
 
     #[test]
+    fn excel_byte_order_mark_and_padding_are_ignored() {
+        let table = Table::from_csv("x.csv", "\u{feff}id , qty\n a , 3 \n", COLUMNS).unwrap();
+        let cells = table.cells(&table.rows[0]);
+        assert_eq!(cells.required("id").unwrap(), "a");
+        assert_eq!(cells.whole::<u64>("qty").unwrap(), 3);
+        assert_eq!(table.column_of("qty"), 2);
+    }
+
+    #[test]
     fn unknown_csv_column_is_named_with_its_position() {
         let err = Table::from_csv("x.csv", "id,qty,colour\n", COLUMNS).unwrap_err();
         assert_eq!((err.line, err.column), (1, 3));
