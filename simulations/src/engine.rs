@@ -15,7 +15,7 @@ use crate::compile::{Network, PartPlan, Process};
 use crate::config::EVENTS_BETWEEN_CANCEL_CHECKS;
 use crate::demand::next_poisson;
 use crate::error::SimError;
-use crate::model::RepairSpec;
+use crate::model::{Policy, RepairSpec};
 use crate::random::{Purpose, duration, stream, uniform};
 
 /// Per (replication, part-location) totals over the measured window.
@@ -193,7 +193,9 @@ pub(crate) fn simulate_part(
             return Err(SimError::Cancelled);
         }
         run.handle(event);
+        debug_assert!(run.positions_hold(), "inventory position off its policy");
     }
+    debug_assert!(run.books_closed(), "a unit was lost or never arrived");
     run.finish();
     Ok(())
 }
@@ -656,6 +658,41 @@ impl<'a, 'b> PartRun<'a, 'b> {
             self.sink.tallies[store].downtime_hours += hours;
             self.sink.tallies[store].downtime_cost += cost;
         }
+    }
+
+    /// Every location's inventory position (on hand + on order - backorders) sits where its
+    /// policy keeps it: exactly S under base stock, within (reorder point, maximum] otherwise.
+    /// Checked after every event in debug builds; a lost or duplicated unit breaks it.
+    fn positions_hold(&self) -> bool {
+        self.part.slots.iter().all(|&location| {
+            let shelf = &self.shelves[location];
+            let position = shelf.on_hand + shelf.on_order - shelf.queue.len() as i64;
+            match self.part.policies[location] {
+                Policy::BaseStock { level } => position == i64::from(level),
+                Policy::MinMax {
+                    reorder_point,
+                    order_up_to,
+                } => position > reorder_point && position <= order_up_to.max(reorder_point + 1),
+                Policy::ReorderPointQuantity {
+                    reorder_point,
+                    quantity,
+                } => position > reorder_point && position <= reorder_point + i64::from(quantity),
+            }
+        })
+    }
+
+    /// Once the queue has drained, nothing is on order and nobody waits: for base stock,
+    /// every shelf holds its level again.
+    fn books_closed(&self) -> bool {
+        self.part.slots.iter().all(|&location| {
+            let shelf = &self.shelves[location];
+            let settled = shelf.on_order == 0 && shelf.queue.is_empty();
+            let full = match self.part.policies[location] {
+                Policy::BaseStock { level } => shelf.on_hand == i64::from(level),
+                _ => true,
+            };
+            settled && full
+        })
     }
 
     /// Closes the books: backorder-days up to the horizon, and downtime of customers still
