@@ -71,6 +71,42 @@ pub fn time_based_service(
     )
 }
 
+/// Fill rate of a continuous-review (R, Q) policy under unit Poisson demand with lead-time
+/// demand mean `lead_time_demand`: the inventory position is uniform on R+1..R+Q, so the fill
+/// rate is (1/Q) sum_{y = R+1}^{R+Q} P(D_L <= y - 1) (Hadley and Whitin). With unit demand an
+/// (s, S) policy is (R, Q) with R = s and Q = S - s.
+pub fn reorder_point_quantity_fill_rate(
+    lead_time_demand: f64,
+    reorder_point: i64,
+    quantity: u64,
+) -> f64 {
+    let positions = (reorder_point + 1)..=(reorder_point + quantity as i64);
+    positions
+        .map(|position| poisson_cdf(lead_time_demand, position - 1))
+        .sum::<f64>()
+        / quantity as f64
+}
+
+/// Expected backorders of a continuous-review (R, Q) policy under unit Poisson demand:
+/// (1/Q) sum_{y = R+1}^{R+Q} E[(D_L - y)+].
+pub fn reorder_point_quantity_backorders(
+    lead_time_demand: f64,
+    reorder_point: i64,
+    quantity: u64,
+) -> f64 {
+    let positions = (reorder_point + 1)..=(reorder_point + quantity as i64);
+    positions
+        .map(|position| {
+            if position <= 0 {
+                lead_time_demand - position as f64
+            } else {
+                poisson_backorders(lead_time_demand, position as u64)
+            }
+        })
+        .sum::<f64>()
+        / quantity as f64
+}
+
 /// EBO(s) for a negative binomial pipeline fitted to a mean and variance (VARI-METRIC);
 /// Poisson when the variance does not exceed the mean.
 pub fn negative_binomial_backorders(mean: f64, variance: f64, stock: u64) -> f64 {

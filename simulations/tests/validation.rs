@@ -5,7 +5,8 @@ mod common;
 
 use common::*;
 use spares_simulations::analytic::{
-    MetricBase, metric_total_backorders, poisson_backorders, poisson_fill_rate, time_based_service,
+    MetricBase, metric_total_backorders, poisson_backorders, poisson_fill_rate,
+    reorder_point_quantity_backorders, reorder_point_quantity_fill_rate, time_based_service,
 };
 use spares_simulations::{
     Echelon, FailureModel, Fleet, LaneKind, Life, MachineModel, Model, RepairSpec, SimConfig,
@@ -319,4 +320,37 @@ fn lateral_supply_serves_every_demand_when_the_store_shelf_is_empty() {
     // the window's edges are clipped to it; on average the two edges cancel, so allow one
     // wait's worth.
     assert!((measures.downtime_hours.mean - 12.0 * measures.demand_units.mean).abs() <= 12.0);
+}
+
+#[test]
+fn batch_policies_match_the_uniform_inventory_position_formula() {
+    // Unit Poisson demand 0.8/day, deterministic lead time 5 days (D_L ~ Poisson(4)).
+    // (R, Q) = (2, 4) and the same as (s, S) = (2, 6).
+    let (rate, lead_time, reorder_point, quantity) = (0.8, 5.0, 2i64, 4u32);
+    let fill = reorder_point_quantity_fill_rate(rate * lead_time, reorder_point, quantity.into());
+    let ebo = reorder_point_quantity_backorders(rate * lead_time, reorder_point, quantity.into());
+    let policies = [
+        spares_simulations::Policy::ReorderPointQuantity {
+            reorder_point,
+            quantity,
+        },
+        spares_simulations::Policy::MinMax {
+            reorder_point,
+            order_up_to: reorder_point + i64::from(quantity),
+        },
+    ];
+    for (seed, policy) in (10..).zip(policies) {
+        let mut model = single_site(rate, deterministic(lead_time), 0);
+        model.policies[0].policy = policy;
+        let report = run(&model, &config(seed, 40, 2_100.0, 100.0));
+        let measures = &report.network.measures;
+        let simulated_fill = measures.first_time_fill_rate.expect("demand occurred");
+        assert_within_ci(&format!("{policy:?} fill rate"), simulated_fill, fill, 0.01);
+        assert_within_ci(
+            &format!("{policy:?} EBO"),
+            measures.expected_backorders,
+            ebo,
+            0.02,
+        );
+    }
 }
