@@ -7,7 +7,8 @@
 //!
 //! - [`simulate`] runs one model.
 //! - [`compare`] runs a base model and a [`Scenario`] with common random numbers and reports
-//!   paired differences.
+//!   paired differences; [`compare_all`] does it for several scenarios, simulating the base
+//!   once.
 //! - [`analytic`] holds the textbook formulas the engine is validated against.
 
 pub mod analytic;
@@ -101,29 +102,80 @@ pub fn compare(
     progress: &(dyn Fn(Progress) + Sync),
     cancel: &AtomicBool,
 ) -> Result<Comparison, SimError> {
+    let mut comparisons = compare_all(
+        base,
+        std::slice::from_ref(scenario),
+        config,
+        progress,
+        cancel,
+    )?;
+    // compare_all returns exactly one comparison per scenario, so this is never empty.
+    comparisons.pop().ok_or(SimError::Cancelled)
+}
+
+/// As [`compare`] for several scenarios, simulating the baseline once. Every comparison
+/// carries the same baseline report. Progress counts every run: `replications_total` is
+/// (1 + scenarios) times the replications.
+///
+/// # Errors
+/// As [`compare`]. Every scenario is applied and validated before anything is simulated.
+pub fn compare_all(
+    base: &Model,
+    scenarios: &[Scenario],
+    config: &SimConfig,
+    progress: &(dyn Fn(Progress) + Sync),
+    cancel: &AtomicBool,
+) -> Result<Vec<Comparison>, SimError> {
     config.validate()?;
-    let changed_model = scenario.apply(base)?;
     let base_network = compile::compile(base)?;
-    let changed_network = compile::compile(&changed_model)?;
-    let total = 2 * u64::from(config.replications);
-    let offset = (u64::from(config.replications), total);
-    let ((baseline, base_parts), (changed, changed_parts)) = on_workers(config, || {
-        let base = run::run(&base_network, config, true, progress, (0, total), cancel)?;
-        let changed = run::run(&changed_network, config, true, progress, offset, cancel)?;
-        Ok((base, changed))
-    })?;
+    let changed_networks = scenarios
+        .iter()
+        .map(|scenario| compile::compile(&scenario.apply(base)?))
+        .collect::<Result<Vec<_>, SimError>>()?;
+    let replications = u64::from(config.replications);
+    let total = replications * (1 + scenarios.len() as u64);
+    on_workers(config, || {
+        let (baseline, base_parts) =
+            run::run(&base_network, config, true, progress, (0, total), cancel)?;
+        let base_parts = base_parts.unwrap_or_default();
+        let mut comparisons = Vec::with_capacity(scenarios.len());
+        for (index, (scenario, network)) in scenarios.iter().zip(&changed_networks).enumerate() {
+            let offset = (replications * (1 + index as u64), total);
+            let (changed, changed_parts) =
+                run::run(network, config, true, progress, offset, cancel)?;
+            let changed_parts = changed_parts.unwrap_or_default();
+            comparisons.push(paired(
+                scenario,
+                &baseline,
+                &base_parts,
+                changed,
+                &changed_parts,
+                config,
+            ));
+        }
+        Ok(comparisons)
+    })
+}
+
+/// The paired differences of one scenario run against the baseline run.
+fn paired(
+    scenario: &Scenario,
+    baseline: &Report,
+    base_parts: &[Vec<ReplicationTotals>],
+    changed: Report,
+    changed_parts: &[Vec<ReplicationTotals>],
+    config: &SimConfig,
+) -> Comparison {
     let window = config.window_days();
     let network = scenario::difference(
         &baseline.replication_totals,
         &changed.replication_totals,
         window,
     );
-    let base_parts = base_parts.unwrap_or_default();
-    let changed_parts = changed_parts.unwrap_or_default();
     let parts = baseline
         .parts
         .iter()
-        .zip(&base_parts)
+        .zip(base_parts)
         .filter_map(|(part, base_series)| {
             let position = changed.parts.iter().position(|p| p.part == part.part)?;
             let changed_series = changed_parts.get(position)?;
@@ -133,11 +185,11 @@ pub fn compare(
             })
         })
         .collect();
-    Ok(Comparison {
+    Comparison {
         scenario: scenario.name.clone(),
-        baseline,
+        baseline: baseline.clone(),
         changed,
         network,
         parts,
-    })
+    }
 }

@@ -178,3 +178,36 @@ fn a_common_cause_shock_raises_the_worst_week() {
     let worst_week = comparison.network.worst_week_downtime_hours;
     assert!(worst_week.low() > 0.0, "{worst_week:?}");
 }
+
+#[test]
+fn compare_all_matches_one_comparison_at_a_time() {
+    let model = rich_network();
+    let settings = config(36, 8, 300.0, 30.0);
+    let scenarios = vec![
+        Scenario {
+            name: "nothing".into(),
+            changes: Vec::new(),
+        },
+        Scenario {
+            name: "slow lanes".into(),
+            changes: vec![Change::LeadTimeMultiplier {
+                from: None,
+                to: None,
+                kind: None,
+                multiplier: 2.0,
+            }],
+        },
+    ];
+    let all = spares_simulations::compare_all(
+        &model,
+        &scenarios,
+        &settings,
+        &no_progress,
+        &AtomicBool::new(false),
+    )
+    .expect("comparisons run");
+    assert_eq!(all.len(), 2);
+    for (scenario, together) in scenarios.iter().zip(&all) {
+        assert_eq!(&run_comparison(&model, scenario, &settings), together);
+    }
+}
