@@ -1,2 +1,143 @@
-//! The `spares` command-line interface.
-fn main() {}
+//! The `spares` command-line interface: server, demo, import and client commands.
+
+use clap::Parser;
+use spares::api::server::serve;
+use spares::cli::{Cli, Command, client, load, local};
+use spares::demo::DemoConfig;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(output) => {
+            print!("{output}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve_until_ctrl_c(
+    spares: Arc<spares::service::Spares>,
+    listen: std::net::SocketAddr,
+) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    eprintln!("spares serving gRPC on {listen}; Ctrl-C stops it");
+    serve(spares, listener, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn run(cli: Cli) -> Result<String, String> {
+    let text = |r: Result<String, client::ClientError>| r.map_err(|e| e.to_string());
+    match cli.command {
+        Command::Serve { listen, data_dir } => {
+            let spares = local::open(&data_dir)?;
+            serve_until_ctrl_c(spares, listen).await?;
+            Ok(String::new())
+        }
+        Command::Demo {
+            seed,
+            parts,
+            stores,
+            listen,
+            data_dir,
+            no_serve,
+        } => {
+            let config = DemoConfig {
+                seed,
+                parts,
+                stores,
+                ..DemoConfig::default()
+            };
+            let addr = listen.to_string();
+            let (spares, report) =
+                tokio::task::spawn_blocking(move || local::prepare_demo(&config, &data_dir, &addr))
+                    .await
+                    .map_err(|e| e.to_string())??;
+            if no_serve {
+                return Ok(report);
+            }
+            print!("{report}");
+            serve_until_ctrl_c(spares, listen).await?;
+            Ok(String::new())
+        }
+        Command::Import {
+            dir,
+            data_dir,
+            server,
+        } => match server {
+            Some(url) => {
+                let bundle = spares::import::load_dir(&dir).map_err(|e| e.to_string())?;
+                text(load::import_remote(&url, &bundle).await)
+            }
+            None => local::import_local(&dir, &data_dir),
+        },
+        Command::Export { dir, data_dir } => local::export_local(&dir, &data_dir),
+        Command::Locations { server, kind } => {
+            text(client::locations(&server, kind.as_deref()).await)
+        }
+        Command::Part { part, server } => text(client::part(&server, &part).await),
+        Command::Stock {
+            part,
+            location,
+            server,
+        } => text(client::stock(&server, &part, location.as_deref()).await),
+        Command::Simulate {
+            parts,
+            replications,
+            horizon_days,
+            warmup_days,
+            seed,
+            outage,
+            lead_time_shock,
+            fleet_growth,
+            demand_multiplier,
+            json,
+            server,
+        } => {
+            let settings = spares::pb::SimulationSettings {
+                horizon_days,
+                warmup_days,
+                replications,
+                seed,
+                part_ids: parts,
+            };
+            let what_if = client::WhatIfArgs {
+                outages: outage,
+                lead_time_shocks: lead_time_shock,
+                fleet_growth,
+                demand_multiplier,
+            };
+            text(client::simulate(&server, settings, &what_if, json).await)
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    // If the signal handler cannot be installed, serve until killed.
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+    eprintln!("shutting down");
+}

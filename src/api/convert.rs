@@ -733,3 +733,49 @@ pub fn convert_batch<P, T>(
         .map(|(i, item)| convert(item).map_err(|e| e.within(&format!("{name}[{i}]"))))
         .collect()
 }
+
+/// Converts a machine model to protobuf.
+pub fn machine_model_to_pb(m: &MachineModel) -> pb::MachineModel {
+    pb::MachineModel {
+        id: m.id.clone(),
+        name: m.name.clone(),
+        downtime_cost_usd_per_hour: m.downtime_cost_usd_per_hour,
+        parts: m
+            .parts
+            .iter()
+            .map(|p| pb::ModelPart {
+                part_id: p.part_id.clone(),
+                units_per_machine: p.units_per_machine,
+                attach_rate: p.attach_rate,
+                failures_per_million_operating_hours: p.failures_per_million_operating_hours,
+                weibull_shape: p.weibull_shape,
+            })
+            .collect(),
+    }
+}
+
+/// Converts a fleet to protobuf.
+pub fn fleet_to_pb(f: &Fleet) -> pb::Fleet {
+    pb::Fleet {
+        store_location_id: f.store_location_id.clone(),
+        machine_model_id: f.machine_model_id.clone(),
+        machine_count: f.machine_count,
+        usage_hours_per_day: f.usage_hours_per_day,
+        average_age_hours: f.average_age_hours,
+    }
+}
+
+/// Converts a demand series to protobuf.
+pub fn demand_to_pb(s: &DemandSeries) -> pb::DemandSeries {
+    pb::DemandSeries {
+        part_id: s.part_id.clone(),
+        location_id: s.location_id.clone(),
+        period: (match s.period {
+            Period::Day => pb::Period::Day,
+            Period::Week => pb::Period::Week,
+            Period::Month => pb::Period::Month,
+        }) as i32,
+        first_period_start: Some(date_to_pb(s.first_period_start)),
+        quantities: s.quantities.clone(),
+    }
+}

@@ -59,10 +59,15 @@ pub fn watch(
     let parts: HashSet<String> = part_ids.into_iter().collect();
     let locations: HashSet<String> = location_ids.into_iter().collect();
     let mut changes = spares.subscribe();
+    let mut closing = spares.closing();
     let (tx, rx) = mpsc::channel(spares.limits().watch_buffer.max(1));
     tokio::spawn(async move {
         loop {
-            let event = match changes.recv().await {
+            let received = tokio::select! {
+                received = changes.recv() => received,
+                _ = closing.wait_for(|closed| *closed) => break,
+            };
+            let event = match received {
                 Ok(StockChanged {
                     part_id,
                     location_id,

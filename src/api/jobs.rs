@@ -41,7 +41,10 @@ pub fn job_to_pb(r: &JobRecord) -> pb::Job {
 /// Streams every change of a job until it ends; the last message is the final
 /// record. Progress updates coalesce when the client reads slowly (a watch
 /// channel keeps only the newest), so a slow client never stalls the job.
-pub fn watch_job(mut updates: watch::Receiver<JobRecord>) -> JobStream {
+pub fn watch_job(
+    mut updates: watch::Receiver<JobRecord>,
+    mut closing: watch::Receiver<bool>,
+) -> JobStream {
     let stream = async_stream_job(move |tx| async move {
         loop {
             let record = updates.borrow_and_update().clone();
@@ -49,7 +52,11 @@ pub fn watch_job(mut updates: watch::Receiver<JobRecord>) -> JobStream {
             if tx.send(Ok(job_to_pb(&record))).await.is_err() || done {
                 break;
             }
-            if updates.changed().await.is_err() {
+            let changed = tokio::select! {
+                changed = updates.changed() => changed.is_ok(),
+                _ = closing.wait_for(|closed| *closed) => false,
+            };
+            if !changed {
                 break;
             }
         }

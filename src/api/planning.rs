@@ -241,7 +241,7 @@ impl PlanningService for PlanningApi {
             .spares
             .jobs()
             .watch(job_id(&request.get_ref().job_id)?)?;
-        Ok(Response::new(watch_job(updates)))
+        Ok(Response::new(watch_job(updates, self.spares.closing())))
     }
 
     async fn cancel_job(

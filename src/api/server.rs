@@ -69,6 +69,11 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
     let expiry = tokio::spawn(expire_reservations(spares.clone()));
+    let closer = spares.clone();
+    let shutdown = async move {
+        shutdown.await;
+        closer.close_streams();
+    };
     let result = Server::builder()
         .timeout(limits.request_timeout)
         .concurrency_limit_per_connection(limits.concurrency_per_connection)

@@ -237,10 +237,17 @@ pub struct WhatIfArgs {
     pub demand_multiplier: Option<f64>,
 }
 
-fn fields<'a>(flag: &str, value: &'a str, n: usize, shape: &str) -> Result<Vec<&'a str>, ClientError> {
+fn fields<'a>(
+    flag: &str,
+    value: &'a str,
+    n: usize,
+    shape: &str,
+) -> Result<Vec<&'a str>, ClientError> {
     let parts: Vec<&str> = value.split(':').collect();
     if parts.len() != n {
-        return Err(ClientError::Usage(format!("--{flag} {value:?}: expected {shape}")));
+        return Err(ClientError::Usage(format!(
+            "--{flag} {value:?}: expected {shape}"
+        )));
     }
     Ok(parts)
 }
@@ -267,7 +274,11 @@ impl WhatIfArgs {
         for l in &self.lead_time_shocks {
             let f = fields("lead-time-shock", l, 2, "LOCATION:MULTIPLIER")?;
             changes.push(Change::LeadTimeShock(pb::LeadTimeShock {
-                location_id: if f[0] == "*" { String::new() } else { f[0].into() },
+                location_id: if f[0] == "*" {
+                    String::new()
+                } else {
+                    f[0].into()
+                },
                 multiplier: number("lead-time-shock", f[1])?,
             }));
         }
@@ -280,14 +291,20 @@ impl WhatIfArgs {
             }));
         }
         if let Some(m) = self.demand_multiplier {
-            changes.push(Change::DemandShock(pb::DemandShock { multiplier: m, ..Default::default() }));
+            changes.push(Change::DemandShock(pb::DemandShock {
+                multiplier: m,
+                ..Default::default()
+            }));
         }
         if changes.is_empty() {
             return Ok(None);
         }
         Ok(Some(pb::Scenario {
             name: "what-if".into(),
-            changes: changes.into_iter().map(|c| pb::ScenarioChange { change: Some(c) }).collect(),
+            changes: changes
+                .into_iter()
+                .map(|c| pb::ScenarioChange { change: Some(c) })
+                .collect(),
         }))
     }
 }
@@ -303,7 +320,10 @@ pub async fn simulate(
     let mut clients = connect(url).await?;
     let job = clients
         .planning
-        .simulate(pb::SimulateRequest { settings: Some(settings), scenarios })
+        .simulate(pb::SimulateRequest {
+            settings: Some(settings),
+            scenarios,
+        })
         .await?
         .into_inner();
     eprintln!("started {} (seed {})", job.job_id, job.seed);

@@ -15,13 +15,17 @@ pub async fn follow(
 ) -> Result<pb::Job, ClientError> {
     let bar = ProgressBar::new(1000);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {prefix} [{bar:40}] {percent:>3}% {elapsed_precise} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} {prefix} [{bar:40}] {percent:>3}% {elapsed_precise} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     bar.set_prefix(format!("{} (seed {})", job.job_id, job.seed));
     let mut stream = planning
-        .watch_job(pb::WatchJobRequest { job_id: job.job_id.clone() })
+        .watch_job(pb::WatchJobRequest {
+            job_id: job.job_id.clone(),
+        })
         .await?
         .into_inner();
     let mut last = job;
@@ -40,7 +44,12 @@ pub fn render(job: &pb::Job, json: bool) -> Result<String, ClientError> {
     match pb::JobState::try_from(job.state) {
         Ok(pb::JobState::Succeeded) if json => Ok(format!("{}\n", job.result_json)),
         Ok(pb::JobState::Succeeded) => Ok(format!("{}\n{}", job.job_id, job.summary)),
-        Ok(pb::JobState::Cancelled) => Err(ClientError::Usage(format!("{} was cancelled", job.job_id))),
-        _ => Err(ClientError::Usage(format!("{} failed: {}", job.job_id, job.message))),
+        Ok(pb::JobState::Cancelled) => {
+            Err(ClientError::Usage(format!("{} was cancelled", job.job_id)))
+        }
+        _ => Err(ClientError::Usage(format!(
+            "{} failed: {}",
+            job.job_id, job.message
+        ))),
     }
 }

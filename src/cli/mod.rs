@@ -3,6 +3,8 @@
 
 pub mod client;
 pub mod jobs;
+pub mod load;
+pub mod local;
 pub mod table;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +34,48 @@ pub enum Command {
         #[arg(long, default_value = DEFAULT_LISTEN)]
         listen: SocketAddr,
         /// Directory of the sled database.
+        #[arg(long, default_value = "spares-data")]
+        data_dir: PathBuf,
+    },
+    /// Builds the demo network (real cities, 20,000 parts, seeded stock) into
+    /// an embedded sled store, serves it over gRPC and prints calls to try.
+    Demo {
+        /// Seed of the demo network; the same seed builds the same network.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Number of parts.
+        #[arg(long, default_value_t = 20_000)]
+        parts: usize,
+        /// Number of stores.
+        #[arg(long, default_value_t = 300)]
+        stores: usize,
+        /// Address to listen on.
+        #[arg(long, default_value = DEFAULT_LISTEN)]
+        listen: SocketAddr,
+        /// Directory of the sled database (reused if it already holds this demo).
+        #[arg(long, default_value = "spares-demo")]
+        data_dir: PathBuf,
+        /// Build and load, then exit without serving.
+        #[arg(long)]
+        no_serve: bool,
+    },
+    /// Imports a directory of CSV or JSON files (locations, lanes, parts, stock,
+    /// machine models, fleets, demand, policies) into a store or a running server.
+    Import {
+        /// Directory holding the files.
+        dir: PathBuf,
+        /// Load into this sled directory (when --server is not given).
+        #[arg(long, default_value = "spares-data")]
+        data_dir: PathBuf,
+        /// Send to a running server instead, over gRPC.
+        #[arg(long)]
+        server: Option<String>,
+    },
+    /// Exports the network of a sled directory as CSV files.
+    Export {
+        /// Directory to write.
+        dir: PathBuf,
+        /// The sled directory to read.
         #[arg(long, default_value = "spares-data")]
         data_dir: PathBuf,
     },

@@ -8,6 +8,7 @@
 //! which serialises and flushes them; the network check before them only reads.
 
 pub mod jobs;
+pub mod load;
 
 use crate::clock::Clock;
 use crate::config::Limits;
@@ -40,6 +41,7 @@ pub struct Spares {
     master_data_writer: Mutex<()>,
     clock: Arc<dyn Clock>,
     changes: broadcast::Sender<StockChanged>,
+    closing: tokio::sync::watch::Sender<bool>,
     limits: Limits,
 }
 
@@ -60,6 +62,7 @@ impl Spares {
             master_data_writer: Mutex::new(()),
             clock,
             changes,
+            closing: tokio::sync::watch::Sender::new(false),
             limits,
         })
     }
@@ -90,6 +93,17 @@ impl Spares {
     /// Named limits.
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// A signal that turns true when the server shuts down; streams end on it,
+    /// so a graceful shutdown never waits on a client that keeps watching.
+    pub fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+
+    /// Ends every open stream (called when the server begins to shut down).
+    pub fn close_streams(&self) {
+        self.closing.send_replace(true);
     }
 
     /// Subscribes to stock changes.

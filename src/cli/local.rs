@@ -1,0 +1,138 @@
+//! Commands that work on a local sled directory: demo, import, export.
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Limits;
+use crate::demo::{DemoConfig, build_demo, example_calls};
+use crate::import::{ImportBundle, load_dir};
+use crate::service::Spares;
+use crate::store::sled_store::SledStore;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Store collection remembering which demo a directory holds.
+const DEMO_COLLECTION: &str = "demo";
+
+/// Opens the application over a sled directory.
+pub fn open(data_dir: &Path) -> Result<Arc<Spares>, String> {
+    let store = SledStore::open(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+    let spares = Spares::new(Arc::new(store), Arc::new(SystemClock), Limits::default())
+        .map_err(|e| format!("{}: {e}", data_dir.display()))?;
+    Ok(Arc::new(spares))
+}
+
+/// Builds and loads the demo unless the directory already holds it; returns
+/// the application and what was done.
+pub fn prepare_demo(
+    config: &DemoConfig,
+    data_dir: &Path,
+    addr: &str,
+) -> Result<(Arc<Spares>, String), String> {
+    let spares = open(data_dir)?;
+    let mut out = String::new();
+    let marker = format!(
+        "seed={} parts={} stores={}",
+        config.seed, config.parts, config.stores
+    );
+    let existing = spares
+        .store()
+        .records(DEMO_COLLECTION)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|(_, v)| String::from_utf8_lossy(&v).into_owned())
+        .next();
+    let started = Instant::now();
+    let demo = build_demo(config, SystemClock.now()).map_err(|e| e.to_string())?;
+    let _ = writeln!(
+        out,
+        "built the demo network ({marker}) in {:.2?}",
+        started.elapsed()
+    );
+    match existing {
+        Some(found) if found == marker => {
+            let _ = writeln!(
+                out,
+                "{} already holds this demo; reusing it",
+                data_dir.display()
+            );
+        }
+        Some(found) => {
+            return Err(format!(
+                "{} holds another demo ({found}); use a new --data-dir or remove it",
+                data_dir.display()
+            ));
+        }
+        None => {
+            let started = Instant::now();
+            let report = spares
+                .load_master_data(&demo.bundle())
+                .map_err(|e| e.to_string())?;
+            let movements = spares
+                .load_movements(&demo.movements)
+                .map_err(|e| e.to_string())?;
+            spares
+                .store()
+                .put_record(DEMO_COLLECTION, "config", marker.as_bytes())
+                .map_err(|e| e.to_string())?;
+            let _ = writeln!(
+                out,
+                "loaded {} locations, {} lanes, {} parts, {} installed-base records, {} demand series, {} policies and {} stock movements into {} in {:.2?}",
+                report.locations,
+                report.lanes,
+                report.parts,
+                report.installed_base,
+                report.demand_series,
+                report.policies,
+                movements,
+                data_dir.display(),
+                started.elapsed()
+            );
+        }
+    }
+    out.push_str(&example_calls(&demo, addr));
+    Ok((spares, out))
+}
+
+/// `spares import DIR --data-dir D`.
+pub fn import_local(dir: &Path, data_dir: &Path) -> Result<String, String> {
+    let bundle = load_dir(dir).map_err(|e| e.to_string())?;
+    let spares = open(data_dir)?;
+    let report = spares
+        .load_master_data(&bundle)
+        .map_err(|e| e.to_string())?;
+    let movements = spares.load_stock(&bundle).map_err(|e| e.to_string())?;
+    Ok(format!(
+        "imported {} locations, {} lanes, {} parts, {} installed-base records, {} demand series, {} policies, {} stock receipts into {}\n",
+        report.locations,
+        report.lanes,
+        report.parts,
+        report.installed_base,
+        report.demand_series,
+        report.policies,
+        movements,
+        data_dir.display()
+    ))
+}
+
+/// `spares export DIR --data-dir D`: the network and on-hand stock as CSV.
+pub fn export_local(dir: &Path, data_dir: &Path) -> Result<String, String> {
+    let spares = open(data_dir)?;
+    let network = spares.network();
+    let stock = spares
+        .store()
+        .balances(None, None)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|b| b.on_hand() > 0)
+        .map(|b| crate::import::StockRow {
+            on_hand: b.on_hand(),
+            part_id: b.part_id,
+            location_id: b.location_id,
+        })
+        .collect();
+    let bundle = ImportBundle::from_network(&network, stock);
+    crate::import::export_dir(&bundle, dir, crate::import::FileFormat::Csv)
+        .map_err(|e| e.to_string())?;
+    Ok(format!("exported to {}\n", dir.display()))
+}
