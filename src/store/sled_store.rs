@@ -478,9 +478,9 @@ impl SledStore {
 }
 
 /// How long `open` waits for a previous handle's file lock: sled 0.34 releases
-/// it from a background thread shortly after the last `Db` is dropped (sled
-/// issue #1234), and the kernel releases a killed process's lock lazily.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// it a little after the last `Db` is dropped (sled issue #1234), and the
+/// kernel releases a killed process's lock lazily.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Opens sled, retrying while another handle's lock is still being released.
 fn open_waiting_for_lock(path: &Path) -> Result<sled::Db, StoreError> {
@@ -488,8 +488,10 @@ fn open_waiting_for_lock(path: &Path) -> Result<sled::Db, StoreError> {
     loop {
         match sled::open(path) {
             Ok(db) => return Ok(db),
+            // sled wraps the flock failure as `ErrorKind::Other` with this message.
             Err(sled::Error::Io(e))
-                if e.kind() == std::io::ErrorKind::WouldBlock && started.elapsed() < LOCK_WAIT =>
+                if e.to_string().contains("could not acquire lock")
+                    && started.elapsed() < LOCK_WAIT =>
             {
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
