@@ -1074,3 +1074,121 @@ pub enum Settlement<'a> {
     /// Its TTL passed.
     Expire,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + seconds).unwrap()
+    }
+
+    fn command(kind: MovementKind, quantity: i64) -> MovementCommand {
+        MovementCommand {
+            idempotency_key: "k".into(),
+            kind,
+            part_id: "P".into(),
+            location_id: "L".into(),
+            quantity,
+            to_location_id: None,
+            shipment_id: None,
+            expected_arrival: None,
+            note: String::new(),
+        }
+    }
+
+    fn state_with(available: i64) -> LedgerState {
+        let mut state = LedgerState::default();
+        let entry = movement_entry(
+            &command(MovementKind::Receipt, available),
+            "",
+            &state,
+            1,
+            at(0),
+        )
+        .unwrap();
+        assert!(state.apply(&entry).is_empty());
+        state
+    }
+
+    #[test]
+    fn every_rule_balances_per_part() {
+        let state = state_with(5);
+        for kind in [
+            MovementKind::Issue,
+            MovementKind::Scrap,
+            MovementKind::Adjustment,
+        ] {
+            let entry = movement_entry(&command(kind, 2), "", &state, 2, at(1)).unwrap();
+            assert_eq!(entry.imbalance(), None, "{kind:?}");
+            assert_eq!(entry.legs.len(), 2);
+        }
+        assert!(state.conservation_problems().is_empty());
+    }
+
+    #[test]
+    fn negative_adjustment_needs_available_stock() {
+        let state = state_with(1);
+        let err = movement_entry(
+            &command(MovementKind::Adjustment, -2),
+            "m",
+            &state,
+            2,
+            at(1),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            DomainError::FailedPrecondition(
+                "not enough available stock of P at L: have 1, need 2".into()
+            )
+        );
+    }
+
+    #[test]
+    fn staging_refuses_to_take_an_internal_account_below_zero() {
+        let state = state_with(1);
+        let mut staged = Staged::new(&state);
+        let entry = LedgerEntry {
+            sequence: 2,
+            recorded_at: at(1),
+            cause: EntryCause::Void {
+                reservation_id: "R".into(),
+            },
+            legs: transfer(Account::reserved("P", "L"), Account::available("P", "L"), 1).unwrap(),
+            shipment: None,
+        };
+        assert!(matches!(
+            staged.push(entry),
+            Err(DomainError::FailedPrecondition(_))
+        ));
+        assert!(staged.entries().is_empty());
+    }
+
+    #[test]
+    fn settled_reservations_cannot_be_settled_again() {
+        let state = state_with(3);
+        let reserve = ReserveCommand {
+            idempotency_key: "r".into(),
+            part_id: "P".into(),
+            location_id: "L".into(),
+            quantity: 2,
+            ttl_seconds: 30,
+            priority: Priority::Routine,
+            protected_quantity: 1,
+            order_reference: String::new(),
+        };
+        let (_, reservation) = reserve_entry(&reserve, "", &state, 2, at(0)).unwrap();
+        assert_eq!(reservation.reservation_id, reservation_id_for(2));
+        assert_eq!(reservation.expires_at, at(30));
+        let (_, voided) = settle_entry(&reservation, Settlement::Void, 3, at(1)).unwrap();
+        assert_eq!(voided.state, ReservationState::Voided);
+        let err = settle_entry(&voided, Settlement::Expire, 4, at(40)).unwrap_err();
+        assert!(matches!(err, DomainError::FailedPrecondition(m) if m.contains("Voided")));
+        let too_much = ReserveCommand {
+            quantity: 3,
+            ..reserve
+        };
+        assert!(reserve_entry(&too_much, "", &state, 2, at(0)).is_err());
+    }
+}

@@ -215,7 +215,7 @@ impl SledStore {
     /// stock, takes an internal account below zero, or disagrees with the
     /// persisted balances (the store then refuses to open; see the module docs).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let db = sled::open(path).map_err(storage)?;
+        let db = open_waiting_for_lock(path.as_ref())?;
         let tree = |name: &str| db.open_tree(name).map_err(storage);
         let network = NETWORK_COLLECTIONS
             .iter()
@@ -474,6 +474,29 @@ impl SledStore {
             .collect();
         compare_balances("pending reservations", &held, &reserved, problems);
         Ok(pending)
+    }
+}
+
+/// How long `open` waits for a previous handle's file lock: sled 0.34 releases
+/// it a little after the last `Db` is dropped (sled issue #1234), and the
+/// kernel releases a killed process's lock lazily.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Opens sled, retrying while another handle's lock is still being released.
+fn open_waiting_for_lock(path: &Path) -> Result<sled::Db, StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        match sled::open(path) {
+            Ok(db) => return Ok(db),
+            // sled wraps the flock failure as `ErrorKind::Other` with this message.
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && started.elapsed() < LOCK_WAIT =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => return Err(storage(e)),
+        }
     }
 }
 

@@ -1,0 +1,129 @@
+//! Ledger benchmarks: durable (flushed) movements per second, one per call and
+//! 1000 per call, and the time to open (replay and audit) a ledger with 1M
+//! movements in its log. Under `cargo test --benches` the open fixture shrinks
+//! to 10k movements so that test mode stays quick.
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use jiff::Timestamp;
+use spares::domain::ledger::{MovementCommand, MovementKind};
+use spares::store::{SledStore, Store};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+/// Movements per call in the batched benchmark.
+const BATCH: usize = 1000;
+
+fn receipt(key: String, part: usize, location: usize) -> MovementCommand {
+    MovementCommand {
+        idempotency_key: key,
+        kind: MovementKind::Receipt,
+        part_id: format!("P{part:04}"),
+        location_id: format!("L{location:02}"),
+        quantity: 1,
+        to_location_id: None,
+        shipment_id: None,
+        expected_arrival: None,
+        note: String::new(),
+    }
+}
+
+fn batch(first_key: u64, len: usize) -> Vec<MovementCommand> {
+    (0..len as u64)
+        .map(|i| {
+            let key = first_key + i;
+            receipt(
+                format!("k{key}"),
+                (key % 1000) as usize,
+                (key % 20) as usize,
+            )
+        })
+        .collect()
+}
+
+fn open_store() -> Option<(tempfile::TempDir, SledStore)> {
+    let dir = tempfile::tempdir().ok()?;
+    let store = SledStore::open(dir.path()).ok()?;
+    Some((dir, store))
+}
+
+fn throughput(c: &mut Criterion) {
+    let Some((_dir, store)) = open_store() else {
+        eprintln!("cannot create a store");
+        return;
+    };
+    let now = Timestamp::UNIX_EPOCH;
+    let mut next_key = 0u64;
+    let mut group = c.benchmark_group("ledger_durable_movements");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("single_per_call", |b| {
+        b.iter_batched(
+            || {
+                next_key += 1;
+                batch(next_key * 1_000_000, 1)
+            },
+            |commands| black_box(store.record_movements(&commands, now)).is_ok(),
+            BatchSize::SmallInput,
+        )
+    });
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.bench_function("batch_of_1000_per_call", |b| {
+        b.iter_batched(
+            || {
+                next_key += 1;
+                batch(next_key * 1_000_000, BATCH)
+            },
+            |commands| black_box(store.record_movements(&commands, now)).is_ok(),
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+fn open_time(c: &mut Criterion) {
+    // `cargo bench` passes `--bench`; `cargo test --benches` does not.
+    let full = std::env::args().any(|a| a == "--bench");
+    let movements: u64 = if full { 1_000_000 } else { 10_000 };
+    let Some((dir, store)) = open_store() else {
+        eprintln!("cannot create a store");
+        return;
+    };
+    let started = Instant::now();
+    for first in (0..movements).step_by(BATCH) {
+        if let Err(e) = store.record_movements(&batch(first, BATCH), Timestamp::UNIX_EPOCH) {
+            eprintln!("fixture: {e}");
+            return;
+        }
+    }
+    eprintln!(
+        "fixture: {movements} movements recorded in {:?}",
+        started.elapsed()
+    );
+    drop(store);
+    let mut group = c.benchmark_group("ledger_open");
+    group.sample_size(10);
+    group.bench_function(format!("open_and_audit_{movements}_movements"), |b| {
+        b.iter_custom(|iterations| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iterations {
+                // Let the previous handle's background thread release the lock
+                // outside the measured time.
+                std::thread::sleep(Duration::from_millis(100));
+                let started = Instant::now();
+                let opened = SledStore::open(dir.path());
+                total += started.elapsed();
+                if let Err(e) = opened {
+                    eprintln!("open: {e}");
+                }
+            }
+            total
+        })
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(5));
+    targets = throughput, open_time
+}
+criterion_main!(benches);
