@@ -743,3 +743,89 @@ fn where_is_lists_nearest_first_with_successors() {
         .unwrap();
     assert_eq!(all.locations.len(), 8);
 }
+
+#[test]
+fn scheduled_lane_departs_at_its_times_on_origin_working_days_only() {
+    use spares::domain::network::{DepartureSchedule, WeekdayName};
+    let mut network = network();
+    let key = (
+        REGIONAL.to_string(),
+        CHICAGO.to_string(),
+        TransportMode::Road,
+    );
+    // Departures at 07:00 and 11:00 on Mondays, Wednesdays and Saturdays. The
+    // regional does not work on Saturdays, so Saturday's trucks do not count.
+    network.lanes.get_mut(&key).unwrap().schedule = Some(DepartureSchedule {
+        days: [
+            WeekdayName::Monday,
+            WeekdayName::Wednesday,
+            WeekdayName::Saturday,
+        ]
+        .into_iter()
+        .collect(),
+        departures_local: vec![Time::constant(7, 0, 0, 0), Time::constant(11, 0, 0, 0)],
+    });
+    // Without the Milwaukee lateral the scheduled lane is the only way in.
+    network.lanes.remove(&(
+        MILWAUKEE.to_string(),
+        CHICAGO.to_string(),
+        TransportMode::Road,
+    ));
+    let stock = stock_at("P", REGIONAL, 5);
+    // Wednesday 9 July 10:30 CDT + 30 min handling = 11:00: catches the 11:00 truck.
+    let on_time = promise(
+        &network,
+        &stock,
+        &query("P", 1, CHICAGO, "2025-07-09T15:30:00Z"),
+    );
+    assert_eq!(
+        on_time.options[0].sources[0].legs[0].departs_at,
+        ts("2025-07-09T16:00:00Z")
+    );
+    // One second later: no Thursday/Friday trucks, Saturday closed: Monday 07:00 CDT.
+    let late = promise(
+        &network,
+        &stock,
+        &query("P", 1, CHICAGO, "2025-07-09T15:30:01Z"),
+    );
+    assert_eq!(
+        late.options[0].sources[0].legs[0].departs_at,
+        ts("2025-07-14T12:00:00Z")
+    );
+}
+
+#[test]
+fn an_emergency_lane_beats_the_two_leg_route_when_it_is_faster() {
+    let mut network = network();
+    let mut emergency = lane(ROTTERDAM, CHICAGO, LaneKind::Emergency, fixed(12.0), 300.0);
+    emergency.mode = TransportMode::Courier;
+    network.lanes.insert(emergency.key(), emergency);
+    let stock = stock_at("P", ROTTERDAM, 1);
+    // Departs 16:00 CEST (14:00Z) Wednesday, 12 h -> Thursday 02:00Z = Wednesday
+    // 21:00 CDT, closed: Thursday 08:00 CDT (13:00Z), a day before the two-leg route.
+    let outcome = promise(
+        &network,
+        &stock,
+        &query("P", 1, CHICAGO, "2025-07-09T07:00:00Z"),
+    );
+    let source = &outcome.options[0].sources[0];
+    assert_eq!(source.legs.len(), 1);
+    assert_eq!(source.legs[0].mode, TransportMode::Courier);
+    assert_eq!(source.available_at, ts("2025-07-10T13:00:00Z"));
+}
+
+proptest::proptest! {
+    /// Arrival functions are non-decreasing: ordering later never promises
+    /// earlier, across a weekend and the US DST change (1-5 November 2025).
+    #[test]
+    fn ordering_later_never_promises_earlier(a in 0i64..(5 * 86_400), b in 0i64..(5 * 86_400)) {
+        let network = network();
+        let stock = stock_at("P", ROTTERDAM, 1);
+        let start = 1_761_955_200; // 2025-11-01T00:00:00Z
+        let (early, late) = (start + a.min(b), start + a.max(b));
+        let at = |second: i64| Timestamp::from_second(second).unwrap().to_string();
+        let first = promise(&network, &stock, &query("P", 1, CHICAGO, &at(early)));
+        let second = promise(&network, &stock, &query("P", 1, CHICAGO, &at(late)));
+        proptest::prop_assert!(first.options[0].promised_at <= second.options[0].promised_at);
+    }
+}
