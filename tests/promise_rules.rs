@@ -829,3 +829,75 @@ proptest::proptest! {
         proptest::prop_assert!(first.options[0].promised_at <= second.options[0].promised_at);
     }
 }
+
+#[test]
+fn availability_modules_stay_pure() {
+    // The pure-core rule for the modules this suite covers: no I/O, async
+    // runtime, protobuf, storage, wall clock or global random generator, and no
+    // unwrap/expect outside their unit tests.
+    let modules = [
+        "availability",
+        "calendar",
+        "promise",
+        "routing",
+        "transit",
+        "where_is",
+    ];
+    let forbidden = [
+        "tokio",
+        "tonic",
+        "prost",
+        "sled",
+        "std::fs",
+        "SystemTime",
+        "thread_rng",
+        "Timestamp::now",
+        "Zoned::now",
+        ".unwrap()",
+        ".expect(",
+    ];
+    for module in modules {
+        let path = format!("{}/src/domain/{module}.rs", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("//!"), "{path} must start with a //! line");
+        let code = text.split("#[cfg(test)]").next().unwrap();
+        for word in forbidden {
+            assert!(!code.contains(word), "{path} uses {word}");
+        }
+    }
+}
+
+#[test]
+fn split_sources_on_one_route_count_their_probability_once() {
+    let mut network = network();
+    let key = (
+        REGIONAL.to_string(),
+        CHICAGO.to_string(),
+        TransportMode::Road,
+    );
+    network.lanes.get_mut(&key).unwrap().transit = TransitTime::Lognormal {
+        transit_hours_p50: 4.0,
+        transit_hours_p90: 8.0,
+    };
+    network.lanes.remove(&(
+        MILWAUKEE.to_string(),
+        CHICAGO.to_string(),
+        TransportMode::Road,
+    ));
+    let mut stock = MemoryStock::default();
+    stock.put(balance("OLD", REGIONAL, 2, 0));
+    stock.put(balance("NEW", REGIONAL, 2, 0));
+    // As in the single-leg test, P(by Wednesday 19:00 CDT) = 0.1 per truck; the
+    // four units ride the same truck, so the split is 0.1, not 0.1 * 0.1.
+    let mut q = query("OLD", 4, CHICAGO, "2025-07-09T14:00:00Z");
+    q.need_by = Some(ts("2025-07-10T00:00:00Z"));
+    let outcome = promise(&network, &stock, &q);
+    let split = &outcome.options[0];
+    assert!(split.split);
+    assert_eq!(split.sources[0].part_id, "OLD");
+    assert_eq!(split.sources[1].part_id, "NEW");
+    assert!(
+        (split.probability_by_need_by - 0.1).abs() < 1e-9,
+        "{split:?}"
+    );
+}

@@ -18,8 +18,9 @@
 //!   before split, then cost, then location id.
 //! - The probability of a source arriving by need_by uses the whole transit
 //!   distributions ([`Router::probability_by`]); inbound arrival times are taken
-//!   as certain. An option's probability is the product over its sources
-//!   (sources treated as independent).
+//!   as certain. An option's probability is the product over its sources,
+//!   treated as independent, except that sources leaving the same location at
+//!   the same ready time share one route and are counted once.
 //! - A reason is given only when no option at all can be given. When options
 //!   exist but none meets need_by and every one relies on inbound stock,
 //!   `late_reason` says so (`OnlyInboundAfterNeedBy`).
@@ -736,10 +737,17 @@ fn plan(evaluated: &[Evaluated], picks: Vec<(usize, Qty)>, need_by: Option<Times
     let mut promised_at = Timestamp::MIN;
     let mut probability = 1.0;
     let mut cost_usd = 0.0;
-    for &(i, quantity) in &picks {
+    for (position, &(i, quantity)) in picks.iter().enumerate() {
         let e = &evaluated[i];
         promised_at = promised_at.max(e.available_at);
-        probability *= e.probability;
+        // Lots at the same place and ready time travel together on one route, so
+        // their arrivals are one event, not independent ones: count it once.
+        let same_shipment_seen = picks[..position].iter().any(|&(j, _)| {
+            evaluated[j].lot.node == e.lot.node && evaluated[j].lot.ready_at == e.lot.ready_at
+        });
+        if !same_shipment_seen {
+            probability *= e.probability;
+        }
         cost_usd += e.cost_per_unit_usd * quantity as f64;
     }
     Plan {
