@@ -170,3 +170,64 @@ impl Availability {
         Ok(candidates)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::network::Criticality;
+
+    fn part(id: &str, successor: Option<&str>, interchangeability: Interchangeability) -> Part {
+        Part {
+            id: id.into(),
+            description: id.into(),
+            unit_cost_usd: 1.0,
+            criticality: Criticality::Routine,
+            repairable: false,
+            successor: successor.map(str::to_string),
+            interchangeability,
+        }
+    }
+
+    #[test]
+    fn candidates_follow_successors_forward_and_two_way_links_back() {
+        // A -> B forward-only, B -> C two-way.
+        let mut network = Network::default();
+        for p in [
+            part("A", Some("B"), Interchangeability::ForwardOnly),
+            part("B", Some("C"), Interchangeability::TwoWay),
+            part("C", None, Interchangeability::ForwardOnly),
+        ] {
+            network.parts.insert(p.id.clone(), p);
+        }
+        let engine = Availability::new(&network).unwrap();
+        let ids = |part: &str| -> Vec<(String, PartRelation)> {
+            engine
+                .candidate_parts(part, false)
+                .unwrap()
+                .into_iter()
+                .map(|c| (c.part_id, c.relation))
+                .collect()
+        };
+        assert_eq!(
+            ids("A"),
+            [
+                ("A".to_string(), PartRelation::Same),
+                ("B".to_string(), PartRelation::Successor),
+                ("C".to_string(), PartRelation::Successor),
+            ]
+        );
+        // C may take B (two-way) but not A (A -> B is forward-only).
+        assert_eq!(
+            ids("C"),
+            [
+                ("C".to_string(), PartRelation::Same),
+                ("B".to_string(), PartRelation::Predecessor),
+            ]
+        );
+        assert_eq!(engine.candidate_parts("C", true).unwrap().len(), 1);
+        assert!(matches!(
+            engine.candidate_parts("Z", false),
+            Err(DomainError::NotFound { .. })
+        ));
+    }
+}

@@ -410,3 +410,96 @@ fn hop_table(graph: &DiGraph<Site, LaneEdge>) -> Vec<u8> {
     }
     hops
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::network::{BusinessCalendar, Lane, Location, TransitTime};
+    use jiff::civil::Time;
+
+    /// A chain A -> B -> C -> D -> E of 1-hour lanes in UTC, every day a working
+    /// day, open 00:00-23:59, cut-off 12:00, no handling.
+    fn chain() -> Network {
+        let mut network = Network::default();
+        let ids = ["A", "B", "C", "D", "E"];
+        for id in ids {
+            let mut calendar = BusinessCalendar::weekdays_8_to_17();
+            calendar.working_days = crate::domain::network::WeekdayName::monday_to_friday();
+            calendar
+                .working_days
+                .insert(crate::domain::network::WeekdayName::Saturday);
+            calendar
+                .working_days
+                .insert(crate::domain::network::WeekdayName::Sunday);
+            calendar.opens_local = Time::constant(0, 0, 0, 0);
+            calendar.closes_local = Time::constant(23, 59, 0, 0);
+            network.locations.insert(
+                id.into(),
+                Location {
+                    id: id.into(),
+                    name: id.into(),
+                    kind: LocationKind::Store,
+                    latitude_deg: 0.0,
+                    longitude_deg: 0.0,
+                    time_zone: "UTC".into(),
+                    calendar,
+                    order_cutoff_local: Time::constant(12, 0, 0, 0),
+                    handling_minutes: 0,
+                    replenishment_source: None,
+                    country_code: "NL".into(),
+                },
+            );
+        }
+        for pair in ids.windows(2) {
+            let lane = Lane {
+                from: pair[0].into(),
+                to: pair[1].into(),
+                mode: TransportMode::Road,
+                kind: LaneKind::Replenishment,
+                transit: TransitTime::Fixed { transit_hours: 1.0 },
+                schedule: None,
+                cost_per_unit_usd: 1.0,
+            };
+            network.lanes.insert(lane.key(), lane);
+        }
+        network
+    }
+
+    fn ts(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn routes_longer_than_the_leg_limit_are_not_taken() {
+        let router = Router::new(&chain()).unwrap();
+        let q = TransitQuantile::new(0.9).unwrap();
+        let node = |id: &str| router.node(id).unwrap();
+        let ready = ts("2025-07-09T08:00:00Z");
+        // A -> D is three legs: one per day at the 12:00 cut-off, 1 h each.
+        let route = router.route(node("A"), ready, node("D"), q).unwrap();
+        assert_eq!(route.legs.len(), 3);
+        assert_eq!(route.arrival(ready), ts("2025-07-11T13:00:00Z"));
+        // A -> E needs four.
+        assert_eq!(router.route(node("A"), ready, node("E"), q), None);
+        // Nothing goes backwards.
+        assert_eq!(router.route(node("D"), ready, node("A"), q), None);
+        // Same place: no legs.
+        assert_eq!(
+            router.route(node("B"), ready, node("B"), q),
+            Some(Route::default())
+        );
+    }
+
+    #[test]
+    fn fixed_transit_probability_is_zero_or_one() {
+        let router = Router::new(&chain()).unwrap();
+        let q = TransitQuantile::new(0.9).unwrap();
+        let (a, c) = (router.node("A").unwrap(), router.node("C").unwrap());
+        let route = router.route(a, ts("2025-07-09T08:00:00Z"), c, q).unwrap();
+        let arrival = route.arrival(ts("2025-07-09T08:00:00Z"));
+        assert_eq!(arrival, ts("2025-07-10T13:00:00Z"));
+        assert_eq!(router.probability_by(&route, c, arrival), 1.0);
+        let just_before = arrival.checked_sub(SignedDuration::from_secs(1)).unwrap();
+        assert_eq!(router.probability_by(&route, c, just_before), 0.0);
+    }
+}
