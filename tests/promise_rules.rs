@@ -901,3 +901,36 @@ fn split_sources_on_one_route_count_their_probability_once() {
         "{split:?}"
     );
 }
+
+proptest::proptest! {
+    /// More stock never makes the best promise later (or takes it away).
+    #[test]
+    fn more_stock_never_promises_later(
+        location in 0usize..4,
+        extra in 1u64..4,
+        quantity in 1u64..5,
+        hour in 0i64..(7 * 24),
+    ) {
+        let network = network();
+        let ids = [ROTTERDAM, REGIONAL, CHICAGO, MILWAUKEE];
+        let mut stock = MemoryStock::default();
+        stock.put(balance("P", REGIONAL, 2, 1));
+        stock.put(balance("P", ROTTERDAM, 3, 0));
+        let order_time = Timestamp::from_second(1_752_019_200 + 3600 * hour).unwrap().to_string();
+        let q = query("P", quantity, CHICAGO, &order_time);
+        let before = promise(&network, &stock, &q);
+        let id = ids[location];
+        let mut more = stock.clone();
+        let current = stock
+            .balances
+            .get("P")
+            .and_then(|b| b.get(id))
+            .map_or(0, |b| b.available);
+        more.put(balance("P", id, current + extra, 0));
+        let after = promise(&network, &more, &q);
+        if let Some(best_before) = before.options.first() {
+            let best_after = after.options.first();
+            proptest::prop_assert!(best_after.is_some_and(|a| a.promised_at <= best_before.promised_at));
+        }
+    }
+}

@@ -39,6 +39,10 @@ pub const MAX_ROUTER_LOCATIONS: usize = 4096;
 /// can only lower the probability).
 pub const MAX_PROBABILITY_SLOTS: usize = 400;
 
+/// Probability mass left unassigned when the slot sum stops early: far below
+/// anything a caller displays, and it keeps long tails from costing slots.
+const NEGLIGIBLE_PROBABILITY: f64 = 1e-12;
+
 const UNREACHABLE: u8 = u8::MAX;
 
 /// A location as the router sees it.
@@ -364,7 +368,7 @@ impl Router {
         let mut slot = next_site.next_departure(earliest, departures);
         for _ in 0..MAX_PROBABILITY_SLOTS {
             let Some(slot_at) = slot else { break };
-            if slot_at > latest || caught_before >= 1.0 {
+            if slot_at > latest || caught_before >= 1.0 - NEGLIGIBLE_PROBABILITY {
                 break;
             }
             let Ok(latest_arrival) = slot_at.checked_sub(handling) else {
