@@ -15,7 +15,8 @@ pub const MAX_WHERE_IS_LOCATIONS: usize = 10_000;
 pub struct WhereIsQuery {
     /// The part asked for.
     pub part_id: PartId,
-    /// Sort by great-circle distance from here; by location id without it.
+    /// Sort by great-circle distance from here; without it rows go in part offer
+    /// order, then by location id.
     pub near_location_id: Option<LocationId>,
     /// Only the asked part number, no successors or two-way predecessors.
     pub exact_part_only: bool,
