@@ -3,8 +3,14 @@
 //! Nothing here touches tokio, tonic, prost, sled, the file system, the system
 //! clock or a global random generator; `tests/tidy.rs` enforces it.
 
+pub mod availability;
+pub mod calendar;
 pub mod error;
 pub mod ledger;
 pub mod network;
+pub mod promise;
+pub mod routing;
+pub mod transit;
+pub mod where_is;
 
 pub use error::DomainError;
