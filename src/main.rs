@@ -103,6 +103,32 @@ async fn run(cli: Cli) -> Result<String, String> {
             location,
             server,
         } => text(client::stock(&server, &part, location.as_deref()).await),
+        Command::Where {
+            part,
+            near,
+            limit,
+            server,
+        } => text(client::where_is(&server, &part, near.as_deref(), limit).await),
+        Command::Promise {
+            part,
+            quantity,
+            to,
+            need_by,
+            critical,
+            pickup,
+            server,
+        } => text(
+            client::promise(
+                &server,
+                &part,
+                quantity,
+                &to,
+                need_by.as_deref(),
+                critical,
+                pickup,
+            )
+            .await,
+        ),
         Command::Simulate {
             parts,
             replications,

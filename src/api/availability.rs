@@ -1,14 +1,21 @@
-//! `AvailabilityService`: reservations (the ledger's two-phase primitive) and,
-//! once the routing core is wired in, WhereIs / Promise / PromiseOrder.
+//! `AvailabilityService`: WhereIs, Promise and PromiseOrder over the live
+//! ledger and the routing core, and reservations (the ledger's two-phase primitive).
 
 use super::convert;
 use super::inventory::{StockEventStream, watch};
 use super::util::{blocking, page_size};
 use crate::domain::DomainError;
-use crate::domain::ledger::{PostCommand, ReservationFilter, ReserveCommand, VoidCommand};
+use crate::domain::availability::PartRelation;
+use crate::domain::ledger::{Balance, PostCommand, ReservationFilter, ReserveCommand, VoidCommand};
+use crate::domain::promise::{
+    FulfilmentMode, NoPromiseReason, OrderLine, OrderQuery, PromiseOption, PromiseQuery,
+};
+use crate::domain::where_is::{WhereIsAnswer, WhereIsQuery};
 use crate::pb;
 use crate::pb::availability_service_server::AvailabilityService;
 use crate::service::Spares;
+use crate::service::availability::OrderReservation;
+use jiff::Timestamp;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
@@ -24,6 +31,111 @@ impl AvailabilityApi {
     }
 }
 
+impl AvailabilityApi {
+    /// The order time of a request: as given, or now.
+    fn order_time(&self, ts: Option<&prost_types::Timestamp>) -> Result<Timestamp, DomainError> {
+        Ok(convert::opt_timestamp("order_time", ts)?.unwrap_or_else(|| self.spares.clock().now()))
+    }
+}
+
+fn mode_from_pb(value: i32) -> Result<FulfilmentMode, DomainError> {
+    match pb::FulfilmentMode::try_from(value) {
+        Ok(pb::FulfilmentMode::Unspecified | pb::FulfilmentMode::Delivery) => {
+            Ok(FulfilmentMode::Delivery)
+        }
+        Ok(pb::FulfilmentMode::Pickup) => Ok(FulfilmentMode::Pickup),
+        Err(_) => Err(DomainError::invalid(
+            "mode",
+            format!("unknown fulfilment mode {value}"),
+        )),
+    }
+}
+
+fn reason_to_pb(reason: Option<NoPromiseReason>) -> i32 {
+    use pb::NoPromiseReason as R;
+    (match reason {
+        None => R::Unspecified,
+        Some(NoPromiseReason::NoStockAnywhere) => R::NoStockAnywhere,
+        Some(NoPromiseReason::OnlyInboundAfterNeedBy) => R::OnlyInboundAfterNeedBy,
+        Some(NoPromiseReason::HeldByReservations) => R::HeldByReservations,
+        Some(NoPromiseReason::SupersededNoSuccessorStock) => R::SupersededNoSuccessorStock,
+        Some(NoPromiseReason::ProtectedForCritical) => R::ProtectedForCritical,
+        Some(NoPromiseReason::NoRoute) => R::NoRoute,
+        Some(NoPromiseReason::InsufficientQuantity) => R::InsufficientQuantity,
+    }) as i32
+}
+
+fn option_to_pb(o: &PromiseOption) -> pb::PromiseOption {
+    pb::PromiseOption {
+        sources: o
+            .sources
+            .iter()
+            .map(|s| pb::PromiseSource {
+                location_id: s.location_id.clone(),
+                part_id: s.part_id.clone(),
+                quantity: s.quantity,
+                inbound_shipment_id: s.inbound_shipment_id.clone().unwrap_or_default(),
+                ready_at: Some(convert::timestamp_to_pb(s.ready_at)),
+                legs: s
+                    .legs
+                    .iter()
+                    .map(|l| pb::RouteLeg {
+                        from_location_id: l.from_location_id.clone(),
+                        to_location_id: l.to_location_id.clone(),
+                        mode: convert::mode_to_pb(l.mode),
+                        departs_at: Some(convert::timestamp_to_pb(l.departs_at)),
+                        arrives_at: Some(convert::timestamp_to_pb(l.arrives_at)),
+                    })
+                    .collect(),
+                available_at: Some(convert::timestamp_to_pb(s.available_at)),
+                probability_by_need_by: s.probability_by_need_by,
+                cost_usd: s.cost_usd,
+            })
+            .collect(),
+        promised_at: Some(convert::timestamp_to_pb(o.promised_at)),
+        meets_need_by: o.meets_need_by,
+        next_business_day: o.next_business_day,
+        probability_by_need_by: o.probability_by_need_by,
+        cost_usd: o.cost_usd,
+        split: o.split,
+    }
+}
+
+fn relation_to_pb(relation: PartRelation) -> i32 {
+    (match relation {
+        PartRelation::Same => pb::PartRelation::Same,
+        PartRelation::Successor => pb::PartRelation::Successor,
+        PartRelation::Predecessor => pb::PartRelation::Predecessor,
+    }) as i32
+}
+
+fn where_is_to_pb(answer: &WhereIsAnswer, now: Timestamp) -> pb::WhereIsResponse {
+    pb::WhereIsResponse {
+        locations: answer
+            .locations
+            .iter()
+            .map(|l| {
+                let balance = Balance {
+                    part_id: l.part_id.clone(),
+                    location_id: l.location_id.clone(),
+                    available: l.available,
+                    reserved: l.reserved,
+                    inbound: l.inbound.clone(),
+                };
+                pb::LocationAvailability {
+                    stock: Some(convert::stock_to_pb(&balance, l.protected, now)),
+                    relation: relation_to_pb(l.relation),
+                    location_name: l.location_name.clone(),
+                    location_kind: convert::location_kind_to_pb(l.location_kind) as i32,
+                    distance_km: l.distance_km.unwrap_or(0.0),
+                }
+            })
+            .collect(),
+        part_ids: answer.part_ids.clone(),
+        as_of: Some(convert::timestamp_to_pb(now)),
+    }
+}
+
 fn required(field: &str, value: &str) -> Result<(), DomainError> {
     if value.is_empty() {
         return Err(DomainError::invalid(field, "is required"));
@@ -35,29 +147,103 @@ fn required(field: &str, value: &str) -> Result<(), DomainError> {
 impl AvailabilityService for AvailabilityApi {
     async fn where_is(
         &self,
-        _request: Request<pb::WhereIsRequest>,
+        request: Request<pb::WhereIsRequest>,
     ) -> Result<Response<pb::WhereIsResponse>, Status> {
-        Err(Status::unimplemented(
-            "WhereIs arrives with the availability issue",
-        ))
+        let r = request.into_inner();
+        required("part_id", &r.part_id)?;
+        let query = WhereIsQuery {
+            part_id: r.part_id,
+            near_location_id: (!r.near_location_id.is_empty()).then_some(r.near_location_id),
+            exact_part_only: r.exact_part_only,
+            only_with_stock: r.only_with_stock,
+            max_locations: r.max_locations as usize,
+        };
+        let answer = self.spares.where_is(&query)?;
+        let now = self.spares.clock().now();
+        Ok(Response::new(where_is_to_pb(&answer, now)))
     }
 
     async fn promise(
         &self,
-        _request: Request<pb::PromiseRequest>,
+        request: Request<pb::PromiseRequest>,
     ) -> Result<Response<pb::PromiseResponse>, Status> {
-        Err(Status::unimplemented(
-            "Promise arrives with the availability issue",
-        ))
+        let r = request.into_inner();
+        required("part_id", &r.part_id)?;
+        required("destination_location_id", &r.destination_location_id)?;
+        let query = PromiseQuery {
+            part_id: r.part_id,
+            quantity: r.quantity,
+            destination_location_id: r.destination_location_id,
+            need_by: convert::opt_timestamp("need_by", r.need_by.as_ref())?,
+            mode: mode_from_pb(r.mode)?,
+            order_time: self.order_time(r.order_time.as_ref())?,
+            transit_quantile: r.transit_quantile,
+            priority: convert::priority_from_pb(r.priority)?,
+            exact_part_only: r.exact_part_only,
+            max_options: r.max_options as usize,
+        };
+        let outcome = self.spares.promise(&query)?;
+        Ok(Response::new(pb::PromiseResponse {
+            options: outcome.options.iter().map(option_to_pb).collect(),
+            reason: reason_to_pb(outcome.reason.or(outcome.late_reason)),
+            reason_detail: outcome.reason_detail,
+            as_of: Some(convert::timestamp_to_pb(self.spares.clock().now())),
+        }))
     }
 
     async fn promise_order(
         &self,
-        _request: Request<pb::PromiseOrderRequest>,
+        request: Request<pb::PromiseOrderRequest>,
     ) -> Result<Response<pb::PromiseOrderResponse>, Status> {
-        Err(Status::unimplemented(
-            "PromiseOrder arrives with the availability issue",
-        ))
+        let r = request.into_inner();
+        required("destination_location_id", &r.destination_location_id)?;
+        if r.reserve {
+            required("idempotency_key", &r.idempotency_key)?;
+        }
+        let query = OrderQuery {
+            lines: r
+                .lines
+                .iter()
+                .map(|l| OrderLine {
+                    line_id: l.line_id.clone(),
+                    part_id: l.part_id.clone(),
+                    quantity: l.quantity,
+                })
+                .collect(),
+            destination_location_id: r.destination_location_id,
+            need_by: convert::opt_timestamp("need_by", r.need_by.as_ref())?,
+            mode: mode_from_pb(r.mode)?,
+            order_time: self.order_time(r.order_time.as_ref())?,
+            transit_quantile: r.transit_quantile,
+            priority: convert::priority_from_pb(r.priority)?,
+        };
+        let reserve = r.reserve.then(|| OrderReservation {
+            idempotency_key: r.idempotency_key.clone(),
+            ttl_seconds: r.reservation_ttl_seconds,
+            order_reference: r.idempotency_key.clone(),
+        });
+        let (promise, reservations) = blocking(&self.spares, move |s| {
+            s.promise_order(&query, reserve.as_ref())
+        })
+        .await?;
+        Ok(Response::new(pb::PromiseOrderResponse {
+            lines: promise
+                .lines
+                .iter()
+                .map(|l| pb::LinePromise {
+                    line_id: l.line_id.clone(),
+                    option: l.option.as_ref().map(option_to_pb),
+                    reason: reason_to_pb(l.reason),
+                    reason_detail: l.reason_detail.clone(),
+                })
+                .collect(),
+            complete: promise.complete && (!r.reserve || !reservations.is_empty()),
+            reservations: reservations
+                .iter()
+                .map(convert::reservation_to_pb)
+                .collect(),
+            as_of: Some(convert::timestamp_to_pb(self.spares.clock().now())),
+        }))
     }
 
     async fn reserve(

@@ -11,6 +11,7 @@ pub fn domain_status(error: &DomainError) -> Status {
         DomainError::OutOfRange { .. } => Code::OutOfRange,
         DomainError::NotFound { .. } => Code::NotFound,
         DomainError::FailedPrecondition(_) => Code::FailedPrecondition,
+        DomainError::Aborted(_) => Code::Aborted,
         DomainError::IdempotencyConflict { .. } => Code::AlreadyExists,
     };
     Status::new(code, error.to_string())

@@ -330,3 +330,181 @@ pub async fn simulate(
     let done = super::jobs::follow(&mut clients.planning, job).await?;
     super::jobs::render(&done, json)
 }
+
+fn local_time(ts: Option<&prost_types::Timestamp>) -> String {
+    ts.and_then(|t| jiff::Timestamp::new(t.seconds, t.nanos).ok())
+        .map(|t| t.strftime("%a %Y-%m-%d %H:%MZ").to_string())
+        .unwrap_or_default()
+}
+
+/// `spares where P [--near L]`.
+pub async fn where_is(
+    url: &str,
+    part_id: &str,
+    near: Option<&str>,
+    limit: u32,
+) -> Result<String, ClientError> {
+    let mut clients = connect(url).await?;
+    let answer = clients
+        .availability
+        .where_is(pb::WhereIsRequest {
+            part_id: part_id.into(),
+            near_location_id: near.unwrap_or_default().into(),
+            only_with_stock: true,
+            max_locations: limit,
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let mut table = Table::new(&[
+        "part",
+        "as",
+        "location",
+        "kind",
+        "km",
+        "on hand",
+        "reserved",
+        "available",
+        "in transit",
+    ]);
+    for l in &answer.locations {
+        let s = l.stock.clone().unwrap_or_default();
+        let relation = pb::PartRelation::try_from(l.relation)
+            .map(|r| {
+                r.as_str_name()
+                    .trim_start_matches("PART_RELATION_")
+                    .to_lowercase()
+            })
+            .unwrap_or_default();
+        table.row(vec![
+            s.part_id,
+            relation,
+            format!("{} {}", s.location_id, l.location_name),
+            kind_name(l.location_kind).into(),
+            if near.is_some() {
+                format!("{:.0}", l.distance_km)
+            } else {
+                String::new()
+            },
+            s.on_hand.to_string(),
+            s.reserved.to_string(),
+            s.available.to_string(),
+            s.in_transit.to_string(),
+        ]);
+    }
+    let mut out = format!("part numbers considered: {}\n", answer.part_ids.join(", "));
+    out.push_str(&if table.is_empty() {
+        "no stock on hand or inbound anywhere\n".into()
+    } else {
+        table.render()
+    });
+    Ok(out)
+}
+
+/// Parses a need-by instant: RFC 3339 with offset, or a zoned local date-time.
+pub fn parse_instant(text: &str) -> Result<prost_types::Timestamp, ClientError> {
+    let ts = text
+        .parse::<jiff::Timestamp>()
+        .or_else(|_| text.parse::<jiff::Zoned>().map(|z| z.timestamp()))
+        .map_err(|e| ClientError::Usage(format!("--need-by {text:?}: {e}")))?;
+    Ok(prost_types::Timestamp {
+        seconds: ts.as_second(),
+        nanos: ts.subsec_nanosecond(),
+    })
+}
+
+/// `spares promise P QTY --to L`.
+pub async fn promise(
+    url: &str,
+    part_id: &str,
+    quantity: u64,
+    to: &str,
+    need_by: Option<&str>,
+    critical: bool,
+    pickup: bool,
+) -> Result<String, ClientError> {
+    let need_by = need_by.map(parse_instant).transpose()?;
+    let mut clients = connect(url).await?;
+    let answer = clients
+        .availability
+        .promise(pb::PromiseRequest {
+            part_id: part_id.into(),
+            quantity,
+            destination_location_id: to.into(),
+            need_by,
+            mode: (if pickup {
+                pb::FulfilmentMode::Pickup
+            } else {
+                pb::FulfilmentMode::Delivery
+            }) as i32,
+            priority: (if critical {
+                pb::Priority::Critical
+            } else {
+                pb::Priority::Routine
+            }) as i32,
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let mut out = String::new();
+    if answer.options.is_empty() {
+        let reason = pb::NoPromiseReason::try_from(answer.reason)
+            .map(|r| {
+                r.as_str_name()
+                    .trim_start_matches("NO_PROMISE_REASON_")
+                    .to_lowercase()
+                    .replace('_', " ")
+            })
+            .unwrap_or_default();
+        return Ok(format!("no promise: {reason}. {}\n", answer.reason_detail));
+    }
+    let mut table = Table::new(&[
+        "#",
+        "available at (UTC)",
+        "next bus. day",
+        "meets need-by",
+        "P(by need-by)",
+        "cost",
+        "sources",
+    ]);
+    for (i, o) in answer.options.iter().enumerate() {
+        let sources = o
+            .sources
+            .iter()
+            .map(|s| {
+                let route: Vec<&str> = s.legs.iter().map(|l| l.to_location_id.as_str()).collect();
+                let inbound = if s.inbound_shipment_id.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (inbound {})", s.inbound_shipment_id)
+                };
+                format!(
+                    "{} x{} from {}{inbound}{}",
+                    s.part_id,
+                    s.quantity,
+                    s.location_id,
+                    if route.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" -> {}", route.join(" -> "))
+                    }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        table.row(vec![
+            (i + 1).to_string(),
+            local_time(o.promised_at.as_ref()),
+            if o.next_business_day { "yes" } else { "no" }.into(),
+            if o.meets_need_by { "yes" } else { "no" }.into(),
+            format!("{:.1}%", o.probability_by_need_by * 100.0),
+            format!("${:.2}", o.cost_usd),
+            sources,
+        ]);
+    }
+    out.push_str(&table.render());
+    if !answer.reason_detail.is_empty() {
+        out.push_str(&format!("note: {}\n", answer.reason_detail));
+    }
+    Ok(out)
+}

@@ -143,4 +143,41 @@ pub enum Command {
         #[arg(long, default_value = DEFAULT_SERVER)]
         server: String,
     },
+    /// Where is a part (and its interchangeable part numbers), nearest first.
+    Where {
+        /// Part number.
+        part: String,
+        /// Sort by distance from this location.
+        #[arg(long)]
+        near: Option<String>,
+        /// Show at most this many locations.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Server URL.
+        #[arg(long, default_value = DEFAULT_SERVER)]
+        server: String,
+    },
+    /// When can QTY units of a part reach a location? Holds nothing.
+    Promise {
+        /// Part number.
+        part: String,
+        /// Units.
+        quantity: u64,
+        /// Destination location.
+        #[arg(long)]
+        to: String,
+        /// Need-by instant, RFC 3339 (e.g. 2026-11-24T17:00:00Z) or a local
+        /// date-time with zone (2026-11-24T17:00[America/Chicago]).
+        #[arg(long)]
+        need_by: Option<String>,
+        /// Machine-down demand: may use protected stock.
+        #[arg(long)]
+        critical: bool,
+        /// The customer collects at the destination.
+        #[arg(long)]
+        pickup: bool,
+        /// Server URL.
+        #[arg(long, default_value = DEFAULT_SERVER)]
+        server: String,
+    },
 }

@@ -33,6 +33,9 @@ pub enum DomainError {
     /// Not enough stock, or a reservation in the wrong state (maps to `FAILED_PRECONDITION`).
     #[error("{0}")]
     FailedPrecondition(String),
+    /// Retries were exhausted (maps to `ABORTED`); the client may try again.
+    #[error("{0}")]
+    Aborted(String),
     /// The same idempotency key was used with a different payload (maps to `ALREADY_EXISTS`).
     #[error("{field} {key:?} was already used with a different request")]
     IdempotencyConflict {

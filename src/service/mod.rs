@@ -7,6 +7,7 @@
 //! never see a half-applied batch. Ledger writes go straight to the [`Store`],
 //! which serialises and flushes them; the network check before them only reads.
 
+pub mod availability;
 pub mod jobs;
 pub mod load;
 
@@ -33,8 +34,13 @@ pub struct StockChanged {
     pub location_id: String,
 }
 
+/// The routing engine and the network snapshot it was built from.
+type AvailabilityCache =
+    Mutex<Option<(Arc<Network>, Arc<crate::domain::availability::Availability>)>>;
+
 /// The running application: network, ledger, clock and change feed.
 pub struct Spares {
+    availability_cache: AvailabilityCache,
     jobs: Arc<jobs::Jobs>,
     store: Arc<dyn Store>,
     network: RwLock<Arc<Network>>,
@@ -56,6 +62,7 @@ impl Spares {
         let (changes, _) = broadcast::channel(limits.watch_buffer.max(16));
         let jobs = Arc::new(jobs::Jobs::open(store.clone(), clock.clone())?);
         Ok(Self {
+            availability_cache: Mutex::new(None),
             jobs,
             store,
             network: RwLock::new(Arc::new(network)),
@@ -244,7 +251,7 @@ impl Spares {
             let prefix = if i == 0 {
                 String::new()
             } else {
-                format!("reservations[{i}].")
+                format!("lines[{i}].")
             };
             network.check_part_location(
                 prefix.trim_end_matches('.'),
