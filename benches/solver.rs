@@ -59,7 +59,9 @@ fn main() {
         }
     };
     println!("seed {SEED}; {} mode", if full { "full" } else { "smoke" });
-    let mut rows = vec![metric_row(&sizes)];
+    let metric = metric_row(&sizes);
+    println!("done: {} in {:.3} s", metric.case, metric.seconds);
+    let mut rows = vec![metric];
     rows.extend(scenario_rows(&sizes, full));
     print_table(&rows);
 }
@@ -212,14 +214,16 @@ fn scenario_rows(sizes: &Sizes, full: bool) -> Vec<Row> {
     }
     let mut reference: Option<f64> = None;
     for backend in backends {
-        rows.push(lp_row(
+        let row = lp_row(
             &lp,
             backend,
             sizes.time_limit_seconds,
             &size,
             &shape,
             &mut reference,
-        ));
+        );
+        println!("done: {} in {:.3} s ({})", row.how, row.seconds, row.note);
+        rows.push(row);
     }
     rows.push(highspy_row(
         &lp,

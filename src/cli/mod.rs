@@ -101,7 +101,7 @@ pub enum Command {
         /// Part number ("-" for every part at --location).
         part: String,
         /// Only this location.
-        #[arg(long)]
+        #[arg(long, visible_alias = "at")]
         location: Option<String>,
         /// Server URL.
         #[arg(long, default_value = DEFAULT_SERVER)]
