@@ -344,29 +344,28 @@ pub fn run_simulation(
     }
     let model = build_model(network, &part_ids)?;
     let config = request.settings.sim_config();
-    let runs = 1 + request.scenarios.len();
     let scenarios = request
         .scenarios
         .iter()
         .map(|s| sim_scenario(network, s, config.horizon_days))
         .collect::<Result<Vec<_>, _>>()?;
-    let report = |run: usize| {
-        move |p: sim::Progress| {
-            let within = p.replications_done as f64 / p.replications_total.max(1) as f64;
-            progress((run as f64 + within) / runs as f64);
-        }
+    let report = |p: sim::Progress| {
+        progress(p.replications_done as f64 / p.replications_total.max(1) as f64);
     };
-    let baseline = sim::simulate(&model, &config, &report(0), cancel)?;
-    let mut comparisons = Vec::new();
-    for (i, scenario) in scenarios.iter().enumerate() {
-        comparisons.push(sim::compare(
-            &model,
-            scenario,
-            &config,
-            &report(i + 1),
-            cancel,
-        )?);
+    if scenarios.is_empty() {
+        let baseline = sim::simulate(&model, &config, &report, cancel)?;
+        return Ok(SimulationResult {
+            part_ids,
+            baseline,
+            comparisons: Vec::new(),
+        });
     }
+    // The baseline is simulated once and paired with every scenario.
+    let comparisons = sim::compare_all(&model, &scenarios, &config, &report, cancel)?;
+    let baseline = comparisons
+        .first()
+        .map(|c| c.baseline.clone())
+        .ok_or_else(|| DomainError::invalid("scenarios", "no comparison came back"))?;
     Ok(SimulationResult {
         part_ids,
         baseline,
