@@ -8,7 +8,7 @@ use crate::domain::DomainError;
 use crate::pb;
 use crate::pb::planning_service_server::PlanningService;
 use crate::planning::simulate::{
-    Settings, SimulationRequest, WhatIf, WhatIfScenario, run_simulation, summarize,
+    Settings, SimulationRequest, WhatIf, WhatIfScenario, compact, run_simulation, summarize,
 };
 use crate::service::Spares;
 use crate::service::jobs::{JobKind, JobOutcome};
@@ -187,7 +187,7 @@ impl PlanningService for PlanningApi {
                 match run_simulation(&network, &request, &progress, ctx.cancel_flag()) {
                     Ok(result) => JobOutcome::Done {
                         summary: summarize(&result),
-                        result_json: serde_json::to_string(&result).unwrap_or_default(),
+                        result_json: serde_json::to_string(&compact(&result)).unwrap_or_default(),
                     },
                     Err(_) if ctx.is_cancelled() => JobOutcome::Cancelled,
                     Err(error) => JobOutcome::Failed(error.to_string()),
