@@ -50,6 +50,10 @@ pub const TRAINING_WINDOW_DAYS: u32 = 30;
 pub const AVERAGES_CYCLE_SERVICE_LEVEL: f64 = 0.95;
 /// Most recommendation rows kept in a result (the ones tying up the most money).
 pub const MAX_RECOMMENDATION_ROWS: usize = 2_000;
+/// Most store part-locations one group of lateral lanes may join: the solver prices a group
+/// by enumerating its stock combinations, so lanes that would grow a group past this are
+/// left out (their demand falls back to emergency recourse, a conservative cost).
+pub const MAX_LATERAL_GROUP: usize = 2;
 /// Units per part-location the averages plan may reach while being scaled.
 const MAX_AVERAGES_UNITS: u64 = 200;
 
@@ -507,7 +511,7 @@ fn lateral_lanes(network: &Network, cells: &[Cell]) -> Vec<LateralLane> {
     for (i, c) in cells.iter().enumerate() {
         by_store.entry(c.store.as_str()).or_default().push(i);
     }
-    let mut lanes = Vec::new();
+    let mut candidates = Vec::new();
     for lane in network
         .lanes
         .values()
@@ -519,7 +523,7 @@ fn lateral_lanes(network: &Network, cells: &[Cell]) -> Vec<LateralLane> {
         let hours = transit_days(&lane.transit).mean_days() * 24.0;
         for &to in receivers {
             if let Some(&from) = index.get(&(cells[to].part.as_str(), lane.from.as_str())) {
-                lanes.push(LateralLane {
+                candidates.push(LateralLane {
                     from,
                     to,
                     delay_hours: hours,
@@ -527,6 +531,29 @@ fn lateral_lanes(network: &Network, cells: &[Cell]) -> Vec<LateralLane> {
                 });
             }
         }
+    }
+    // Fastest lanes first; union-find keeps every group within MAX_LATERAL_GROUP.
+    candidates.sort_by(|a, b| a.delay_hours.total_cmp(&b.delay_hours));
+    let mut root: Vec<usize> = (0..cells.len()).collect();
+    let mut size = vec![1usize; cells.len()];
+    fn find(root: &mut [usize], mut i: usize) -> usize {
+        while root[i] != i {
+            root[i] = root[root[i]];
+            i = root[i];
+        }
+        i
+    }
+    let mut lanes = Vec::new();
+    for lane in candidates {
+        let (a, b) = (find(&mut root, lane.from), find(&mut root, lane.to));
+        if a != b {
+            if size[a] + size[b] > MAX_LATERAL_GROUP {
+                continue;
+            }
+            root[b] = a;
+            size[a] += size[b];
+        }
+        lanes.push(lane);
     }
     lanes
 }
