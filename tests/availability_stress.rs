@@ -158,7 +158,7 @@ fn concurrent_reservations_promises_and_expiries_never_oversell() {
                                     .extend(reservations.into_iter().map(|r| r.reservation_id));
                             }
                         }
-                        5..=6 | 7..=8 => {
+                        5..=8 => {
                             let id = {
                                 let mut ids = pending_ids.lock().unwrap();
                                 if ids.is_empty() {
