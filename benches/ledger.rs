@@ -13,6 +13,31 @@ use std::time::{Duration, Instant};
 /// Movements per call in the batched benchmark.
 const BATCH: usize = 1000;
 
+/// Threads recording one movement per call at the same time (group commit:
+/// their writes share flushes).
+const CALLERS: usize = 8;
+
+/// `CALLERS` threads each record `iterations` single movements; returns the
+/// wall time of the whole run.
+fn concurrent_singles(store: &SledStore, next_key: &mut u64, iterations: u64) -> Duration {
+    let first_key = *next_key + 1;
+    *next_key += CALLERS as u64;
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for caller in 0..CALLERS as u64 {
+            scope.spawn(move || {
+                for i in 0..iterations {
+                    let commands = batch((first_key + caller) * 1_000_000 + i, 1);
+                    if let Err(e) = store.record_movements(&commands, Timestamp::UNIX_EPOCH) {
+                        eprintln!("concurrent single: {e}");
+                    }
+                }
+            });
+        }
+    });
+    started.elapsed()
+}
+
 fn receipt(key: String, part: usize, location: usize) -> MovementCommand {
     MovementCommand {
         idempotency_key: key,
@@ -64,6 +89,10 @@ fn throughput(c: &mut Criterion) {
             |commands| black_box(store.record_movements(&commands, now)).is_ok(),
             BatchSize::SmallInput,
         )
+    });
+    group.throughput(Throughput::Elements(CALLERS as u64));
+    group.bench_function(format!("single_per_call_{CALLERS}_callers"), |b| {
+        b.iter_custom(|iterations| concurrent_singles(&store, &mut next_key, iterations))
     });
     group.throughput(Throughput::Elements(BATCH as u64));
     group.bench_function("batch_of_1000_per_call", |b| {
