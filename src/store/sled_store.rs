@@ -120,8 +120,6 @@ impl Scope {
 enum Abort {
     Rejected(DomainError),
     Corrupt(String),
-    /// An idempotency key written as new already had a record.
-    KeySeen,
 }
 
 /// The in-memory, derived state readers use.
@@ -145,9 +143,6 @@ struct WriteSet {
     reservations: Vec<Reservation>,
     /// Reservations that must still be pending inside the transaction.
     must_be_pending: Vec<String>,
-    /// The idempotency keys were not looked up while staging: abort if any
-    /// already has a record (the caller then stages again with lookups).
-    keys_unchecked: bool,
 }
 
 /// The sled-backed store. Cheap to share behind an `Arc`.
@@ -323,17 +318,16 @@ impl SledStore {
 
     /// Commits prepared entries and their write set in one transaction, then
     /// updates the in-memory state. The caller holds the writer lock and flushes
-    /// after releasing it. `Ok(false)`: nothing was written because
-    /// `keys_unchecked` was set and a key already had a record.
+    /// after releasing it.
     fn commit(
         &self,
         writer: &mut Writer,
         entries: Vec<LedgerEntry>,
         changed: Vec<(Account, i64)>,
         writes: WriteSet,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<(), StoreError> {
         if entries.is_empty() && writes.idempotency.is_empty() && writes.reservations.is_empty() {
-            return Ok(true);
+            return Ok(());
         }
         // One log record per call, keyed by its first sequence: a batch costs
         // one log insert instead of one per entry.
@@ -385,12 +379,7 @@ impl SledStore {
                 }
             }
             for (key, value) in &writes.idempotency {
-                // sled reads the previous value on every transactional insert,
-                // so this check costs nothing extra.
-                let previous = idempotency.insert(key.as_slice(), value.as_slice())?;
-                if writes.keys_unchecked && previous.is_some() {
-                    return Err(ConflictableTransactionError::Abort(Abort::KeySeen));
-                }
+                idempotency.insert(key.as_slice(), value.as_slice())?;
             }
             for (key, value) in &reservation_writes {
                 reservations.insert(*key, value.as_slice())?;
@@ -401,7 +390,6 @@ impl SledStore {
             Ok(()) => {}
             Err(TransactionError::Abort(Abort::Rejected(e))) => return Err(e.into()),
             Err(TransactionError::Abort(Abort::Corrupt(e))) => return Err(corrupt(e)),
-            Err(TransactionError::Abort(Abort::KeySeen)) => return Ok(false),
             Err(TransactionError::Storage(e)) => return Err(storage(e)),
         }
         let mut cache = self.cache.write().map_err(poisoned)?;
@@ -418,7 +406,7 @@ impl SledStore {
                 cache.pending.remove(&key);
             }
         }
-        Ok(true)
+        Ok(())
     }
 
     /// Replays the log and checks it; `cache` (when given) must equal the replay.
@@ -684,8 +672,10 @@ impl SledStore {
     fn movement_replay(
         &self,
         index: usize,
-        (commands, payloads, outcomes, in_batch): BatchSoFar<'_>,
-        look_up_keys: bool,
+        commands: &[MovementCommand],
+        payloads: &[Vec<u8>],
+        outcomes: &[MovementOutcome],
+        in_batch: &HashMap<&str, usize>,
     ) -> Result<Option<MovementOutcome>, StoreError> {
         let key = commands[index].idempotency_key.as_str();
         let payload = payloads[index].as_slice();
@@ -697,9 +687,6 @@ impl SledStore {
             let mut outcome = outcomes[earlier].clone();
             outcome.replayed = true;
             return Ok(Some(outcome));
-        }
-        if !look_up_keys {
-            return Ok(None);
         }
         match self.idempotency_record(&Scope::Movement.key(key))? {
             Some((stored, _)) if stored != payload => Err(conflicting()),
@@ -740,57 +727,6 @@ impl SledStore {
         }
     }
 
-    /// Stages and commits a batch of movements under the writer lock. With
-    /// `look_up_keys` false the stored idempotency records are not read, and
-    /// `Ok(None)` means a key turned out to be stored (nothing was written).
-    fn record_movements_pass(
-        &self,
-        writer: &mut Writer,
-        commands: &[MovementCommand],
-        payloads: &[Vec<u8>],
-        now: Timestamp,
-        look_up_keys: bool,
-    ) -> Result<Option<Vec<MovementOutcome>>, StoreError> {
-        let first_sequence = writer.next_sequence;
-        let ((outcomes, idempotency), entries, changed) = self.prepare(|staged| {
-            let mut sequence = first_sequence;
-            let mut outcomes: Vec<MovementOutcome> = Vec::with_capacity(commands.len());
-            let mut idempotency = Vec::with_capacity(commands.len());
-            let mut in_batch: HashMap<&str, usize> = HashMap::with_capacity(commands.len());
-            for (i, (command, payload)) in commands.iter().zip(payloads).enumerate() {
-                let batch = (commands, payloads, outcomes.as_slice(), &in_batch);
-                if let Some(outcome) = self.movement_replay(i, batch, look_up_keys)? {
-                    outcomes.push(outcome);
-                    continue;
-                }
-                let prefix = format!("movements[{i}]");
-                let entry = movement_entry(command, &prefix, &*staged, sequence, now)?;
-                let outcome = MovementOutcome {
-                    idempotency_key: command.idempotency_key.clone(),
-                    sequence,
-                    replayed: false,
-                    shipment_id: entry.shipment.as_ref().map(|s| s.shipment_id.clone()),
-                    recorded_at: now,
-                };
-                staged.push(entry)?;
-                let record = codec::encode_idempotency(payload, &StoredOutcome::movement(&outcome));
-                idempotency.push((Scope::Movement.key(&command.idempotency_key), record));
-                in_batch.insert(&command.idempotency_key, i);
-                outcomes.push(outcome);
-                sequence += 1;
-            }
-            Ok((outcomes, idempotency))
-        })?;
-        let writes = WriteSet {
-            idempotency,
-            keys_unchecked: !look_up_keys,
-            ..WriteSet::default()
-        };
-        Ok(self
-            .commit(writer, entries, changed, writes)?
-            .then_some(outcomes))
-    }
-
     /// Posts or voids under the writer lock.
     fn settle(
         &self,
@@ -826,7 +762,6 @@ impl SledStore {
             idempotency: vec![(scope.key(idempotency_key), record)],
             reservations: vec![settled.clone()],
             must_be_pending: vec![reservation_id.to_string()],
-            keys_unchecked: false,
         };
         self.commit(&mut writer, entries, changed, writes)?;
         drop(writer);
@@ -834,16 +769,6 @@ impl SledStore {
         Ok(settled)
     }
 }
-
-/// A movement batch staged so far: the commands, their payloads, the outcomes
-/// of the commands before the current one, and key -> index of the first fresh
-/// command with that key.
-type BatchSoFar<'a> = (
-    &'a [MovementCommand],
-    &'a [Vec<u8>],
-    &'a [MovementOutcome],
-    &'a HashMap<&'a str, usize>,
-);
 
 /// The field path of command `i` of a reservation batch: plain for a single
 /// command (`quantity`), `lines[i].quantity` for several (the order request).
@@ -894,18 +819,41 @@ impl Store for SledStore {
             payloads.push(codec::movement_payload(command));
         }
         let mut writer = self.writer.lock().map_err(poisoned)?;
-        // Optimistic pass: most keys are new, and the transaction's own insert
-        // tells whether a key already has a record, so skip the lookups. Any
-        // refusal or seen key is decided again by the checked pass, which
-        // answers replays and conflicts exactly as if it had run alone.
-        let outcomes =
-            match self.record_movements_pass(&mut writer, commands, &payloads, now, false) {
-                Ok(Some(outcomes)) => outcomes,
-                Ok(None) | Err(StoreError::Rejected(_)) => self
-                    .record_movements_pass(&mut writer, commands, &payloads, now, true)?
-                    .ok_or_else(|| storage("a checked pass found an unchecked key"))?,
-                Err(e) => return Err(e),
-            };
+        let first_sequence = writer.next_sequence;
+        let ((outcomes, idempotency), entries, changed) = self.prepare(|staged| {
+            let mut sequence = first_sequence;
+            let mut outcomes: Vec<MovementOutcome> = Vec::with_capacity(commands.len());
+            let mut idempotency = Vec::with_capacity(commands.len());
+            let mut in_batch: HashMap<&str, usize> = HashMap::with_capacity(commands.len());
+            for (i, (command, payload)) in commands.iter().zip(&payloads).enumerate() {
+                let replay = self.movement_replay(i, commands, &payloads, &outcomes, &in_batch)?;
+                if let Some(outcome) = replay {
+                    outcomes.push(outcome);
+                    continue;
+                }
+                let prefix = format!("movements[{i}]");
+                let entry = movement_entry(command, &prefix, &*staged, sequence, now)?;
+                let outcome = MovementOutcome {
+                    idempotency_key: command.idempotency_key.clone(),
+                    sequence,
+                    replayed: false,
+                    shipment_id: entry.shipment.as_ref().map(|s| s.shipment_id.clone()),
+                    recorded_at: now,
+                };
+                staged.push(entry)?;
+                let record = codec::encode_idempotency(payload, &StoredOutcome::movement(&outcome));
+                idempotency.push((Scope::Movement.key(&command.idempotency_key), record));
+                in_batch.insert(&command.idempotency_key, i);
+                outcomes.push(outcome);
+                sequence += 1;
+            }
+            Ok((outcomes, idempotency))
+        })?;
+        let writes = WriteSet {
+            idempotency,
+            ..WriteSet::default()
+        };
+        self.commit(&mut writer, entries, changed, writes)?;
         drop(writer);
         self.flush()?;
         Ok(outcomes)
@@ -966,7 +914,6 @@ impl Store for SledStore {
             idempotency,
             reservations: fresh,
             must_be_pending: Vec::new(),
-            keys_unchecked: false,
         };
         self.commit(&mut writer, entries, changed, writes)?;
         drop(writer);
@@ -1044,7 +991,6 @@ impl Store for SledStore {
             idempotency: Vec::new(),
             reservations: expired.clone(),
             must_be_pending: due,
-            keys_unchecked: false,
         };
         self.commit(&mut writer, entries, changed, writes)?;
         drop(writer);
