@@ -157,6 +157,96 @@ async fn run(cli: Cli) -> Result<String, String> {
             };
             text(client::simulate(&server, settings, &what_if, json).await)
         }
+        Command::Optimize {
+            budget,
+            alpha,
+            lambda,
+            backend,
+            parts,
+            scenarios,
+            horizon_days,
+            time_limit,
+            critical_fill_floor,
+            seed,
+            compare,
+            apply,
+            json,
+            server,
+        } => {
+            let backend = match backend.to_ascii_lowercase().as_str() {
+                "clarabel" => spares::pb::SolverBackend::Clarabel,
+                "microlp" => spares::pb::SolverBackend::Microlp,
+                "highs" => spares::pb::SolverBackend::Highs,
+                other => {
+                    return Err(format!(
+                        "--backend: unknown `{other}` (clarabel, microlp, highs)"
+                    ));
+                }
+            };
+            let request = spares::pb::OptimizeRequest {
+                settings: Some(spares::pb::SimulationSettings {
+                    horizon_days,
+                    warmup_days: 0,
+                    replications: scenarios,
+                    seed,
+                    part_ids: parts,
+                }),
+                budget_usd: budget,
+                cvar_alpha: alpha,
+                cvar_weight: lambda,
+                backend: backend as i32,
+                time_limit_seconds: time_limit,
+                critical_fill_rate_floor: critical_fill_floor,
+                compare,
+                apply,
+            };
+            text(spares::cli::planning::optimize(&server, request, json).await)
+        }
+        Command::Frontier {
+            method,
+            points,
+            max_investment,
+            parts,
+            json,
+            server,
+        } => {
+            let method = match method.to_ascii_lowercase().replace('_', "-").as_str() {
+                "metric" => spares::pb::FrontierMethod::Metric,
+                "vari-metric" | "varimetric" => spares::pb::FrontierMethod::VariMetric,
+                other => return Err(format!("--method: unknown `{other}` (metric, vari-metric)")),
+            };
+            let request = spares::pb::FrontierRequest {
+                method: method as i32,
+                max_investment_usd: max_investment,
+                points,
+                part_ids: parts,
+            };
+            text(spares::cli::planning::frontier(&server, request, json).await)
+        }
+        Command::Forecast {
+            file,
+            method,
+            alpha,
+            beta,
+            lead_time,
+            seed,
+            json,
+        } => {
+            let method = method
+                .map(|m| m.parse::<spares_solver::forecast::ForecastMethod>())
+                .transpose()
+                .map_err(|e| format!("--method: {e}"))?;
+            let settings = spares::planning::forecast::ForecastSettings {
+                method,
+                alpha: spares::planning::forecast::smoothing("--alpha", alpha)
+                    .map_err(|e| e.to_string())?,
+                beta: spares::planning::forecast::smoothing("--beta", beta)
+                    .map_err(|e| e.to_string())?,
+                lead_time_periods: lead_time,
+                seed,
+            };
+            spares::cli::planning::forecast_file(&file, &settings, json)
+        }
     }
 }
 

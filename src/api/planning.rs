@@ -7,11 +7,17 @@ use super::util::{blocking, paginate};
 use crate::domain::DomainError;
 use crate::pb;
 use crate::pb::planning_service_server::PlanningService;
+use crate::planning::forecast::{self as fc, ForecastSettings, SeriesInput};
+use crate::planning::frontier::{self as fr, FrontierRequest};
+use crate::planning::optimize::{self as op, OptimizeError, OptimizeRequest};
 use crate::planning::simulate::{
     Settings, SimulationRequest, WhatIf, WhatIfScenario, compact, run_simulation, summarize,
 };
 use crate::service::Spares;
 use crate::service::jobs::{JobKind, JobOutcome};
+use spares_solver::forecast::{DemandClass, ForecastMethod};
+use spares_solver::lp::Backend;
+use spares_solver::metric::MetricModel;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
@@ -111,6 +117,256 @@ fn scenarios_from_pb(scenarios: &[pb::Scenario]) -> Result<Vec<WhatIfScenario>, 
         .collect()
 }
 
+/// Longest solve a request may ask for: a job holds a thread and a core while it runs.
+pub const MAX_TIME_LIMIT_SECONDS: u32 = 3_600;
+/// Solve time when the request gives none.
+pub const DEFAULT_TIME_LIMIT_SECONDS: u32 = 60;
+/// Longest bootstrap lead time, in periods (ten years of months).
+pub const MAX_LEAD_TIME_PERIODS: u32 = 120;
+/// Recommendation rows in a job's readable summary.
+const SUMMARY_ROWS: usize = 10;
+
+fn backend_from_pb(value: i32) -> Result<Backend, DomainError> {
+    match pb::SolverBackend::try_from(value) {
+        Ok(pb::SolverBackend::Unspecified | pb::SolverBackend::Clarabel) => Ok(Backend::Clarabel),
+        Ok(pb::SolverBackend::Microlp) => Ok(Backend::Microlp),
+        Ok(pb::SolverBackend::Highs) if Backend::Highs.is_available() => Ok(Backend::Highs),
+        Ok(pb::SolverBackend::Highs) => Err(DomainError::FailedPrecondition(
+            "backend: HiGHS is not built into this server (build with --features highs)".into(),
+        )),
+        Err(_) => Err(DomainError::invalid(
+            "backend",
+            format!("unknown backend {value}"),
+        )),
+    }
+}
+
+/// Converts and checks an optimisation request; parts are checked against the network.
+pub fn optimize_from_pb(
+    r: &pb::OptimizeRequest,
+    spares: &Spares,
+) -> Result<OptimizeRequest, DomainError> {
+    let settings = settings_from_pb(r.settings.as_ref(), spares);
+    if settings.replications > op::MAX_SCENARIOS {
+        return Err(DomainError::OutOfRange {
+            field: "settings.replications".into(),
+            reason: format!(
+                "at most {} training scenarios (part-locations x scenarios bounds solver memory)",
+                op::MAX_SCENARIOS
+            ),
+        });
+    }
+    let budget = finite("budget_usd", r.budget_usd)?;
+    let cvar_alpha = match r.cvar_alpha {
+        0.0 => 0.95,
+        a if a > 0.0 && a < 1.0 => a,
+        _ => return Err(DomainError::invalid("cvar_alpha", "must lie in (0, 1)")),
+    };
+    let cvar_weight = match finite("cvar_weight", r.cvar_weight)? {
+        0.0 => 1.0,
+        w => w,
+    };
+    let floor = r.critical_fill_rate_floor;
+    if !(floor.is_finite() && (0.0..1.0).contains(&floor)) {
+        return Err(DomainError::invalid(
+            "critical_fill_rate_floor",
+            "must lie in [0, 1)",
+        ));
+    }
+    let time_limit = match r.time_limit_seconds {
+        0 => DEFAULT_TIME_LIMIT_SECONDS,
+        t if t > MAX_TIME_LIMIT_SECONDS => {
+            return Err(DomainError::OutOfRange {
+                field: "time_limit_seconds".into(),
+                reason: format!("at most {MAX_TIME_LIMIT_SECONDS} (a job holds a core)"),
+            });
+        }
+        t => t,
+    };
+    settings
+        .sim_config()
+        .validate()
+        .map_err(|e| DomainError::invalid("settings", e.to_string()))?;
+    op::optimized_parts(&spares.network(), &settings.part_ids).map_err(|e| e.within("settings"))?;
+    Ok(OptimizeRequest {
+        settings,
+        budget_usd: (budget > 0.0).then_some(budget),
+        cvar_alpha,
+        cvar_weight,
+        backend: backend_from_pb(r.backend)?,
+        time_limit_seconds: f64::from(time_limit),
+        critical_fill_rate_floor: (floor > 0.0).then_some(floor),
+        compare: r.compare,
+    })
+}
+
+/// Converts and checks a frontier request.
+pub fn frontier_from_pb(
+    r: &pb::FrontierRequest,
+    spares: &Spares,
+) -> Result<FrontierRequest, DomainError> {
+    let model = match pb::FrontierMethod::try_from(r.method) {
+        Ok(pb::FrontierMethod::Metric) => MetricModel::Metric,
+        Ok(_) => MetricModel::VariMetric,
+        Err(_) => return Err(DomainError::invalid("method", "unknown frontier method")),
+    };
+    let max = finite("max_investment_usd", r.max_investment_usd)?;
+    let points = match r.points {
+        0 => fr::DEFAULT_FRONTIER_POINTS,
+        p if p > fr::MAX_FRONTIER_POINTS => {
+            return Err(DomainError::OutOfRange {
+                field: "points".into(),
+                reason: format!("at most {} (rows of the result)", fr::MAX_FRONTIER_POINTS),
+            });
+        }
+        p => p,
+    };
+    crate::planning::model::select_parts(&spares.network(), &r.part_ids)?;
+    Ok(FrontierRequest {
+        model,
+        max_investment_usd: (max > 0.0).then_some(max),
+        points,
+        part_ids: r.part_ids.clone(),
+    })
+}
+
+fn forecast_method_from_pb(value: i32) -> Result<Option<ForecastMethod>, DomainError> {
+    match pb::ForecastMethod::try_from(value) {
+        Ok(pb::ForecastMethod::Unspecified) => Ok(None),
+        Ok(pb::ForecastMethod::Croston) => Ok(Some(ForecastMethod::Croston)),
+        Ok(pb::ForecastMethod::Sba) => Ok(Some(ForecastMethod::Sba)),
+        Ok(pb::ForecastMethod::Tsb) => Ok(Some(ForecastMethod::Tsb)),
+        Err(_) => Err(DomainError::invalid(
+            "method",
+            format!("unknown method {value}"),
+        )),
+    }
+}
+
+fn forecast_method_to_pb(method: Option<ForecastMethod>) -> pb::ForecastMethod {
+    match method {
+        None => pb::ForecastMethod::Unspecified,
+        Some(ForecastMethod::Croston) => pb::ForecastMethod::Croston,
+        Some(ForecastMethod::Sba) => pb::ForecastMethod::Sba,
+        Some(ForecastMethod::Tsb) => pb::ForecastMethod::Tsb,
+    }
+}
+
+fn demand_class_to_pb(class: Option<DemandClass>) -> pb::DemandClass {
+    match class {
+        None => pb::DemandClass::Unspecified,
+        Some(DemandClass::Smooth) => pb::DemandClass::Smooth,
+        Some(DemandClass::Intermittent) => pb::DemandClass::Intermittent,
+        Some(DemandClass::Erratic) => pb::DemandClass::Erratic,
+        Some(DemandClass::Lumpy) => pb::DemandClass::Lumpy,
+    }
+}
+
+/// Converts a forecast request: its series, or the stored history of its parts.
+pub fn forecast_from_pb(
+    r: &pb::ForecastRequest,
+    spares: &Spares,
+) -> Result<(Vec<SeriesInput>, ForecastSettings), DomainError> {
+    if r.lead_time_periods > MAX_LEAD_TIME_PERIODS {
+        return Err(DomainError::OutOfRange {
+            field: "lead_time_periods".into(),
+            reason: format!("at most {MAX_LEAD_TIME_PERIODS} periods"),
+        });
+    }
+    let settings = ForecastSettings {
+        method: forecast_method_from_pb(r.method)?,
+        alpha: fc::smoothing("alpha", r.alpha)?,
+        beta: fc::smoothing("beta", r.beta)?,
+        lead_time_periods: r.lead_time_periods,
+        seed: r.seed,
+    };
+    let to_input = |part_id: &str, location_id: &str, q: &[u64]| SeriesInput {
+        part_id: part_id.to_string(),
+        location_id: location_id.to_string(),
+        quantities: q.iter().map(|v| *v as f64).collect(),
+    };
+    if !r.series.is_empty() {
+        let series = r
+            .series
+            .iter()
+            .map(|s| to_input(&s.part_id, &s.location_id, &s.quantities))
+            .collect();
+        return Ok((series, settings));
+    }
+    if r.part_ids.is_empty() {
+        return Err(DomainError::invalid(
+            "series",
+            "give series, or part_ids whose stored history to use",
+        ));
+    }
+    let network = spares.network();
+    let mut series = Vec::new();
+    for (i, part_id) in r.part_ids.iter().enumerate() {
+        if !network.parts.contains_key(part_id) {
+            return Err(DomainError::not_found(
+                "part",
+                format!("{part_id} (part_ids[{i}])"),
+            ));
+        }
+        series.extend(
+            network
+                .demand
+                .values()
+                .filter(|s| &s.part_id == part_id)
+                .map(|s| to_input(&s.part_id, &s.location_id, &s.quantities)),
+        );
+    }
+    Ok((series, settings))
+}
+
+fn series_forecast_to_pb(f: &fc::SeriesForecast) -> pb::SeriesForecast {
+    let [p50, p90, p99] = f.lead_time_demand_quantiles.unwrap_or([0, 0, 0]);
+    pb::SeriesForecast {
+        part_id: f.part_id.clone(),
+        location_id: f.location_id.clone(),
+        demand_class: demand_class_to_pb(f.demand_class) as i32,
+        average_demand_interval: f.average_demand_interval,
+        size_cv_squared: f.size_cv_squared,
+        method: forecast_method_to_pb(f.method) as i32,
+        demand_per_period: f.demand_per_period,
+        lead_time_demand_p50: p50 as f64,
+        lead_time_demand_p90: p90 as f64,
+        lead_time_demand_p99: p99 as f64,
+    }
+}
+
+/// Writes an optimised plan as base-stock policies, in batches under the batch limit.
+fn apply_plan(spares: &Spares, result: &op::OptimizeResult, job_id: &str) -> Result<usize, String> {
+    let policies: Vec<crate::domain::network::Policy> = result
+        .levels
+        .iter()
+        .map(|(part_id, location_id, level)| {
+            let existing = spares
+                .network()
+                .policies
+                .get(&(part_id.clone(), location_id.clone()))
+                .map_or(0, |p| p.protected_quantity);
+            crate::domain::network::Policy {
+                part_id: part_id.clone(),
+                location_id: location_id.clone(),
+                kind: crate::domain::network::PolicyKind::BaseStock,
+                order_up_to: *level,
+                reorder_point: level.saturating_sub(1),
+                order_quantity: 1,
+                protected_quantity: existing.min(*level),
+                source: format!("optimize:{job_id}"),
+            }
+        })
+        .collect();
+    let mut written = 0;
+    for chunk in policies.chunks(spares.limits().max_batch_items.max(1)) {
+        written += spares
+            .set_policies(chunk.to_vec())
+            .map_err(|e| format!("applying the plan: {e}"))?;
+    }
+    Ok(written)
+}
+
 fn job_id(id: &str) -> Result<&str, DomainError> {
     if id.is_empty() {
         return Err(DomainError::invalid("job_id", "is required"));
@@ -198,29 +454,83 @@ impl PlanningService for PlanningApi {
 
     async fn optimize(
         &self,
-        _request: Request<pb::OptimizeRequest>,
+        request: Request<pb::OptimizeRequest>,
     ) -> Result<Response<pb::Job>, Status> {
-        Err(Status::unimplemented(
-            "Optimize arrives with the safety-stock issue",
-        ))
+        let r = request.into_inner();
+        // Checked before queueing, so bad input is an error now, not a failed job later.
+        let request = optimize_from_pb(&r, &self.spares)?;
+        let apply = r.apply;
+        let network = self.spares.network();
+        let spares = self.spares.clone();
+        let request_json = serde_json::to_string(&request).unwrap_or_default();
+        let seed = request.settings.seed;
+        let job = self
+            .spares
+            .jobs()
+            .start(JobKind::Optimize, seed, request_json, move |ctx| {
+                let progress = |f: f64, message: &str| ctx.progress(f, message);
+                match op::run_optimize(&network, &request, &progress, ctx.cancel_flag()) {
+                    Ok(result) => {
+                        let mut summary = op::summarize(&result, SUMMARY_ROWS);
+                        if apply {
+                            match apply_plan(&spares, &result, ctx.job_id()) {
+                                Ok(n) => summary.push_str(&format!(
+                                    "Applied {n} policies (source optimize:{})\n",
+                                    ctx.job_id()
+                                )),
+                                Err(message) => return JobOutcome::Failed(message),
+                            }
+                        }
+                        JobOutcome::Done {
+                            summary,
+                            result_json: serde_json::to_string(&result).unwrap_or_default(),
+                        }
+                    }
+                    Err(OptimizeError::Cancelled) => JobOutcome::Cancelled,
+                    Err(_) if ctx.is_cancelled() => JobOutcome::Cancelled,
+                    Err(error) => JobOutcome::Failed(error.to_string()),
+                }
+            })?;
+        Ok(Response::new(job_to_pb(&job)))
     }
 
     async fn frontier(
         &self,
-        _request: Request<pb::FrontierRequest>,
+        request: Request<pb::FrontierRequest>,
     ) -> Result<Response<pb::Job>, Status> {
-        Err(Status::unimplemented(
-            "Frontier arrives with the safety-stock issue",
-        ))
+        let request = frontier_from_pb(request.get_ref(), &self.spares)?;
+        let network = self.spares.network();
+        let request_json = serde_json::to_string(&request).unwrap_or_default();
+        let job = self
+            .spares
+            .jobs()
+            .start(JobKind::Frontier, 0, request_json, move |ctx| {
+                ctx.progress(0.0, "tracing the frontier");
+                if ctx.is_cancelled() {
+                    return JobOutcome::Cancelled;
+                }
+                match fr::run_frontier(&network, &request) {
+                    Ok(result) => JobOutcome::Done {
+                        summary: fr::summarize(&result),
+                        result_json: serde_json::to_string(&result).unwrap_or_default(),
+                    },
+                    Err(error) => JobOutcome::Failed(error.to_string()),
+                }
+            })?;
+        Ok(Response::new(job_to_pb(&job)))
     }
 
     async fn forecast(
         &self,
-        _request: Request<pb::ForecastRequest>,
+        request: Request<pb::ForecastRequest>,
     ) -> Result<Response<pb::ForecastResponse>, Status> {
-        Err(Status::unimplemented(
-            "Forecast arrives with the safety-stock issue",
-        ))
+        let (series, settings) = forecast_from_pb(request.get_ref(), &self.spares)?;
+        let forecasts = tokio::task::spawn_blocking(move || fc::forecast_all(&series, &settings))
+            .await
+            .map_err(|e| Status::internal(format!("forecast task: {e}")))??;
+        Ok(Response::new(pb::ForecastResponse {
+            forecasts: forecasts.iter().map(series_forecast_to_pb).collect(),
+        }))
     }
 
     async fn get_job(

@@ -5,6 +5,7 @@ pub mod client;
 pub mod jobs;
 pub mod load;
 pub mod local;
+pub mod planning;
 pub mod table;
 
 use clap::{Parser, Subcommand};
@@ -179,5 +180,97 @@ pub enum Command {
         /// Server URL.
         #[arg(long, default_value = DEFAULT_SERVER)]
         server: String,
+    },
+    /// Sizes store stock by consequence (scenario CVaR LP on simulated demand) and, with
+    /// --compare, evaluates it out of sample against the averages and METRIC plans at the
+    /// same investment.
+    Optimize {
+        /// Budget for store stock of the selected parts, USD (0 = no budget).
+        #[arg(long, default_value_t = 0.0)]
+        budget: f64,
+        /// CVaR level.
+        #[arg(long, default_value_t = 0.95)]
+        alpha: f64,
+        /// Weight of CVaR in the objective.
+        #[arg(long, default_value_t = 1.0)]
+        lambda: f64,
+        /// LP backend: clarabel, microlp or highs (highs needs the `highs` feature).
+        #[arg(long, default_value = "clarabel")]
+        backend: String,
+        /// Parts (comma-separated); default: the 50 with most downtime exposure.
+        #[arg(long, value_delimiter = ',')]
+        parts: Vec<String>,
+        /// Training scenarios (replications of the training simulation).
+        #[arg(long, default_value_t = 300)]
+        scenarios: u32,
+        /// Days each out-of-sample evaluation measures.
+        #[arg(long, default_value_t = 365)]
+        horizon_days: u32,
+        /// Solver time limit, seconds.
+        #[arg(long, default_value_t = 60)]
+        time_limit: u32,
+        /// Least fill rate of critical parts, in [0, 1).
+        #[arg(long, default_value_t = 0.0)]
+        critical_fill_floor: f64,
+        /// Seed (0 = pick one and print it).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Also evaluate the averages and METRIC plans at the same investment.
+        #[arg(long)]
+        compare: bool,
+        /// Make the plan the plan in force.
+        #[arg(long)]
+        apply: bool,
+        /// Print the full result as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Server URL.
+        #[arg(long, default_value = DEFAULT_SERVER)]
+        server: String,
+    },
+    /// Traces the availability-vs-investment frontier (METRIC or VARI-METRIC).
+    Frontier {
+        /// metric or vari-metric.
+        #[arg(long, default_value = "vari-metric")]
+        method: String,
+        /// Points to show.
+        #[arg(long, default_value_t = 20)]
+        points: u32,
+        /// Stop at this investment, USD (0 = until 99.9% availability).
+        #[arg(long, default_value_t = 0.0)]
+        max_investment: f64,
+        /// Parts (comma-separated); default: the parts with most downtime exposure.
+        #[arg(long, value_delimiter = ',')]
+        parts: Vec<String>,
+        /// Print the full result as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Server URL.
+        #[arg(long, default_value = DEFAULT_SERVER)]
+        server: String,
+    },
+    /// Forecasts demand series from a CSV file, locally (long import format or the wide
+    /// format of public data sets).
+    Forecast {
+        /// The CSV file.
+        file: PathBuf,
+        /// croston, sba or tsb; default: by Syntetos-Boylan class.
+        #[arg(long)]
+        method: Option<String>,
+        /// Smoothing constant.
+        #[arg(long, default_value_t = 0.1)]
+        alpha: f64,
+        /// Smoothing constant of TSB's demand probability.
+        #[arg(long, default_value_t = 0.1)]
+        beta: f64,
+        /// Lead time in periods for bootstrap lead-time demand quantiles (0 = skip).
+        #[arg(long, default_value_t = 0)]
+        lead_time: u32,
+        /// Bootstrap seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Print every forecast as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }

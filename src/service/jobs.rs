@@ -82,11 +82,17 @@ type ProgressReporter = Box<dyn Fn(f64, &str) + Send + Sync>;
 
 /// What a running job sees: its cancel flag and a progress reporter.
 pub struct JobContext {
+    job_id: String,
     cancel: Arc<AtomicBool>,
     report: ProgressReporter,
 }
 
 impl JobContext {
+    /// The job's id (e.g. to name the source of what it writes).
+    pub fn job_id(&self) -> &str {
+        &self.job_id
+    }
+
     /// The cancel flag; long loops check it and stop promptly.
     pub fn cancel_flag(&self) -> &AtomicBool {
         &self.cancel
@@ -232,6 +238,7 @@ impl Jobs {
         let jobs = self.clone();
         let id = job_id.to_string();
         let context = JobContext {
+            job_id: job_id.to_string(),
             cancel,
             report: Box::new(move |fraction, message| {
                 jobs.update(&id, false, |r| {

@@ -1,0 +1,899 @@
+//! Consequence-based stock optimisation, as pure glue between the network, the
+//! `simulations` engine and the `solver` crate.
+//!
+//! 1. Training: the selected parts are simulated on a training seed with scenario samples;
+//!    each replication's lead-time demand at each store part-location is one scenario.
+//! 2. The solver's scenario model is built from the network: holding cost from unit cost x
+//!    [`ANNUAL_HOLDING_RATE`] over the store's lead time; consequence per unit short from
+//!    the machines' downtime cost per hour x the part's criticality share, over the
+//!    emergency (or lateral) lane delay; recourse costs from those lanes; the budget; a fill
+//!    floor for critical parts. It is solved by the backend named in the request.
+//! 3. With `compare`, the averages-based plan and the METRIC plan are scaled to the
+//!    consequence plan's investment and all three are simulated out of sample on a fresh
+//!    seed ([`evaluation_seed`]) with the same upstream stock.
+//! 4. Each recommended level carries the solver's explanation in numbers.
+//!
+//! The decision is the store level: depots and warehouses keep the plan in force, the same
+//! for all three plans, so the comparison isolates how store stock is sized.
+
+use super::model::{
+    FACTORY_LEAD_TIME_DAYS_MEAN, build_model, criticality_share, select_parts, transit_days,
+};
+use super::simulate::Settings;
+use crate::domain::DomainError;
+use crate::domain::network::{LaneKind, LocationKind, Network, PartId};
+use serde::{Deserialize, Serialize};
+use spares_simulations as sim;
+use spares_solver::lp::Backend;
+use spares_solver::metric::{self, MetricItem, MetricModel, MetricNode, MetricOptions};
+use spares_solver::scenario::{self, LateralLane, Method, PartLocation, PlanStatus, ScenarioModel};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// Holding cost per year as a share of unit cost (capital, space, obsolescence).
+pub const ANNUAL_HOLDING_RATE: f64 = 0.25;
+/// Parts optimised when a request names none: the top of the downtime-exposure ranking.
+/// Keeps a default run on the demo to tens of seconds.
+pub const DEFAULT_OPTIMIZED_PARTS: usize = 50;
+/// Training scenarios (replications) when the request gives none.
+pub const DEFAULT_SCENARIOS: u32 = 300;
+/// Most training scenarios: part-locations x scenarios bounds the solver's memory.
+pub const MAX_SCENARIOS: u32 = 5_000;
+/// Replications of each out-of-sample evaluation.
+pub const EVALUATION_REPLICATIONS: u32 = 200;
+/// Days simulated after the warm-up for training: longer than any store's lead time, which
+/// is all a lead-time demand sample needs.
+pub const TRAINING_WINDOW_DAYS: u32 = 30;
+/// Cycle service level of the averages plan before it is scaled (z = 1.645).
+pub const AVERAGES_CYCLE_SERVICE_LEVEL: f64 = 0.95;
+/// Most recommendation rows kept in a result (the ones tying up the most money).
+pub const MAX_RECOMMENDATION_ROWS: usize = 2_000;
+/// Units per part-location the averages plan may reach while being scaled.
+const MAX_AVERAGES_UNITS: u64 = 200;
+
+/// An optimisation request in the service's words.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OptimizeRequest {
+    /// Parts, seed, training scenarios (`replications`), evaluation horizon.
+    pub settings: Settings,
+    /// Most money to tie up in store stock of the selected parts, if limited.
+    pub budget_usd: Option<f64>,
+    /// CVaR level in (0, 1).
+    pub cvar_alpha: f64,
+    /// Weight of CVaR in the objective.
+    pub cvar_weight: f64,
+    /// LP backend.
+    pub backend: Backend,
+    /// Wall-clock limit of the solve.
+    pub time_limit_seconds: f64,
+    /// Least share of demand served from the shelf for critical parts, if any.
+    pub critical_fill_rate_floor: Option<f64>,
+    /// Also evaluate the averages and METRIC plans at the same investment.
+    pub compare: bool,
+}
+
+/// One plan evaluated out of sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanEvaluation {
+    /// "consequence", "averages" or "metric".
+    pub plan: String,
+    /// Money in store stock of the selected parts.
+    pub investment_usd: f64,
+    /// First-time fill rate.
+    pub fill_rate: Option<f64>,
+    /// Machine availability.
+    pub availability: Option<f64>,
+    /// Mean downtime cost per replication (horizon).
+    pub downtime_cost_mean: f64,
+    /// 95th percentile.
+    pub downtime_cost_p95: f64,
+    /// 99th percentile.
+    pub downtime_cost_p99: f64,
+    /// CVaR95: the mean of the worst 5%.
+    pub downtime_cost_cvar95: f64,
+    /// Emergency shipments per replication.
+    pub emergency_shipments: f64,
+}
+
+/// One recommended level, with the alternatives and the reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recommendation {
+    /// Part.
+    pub part_id: PartId,
+    /// Store.
+    pub location_id: String,
+    /// Base stock of the consequence plan.
+    pub order_up_to: u64,
+    /// Base stock of the averages plan at the same investment, when compared.
+    pub averages_order_up_to: Option<u64>,
+    /// Base stock of the METRIC plan at the same investment, when compared.
+    pub metric_order_up_to: Option<u64>,
+    /// Why, in numbers.
+    pub explanation: String,
+}
+
+/// The result of an optimisation job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OptimizeResult {
+    /// Parts optimised.
+    pub part_ids: Vec<PartId>,
+    /// Store part-locations sized.
+    pub part_locations: usize,
+    /// Training scenarios.
+    pub scenarios: usize,
+    /// Seed of the training simulation.
+    pub training_seed: u64,
+    /// Seed of the out-of-sample evaluation, when compared.
+    pub evaluation_seed: Option<u64>,
+    /// How the solve ended.
+    pub status: PlanStatus,
+    /// Method used.
+    pub method: Method,
+    /// Backend used, if an LP was solved.
+    pub backend: Option<Backend>,
+    /// Optimality gap.
+    pub gap: f64,
+    /// Solve seconds.
+    pub solve_seconds: f64,
+    /// Budget asked for.
+    pub budget_usd: Option<f64>,
+    /// In-sample CVaR_alpha of downtime cost per lead-time cycle.
+    pub in_sample_cvar: f64,
+    /// The three plans side by side, when compared.
+    pub comparison: Vec<PlanEvaluation>,
+    /// Non-zero levels (any plan), most money first, at most [`MAX_RECOMMENDATION_ROWS`].
+    pub recommendations: Vec<Recommendation>,
+    /// Every sized part-location and its consequence level (for `apply`).
+    pub levels: Vec<(PartId, String, u64)>,
+}
+
+/// Why an optimisation did not produce a result.
+#[derive(Debug, thiserror::Error)]
+pub enum OptimizeError {
+    /// Bad request.
+    #[error(transparent)]
+    Request(#[from] DomainError),
+    /// The simulation refused or stopped.
+    #[error(transparent)]
+    Simulation(#[from] sim::SimError),
+    /// The solver refused or failed.
+    #[error("solver: {0}")]
+    Solver(#[from] spares_solver::SolverError),
+    /// The cancel flag was raised.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// The out-of-sample seed: derived from the training seed so that a run replays, and never
+/// equal to it.
+pub fn evaluation_seed(training_seed: u64) -> u64 {
+    training_seed
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .rotate_left(17)
+        ^ 0xD1B5_4A32_D192_ED03
+}
+
+/// A store part-location with what the plans need to know about it.
+#[derive(Debug, Clone)]
+struct Cell {
+    part: PartId,
+    store: String,
+    demand_per_day: f64,
+    lead_time_days_mean: f64,
+    lead_time_days_std_dev: f64,
+}
+
+/// Runs the whole optimisation. `progress` gets (share done, stage).
+pub fn run_optimize(
+    network: &Network,
+    request: &OptimizeRequest,
+    progress: &(dyn Fn(f64, &str) + Sync),
+    cancel: &AtomicBool,
+) -> Result<OptimizeResult, OptimizeError> {
+    let part_ids = optimized_parts(network, &request.settings.part_ids)?;
+    let base = build_model(network, &part_ids)?;
+    progress(0.0, "training simulation");
+    let samples = training_samples(&base, &request.settings, progress, cancel)?;
+    let (cells, model) = scenario_model(network, &samples, request)?;
+    check_cancel(cancel)?;
+    progress(0.3, "solving");
+    let plan = solve(model.clone(), request, cancel)?;
+    let consequence = plan.stock.clone();
+    let investment = plan.evaluation.investment;
+    let unit_costs: Vec<f64> = model.part_locations.iter().map(|p| p.unit_cost).collect();
+    let (averages, metric_plan) = if request.compare {
+        (
+            Some(averages_plan(&cells, &unit_costs, investment)?),
+            Some(metric_plan(&cells, &unit_costs, investment)?),
+        )
+    } else {
+        (None, None)
+    };
+    let mut comparison = Vec::new();
+    let mut eval_seed = None;
+    if let (Some(a), Some(m)) = (&averages, &metric_plan) {
+        let seed = evaluation_seed(request.settings.seed);
+        eval_seed = Some(seed);
+        let plans = [
+            ("consequence", &consequence),
+            ("averages", a),
+            ("metric", m),
+        ];
+        for (index, (name, stock)) in plans.iter().enumerate() {
+            let stage = format!("evaluating the {name} plan");
+            let on_progress = |f: f64| progress(0.5 + 0.45 * (index as f64 + f) / 3.0, &stage);
+            on_progress(0.0);
+            let report = evaluate_plan(&base, &cells, stock, request, seed, &on_progress, cancel)?;
+            comparison.push(plan_evaluation(name, &report, &unit_costs, stock));
+        }
+    }
+    progress(0.96, "explaining");
+    let explanations = spares_solver::explain::explain(&model, &consequence, averages.as_deref())?;
+    let recommendations = recommendations(
+        &cells,
+        &consequence,
+        averages.as_deref(),
+        metric_plan.as_deref(),
+        &unit_costs,
+        &explanations,
+    );
+    Ok(OptimizeResult {
+        part_ids,
+        part_locations: cells.len(),
+        scenarios: model.scenario_count(),
+        training_seed: request.settings.seed,
+        evaluation_seed: eval_seed,
+        status: plan.status,
+        method: plan.method,
+        backend: plan.backend,
+        gap: plan.gap,
+        solve_seconds: plan.seconds,
+        budget_usd: request.budget_usd,
+        in_sample_cvar: plan.evaluation.cvar_downtime_cost,
+        comparison,
+        recommendations,
+        levels: cells
+            .iter()
+            .zip(&consequence)
+            .map(|(c, s)| (c.part.clone(), c.store.clone(), *s))
+            .collect(),
+    })
+}
+
+fn check_cancel(cancel: &AtomicBool) -> Result<(), OptimizeError> {
+    if cancel.load(Ordering::Relaxed) {
+        Err(OptimizeError::Cancelled)
+    } else {
+        Ok(())
+    }
+}
+
+/// The parts asked for, or the top [`DEFAULT_OPTIMIZED_PARTS`] by downtime exposure.
+pub fn optimized_parts(network: &Network, asked: &[PartId]) -> Result<Vec<PartId>, DomainError> {
+    let mut parts = select_parts(network, asked)?;
+    if asked.is_empty() {
+        parts.truncate(DEFAULT_OPTIMIZED_PARTS);
+    }
+    if parts.is_empty() {
+        return Err(DomainError::invalid(
+            "settings.part_ids",
+            "no part has installed-base demand to optimise",
+        ));
+    }
+    Ok(parts)
+}
+
+fn training_samples(
+    base: &sim::Model,
+    settings: &Settings,
+    progress: &(dyn Fn(f64, &str) + Sync),
+    cancel: &AtomicBool,
+) -> Result<sim::ScenarioSamples, OptimizeError> {
+    let warm = settings.sim_config().warm_up_days;
+    let config = sim::SimConfig {
+        seed: settings.seed,
+        replications: scenarios(settings),
+        horizon_days: warm + f64::from(TRAINING_WINDOW_DAYS),
+        warm_up_days: warm,
+        scenario_samples: true,
+        ..sim::SimConfig::default()
+    };
+    let report = |p: sim::Progress| {
+        let f = p.replications_done as f64 / p.replications_total.max(1) as f64;
+        progress(0.3 * f, "training simulation");
+    };
+    let report = sim::simulate(base, &config, &report, cancel).map_err(|e| match e {
+        sim::SimError::Cancelled => OptimizeError::Cancelled,
+        other => other.into(),
+    })?;
+    report.scenario_samples.ok_or_else(|| {
+        DomainError::invalid("settings", "the simulation returned no scenario samples").into()
+    })
+}
+
+/// Training scenarios of a request.
+pub fn scenarios(settings: &Settings) -> u32 {
+    if settings.replications == 0 {
+        DEFAULT_SCENARIOS
+    } else {
+        settings.replications
+    }
+}
+
+/// Mean and standard deviation in days of a time distribution.
+fn moments(d: &sim::TimeDistribution) -> (f64, f64) {
+    let sd = match *d {
+        sim::TimeDistribution::Deterministic { .. } => 0.0,
+        sim::TimeDistribution::Exponential { mean_days } => mean_days,
+        sim::TimeDistribution::Uniform { min_days, max_days } => {
+            (max_days - min_days) / 12f64.sqrt()
+        }
+        sim::TimeDistribution::LogNormal { std_dev_days, .. } => std_dev_days,
+    };
+    (d.mean_days(), sd)
+}
+
+/// Lanes of one kind into `to`, as (from, mean hours, cost per unit).
+fn lanes_into(network: &Network, to: &str, kind: LaneKind) -> Vec<(String, f64, f64)> {
+    network
+        .lanes
+        .values()
+        .filter(|l| l.kind == kind && l.to == to)
+        .map(|l| {
+            (
+                l.from.clone(),
+                transit_days(&l.transit).mean_days() * 24.0,
+                l.cost_per_unit_usd,
+            )
+        })
+        .collect()
+}
+
+/// Resupply time of a store from its replenishment source (fastest lane), in days.
+fn store_lead_time(network: &Network, store: &str) -> (f64, f64) {
+    let source = network
+        .locations
+        .get(store)
+        .and_then(|l| l.replenishment_source.clone());
+    network
+        .lanes
+        .values()
+        .filter(|l| l.kind == LaneKind::Replenishment && l.to == store)
+        .filter(|l| source.as_deref() == Some(l.from.as_str()))
+        .map(|l| moments(&transit_days(&l.transit)))
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .unwrap_or((FACTORY_LEAD_TIME_DAYS_MEAN, 0.0))
+}
+
+/// Installed-base demand per day and downtime cost per hour of one unit short (machine
+/// cost x criticality share, weighted by where the failures come from), per (part, store).
+fn store_rates(network: &Network, parts: &[PartId]) -> BTreeMap<(PartId, String), (f64, f64)> {
+    let wanted: std::collections::BTreeSet<&str> = parts.iter().map(String::as_str).collect();
+    let mut rates: BTreeMap<(PartId, String), (f64, f64)> = BTreeMap::new();
+    for fleet in network.fleets.values() {
+        let Some(machine) = network.machine_models.get(&fleet.machine_model_id) else {
+            continue;
+        };
+        for part in machine
+            .parts
+            .iter()
+            .filter(|p| wanted.contains(p.part_id.as_str()))
+        {
+            let rate = f64::from(fleet.machine_count)
+                * f64::from(part.units_per_machine)
+                * part.attach_rate
+                * part.failures_per_million_operating_hours
+                / 1e6
+                * fleet.usage_hours_per_day;
+            let entry = rates
+                .entry((part.part_id.clone(), fleet.store_location_id.clone()))
+                .or_insert((0.0, 0.0));
+            entry.0 += rate;
+            entry.1 += rate * machine.downtime_cost_usd_per_hour;
+        }
+    }
+    for ((part_id, _), (rate, cost)) in rates.iter_mut() {
+        let share = network
+            .parts
+            .get(part_id)
+            .map_or(1.0, |p| criticality_share(p.criticality));
+        *cost = if *rate > 0.0 {
+            *cost / *rate * share
+        } else {
+            0.0
+        };
+    }
+    rates.retain(|_, (rate, _)| *rate > 0.0);
+    rates
+}
+
+fn scenario_model(
+    network: &Network,
+    samples: &sim::ScenarioSamples,
+    request: &OptimizeRequest,
+) -> Result<(Vec<Cell>, ScenarioModel), DomainError> {
+    let parts: Vec<PartId> = {
+        let mut p: Vec<PartId> = samples
+            .part_locations
+            .iter()
+            .map(|k| k.part.clone())
+            .collect();
+        p.dedup();
+        p
+    };
+    let rates = store_rates(network, &parts);
+    let mut cells = Vec::new();
+    let mut part_locations = Vec::new();
+    let mut columns = Vec::new();
+    for (column, key) in samples.part_locations.iter().enumerate() {
+        let is_store = network
+            .locations
+            .get(&key.location)
+            .is_some_and(|l| l.kind == LocationKind::Store);
+        let Some(&(demand_per_day, downtime_per_hour)) =
+            rates.get(&(key.part.clone(), key.location.clone()))
+        else {
+            continue;
+        };
+        let Some(part) = network.parts.get(&key.part).filter(|_| is_store) else {
+            continue;
+        };
+        let (lead_mean, lead_sd) = store_lead_time(network, &key.location);
+        // Without an emergency lane a unit short waits for resupply.
+        let (delay_hours, cost) = lanes_into(network, &key.location, LaneKind::Emergency)
+            .into_iter()
+            .map(|(_, h, c)| (h, c))
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .unwrap_or((lead_mean * 24.0, 0.0));
+        let critical = part.criticality == crate::domain::network::Criticality::Critical;
+        part_locations.push(PartLocation {
+            part: key.part.clone(),
+            location: key.location.clone(),
+            unit_cost: part.unit_cost_usd,
+            holding_cost: part.unit_cost_usd * ANNUAL_HOLDING_RATE * lead_mean / 365.0,
+            downtime_cost_per_hour: downtime_per_hour,
+            emergency_delay_hours: delay_hours,
+            emergency_cost_per_unit: cost,
+            fill_rate_floor: request.critical_fill_rate_floor.filter(|_| critical),
+            max_stock: None,
+        });
+        cells.push(Cell {
+            part: key.part.clone(),
+            store: key.location.clone(),
+            demand_per_day,
+            lead_time_days_mean: lead_mean,
+            lead_time_days_std_dev: lead_sd,
+        });
+        columns.push(column);
+    }
+    if cells.is_empty() {
+        return Err(DomainError::invalid(
+            "settings.part_ids",
+            "no store of the selected parts has installed-base demand",
+        ));
+    }
+    let demand = samples
+        .replications
+        .iter()
+        .map(|row| {
+            columns
+                .iter()
+                .map(|&c| row[c].lead_time_demand_units)
+                .collect()
+        })
+        .collect();
+    let model = ScenarioModel {
+        lanes: lateral_lanes(network, &cells),
+        part_locations,
+        capacities: Vec::new(),
+        demand,
+        budget: request.budget_usd,
+        cvar_alpha: request.cvar_alpha,
+        cvar_weight: request.cvar_weight,
+    };
+    Ok((cells, model))
+}
+
+/// Lateral lanes between stores that both have demand for the same part.
+fn lateral_lanes(network: &Network, cells: &[Cell]) -> Vec<LateralLane> {
+    let index: BTreeMap<(&str, &str), usize> = cells
+        .iter()
+        .enumerate()
+        .map(|(i, c)| ((c.part.as_str(), c.store.as_str()), i))
+        .collect();
+    let mut by_store: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, c) in cells.iter().enumerate() {
+        by_store.entry(c.store.as_str()).or_default().push(i);
+    }
+    let mut lanes = Vec::new();
+    for lane in network
+        .lanes
+        .values()
+        .filter(|l| l.kind == LaneKind::Lateral)
+    {
+        let Some(receivers) = by_store.get(lane.to.as_str()) else {
+            continue;
+        };
+        let hours = transit_days(&lane.transit).mean_days() * 24.0;
+        for &to in receivers {
+            if let Some(&from) = index.get(&(cells[to].part.as_str(), lane.from.as_str())) {
+                lanes.push(LateralLane {
+                    from,
+                    to,
+                    delay_hours: hours,
+                    cost_per_unit: lane.cost_per_unit_usd,
+                });
+            }
+        }
+    }
+    lanes
+}
+
+/// Solves on its own thread so a cancel is answered at once; an abandoned solve ends by
+/// its time limit.
+fn solve(
+    model: ScenarioModel,
+    request: &OptimizeRequest,
+    cancel: &AtomicBool,
+) -> Result<scenario::Plan, OptimizeError> {
+    let options = scenario::OptimizeOptions {
+        backend: request.backend,
+        time_limit_seconds: request.time_limit_seconds,
+        ..scenario::OptimizeOptions::default()
+    };
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("optimize-solve".into())
+        .spawn(move || {
+            let _ = sender.send(scenario::optimize(&model, &options));
+        })
+        .map_err(|e| DomainError::FailedPrecondition(format!("cannot start the solver: {e}")))?;
+    loop {
+        check_cancel(cancel)?;
+        match receiver.recv_timeout(Duration::from_millis(50)) {
+            Ok(result) => return Ok(result?),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(DomainError::FailedPrecondition("the solver stopped".into()).into());
+            }
+        }
+    }
+}
+
+/// Buys candidate levels in order while they fit the budget: a candidate (cell, target)
+/// raises the cell to `target`; once a cell's step does not fit, its later steps are
+/// skipped so every cell keeps the order its planner would buy in.
+fn buy_in_order(candidates: &[(usize, u64)], unit_costs: &[f64], budget: f64) -> Vec<u64> {
+    let mut stock = vec![0u64; unit_costs.len()];
+    let mut blocked = vec![false; unit_costs.len()];
+    let mut spent = 0.0;
+    // A cent of slack absorbs floating-point sums of the same prices.
+    let limit = budget + 0.01;
+    for &(cell, target) in candidates {
+        if blocked[cell] || target <= stock[cell] {
+            continue;
+        }
+        let cost = (target - stock[cell]) as f64 * unit_costs[cell];
+        if spent + cost <= limit {
+            spent += cost;
+            stock[cell] = target;
+        } else {
+            blocked[cell] = true;
+        }
+    }
+    stock
+}
+
+/// The averages plan (SS = z sqrt(L sigma_d^2 + d^2 sigma_L^2), Poisson daily demand) scaled
+/// to `budget` by moving z: unit n of a cell is bought once z passes the level where the
+/// reorder point d L + z sigma exceeds n - 1, so units are bought in order of z.
+fn averages_plan(
+    cells: &[Cell],
+    unit_costs: &[f64],
+    budget: f64,
+) -> Result<Vec<u64>, OptimizeError> {
+    let mut candidates: Vec<(f64, usize, u64)> = Vec::new();
+    for (i, c) in cells.iter().enumerate() {
+        let input = spares_solver::averages::AveragesInput {
+            demand_per_day_mean: c.demand_per_day,
+            demand_per_day_std_dev: c.demand_per_day.sqrt(),
+            lead_time_days_mean: c.lead_time_days_mean,
+            lead_time_days_std_dev: c.lead_time_days_std_dev,
+        };
+        // Checks the inputs and gives the unscaled plan's spread.
+        let plan = spares_solver::averages::safety_stock(&input, AVERAGES_CYCLE_SERVICE_LEVEL)?;
+        let mean = c.demand_per_day * c.lead_time_days_mean;
+        let sigma = plan.safety_stock / 1.644_853_626_951_472_2;
+        let top = (plan.stock.max(1) * 4).min(MAX_AVERAGES_UNITS);
+        for n in 1..=top {
+            let gap = (n - 1) as f64 - mean;
+            let z = if sigma > 0.0 {
+                gap / sigma
+            } else if gap < 0.0 {
+                f64::NEG_INFINITY
+            } else {
+                f64::INFINITY
+            };
+            if z.is_finite() || z < 0.0 {
+                candidates.push((z, i, n));
+            }
+        }
+    }
+    candidates.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let order: Vec<(usize, u64)> = candidates.iter().map(|&(_, i, n)| (i, n)).collect();
+    Ok(buy_in_order(&order, unit_costs, budget))
+}
+
+/// The METRIC plan: marginal analysis of expected backorders per dollar over every store
+/// part-location (each a one-node METRIC item resupplied in its lead time), bought in
+/// frontier order up to `budget`.
+fn metric_plan(cells: &[Cell], unit_costs: &[f64], budget: f64) -> Result<Vec<u64>, OptimizeError> {
+    let frontier = metric_frontier(cells, unit_costs)?;
+    let order: Vec<(usize, u64)> = frontier
+        .points
+        .iter()
+        .filter_map(|p| p.item.map(|i| (i, p.item_total_stock)))
+        .collect();
+    Ok(buy_in_order(&order, unit_costs, budget))
+}
+
+fn metric_frontier(cells: &[Cell], unit_costs: &[f64]) -> Result<metric::Frontier, OptimizeError> {
+    let items: Vec<MetricItem> = cells
+        .iter()
+        .zip(unit_costs)
+        .map(|(c, cost)| MetricItem {
+            name: format!("{}@{}", c.part, c.store),
+            unit_cost: *cost,
+            units_per_machine: 1,
+            nodes: vec![MetricNode {
+                parent: None,
+                demand_per_day: c.demand_per_day,
+                local_repair_probability: 1.0,
+                local_repair_days: c.lead_time_days_mean,
+                order_and_ship_days: 0.0,
+            }],
+        })
+        .collect();
+    let options = MetricOptions {
+        model: MetricModel::Metric,
+        ..MetricOptions::default()
+    };
+    Ok(metric::frontier(&items, &options, None)?)
+}
+
+/// Simulates the selected parts with `stock` at the sized stores (0 at other stores of
+/// those parts), upstream as in force.
+fn evaluate_plan(
+    base: &sim::Model,
+    cells: &[Cell],
+    stock: &[u64],
+    request: &OptimizeRequest,
+    seed: u64,
+    on_progress: &(dyn Fn(f64) + Sync),
+    cancel: &AtomicBool,
+) -> Result<sim::Report, OptimizeError> {
+    let mut model = base.clone();
+    let stores: std::collections::BTreeSet<&str> = base
+        .locations
+        .iter()
+        .filter(|l| l.echelon == sim::Echelon::Store)
+        .map(|l| l.id.as_str())
+        .collect();
+    model
+        .policies
+        .retain(|p| !stores.contains(p.location.as_str()));
+    for (cell, level) in cells.iter().zip(stock) {
+        if *level > 0 {
+            model.policies.push(sim::StockingPolicy {
+                part: cell.part.clone(),
+                location: cell.store.clone(),
+                policy: sim::Policy::BaseStock {
+                    level: u32::try_from(*level).unwrap_or(u32::MAX),
+                },
+            });
+        }
+    }
+    let config = sim::SimConfig {
+        seed,
+        replications: EVALUATION_REPLICATIONS,
+        scenario_samples: false,
+        ..request.settings.sim_config()
+    };
+    let report = |p: sim::Progress| {
+        on_progress(p.replications_done as f64 / p.replications_total.max(1) as f64);
+    };
+    sim::simulate(&model, &config, &report, cancel).map_err(|e| match e {
+        sim::SimError::Cancelled => OptimizeError::Cancelled,
+        other => other.into(),
+    })
+}
+
+fn plan_evaluation(
+    name: &str,
+    report: &sim::Report,
+    unit_costs: &[f64],
+    stock: &[u64],
+) -> PlanEvaluation {
+    let m = &report.network.measures;
+    let tail = report.network.downtime.total_cost.as_ref();
+    PlanEvaluation {
+        plan: name.to_string(),
+        investment_usd: investment(unit_costs, stock),
+        fill_rate: m.first_time_fill_rate.as_ref().map(|e| e.mean),
+        availability: m.availability.as_ref().map(|e| e.mean),
+        downtime_cost_mean: tail.map_or(m.downtime_cost.mean, |t| t.mean.mean),
+        downtime_cost_p95: tail.map_or(0.0, |t| t.p95.value),
+        downtime_cost_p99: tail.map_or(0.0, |t| t.p99.value),
+        downtime_cost_cvar95: tail.map_or(0.0, |t| t.cvar95.mean),
+        emergency_shipments: m.emergency_shipments.mean,
+    }
+}
+
+/// Money tied up by `stock`.
+pub fn investment(unit_costs: &[f64], stock: &[u64]) -> f64 {
+    unit_costs
+        .iter()
+        .zip(stock)
+        .map(|(c, s)| c * *s as f64)
+        .sum()
+}
+
+fn recommendations(
+    cells: &[Cell],
+    consequence: &[u64],
+    averages: Option<&[u64]>,
+    metric_plan: Option<&[u64]>,
+    unit_costs: &[f64],
+    explanations: &[spares_solver::explain::Explanation],
+) -> Vec<Recommendation> {
+    let mut rows: Vec<(f64, Recommendation)> = cells
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| {
+            consequence[*i] > 0
+                || averages.is_some_and(|a| a[*i] > 0)
+                || metric_plan.is_some_and(|m| m[*i] > 0)
+        })
+        .map(|(i, c)| {
+            let value = unit_costs[i] * consequence[i] as f64;
+            let explanation = explanations
+                .iter()
+                .find(|e| e.part_location == i)
+                .map(|e| e.text.clone())
+                .unwrap_or_default();
+            (
+                value,
+                Recommendation {
+                    part_id: c.part.clone(),
+                    location_id: c.store.clone(),
+                    order_up_to: consequence[i],
+                    averages_order_up_to: averages.map(|a| a[i]),
+                    metric_order_up_to: metric_plan.map(|m| m[i]),
+                    explanation,
+                },
+            )
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then_with(|| (&a.1.part_id, &a.1.location_id).cmp(&(&b.1.part_id, &b.1.location_id)))
+    });
+    rows.truncate(MAX_RECOMMENDATION_ROWS);
+    rows.into_iter().map(|(_, r)| r).collect()
+}
+
+pub use spares_solver::explain::money;
+
+fn percent(value: Option<f64>) -> String {
+    value.map_or("-".into(), |v| format!("{:.2}%", v * 100.0))
+}
+
+/// The comparison as an aligned table.
+pub fn comparison_table(rows: &[PlanEvaluation]) -> String {
+    let mut out = format!(
+        "{:<12} {:>11} {:>9} {:>12} {:>10} {:>10} {:>10} {:>11} {:>9}\n",
+        "plan",
+        "investment",
+        "fill rate",
+        "availability",
+        "mean cost",
+        "p95 cost",
+        "p99 cost",
+        "CVaR95 cost",
+        "emergency"
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "{:<12} {:>11} {:>9} {:>12} {:>10} {:>10} {:>10} {:>11} {:>9.1}",
+            r.plan,
+            money(r.investment_usd),
+            percent(r.fill_rate),
+            percent(r.availability),
+            money(r.downtime_cost_mean),
+            money(r.downtime_cost_p95),
+            money(r.downtime_cost_p99),
+            money(r.downtime_cost_cvar95),
+            r.emergency_shipments,
+        );
+    }
+    out
+}
+
+/// A readable summary of an optimisation result.
+pub fn summarize(result: &OptimizeResult, shown: usize) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Optimised {} parts at {} store part-locations on {} scenarios (training seed {}): {:?} by {:?}{}, gap {:.2}%, {:.1} s",
+        result.part_ids.len(),
+        result.part_locations,
+        result.scenarios,
+        result.training_seed,
+        result.status,
+        result.method,
+        result
+            .backend
+            .map(|b| format!(" ({})", b.name()))
+            .unwrap_or_default(),
+        result.gap * 100.0,
+        result.solve_seconds
+    );
+    if let Some(budget) = result.budget_usd {
+        let _ = writeln!(out, "Budget {}", money(budget));
+    }
+    if let Some(seed) = result.evaluation_seed {
+        let _ = writeln!(
+            out,
+            "Out of sample: {EVALUATION_REPLICATIONS} replications, evaluation seed {seed}; downtime cost per replication"
+        );
+        out.push_str(&comparison_table(&result.comparison));
+    }
+    if !result.recommendations.is_empty() && shown > 0 {
+        let _ = writeln!(
+            out,
+            "Top {} of {} levels by money held (units; averages / metric at the same investment):",
+            shown.min(result.recommendations.len()),
+            result.recommendations.len()
+        );
+    }
+    for r in result.recommendations.iter().take(shown) {
+        let opt = |v: Option<u64>| v.map_or("-".into(), |v| v.to_string());
+        let _ = writeln!(
+            out,
+            "  {} @ {}: {} (averages {}, metric {}). {}",
+            r.part_id,
+            r.location_id,
+            r.order_up_to,
+            opt(r.averages_order_up_to),
+            opt(r.metric_order_up_to),
+            r.explanation
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn buying_in_order_stays_within_budget_and_keeps_order() {
+        let costs = [10.0, 3.0];
+        let order = [(0, 1), (1, 1), (0, 2), (1, 2), (1, 3)];
+        let stock = buy_in_order(&order, &costs, 17.0);
+        // 10 + 3 fit; the 2nd unit of cell 0 (10) does not; cell 1 goes on to 2 units.
+        assert_eq!(stock, vec![1, 2]);
+        assert!(investment(&costs, &stock) <= 17.0);
+    }
+
+    #[test]
+    fn evaluation_seed_differs_from_training_seed() {
+        for seed in [0, 1, 42, u64::MAX] {
+            assert_ne!(evaluation_seed(seed), seed);
+        }
+    }
+}
