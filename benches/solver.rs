@@ -6,7 +6,7 @@
 
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use rand_distr::{Distribution, Poisson};
-use spares_solver::lp::{Backend, LinearProgram};
+use spares_solver::lp::{Backend, LinearProgram, LpStatus};
 use spares_solver::metric::{MetricItem, MetricModel, MetricNode, MetricOptions, frontier};
 use spares_solver::scenario::{
     Method, OptimizeOptions, PartLocation, ScenarioModel, build_lp, optimize,
@@ -22,20 +22,49 @@ struct Sizes {
     metric_parts: usize,
     metric_warehouses: usize,
     metric_stores_per_warehouse: usize,
-    lp_part_locations: usize,
-    lp_scenarios: usize,
+    /// The scenario LP ladder: (part-locations, scenarios), smallest first.
+    lp_ladder: Vec<(usize, usize)>,
+    /// Limit for the in-process LP backends and the decomposition.
     time_limit_seconds: f64,
+    /// Limit for each raw HiGHS interior-point run.
+    highspy_ipm_limit_seconds: f64,
+    /// Limit for each raw HiGHS simplex run (dual simplex is known not to finish the
+    /// full-size model in 600 s, so it gets less).
+    highspy_simplex_limit_seconds: f64,
+}
+
+/// What produced a row.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Metric,
+    /// Clarabel through good_lp: the default backend and the reference objective.
+    Clarabel,
+    /// Another in-process backend (microlp in smoke mode, HiGHS with the feature).
+    OtherLp,
+    /// Raw HiGHS via highspy on the exported MPS.
+    RawHighs,
+    Decomposition,
 }
 
 /// One row of the printed table.
 struct Row {
+    kind: Kind,
+    /// Index into the ladder (0 for the METRIC row).
+    rung: usize,
     case: String,
     size: String,
     how: String,
     seconds: f64,
+    /// Set only for a proven optimum (or the decomposition's plan).
     objective: Option<f64>,
     note: String,
 }
+
+/// Relative objective agreement required between LP solvers (Clarabel is ~1e-9 accurate).
+const AGREEMENT: f64 = 1e-6;
+
+/// The goal: Clarabel within this factor of raw HiGHS.
+const GOAL_RATIO: f64 = 1.2;
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
@@ -44,26 +73,40 @@ fn main() {
             metric_parts: 10_000,
             metric_warehouses: 9,
             metric_stores_per_warehouse: 10,
-            lp_part_locations: 1_000,
-            lp_scenarios: 1_000,
+            lp_ladder: vec![(100, 1_000), (300, 1_000), (1_000, 1_000)],
             time_limit_seconds: 1_800.0,
+            highspy_ipm_limit_seconds: 400.0,
+            highspy_simplex_limit_seconds: 120.0,
         }
     } else {
         Sizes {
             metric_parts: 20,
             metric_warehouses: 2,
             metric_stores_per_warehouse: 3,
-            lp_part_locations: 12,
-            lp_scenarios: 40,
+            lp_ladder: vec![(12, 40)],
             time_limit_seconds: 60.0,
+            highspy_ipm_limit_seconds: 60.0,
+            highspy_simplex_limit_seconds: 60.0,
         }
     };
     println!("seed {SEED}; {} mode", if full { "full" } else { "smoke" });
     let metric = metric_row(&sizes);
     println!("done: {} in {:.3} s", metric.case, metric.seconds);
     let mut rows = vec![metric];
-    rows.extend(scenario_rows(&sizes, full));
+    let mut shapes = Vec::new();
+    let mut mismatches = Vec::new();
+    for (rung, &(n, s)) in sizes.lp_ladder.iter().enumerate() {
+        let (rung_rows, shape) = scenario_rows(&sizes, rung, n, s, full, &mut mismatches);
+        rows.extend(rung_rows);
+        shapes.push(shape);
+    }
     print_table(&rows);
+    print_ladder(&rows, &sizes, &shapes);
+    assert!(
+        mismatches.is_empty(),
+        "objectives disagree beyond {AGREEMENT:e}:\n{}",
+        mismatches.join("\n")
+    );
 }
 
 /// Depot -> warehouses -> stores for one part with random rates.
@@ -139,6 +182,8 @@ fn metric_row(sizes: &Sizes) -> Row {
         Err(e) => panic!("METRIC frontier failed: {e}"),
     };
     Row {
+        kind: Kind::Metric,
+        rung: 0,
         case: "VARI-METRIC frontier".into(),
         size: format!("{} parts x {locations} locations", sizes.metric_parts),
         how: "rayon per part".into(),
@@ -149,9 +194,9 @@ fn metric_row(sizes: &Sizes) -> Row {
 }
 
 /// The scenario model: Poisson lead-time demand, budget at the averages' cost, CVaR95.
-fn scenario_model(sizes: &Sizes) -> ScenarioModel {
+fn scenario_model(part_location_count: usize, scenario_count: usize) -> ScenarioModel {
     let mut rng = StdRng::seed_from_u64(SEED + 1);
-    let n = sizes.lp_part_locations;
+    let n = part_location_count;
     let rates: Vec<f64> = (0..n).map(|_| rng.random_range(0.1..3.0)).collect();
     let part_locations: Vec<PartLocation> = (0..n)
         .map(|i| PartLocation {
@@ -171,7 +216,7 @@ fn scenario_model(sizes: &Sizes) -> ScenarioModel {
         .zip(&rates)
         .map(|(p, r)| p.unit_cost * r)
         .sum::<f64>();
-    let demand = (0..sizes.lp_scenarios)
+    let demand = (0..scenario_count)
         .map(|_| {
             rates
                 .iter()
@@ -190,13 +235,19 @@ fn scenario_model(sizes: &Sizes) -> ScenarioModel {
     }
 }
 
-/// Scenario LP rows: LP backends, the decomposition, and raw HiGHS.
-fn scenario_rows(sizes: &Sizes, full: bool) -> Vec<Row> {
-    let model = scenario_model(sizes);
-    let size = format!(
-        "{} part-locations x {} scenarios",
-        sizes.lp_part_locations, sizes.lp_scenarios
-    );
+/// One rung of the ladder: Clarabel (the reference), other in-process backends, raw HiGHS
+/// in three configurations on the exported MPS, and the decomposition. Returns the rows and
+/// the LP's shape.
+fn scenario_rows(
+    sizes: &Sizes,
+    rung: usize,
+    part_location_count: usize,
+    scenario_count: usize,
+    full: bool,
+    mismatches: &mut Vec<String>,
+) -> (Vec<Row>, String) {
+    let model = scenario_model(part_location_count, scenario_count);
+    let size = format!("{part_location_count} p-l x {scenario_count} scenarios");
     let lp = build_lp(&model, false).unwrap_or_else(|e| panic!("model: {e}"));
     let shape = format!(
         "{} cols, {} rows, {} nz",
@@ -204,6 +255,7 @@ fn scenario_rows(sizes: &Sizes, full: bool) -> Vec<Row> {
         lp.rows.len(),
         lp.non_zeros()
     );
+    println!("rung {size}: {shape}");
     let mut rows = Vec::new();
     let mut backends = vec![Backend::Clarabel];
     if !full {
@@ -214,23 +266,26 @@ fn scenario_rows(sizes: &Sizes, full: bool) -> Vec<Row> {
     }
     let mut reference: Option<f64> = None;
     for backend in backends {
-        let row = lp_row(
-            &lp,
-            backend,
-            sizes.time_limit_seconds,
-            &size,
-            &shape,
-            &mut reference,
-        );
+        let row = lp_row(&lp, backend, sizes.time_limit_seconds, rung, &size);
+        if let Some(o) = row.objective {
+            check_objective(&mut reference, o, &row.how, &size, mismatches);
+        }
         println!("done: {} in {:.3} s ({})", row.how, row.seconds, row.note);
         rows.push(row);
     }
-    // Raw HiGHS gets at most 10 minutes: on 2 shared cores its default dual simplex may not
-    // finish the full-size LP, and the row then reports its status instead of a ratio.
-    let highspy_limit = sizes.time_limit_seconds.min(600.0);
-    let row = highspy_row(&lp, highspy_limit, &size, &mut reference);
-    println!("done: {} in {:.3} s ({})", row.how, row.seconds, row.note);
-    rows.push(row);
+    for config in &HIGHSPY_CONFIGS {
+        let limit = if config.simplex {
+            sizes.highspy_simplex_limit_seconds
+        } else {
+            sizes.highspy_ipm_limit_seconds
+        };
+        let row = highspy_row(&lp, config, limit, rung, &size);
+        if let Some(o) = row.objective {
+            check_objective(&mut reference, o, &row.how, &size, mismatches);
+        }
+        println!("done: {} in {:.3} s ({})", row.how, row.seconds, row.note);
+        rows.push(row);
+    }
     let options = OptimizeOptions {
         backend: Backend::Clarabel,
         method: Method::Decomposed,
@@ -253,7 +308,9 @@ fn scenario_rows(sizes: &Sizes, full: bool) -> Vec<Row> {
             "an integer plan beat the LP relaxation: gap {g}"
         );
     }
-    rows.push(Row {
+    let row = Row {
+        kind: Kind::Decomposition,
+        rung,
         case: "scenario CVaR model".into(),
         size,
         how: "decomposition (integer)".into(),
@@ -266,30 +323,34 @@ fn scenario_rows(sizes: &Sizes, full: bool) -> Vec<Row> {
             plan.gap,
             lp_gap.map_or("n/a".into(), |g| format!("{g:.2e}"))
         ),
-    });
-    rows
+    };
+    println!("done: {} in {:.3} s ({})", row.how, row.seconds, row.note);
+    rows.push(row);
+    (rows, shape)
 }
 
-/// Solves the LP with one backend and checks it against the first objective seen.
-fn lp_row(
-    lp: &LinearProgram,
-    backend: Backend,
-    limit: f64,
-    size: &str,
-    shape: &str,
-    reference: &mut Option<f64>,
-) -> Row {
+/// Solves the LP with one in-process backend.
+fn lp_row(lp: &LinearProgram, backend: Backend, limit: f64, rung: usize, size: &str) -> Row {
     let start = Instant::now();
     let result = lp.solve(backend, limit);
     let seconds = start.elapsed().as_secs_f64();
     let (objective, note) = match result {
-        Ok(s) => {
-            check_objective(reference, s.objective, backend.name());
-            (Some(s.objective), format!("{:?}; {shape}", s.status))
-        }
+        Ok(s) => (
+            (s.status == LpStatus::Optimal).then_some(s.objective),
+            format!(
+                "{:?}, objective {:.9e} (includes building the good_lp model; limit {limit} s)",
+                s.status, s.objective
+            ),
+        ),
         Err(e) => (None, format!("failed: {e}")),
     };
     Row {
+        kind: if backend == Backend::Clarabel {
+            Kind::Clarabel
+        } else {
+            Kind::OtherLp
+        },
+        rung,
         case: "scenario CVaR LP".into(),
         size: size.into(),
         how: format!("good_lp + {backend}"),
@@ -299,23 +360,97 @@ fn lp_row(
     }
 }
 
-/// Objectives of the same LP must agree across backends (interior point to 1e-5).
-fn check_objective(reference: &mut Option<f64>, objective: f64, who: &str) {
+/// Proven-optimal objectives of the same LP must agree to `AGREEMENT` (relative) with the
+/// first one seen (Clarabel's); a disagreement is collected and fails the run after the table.
+fn check_objective(
+    reference: &mut Option<f64>,
+    objective: f64,
+    who: &str,
+    size: &str,
+    mismatches: &mut Vec<String>,
+) {
     match reference {
         None => *reference = Some(objective),
-        Some(r) => assert!(
-            (objective - *r).abs() <= 1e-5 * r.abs().max(1.0),
-            "{who}: objective {objective} vs {r}"
-        ),
+        Some(r) => {
+            let relative = (objective - *r).abs() / r.abs().max(1.0);
+            println!("  {who}: objective {objective:.9e}, relative difference {relative:.1e}");
+            if relative > AGREEMENT {
+                mismatches.push(format!(
+                    "{size}: {who} objective {objective} vs {r} (relative {relative:.1e})"
+                ));
+            }
+        }
     }
 }
 
-/// Exports MPS and solves it with python highspy in the same run.
-fn highspy_row(lp: &LinearProgram, limit: f64, size: &str, reference: &mut Option<f64>) -> Row {
+/// One raw HiGHS configuration.
+struct HighspyConfig {
+    label: &'static str,
+    simplex: bool,
+    /// `(option, value)` pairs passed to `Highs.setOptionValue`.
+    options: &'static [(&'static str, &'static str)],
+}
+
+/// Interior point with and without crossover (crossover can dominate on this LP), and
+/// dual simplex (HiGHS's default for LPs) under its own limit.
+const HIGHSPY_CONFIGS: [HighspyConfig; 3] = [
+    HighspyConfig {
+        label: "raw HiGHS ipm, no crossover",
+        simplex: false,
+        options: &[("solver", "ipm"), ("run_crossover", "off")],
+    },
+    HighspyConfig {
+        label: "raw HiGHS ipm + crossover",
+        simplex: false,
+        options: &[("solver", "ipm"), ("run_crossover", "on")],
+    },
+    HighspyConfig {
+        label: "raw HiGHS simplex",
+        simplex: true,
+        options: &[("solver", "simplex")],
+    },
+];
+
+/// Reads the MPS file, sets the options and solves; prints one `RESULT` line:
+/// objective, solve seconds, read seconds, ipm/crossover/simplex iterations, then the status.
+const HIGHSPY_SCRIPT: &str = r#"
+import sys, time, highspy
+path, limit = sys.argv[1], float(sys.argv[2])
+h = highspy.Highs()
+h.setOptionValue('output_flag', False)
+h.setOptionValue('time_limit', limit)
+for pair in sys.argv[3:]:
+    key, value = pair.split('=', 1)
+    if h.setOptionValue(key, value) != highspy.HighsStatus.kOk:
+        raise SystemExit('bad option ' + pair)
+t = time.perf_counter()
+h.readModel(path)
+read = time.perf_counter() - t
+t = time.perf_counter()
+h.run()
+solve = time.perf_counter() - t
+i = h.getInfo()
+print('RESULT', repr(i.objective_function_value), solve, read, i.ipm_iteration_count,
+      i.crossover_iteration_count, i.simplex_iteration_count,
+      h.modelStatusToString(h.getModelStatus()))
+print('VERSION', h.version())
+"#;
+
+/// Exports MPS and solves it with python highspy in the same run (one fresh process per
+/// configuration; the time is HiGHS's `run()` only, the MPS read is reported separately).
+fn highspy_row(
+    lp: &LinearProgram,
+    config: &HighspyConfig,
+    limit: f64,
+    rung: usize,
+    size: &str,
+) -> Row {
     let mut row = Row {
+        kind: Kind::RawHighs,
+        rung,
         case: "scenario CVaR LP".into(),
         size: size.into(),
-        how: "raw HiGHS (highspy, MPS)".into(),
+        how: config.label.into(),
         seconds: 0.0,
         objective: None,
         note: String::new(),
@@ -325,69 +460,150 @@ fn highspy_row(lp: &LinearProgram, limit: f64, size: &str, reference: &mut Optio
         .output()
         .is_ok_and(|o| o.status.success());
     if !available {
-        row.note = "skipped: highspy not installed".into();
+        row.note = "skipped: python3 highspy not installed (pip install highspy)".into();
+        println!("raw HiGHS skipped: python3 highspy not installed (pip install highspy)");
         return row;
     }
-    let path = std::env::temp_dir().join(format!("spares-bench-{}.mps", std::process::id()));
+    let path = std::env::temp_dir().join(format!("spares-bench-{}-{rung}.mps", std::process::id()));
     if let Err(e) = std::fs::write(&path, lp.to_mps()) {
         row.note = format!("skipped: cannot write MPS: {e}");
         return row;
     }
-    let script = format!(
-        "import highspy, time\nh = highspy.Highs()\nh.setOptionValue('output_flag', False)\nh.setOptionValue('time_limit', {limit})\nh.readModel(r'{}')\nt = time.perf_counter()\nh.run()\nt = time.perf_counter() - t\nprint(h.modelStatusToString(h.getModelStatus()), repr(h.getInfo().objective_function_value), t)\n",
-        path.display()
-    );
-    let output = Command::new("python3").args(["-c", &script]).output();
+    let mut args = vec![
+        "-c".to_string(),
+        HIGHSPY_SCRIPT.to_string(),
+        path.display().to_string(),
+        format!("{limit}"),
+    ];
+    args.extend(config.options.iter().map(|(k, v)| format!("{k}={v}")));
+    let output = Command::new("python3").args(&args).output();
     let _ = std::fs::remove_file(&path);
     let text = output
         .map(|o| {
             String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr)
         })
         .unwrap_or_default();
-    let parts: Vec<&str> = text.split_whitespace().collect();
-    let parsed = (parts.len() >= 3).then(|| {
-        (
-            parts[parts.len() - 2].parse::<f64>(),
-            parts[parts.len() - 1].parse::<f64>(),
-        )
+    let version = text
+        .lines()
+        .find_map(|l| l.strip_prefix("VERSION "))
+        .unwrap_or("?")
+        .to_string();
+    let parsed = text.lines().find_map(|l| {
+        let fields: Vec<&str> = l.strip_prefix("RESULT ")?.split_whitespace().collect();
+        if fields.len() < 7 {
+            return None;
+        }
+        let number = |i: usize| fields[i].parse::<f64>().ok();
+        Some((
+            number(0)?,
+            number(1)?,
+            number(2)?,
+            fields[3..6].join("/"),
+            fields[6..].join(" "),
+        ))
     });
     match parsed {
-        Some((Ok(objective), Ok(seconds))) => {
-            let status = parts[..parts.len() - 2].join(" ");
+        Some((objective, seconds, read, iterations, status)) => {
             // Only a proven optimum is compared; a time-limited run reports a bound.
             if status == "Optimal" {
-                check_objective(reference, objective, "highspy");
                 row.objective = Some(objective);
             }
             row.seconds = seconds;
             row.note = format!(
-                "{status}, objective {objective:.6e} (solve time only; MPS read excluded; limit {limit} s)"
+                "{status}, objective {objective:.9e}; ipm/crossover/simplex iterations {iterations}; MPS read {read:.2} s excluded; limit {limit} s; highspy {version}"
             );
         }
-        _ => row.note = format!("failed: {}", text.trim()),
+        None => row.note = format!("failed: {}", text.trim()),
     }
     row
 }
 
-/// Prints the table, with each LP time as a ratio of raw HiGHS's.
+/// Prints every row; raw HiGHS rows carry "Clarabel s / this s" for their rung.
 fn print_table(rows: &[Row]) {
-    let highs = rows
-        .iter()
-        .find(|r| r.how.starts_with("raw HiGHS") && r.objective.is_some())
-        .map(|r| r.seconds);
+    println!();
     println!(
-        "{:<22} | {:<36} | {:<26} | {:>10} | {:>16} | {:>9} | note",
-        "case", "size", "method", "seconds", "objective", "x HiGHS"
+        "{:<22} | {:<26} | {:<28} | {:>10} | {:>16} | {:>12} | note",
+        "case", "size", "method", "seconds", "objective", "Clarabel/this"
     );
     for r in rows {
-        let ratio = match (highs, r.case.starts_with("scenario"), r.objective) {
-            (Some(h), true, Some(_)) if h > 0.0 => format!("{:.2}", r.seconds / h),
+        let clarabel = rows
+            .iter()
+            .find(|c| c.kind == Kind::Clarabel && c.rung == r.rung && c.objective.is_some());
+        let ratio = match (r.kind, clarabel, r.objective) {
+            (Kind::RawHighs, Some(c), Some(_)) if r.seconds > 0.0 => {
+                format!("{:.2}", c.seconds / r.seconds)
+            }
             _ => "-".into(),
         };
-        let objective = r.objective.map_or("-".into(), |o| format!("{o:.6e}"));
+        let objective = r.objective.map_or("-".into(), |o| format!("{o:.9e}"));
         println!(
-            "{:<22} | {:<36} | {:<26} | {:>10.3} | {:>16} | {:>9} | {}",
+            "{:<22} | {:<26} | {:<28} | {:>10.3} | {:>16} | {:>12} | {}",
             r.case, r.size, r.how, r.seconds, objective, ratio, r.note
+        );
+    }
+}
+
+/// Prints the ladder: Clarabel against each raw HiGHS configuration and the ratio to the
+/// fastest one that proved optimality, with the goal.
+fn print_ladder(rows: &[Row], sizes: &Sizes, shapes: &[String]) {
+    println!();
+    println!(
+        "scenario LP ladder (seconds; '>' = hit the limit or no optimum; goal: Clarabel within {GOAL_RATIO}x of raw HiGHS)"
+    );
+    let time = |r: Option<&Row>| match r {
+        Some(r) if r.objective.is_some() => format!("{:.2}", r.seconds),
+        Some(r) if r.note.starts_with("skipped") => "skipped".into(),
+        Some(r) => format!(">{:.0}", r.seconds),
+        None => "-".into(),
+    };
+    println!(
+        "{:<26} | {:<40} | {:>10} | {:>12} | {:>12} | {:>10} | {:>13} | {:<18} | goal",
+        "size",
+        "LP shape",
+        "Clarabel",
+        "ipm no-xover",
+        "ipm + xover",
+        "simplex",
+        "Clarabel/best",
+        "best"
+    );
+    for (rung, &(n, s)) in sizes.lp_ladder.iter().enumerate() {
+        let of = |kind: Kind, label: Option<&str>| {
+            rows.iter()
+                .find(|r| r.rung == rung && r.kind == kind && label.is_none_or(|l| r.how == l))
+        };
+        let clarabel = of(Kind::Clarabel, None);
+        let raw: Vec<Option<&Row>> = HIGHSPY_CONFIGS
+            .iter()
+            .map(|c| of(Kind::RawHighs, Some(c.label)))
+            .collect();
+        let best = raw
+            .iter()
+            .flatten()
+            .filter(|r| r.objective.is_some() && r.seconds > 0.0)
+            .min_by(|a, b| a.seconds.total_cmp(&b.seconds));
+        let (ratio, best_name, goal) = match (clarabel.filter(|c| c.objective.is_some()), best) {
+            (Some(c), Some(b)) => {
+                let ratio = c.seconds / b.seconds;
+                (
+                    format!("{ratio:.2}"),
+                    b.how.trim_start_matches("raw HiGHS ").to_string(),
+                    if ratio <= GOAL_RATIO { "met" } else { "missed" }.to_string(),
+                )
+            }
+            _ => ("-".into(), "-".into(), "no ratio".into()),
+        };
+        println!(
+            "{:<26} | {:<40} | {:>10} | {:>12} | {:>12} | {:>10} | {:>13} | {:<18} | {}",
+            format!("{n} p-l x {s} scenarios"),
+            shapes.get(rung).map_or("-", String::as_str),
+            time(clarabel),
+            time(raw[0]),
+            time(raw[1]),
+            time(raw[2]),
+            ratio,
+            best_name,
+            goal
         );
     }
 }

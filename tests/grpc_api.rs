@@ -458,3 +458,49 @@ async fn master_data_and_policies_survive_a_restart() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_watcher_is_told_it_lagged() {
+    let server = TestServer::start_with(Limits {
+        watch_buffer: 1,
+        ..Limits::default()
+    })
+    .await;
+    let mut clients = server.clients().await;
+    small_network(&mut clients).await;
+    let mut stream = clients
+        .availability
+        .watch_availability(pb::WatchAvailabilityRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    // One batch publishes 2,000 changes at once: far more than the feed holds.
+    let movements = (0..2000)
+        .map(|i| receipt(&format!("lag-{i}"), "P1", "STR", 1))
+        .collect();
+    clients
+        .inventory
+        .record_movements(pb::RecordMovementsRequest { movements })
+        .await
+        .unwrap();
+    let mut lagged = 0;
+    let mut changed = 0;
+    while let Ok(Some(event)) =
+        tokio::time::timeout(std::time::Duration::from_secs(2), stream.next()).await
+    {
+        match event.unwrap().event {
+            Some(pb::stock_event::Event::Lagged(l)) => lagged += l.missed_events,
+            Some(pb::stock_event::Event::Changed(_)) => changed += 1,
+            None => {}
+        }
+    }
+    assert!(
+        lagged > 0,
+        "a slow reader must be told it fell behind ({changed} changes seen)"
+    );
+    assert!(
+        changed + lagged <= 2000 + 1,
+        "no invented events: {changed} + {lagged}"
+    );
+    server.stop().await;
+}

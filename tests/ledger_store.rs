@@ -63,6 +63,31 @@ fn same_key_and_payload_returns_the_original_outcome_and_applies_once() {
 }
 
 #[test]
+fn a_retried_batch_replays_stored_keys_even_when_they_could_not_run_again() {
+    let (_dir, store) = open();
+    receipt(&store, "r1", "P", "L", 5);
+    let issue = movement("i1", MovementKind::Issue, "P", "L", 5);
+    let first = store
+        .record_movements(std::slice::from_ref(&issue), at(1))
+        .unwrap();
+    // The stock is gone, so the issue could not be recorded again; the retry
+    // must still answer with the stored outcome, next to a fresh movement.
+    let batch = [
+        movement("r2", MovementKind::Receipt, "P", "L", 2),
+        issue,
+        movement("r2", MovementKind::Receipt, "P", "L", 2),
+    ];
+    let outcomes = store.record_movements(&batch, at(2)).unwrap();
+    let replayed: Vec<bool> = outcomes.iter().map(|o| o.replayed).collect();
+    assert_eq!(replayed, [false, true, true]);
+    assert_eq!(outcomes[1].sequence, first[0].sequence);
+    assert_eq!(outcomes[1].recorded_at, at(1));
+    assert_eq!(outcomes[2].sequence, outcomes[0].sequence);
+    assert_eq!(store.balance("P", "L").unwrap().available, 2);
+    assert_eq!(assert_audit_clean(&store), 3);
+}
+
+#[test]
 fn same_key_with_a_different_payload_is_a_conflict_naming_the_field() {
     let (_dir, store) = open();
     receipt(&store, "k1", "P", "L", 5);

@@ -81,7 +81,7 @@ fn every_rust_file_starts_with_a_module_doc() {
 }
 
 #[test]
-fn no_code_reads_holdout_data() {
+fn no_code_reads_reserved_evaluation_data() {
     let mut files = Vec::new();
     for dir in ["src", "tests", "benches", "solver", "simulations"] {
         rust_files(&root().join(dir), &mut files);

@@ -430,7 +430,7 @@ impl PlanningService for PlanningApi {
             .settings
             .sim_config()
             .validate()
-            .map_err(|e| DomainError::invalid("settings", e.to_string()))?;
+            .map_err(crate::planning::simulate::settings_error)?;
         crate::planning::model::select_parts(&network, &request.settings.part_ids)
             .map_err(|e| e.within("settings"))?;
         let request_json = serde_json::to_string(&request).unwrap_or_default();

@@ -316,6 +316,18 @@ fn demand_shock(
         .collect())
 }
 
+/// Maps a refused simulation config to the core error: a value past a named
+/// limit is `OutOfRange`, anything else `InvalidArgument`, both under `settings`.
+pub fn settings_error(error: sim::SimError) -> DomainError {
+    match error {
+        sim::SimError::LimitExceeded { what, value, limit } => DomainError::OutOfRange {
+            field: format!("settings.{what}"),
+            reason: format!("{value} is over the limit of {limit}"),
+        },
+        other => DomainError::invalid("settings", other.to_string()),
+    }
+}
+
 /// Why a simulation did not produce a result.
 #[derive(Debug, thiserror::Error)]
 pub enum SimulationError {

@@ -110,6 +110,7 @@ pub trait Store: Send + Sync + 'static {
     fn records(&self, collection: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
 }
 
+mod codec;
 pub mod sled_store;
 
 pub use sled_store::SledStore;

@@ -5,10 +5,11 @@
 //!
 //! | tree | key | value |
 //! |---|---|---|
-//! | `ledger/log` | sequence (big-endian `u64`) | [`LedgerEntry`] (JSON) |
-//! | `ledger/balances` | [`Account`] (JSON) | balance (big-endian `i64`); zero balances are absent |
-//! | `ledger/idempotency` | scope byte, `/`, client key | canonical payload and outcome (JSON) |
+//! | `ledger/log` | first sequence of the batch (big-endian `u64`) | every [`LedgerEntry`] one call wrote (binary, see `codec`) |
+//! | `ledger/balances` | [`Account`] (binary) | balance (big-endian `i64`); zero balances are absent |
+//! | `ledger/idempotency` | scope byte, `/`, client key | canonical payload and outcome (binary) |
 //! | `ledger/reservations` | reservation id | [`Reservation`] (JSON) |
+//! | `ledger/meta` | `format` | layout version of the ledger trees (one byte) |
 //! | `network/<collection>` | record key | record (JSON) |
 //! | `records/<collection>` | caller's key | caller's bytes |
 //!
@@ -40,6 +41,7 @@
 //! stale: any difference means the files are damaged, and `open` refuses with
 //! [`StoreError::Corruption`] rather than guess which side is right.
 
+use super::codec::{self, StoredOutcome};
 use super::{NetworkRecord, Store, StoreError};
 use crate::domain::DomainError;
 use crate::domain::ledger::{
@@ -68,6 +70,13 @@ const LOG: &str = "ledger/log";
 const BALANCES: &str = "ledger/balances";
 const IDEMPOTENCY: &str = "ledger/idempotency";
 const RESERVATIONS: &str = "ledger/reservations";
+const META: &str = "ledger/meta";
+
+/// The key of the layout version in `ledger/meta`.
+const FORMAT_KEY: &[u8] = b"format";
+/// Layout version 2: binary log batches, balance keys and idempotency records.
+/// Version 1 (JSON, one log key per entry) had no marker.
+const FORMAT: u8 = 2;
 
 /// The master-data collections, in the order of `SledStore::network`.
 const NETWORK_COLLECTIONS: [&str; 7] = [
@@ -104,21 +113,6 @@ impl Scope {
         key.extend_from_slice(client_key.as_bytes());
         key
     }
-}
-
-/// What an idempotency key answered the first time.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct IdempotencyRecord {
-    /// The request, canonically encoded (JSON of the command).
-    payload: String,
-    /// The original outcome.
-    outcome: StoredOutcome,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-enum StoredOutcome {
-    Movement(MovementOutcome),
-    Reservation(String),
 }
 
 /// Why a ledger transaction was aborted.
@@ -221,6 +215,7 @@ impl SledStore {
             .iter()
             .map(|c| tree(&format!("network/{c}")))
             .collect::<Result<Vec<_>, _>>()?;
+        let meta = tree(META)?;
         let mut store = Self {
             log: tree(LOG)?,
             balances: tree(BALANCES)?,
@@ -231,6 +226,7 @@ impl SledStore {
             cache: RwLock::new(Cache::default()),
             writer: Mutex::new(Writer { next_sequence: 1 }),
         };
+        store.check_format(&meta)?;
         let checked = store.check(None)?;
         if !checked.report.problems.is_empty() {
             let shown: Vec<&str> = checked
@@ -256,15 +252,43 @@ impl SledStore {
         Ok(store)
     }
 
+    /// Marks a new ledger with the current layout, and refuses one written in
+    /// another layout (sled itself would open it, but the records would not
+    /// decode).
+    fn check_format(&self, meta: &sled::Tree) -> Result<(), StoreError> {
+        match meta.get(FORMAT_KEY).map_err(storage)? {
+            Some(format) if format.as_ref() == [FORMAT] => Ok(()),
+            Some(format) => Err(corrupt(format!(
+                "the ledger has layout version {:?}; this build reads version {FORMAT}",
+                format.as_ref()
+            ))),
+            None if self.log.is_empty() && self.balances.is_empty() => {
+                meta.insert(FORMAT_KEY, &[FORMAT][..]).map_err(storage)?;
+                self.flush()
+            }
+            None => Err(corrupt(
+                "the ledger was written in the JSON layout of an earlier spares \
+                 (version 1); export it with that build and import it with this one",
+            )),
+        }
+    }
+
     /// Flushes sled's log to disk; a write is acknowledged only after this.
     fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map(|_| ()).map_err(storage)
     }
 
-    /// The stored idempotency record of a key, if any.
-    fn idempotency_record(&self, key: &[u8]) -> Result<Option<IdempotencyRecord>, StoreError> {
+    /// The stored idempotency record of a key, if any: (payload, outcome).
+    fn idempotency_record(
+        &self,
+        key: &[u8],
+    ) -> Result<Option<(Vec<u8>, StoredOutcome)>, StoreError> {
         match self.idempotency.get(key).map_err(storage)? {
-            Some(bytes) => Ok(Some(from_json(&bytes, "idempotency record")?)),
+            Some(bytes) => {
+                let (payload, outcome) = codec::decode_idempotency(&bytes)
+                    .map_err(|e| corrupt(format!("undecodable idempotency record: {e}")))?;
+                Ok(Some((payload.to_vec(), outcome)))
+            }
             None => Ok(None),
         }
     }
@@ -305,13 +329,17 @@ impl SledStore {
         if entries.is_empty() && writes.idempotency.is_empty() && writes.reservations.is_empty() {
             return Ok(());
         }
-        let mut log_writes = Vec::with_capacity(entries.len());
-        for entry in &entries {
-            log_writes.push((entry.sequence.to_be_bytes(), to_json(entry)?));
-        }
+        // One log record per call, keyed by its first sequence: a batch costs
+        // one log insert instead of one per entry.
+        let log_write = entries.first().map(|first| {
+            (
+                first.sequence.to_be_bytes(),
+                codec::encode_log_batch(&entries),
+            )
+        });
         let mut balance_writes = Vec::with_capacity(changed.len());
         for (account, balance) in &changed {
-            balance_writes.push((to_json(account)?, account.is_internal(), *balance));
+            balance_writes.push((codec::account_key(account), account.is_internal(), *balance));
         }
         let mut reservation_writes = Vec::with_capacity(writes.reservations.len());
         for reservation in &writes.reservations {
@@ -332,7 +360,7 @@ impl SledStore {
             for id in &writes.must_be_pending {
                 ensure_pending(reservations, id)?;
             }
-            for (key, value) in &log_writes {
+            if let Some((key, value)) = &log_write {
                 log.insert(&key[..], value.as_slice())?;
             }
             for (key, internal, balance) in &balance_writes {
@@ -389,21 +417,29 @@ impl SledStore {
         let mut last_sequence = 0u64;
         for item in self.log.iter() {
             let (key, value) = item.map_err(storage)?;
-            let entry: LedgerEntry = from_json(&value, "log entry")?;
             let key_sequence = u64::from_be_bytes(
                 key.as_ref()
                     .try_into()
                     .map_err(|_| corrupt("a log key is not 8 bytes"))?,
             );
-            if entry.sequence != key_sequence || entry.sequence <= last_sequence {
+            let entries = codec::decode_log_batch(&value)
+                .map_err(|e| corrupt(format!("undecodable log record {key_sequence}: {e}")))?;
+            if entries.first().is_none_or(|e| e.sequence != key_sequence) {
                 problems.push(format!(
-                    "log key {key_sequence} holds entry {} after {last_sequence}",
-                    entry.sequence
+                    "log key {key_sequence} does not hold its first entry"
                 ));
             }
-            last_sequence = last_sequence.max(entry.sequence);
-            problems.extend(ledger.apply(&entry));
-            movements += 1;
+            for entry in &entries {
+                if entry.sequence <= last_sequence {
+                    problems.push(format!(
+                        "log record {key_sequence} holds entry {} after {last_sequence}",
+                        entry.sequence
+                    ));
+                }
+                last_sequence = last_sequence.max(entry.sequence);
+                problems.extend(ledger.apply(entry));
+                movements += 1;
+            }
         }
         problems.extend(ledger.conservation_problems());
         let persisted = self.persisted_balances()?;
@@ -433,7 +469,8 @@ impl SledStore {
         let mut persisted = BTreeMap::new();
         for item in self.balances.iter() {
             let (key, value) = item.map_err(storage)?;
-            let account: Account = from_json(&key, "balance key")?;
+            let account = codec::decode_account_key(&key)
+                .map_err(|e| corrupt(format!("undecodable balance key: {e}")))?;
             persisted.insert(account, decode_i64(&value)?);
         }
         Ok(persisted)
@@ -629,32 +666,45 @@ impl SledStore {
         Ok(network)
     }
 
-    /// Checks the idempotency key of a movement: `Some(outcome)` for a replay.
+    /// Checks the idempotency key of movement `index` of a batch against the
+    /// earlier fresh movements of the batch (`in_batch`: key -> index) and the
+    /// stored records: `Some(outcome)` for a replay.
     fn movement_replay(
         &self,
-        command: &MovementCommand,
-        payload: &str,
-        field: String,
-        in_batch: &HashMap<&str, (String, MovementOutcome)>,
+        index: usize,
+        commands: &[MovementCommand],
+        payloads: &[Vec<u8>],
+        outcomes: &[MovementOutcome],
+        in_batch: &HashMap<&str, usize>,
     ) -> Result<Option<MovementOutcome>, StoreError> {
-        let key = &command.idempotency_key;
-        let earlier = match in_batch.get(key.as_str()) {
-            Some((p, outcome)) => Some((p.clone(), outcome.clone())),
-            None => match self.idempotency_record(&Scope::Movement.key(key))? {
-                Some(IdempotencyRecord {
-                    payload,
-                    outcome: StoredOutcome::Movement(outcome),
-                }) => Some((payload, outcome)),
-                Some(_) => return Err(corrupt("a movement key holds a reservation")),
-                None => None,
-            },
-        };
-        match earlier {
-            Some((p, mut outcome)) if p == payload => {
-                outcome.replayed = true;
-                Ok(Some(outcome))
+        let key = commands[index].idempotency_key.as_str();
+        let payload = payloads[index].as_slice();
+        let conflicting = || conflict(format!("movements[{index}].idempotency_key"), key);
+        if let Some(&earlier) = in_batch.get(key) {
+            if payloads[earlier] != payload {
+                return Err(conflicting());
             }
-            Some(_) => Err(conflict(field, key)),
+            let mut outcome = outcomes[earlier].clone();
+            outcome.replayed = true;
+            return Ok(Some(outcome));
+        }
+        match self.idempotency_record(&Scope::Movement.key(key))? {
+            Some((stored, _)) if stored != payload => Err(conflicting()),
+            Some((
+                _,
+                StoredOutcome::Movement {
+                    sequence,
+                    recorded_at,
+                    shipment_id,
+                },
+            )) => Ok(Some(MovementOutcome {
+                idempotency_key: key.to_string(),
+                sequence,
+                replayed: true,
+                shipment_id,
+                recorded_at,
+            })),
+            Some(_) => Err(corrupt("a movement key holds a reservation")),
             None => Ok(None),
         }
     }
@@ -664,14 +714,11 @@ impl SledStore {
         &self,
         scope: Scope,
         key: &str,
-        payload: &str,
+        payload: &[u8],
         field: String,
     ) -> Result<Option<Reservation>, StoreError> {
         match self.idempotency_record(&scope.key(key))? {
-            Some(IdempotencyRecord {
-                payload: p,
-                outcome: StoredOutcome::Reservation(id),
-            }) if p == payload => self
+            Some((p, StoredOutcome::Reservation(id))) if p == payload => self
                 .stored_reservation(&id)?
                 .map(Some)
                 .ok_or_else(|| corrupt(format!("idempotency record names missing {id}"))),
@@ -686,7 +733,7 @@ impl SledStore {
         scope: Scope,
         reservation_id: &str,
         idempotency_key: &str,
-        payload: &str,
+        payload: &[u8],
         settlement: Settlement<'_>,
         now: Timestamp,
     ) -> Result<Reservation, StoreError> {
@@ -707,12 +754,12 @@ impl SledStore {
             staged.push(entry)?;
             Ok(settled)
         })?;
-        let record = IdempotencyRecord {
-            payload: payload.to_string(),
-            outcome: StoredOutcome::Reservation(reservation_id.to_string()),
-        };
+        let record = codec::encode_idempotency(
+            payload,
+            &StoredOutcome::Reservation(reservation_id.to_string()),
+        );
         let writes = WriteSet {
-            idempotency: vec![(scope.key(idempotency_key), to_json(&record)?)],
+            idempotency: vec![(scope.key(idempotency_key), record)],
             reservations: vec![settled.clone()],
             must_be_pending: vec![reservation_id.to_string()],
         };
@@ -769,18 +816,18 @@ impl Store for SledStore {
         let mut payloads = Vec::with_capacity(commands.len());
         for (i, command) in commands.iter().enumerate() {
             check_movement_shape(command, &format!("movements[{i}]"))?;
-            payloads.push(String::from_utf8(to_json(command)?).map_err(storage)?);
+            payloads.push(codec::movement_payload(command));
         }
         let mut writer = self.writer.lock().map_err(poisoned)?;
         let first_sequence = writer.next_sequence;
         let ((outcomes, idempotency), entries, changed) = self.prepare(|staged| {
             let mut sequence = first_sequence;
-            let mut outcomes = Vec::with_capacity(commands.len());
+            let mut outcomes: Vec<MovementOutcome> = Vec::with_capacity(commands.len());
             let mut idempotency = Vec::with_capacity(commands.len());
-            let mut in_batch: HashMap<&str, (String, MovementOutcome)> = HashMap::new();
+            let mut in_batch: HashMap<&str, usize> = HashMap::with_capacity(commands.len());
             for (i, (command, payload)) in commands.iter().zip(&payloads).enumerate() {
-                let field = format!("movements[{i}].idempotency_key");
-                if let Some(outcome) = self.movement_replay(command, payload, field, &in_batch)? {
+                let replay = self.movement_replay(i, commands, &payloads, &outcomes, &in_batch)?;
+                if let Some(outcome) = replay {
                     outcomes.push(outcome);
                     continue;
                 }
@@ -794,15 +841,9 @@ impl Store for SledStore {
                     recorded_at: now,
                 };
                 staged.push(entry)?;
-                let record = IdempotencyRecord {
-                    payload: payload.clone(),
-                    outcome: StoredOutcome::Movement(outcome.clone()),
-                };
-                idempotency.push((
-                    Scope::Movement.key(&command.idempotency_key),
-                    to_json(&record)?,
-                ));
-                in_batch.insert(&command.idempotency_key, (payload.clone(), outcome.clone()));
+                let record = codec::encode_idempotency(payload, &StoredOutcome::movement(&outcome));
+                idempotency.push((Scope::Movement.key(&command.idempotency_key), record));
+                in_batch.insert(&command.idempotency_key, i);
                 outcomes.push(outcome);
                 sequence += 1;
             }
@@ -826,7 +867,7 @@ impl Store for SledStore {
         check_batch_size("lines", commands.len())?;
         let mut payloads = Vec::with_capacity(commands.len());
         for command in commands {
-            payloads.push(String::from_utf8(to_json(command)?).map_err(storage)?);
+            payloads.push(to_json(command)?);
         }
         let mut writer = self.writer.lock().map_err(poisoned)?;
         let first_sequence = writer.next_sequence;
@@ -835,7 +876,7 @@ impl Store for SledStore {
             let mut results = Vec::with_capacity(commands.len());
             let mut idempotency = Vec::new();
             let mut fresh = Vec::new();
-            let mut in_batch: HashMap<&str, (&str, usize)> = HashMap::new();
+            let mut in_batch: HashMap<&str, (&[u8], usize)> = HashMap::new();
             for (i, (command, payload)) in commands.iter().zip(&payloads).enumerate() {
                 let prefix = reserve_prefix(commands.len(), i);
                 let field = crate::domain::ledger::field_of(&prefix, "idempotency_key");
@@ -857,12 +898,12 @@ impl Store for SledStore {
                 let (entry, reservation) =
                     reserve_entry(command, &prefix, &*staged, sequence, now)?;
                 staged.push(entry)?;
-                let record = IdempotencyRecord {
-                    payload: payload.clone(),
-                    outcome: StoredOutcome::Reservation(reservation.reservation_id.clone()),
-                };
-                idempotency.push((Scope::Reserve.key(key), to_json(&record)?));
-                in_batch.insert(key, (payload.as_str(), results.len()));
+                let record = codec::encode_idempotency(
+                    payload,
+                    &StoredOutcome::Reservation(reservation.reservation_id.clone()),
+                );
+                idempotency.push((Scope::Reserve.key(key), record));
+                in_batch.insert(key, (payload.as_slice(), results.len()));
                 fresh.push(reservation.clone());
                 results.push(reservation);
                 sequence += 1;
@@ -885,7 +926,7 @@ impl Store for SledStore {
         command: &PostCommand,
         now: Timestamp,
     ) -> Result<Reservation, StoreError> {
-        let payload = String::from_utf8(to_json(command)?).map_err(storage)?;
+        let payload = to_json(command)?;
         self.settle(
             Scope::Post,
             &command.reservation_id,
@@ -901,7 +942,7 @@ impl Store for SledStore {
         command: &VoidCommand,
         now: Timestamp,
     ) -> Result<Reservation, StoreError> {
-        let payload = String::from_utf8(to_json(command)?).map_err(storage)?;
+        let payload = to_json(command)?;
         self.settle(
             Scope::Void,
             &command.reservation_id,
