@@ -839,16 +839,22 @@ impl Network {
         part_id: &str,
         location_id: &str,
     ) -> Result<(), DomainError> {
+        let field = |name: &str| {
+            if prefix.is_empty() {
+                name.to_string()
+            } else {
+                format!("{prefix}.{name}")
+            }
+        };
         if !self.parts.contains_key(part_id) {
-            return Err(DomainError::not_found(
-                "part",
-                format!("{part_id} ({prefix}.part_id)"),
-            ));
+            let at = field("part_id");
+            return Err(DomainError::not_found("part", format!("{part_id} ({at})")));
         }
         if !self.locations.contains_key(location_id) {
+            let at = field("location_id");
             return Err(DomainError::not_found(
                 "location",
-                format!("{location_id} ({prefix}.location_id)"),
+                format!("{location_id} ({at})"),
             ));
         }
         Ok(())

@@ -247,11 +247,13 @@ impl Spares {
         mut commands: Vec<ReserveCommand>,
     ) -> Result<Vec<Reservation>, StoreError> {
         let network = self.network();
+        let batch = commands.len() > 1;
         for (i, command) in commands.iter_mut().enumerate() {
-            let prefix = if i == 0 {
-                String::new()
-            } else {
+            // One command names plain fields; a batch names `lines[i].field`, as the ledger does.
+            let prefix = if batch {
                 format!("lines[{i}].")
+            } else {
+                String::new()
             };
             network.check_part_location(
                 prefix.trim_end_matches('.'),
