@@ -90,9 +90,11 @@ fn main() {
         }
     };
     println!("seed {SEED}; {} mode", if full { "full" } else { "smoke" });
-    let metric = metric_row(&sizes);
-    println!("done: {} in {:.3} s", metric.case, metric.seconds);
-    let mut rows = vec![metric];
+    let mut rows = metric_rows(&sizes);
+    if metric_only() {
+        print_table(&rows);
+        return;
+    }
     let mut shapes = Vec::new();
     let mut mismatches = Vec::new();
     for (rung, &(n, s)) in sizes.lp_ladder.iter().enumerate() {
@@ -109,7 +111,9 @@ fn main() {
     );
 }
 
-/// Depot -> warehouses -> stores for one part with random rates.
+/// Depot -> regional warehouses -> stores for one part with random rates. Store demand is
+/// 0.001-0.05 per day (a part failing every 20 days to every 3 years at one store); the
+/// warehouses only resupply.
 fn metric_item(index: usize, sizes: &Sizes, rng: &mut StdRng) -> MetricItem {
     let mut nodes = vec![MetricNode {
         parent: None,
@@ -130,7 +134,7 @@ fn metric_item(index: usize, sizes: &Sizes, rng: &mut StdRng) -> MetricItem {
         for _ in 0..sizes.metric_stores_per_warehouse {
             nodes.push(MetricNode {
                 parent: Some(warehouse),
-                demand_per_day: rng.random_range(0.0005..0.01),
+                demand_per_day: rng.random_range(0.001..0.05),
                 local_repair_probability: rng.random_range(0.0..0.3),
                 local_repair_days: rng.random_range(1.0..3.0),
                 order_and_ship_days: rng.random_range(1.0..3.0),
@@ -145,51 +149,80 @@ fn metric_item(index: usize, sizes: &Sizes, rng: &mut StdRng) -> MetricItem {
     }
 }
 
-/// VARI-METRIC frontier over every part, timed.
-fn metric_row(sizes: &Sizes) -> Row {
+/// `SPARES_BENCH_METRIC_ONLY=1` runs only the METRIC rows (the LP ladder takes much longer).
+fn metric_only() -> bool {
+    std::env::var("SPARES_BENCH_METRIC_ONLY").is_ok_and(|v| v == "1")
+}
+
+/// Parts in the METRIC fixture: `SPARES_BENCH_METRIC_PARTS` if set (to time a smaller
+/// size and extrapolate), else the mode's size. The first parts are the same either way.
+fn metric_parts(sizes: &Sizes) -> usize {
+    std::env::var("SPARES_BENCH_METRIC_PARTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(sizes.metric_parts)
+}
+
+/// METRIC and VARI-METRIC frontiers over every part, each timed, on the same fixture.
+fn metric_rows(sizes: &Sizes) -> Vec<Row> {
     let mut rng = StdRng::seed_from_u64(SEED);
-    let items: Vec<MetricItem> = (0..sizes.metric_parts)
+    let items: Vec<MetricItem> = (0..metric_parts(sizes))
         .map(|i| metric_item(i, sizes, &mut rng))
         .collect();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "METRIC fixture: {} parts, {} cores, RAYON_NUM_THREADS {}, load average {}",
+        items.len(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "unset".into()),
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    [MetricModel::Metric, MetricModel::VariMetric]
+        .into_iter()
+        .map(|model| {
+            let row = metric_row(&items, model);
+            println!("done: {} in {:.3} s ({})", row.case, row.seconds, row.note);
+            row
+        })
+        .collect()
+}
+
+/// One model's frontier over every part, timed; checks that it is monotone.
+fn metric_row(items: &[MetricItem], model: MetricModel) -> Row {
     let locations = items[0].nodes.len();
     let options = MetricOptions {
-        model: MetricModel::VariMetric,
+        model,
         ebo_tolerance: 1e-4,
     };
     let start = Instant::now();
-    let result = frontier(&items, &options, Some(1_000));
+    let result = frontier(items, &options, Some(1_000));
     let seconds = start.elapsed().as_secs_f64();
-    let (note, objective) = match result {
-        Ok(f) => {
-            assert!(
-                f.points
-                    .windows(2)
-                    .all(|w| w[1].investment >= w[0].investment
-                        && w[1].expected_backorders <= w[0].expected_backorders + 1e-9),
-                "frontier not monotone"
-            );
-            let last = &f.points[f.points.len() - 1];
-            (
-                format!(
-                    "{} frontier points, final EBO {:.3}, investment {:.3e}",
-                    f.points.len(),
-                    last.expected_backorders,
-                    last.investment
-                ),
-                Some(last.expected_backorders),
-            )
-        }
-        Err(e) => panic!("METRIC frontier failed: {e}"),
-    };
+    let f = result.unwrap_or_else(|e| panic!("{model:?} frontier failed: {e}"));
+    assert!(
+        f.points
+            .windows(2)
+            .all(|w| w[1].investment >= w[0].investment
+                && w[1].expected_backorders <= w[0].expected_backorders + 1e-9),
+        "frontier not monotone"
+    );
+    let last = &f.points[f.points.len() - 1];
     Row {
         kind: Kind::Metric,
         rung: 0,
-        case: "VARI-METRIC frontier".into(),
-        size: format!("{} parts x {locations} locations", sizes.metric_parts),
+        case: format!("{model:?} frontier"),
+        size: format!("{} parts x {locations} locations", items.len()),
         how: "rayon per part".into(),
         seconds,
-        objective,
-        note,
+        objective: Some(last.expected_backorders),
+        note: format!(
+            "{} frontier points, final EBO {:.3}, investment {:.3e}",
+            f.points.len(),
+            last.expected_backorders,
+            last.investment
+        ),
     }
 }
 
