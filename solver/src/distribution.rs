@@ -72,23 +72,24 @@ impl Pipeline {
 
     /// Probabilities P(X = 0), P(X = 1), ... up to `count` terms.
     pub fn pmf(&self, count: usize) -> Vec<f64> {
-        let mut out = Vec::with_capacity(count);
+        self.probabilities().take(count).collect()
+    }
+
+    /// Probabilities P(X = 0), P(X = 1), ... without end, computed one at a time so a
+    /// caller that stops early neither tabulates nor allocates the rest.
+    fn probabilities(&self) -> Probabilities {
         // Multiplicative recursions from P(X = 0); the log form is used only when P(X = 0)
         // would underflow.
-        match *self {
+        let recursion = match *self {
+            _ if self.mean() == 0.0 => Recursion::Degenerate,
             Self::Poisson { mean } => {
                 let first = (-mean).exp();
                 if first > 1e-300 {
-                    let mut p = first;
-                    for x in 0..count {
-                        out.push(p);
-                        p *= mean / (x + 1) as f64;
-                    }
+                    Recursion::PoissonProduct { mean, p: first }
                 } else {
-                    let mut log_p = -mean;
-                    for x in 0..count {
-                        out.push(log_p.exp());
-                        log_p += mean.ln() - ((x + 1) as f64).ln();
+                    Recursion::PoissonLog {
+                        log_mean: mean.ln(),
+                        log_p: -mean,
                     }
                 }
             }
@@ -97,28 +98,51 @@ impl Pipeline {
                 let size = mean * mean / (variance - mean);
                 let log_first = size * success.ln();
                 if log_first > -690.0 {
-                    let mut p = log_first.exp();
-                    for x in 0..count {
-                        out.push(p);
-                        let xf = x as f64;
-                        p *= (xf + size) / (xf + 1.0) * (1.0 - success);
+                    Recursion::NegativeBinomialProduct {
+                        size,
+                        failure: 1.0 - success,
+                        p: log_first.exp(),
                     }
                 } else {
-                    let mut log_p = log_first;
-                    for x in 0..count {
-                        out.push(log_p.exp());
-                        let xf = x as f64;
-                        log_p += ((xf + size) / (xf + 1.0)).ln() + (1.0 - success).ln();
+                    Recursion::NegativeBinomialLog {
+                        size,
+                        log_failure: (1.0 - success).ln(),
+                        log_p: log_first,
                     }
                 }
             }
+        };
+        Probabilities { x: 0, recursion }
+    }
+
+    /// The survival probabilities P(X > s) for s = 0, 1, ..., written into `out` until it
+    /// is full or one reaches zero; returns how many were written. They come from the
+    /// pmf recursions of [`Pipeline::probabilities`] as 1 - P(X = 0) - P(X = 1) - ...,
+    /// with a tight loop for the common (non-log) recursions.
+    pub fn survival_into(&self, out: &mut [f64]) -> usize {
+        let probabilities = self.probabilities();
+        match probabilities.recursion {
+            Recursion::PoissonProduct { mean, p } => {
+                fill_survival(out, p, |p, x| p * (mean / (x + 1) as f64))
+            }
+            Recursion::NegativeBinomialProduct { size, failure, p } => {
+                fill_survival(out, p, |p, x| {
+                    let xf = x as f64;
+                    p * ((xf + size) / (xf + 1.0) * failure)
+                })
+            }
+            _ => {
+                let mut above = 1.0;
+                for (written, (slot, p)) in out.iter_mut().zip(probabilities).enumerate() {
+                    above -= p;
+                    if above <= 0.0 {
+                        return written;
+                    }
+                    *slot = above;
+                }
+                out.len()
+            }
         }
-        if self.mean() == 0.0 {
-            out.iter_mut()
-                .enumerate()
-                .for_each(|(x, p)| *p = if x == 0 { 1.0 } else { 0.0 });
-        }
-        out
     }
 
     /// Backorder curve for stock 0..=max_stock, computed by the exact recursions
@@ -175,6 +199,97 @@ impl Pipeline {
     }
 }
 
+/// The probabilities of a [`Pipeline`] in order, from [`Pipeline::probabilities`].
+#[derive(Debug, Clone)]
+struct Probabilities {
+    /// The value whose probability comes next.
+    x: usize,
+    recursion: Recursion,
+}
+
+/// The state of one pmf recursion: the next term and what the step to the one after needs.
+#[derive(Debug, Clone, Copy)]
+enum Recursion {
+    /// Mean zero: all the mass at 0.
+    Degenerate,
+    /// p(x+1) = p(x) mean / (x+1).
+    PoissonProduct { mean: f64, p: f64 },
+    /// The same in logs, for means whose P(X = 0) underflows.
+    PoissonLog { log_mean: f64, log_p: f64 },
+    /// p(x+1) = p(x) (x + size) / (x + 1) (1 - success).
+    NegativeBinomialProduct { size: f64, failure: f64, p: f64 },
+    /// The same in logs.
+    NegativeBinomialLog {
+        size: f64,
+        log_failure: f64,
+        log_p: f64,
+    },
+}
+
+impl Iterator for Probabilities {
+    type Item = f64;
+
+    fn next(&mut self) -> Option<f64> {
+        let x = self.x;
+        self.x += 1;
+        let xf = x as f64;
+        let p = match &mut self.recursion {
+            Recursion::Degenerate => {
+                if x == 0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            Recursion::PoissonProduct { mean, p } => {
+                let out = *p;
+                *p *= *mean / (x + 1) as f64;
+                out
+            }
+            Recursion::PoissonLog { log_mean, log_p } => {
+                let out = log_p.exp();
+                *log_p += *log_mean - ((x + 1) as f64).ln();
+                out
+            }
+            Recursion::NegativeBinomialProduct { size, failure, p } => {
+                let out = *p;
+                *p *= (xf + *size) / (xf + 1.0) * *failure;
+                out
+            }
+            Recursion::NegativeBinomialLog {
+                size,
+                log_failure,
+                log_p,
+            } => {
+                let out = log_p.exp();
+                *log_p += ((xf + *size) / (xf + 1.0)).ln() + *log_failure;
+                out
+            }
+        };
+        Some(p)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (usize::MAX, None)
+    }
+}
+
+/// Survival probabilities from P(X = 0) = `first` and the step p(x) -> p(x + 1), into
+/// `out` until it is full or one reaches zero; returns how many were written.
+fn fill_survival(out: &mut [f64], first: f64, step: impl Fn(f64, usize) -> f64) -> usize {
+    let mut above = 1.0;
+    let mut p = first;
+    for (x, slot) in out.iter_mut().enumerate() {
+        above -= p;
+        if above <= 0.0 {
+            return x;
+        }
+        *slot = above;
+        p = step(p, x);
+    }
+    out.len()
+}
+
 /// Cumulative probabilities P(X <= x) for x = 0..count.
 pub fn cumulative(pmf: &[f64]) -> Vec<f64> {
     let mut total = 0.0;
@@ -222,6 +337,39 @@ mod tests {
                     .sum();
                 assert!((point.expected_backorders - ebo).abs() < 1e-9);
                 assert!((point.variance_backorders - (second - ebo * ebo)).abs() < 1e-8);
+            }
+        }
+    }
+
+    #[test]
+    fn survival_matches_one_minus_the_pmf_sums_bit_for_bit() {
+        // Product recursions, the log forms (P(X = 0) underflows) and a zero mean.
+        let pipelines = [
+            Pipeline::poisson(0.37).unwrap(),
+            Pipeline::poisson(800.0).unwrap(),
+            Pipeline::fit(2.0, 5.0).unwrap(),
+            Pipeline::fit(1000.0, 1100.0).unwrap(),
+            Pipeline::poisson(0.0).unwrap(),
+        ];
+        for pipeline in pipelines {
+            for room in [0, 1, 7, 2000] {
+                let mut expect = Vec::new();
+                let mut above = 1.0;
+                for p in pipeline.pmf(room) {
+                    above -= p;
+                    if above <= 0.0 {
+                        break;
+                    }
+                    expect.push(above);
+                }
+                let mut out = vec![f64::NAN; room];
+                let written = pipeline.survival_into(&mut out);
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(&out[..written]),
+                    bits(&expect),
+                    "{pipeline:?}, room {room}"
+                );
             }
         }
     }

@@ -7,11 +7,23 @@
 //! stock) is exact. For deeper trees a subtree's curve is replaced by its lower convex hull
 //! when its parent combines it (Sherbrooke's standard approximation). Across items the
 //! frontier is the greedy marginal analysis over each item's convex hull of (cost, EBO).
+//!
+//! The enumeration is the cost: every depot stock times every warehouse stock combines all
+//! the stores below. That inner step is kept cheap without changing a bit of the answer:
+//! a store's decreases P(X > s) come straight from the pmf recursion into reused buffers,
+//! stores under one warehouse are ordered by one integer sort (ties are equal numbers, so
+//! their order cannot matter), the combined curve is read as it is folded into the best
+//! totals, and other combinations merge their children's already sorted hull runs stably
+//! instead of sorting from scratch. Items run in parallel and the hull steps of all items
+//! are ordered by a stable sort, so the frontier is the same on any number of threads.
+//! `metric/reference.rs` keeps the straightforward computation; tests check the two agree
+//! bit for bit.
 
 use crate::distribution::Pipeline;
 use crate::error::{Result, SolverError, invalid, non_negative, positive};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
 use std::str::FromStr;
 
 /// Most nodes one item's tree may have (enumeration cost grows with it).
@@ -104,16 +116,27 @@ pub struct ItemCurve {
 struct ParentState {
     expected_backorders: f64,
     variance_backorders: f64,
-    demand_per_day: f64,
 }
 
 /// A validated tree with derived totals.
 struct Tree<'a> {
     item: &'a MetricItem,
     children: Vec<Vec<usize>>,
+    /// Whether every child of the node is a leaf (the common store-parent case, combined
+    /// on plain decreases).
+    leaf_parent: Vec<bool>,
     total_demand: Vec<f64>,
+    /// The part of each non-root node's pipeline mean that does not wait on its parent:
+    /// lambda_j (r_j T_j + (1 - r_j) O_j).
+    own_pipeline: Vec<f64>,
+    /// The node's share of its parent's backorders, f_j = lambda_j (1 - r_j) / lambda_parent.
+    parent_share: Vec<f64>,
     max_stock: Vec<u64>,
+    /// An upper bound on the length of each node's subtree curve, to size it once.
+    curve_length: Vec<usize>,
     options: MetricOptions,
+    /// Buffers for combining children, reused by one subtree after another.
+    scratch_pool: RefCell<Vec<Scratch>>,
 }
 
 impl<'a> Tree<'a> {
@@ -135,14 +158,49 @@ impl<'a> Tree<'a> {
                 total_demand[parent] += total_demand[index] * (1.0 - node.local_repair_probability);
             }
         }
+        let leaf_parent = children
+            .iter()
+            .map(|c| !c.is_empty() && c.iter().all(|&child| children[child].is_empty()))
+            .collect();
+        let (own_pipeline, parent_share) = item
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(index, node)| {
+                let demand = total_demand[index];
+                let r = node.local_repair_probability;
+                let own =
+                    demand * (r * node.local_repair_days + (1.0 - r) * node.order_and_ship_days);
+                let parent_demand = node.parent.map_or(0.0, |p| total_demand[p]);
+                let share = if parent_demand > 0.0 {
+                    demand * (1.0 - r) / parent_demand
+                } else {
+                    0.0
+                };
+                (own, share)
+            })
+            .unzip();
         let mut tree = Self {
             item,
             children,
+            leaf_parent,
             total_demand,
+            own_pipeline,
+            parent_share,
             max_stock: vec![0; count],
+            curve_length: vec![0; count],
             options,
+            scratch_pool: RefCell::new(Vec::new()),
         };
         tree.max_stock = tree.enumeration_ranges()?;
+        // A subtree holds at most its own range plus every unit its children can use.
+        for index in (0..count).rev() {
+            let children: usize = tree.children[index]
+                .iter()
+                .map(|&child| tree.curve_length[child] - 1)
+                .sum();
+            tree.curve_length[index] = tree.max_stock[index] as usize + 1 + children;
+        }
         Ok(tree)
     }
 
@@ -160,7 +218,6 @@ impl<'a> Tree<'a> {
             states[index] = Some(ParentState {
                 expected_backorders: empty.expected_backorders,
                 variance_backorders: empty.variance_backorders,
-                demand_per_day: self.total_demand[index],
             });
         }
         Ok(ranges)
@@ -168,19 +225,12 @@ impl<'a> Tree<'a> {
 
     /// The pipeline at `index` given its parent's state (`None` at the root).
     fn pipeline(&self, index: usize, parent: Option<ParentState>) -> Result<Pipeline> {
-        let node = &self.item.nodes[index];
-        let demand = self.total_demand[index];
         let Some(parent) = parent else {
-            return Pipeline::poisson(demand * node.local_repair_days);
+            let node = &self.item.nodes[index];
+            return Pipeline::poisson(self.total_demand[index] * node.local_repair_days);
         };
-        let r = node.local_repair_probability;
-        let own = demand * (r * node.local_repair_days + (1.0 - r) * node.order_and_ship_days);
-        let share = if parent.demand_per_day > 0.0 {
-            demand * (1.0 - r) / parent.demand_per_day
-        } else {
-            0.0
-        };
-        let mean = own + share * parent.expected_backorders;
+        let share = self.parent_share[index];
+        let mean = self.own_pipeline[index] + share * parent.expected_backorders;
         match self.options.model {
             MetricModel::Metric => Pipeline::poisson(mean),
             MetricModel::VariMetric => {
@@ -205,93 +255,308 @@ impl<'a> Tree<'a> {
                 .collect();
             return Ok((best, own_curve.iter().map(|p| p.stock).collect()));
         }
-        let mut best: Vec<f64> = Vec::new();
-        let mut own_stock: Vec<u64> = Vec::new();
+        let mut best: Vec<f64> = Vec::with_capacity(self.curve_length[index]);
+        let mut own_stock: Vec<u64> = Vec::with_capacity(self.curve_length[index]);
+        // One set of buffers serves every own stock level, and later subtrees after this.
+        let mut scratch = self.scratch_pool.borrow_mut().pop().unwrap_or_default();
         for point in &own_curve {
             let state = ParentState {
                 expected_backorders: point.expected_backorders,
                 variance_backorders: point.variance_backorders,
-                demand_per_day: self.total_demand[index],
             };
-            let children = self.combined_children(index, state)?;
+            let combined = self.combined_children(index, state, &mut scratch)?;
             let own = if counts {
                 point.expected_backorders
             } else {
                 0.0
             };
             let offset = point.stock as usize;
-            if best.len() < offset + children.len() {
-                best.resize(offset + children.len(), f64::INFINITY);
-                own_stock.resize(offset + children.len(), 0);
+            let end = offset + combined.length(&scratch);
+            if best.len() < end {
+                best.resize(end, f64::INFINITY);
+                own_stock.resize(end, 0);
             }
-            for (units, value) in children.iter().enumerate() {
-                let total = own + value;
-                if total < best[offset + units] - 1e-15 {
-                    best[offset + units] = total;
-                    own_stock[offset + units] = point.stock;
+            let slots = (&mut best[offset..end], &mut own_stock[offset..end]);
+            match combined {
+                Combined::Curve => relax(slots, scratch.curve.iter().copied(), own, point.stock),
+                Combined::Leaves { start } => {
+                    relax(slots, leaf_curve(start, &scratch.keys), own, point.stock);
                 }
             }
         }
+        self.scratch_pool.borrow_mut().push(scratch);
         Ok((best, own_stock))
     }
 
-    /// A leaf's one-unit blocks, EBO(s) - EBO(s+1) = P(X > s), appended to `blocks`
-    /// without building its curve; returns EBO(0). Leaf curves are convex, so every unit
-    /// is a hull step.
-    fn leaf_blocks(
+    /// A leaf's one-unit decreases, EBO(s) - EBO(s+1) = P(X > s), appended to
+    /// `decreases` without building its curve; returns EBO(0). Leaf curves are convex, so
+    /// every unit is a hull step, and the decreases come out in falling order.
+    fn leaf_decreases(
         &self,
         leaf: usize,
         parent: ParentState,
-        blocks: &mut Vec<(u64, f64)>,
+        decreases: &mut Vec<f64>,
     ) -> Result<f64> {
         if self.item.nodes[leaf].demand_per_day <= 0.0 {
             return Ok(0.0);
         }
         let pipeline = self.pipeline(leaf, Some(parent))?;
-        let mut above = 1.0;
-        for p in pipeline.pmf(self.max_stock[leaf] as usize) {
-            above -= p;
-            if above <= 0.0 {
-                break;
-            }
-            blocks.push((1, above));
-        }
+        // Write into room made beforehand: no reallocation check inside the loop.
+        let first = decreases.len();
+        decreases.resize(first + self.max_stock[leaf] as usize, 0.0);
+        let written = pipeline.survival_into(&mut decreases[first..]);
+        decreases.truncate(first + written);
         Ok(pipeline.mean())
     }
 
-    /// Children of `index` combined by marginal analysis over their convex hulls: entry u is
-    /// the least children EBO with u units spread over the children.
-    fn combined_children(&self, index: usize, state: ParentState) -> Result<Vec<f64>> {
+    /// Children that are all leaves, combined: every block is one unit, so the purchase
+    /// order is the decreases sorted from largest, and equal decreases give the same curve
+    /// in any order. Leaves the sorted decreases in `scratch.keys` (see [`leaf_curve`]).
+    fn combined_leaves(
+        &self,
+        index: usize,
+        state: ParentState,
+        scratch: &mut Scratch,
+    ) -> Result<Combined> {
         let mut start = 0.0;
-        let mut blocks: Vec<(u64, f64)> = Vec::new();
-        for &child in &self.children[index] {
-            if self.children[child].is_empty() {
-                start += self.leaf_blocks(child, state, &mut blocks)?;
-                continue;
-            }
-            let (curve, _) = self.subtree(child, Some(state))?;
-            start += curve[0];
-            blocks.extend(hull_blocks(&curve));
+        scratch.decreases.clear();
+        for &leaf in &self.children[index] {
+            start += self.leaf_decreases(leaf, state, &mut scratch.decreases)?;
         }
-        // Steepest decrease per unit first; the sort is stable so ties keep tree order.
-        blocks.sort_by(|a, b| (b.1 / b.0 as f64).total_cmp(&(a.1 / a.0 as f64)));
-        let mut out = vec![start];
-        let mut current = start;
-        for (units, decrease) in blocks {
-            current -= decrease;
-            for _ in 1..units {
-                let last = out[out.len() - 1];
-                out.push(last);
-            }
-            out.push(current.max(0.0));
-        }
-        Ok(out)
+        // An unstable sort of integer keys is several times faster here than merging the
+        // leaves' runs, and exact: the keys follow `f64::total_cmp`, and equal keys are
+        // equal numbers.
+        scratch.keys.clear();
+        let keys = scratch.decreases.iter().map(|&d| falling_key(d));
+        scratch.keys.extend(keys);
+        scratch.keys.sort_unstable();
+        Ok(Combined::Leaves { start })
     }
+
+    /// Children of `index` combined by marginal analysis over their convex hulls, left in
+    /// `scratch` as the result says: entry u of the curve is the least children EBO with
+    /// u units spread over the children.
+    fn combined_children(
+        &self,
+        index: usize,
+        state: ParentState,
+        scratch: &mut Scratch,
+    ) -> Result<Combined> {
+        if self.leaf_parent[index] {
+            return self.combined_leaves(index, state, scratch);
+        }
+        let mut start = 0.0;
+        scratch.blocks.clear();
+        scratch.run_ends.clear();
+        for &child in &self.children[index] {
+            let run_start = scratch.blocks.len();
+            if self.children[child].is_empty() {
+                scratch.decreases.clear();
+                start += self.leaf_decreases(child, state, &mut scratch.decreases)?;
+                let blocks = scratch.decreases.iter().map(|&d| Block::new(1, d));
+                scratch.blocks.extend(blocks);
+            } else {
+                let (curve, _) = self.subtree(child, Some(state))?;
+                start += curve[0];
+                scratch.blocks.extend(
+                    hull_blocks(&curve)
+                        .into_iter()
+                        .map(|(units, decrease)| Block::new(units, decrease)),
+                );
+            }
+            let run = &mut scratch.blocks[run_start..];
+            if !run.is_empty() {
+                // Each child's blocks are nearly always in order already (convexity); sort
+                // the rare run that rounding left out of order.
+                if !run.is_sorted_by(|a, b| a.comes_before(b)) {
+                    run.sort_by(Block::order);
+                }
+                scratch.run_ends.push(scratch.blocks.len());
+            }
+        }
+        // Steepest decrease per unit first; ties keep tree order (a stable merge of the
+        // children's runs, which is the same order a stable sort of all blocks gives).
+        merge_runs(
+            &mut scratch.blocks,
+            &mut scratch.spare,
+            &mut scratch.run_ends,
+        );
+        let curve = &mut scratch.curve;
+        curve.clear();
+        curve.push(start);
+        let mut current = start;
+        for block in &scratch.blocks {
+            current -= block.decrease;
+            for _ in 1..block.units {
+                let last = curve[curve.len() - 1];
+                curve.push(last);
+            }
+            curve.push(current.max(0.0));
+        }
+        Ok(Combined::Curve)
+    }
+}
+
+/// Where [`Tree::combined_children`] left the children curve.
+#[derive(Debug, Clone, Copy)]
+enum Combined {
+    /// In `scratch.curve`.
+    Curve,
+    /// Implied by `start` and the sorted decreases in `scratch.keys` ([`leaf_curve`]).
+    Leaves {
+        /// EBO with no units at the leaves.
+        start: f64,
+    },
+}
+
+impl Combined {
+    /// The number of entries of the curve.
+    fn length(self, scratch: &Scratch) -> usize {
+        match self {
+            Self::Curve => scratch.curve.len(),
+            Self::Leaves { .. } => scratch.keys.len() + 1,
+        }
+    }
+}
+
+/// The leaves' combined curve: `start`, then `start` less each decrease in falling order
+/// (never below 0), computed as it is read so the subtraction chain overlaps the update
+/// that reads it.
+fn leaf_curve(start: f64, keys: &[u64]) -> impl Iterator<Item = f64> + '_ {
+    let rest = keys.iter().scan(start, |current, &key| {
+        *current -= from_falling_key(key);
+        Some(current.max(0.0))
+    });
+    std::iter::once(start).chain(rest)
+}
+
+/// Keeps, for each total, the smaller of the best so far and `own` plus the children
+/// value, recording `stock` where the new one wins by more than rounding. Selects rather
+/// than branches, as either outcome is common.
+fn relax(
+    (best, own_stock): (&mut [f64], &mut [u64]),
+    children: impl Iterator<Item = f64>,
+    own: f64,
+    stock: u64,
+) {
+    for ((best, own_stock), value) in best.iter_mut().zip(own_stock).zip(children) {
+        let total = own + value;
+        let better = total < *best - 1e-15;
+        *best = if better { total } else { *best };
+        *own_stock = if better { stock } else { *own_stock };
+    }
+}
+
+/// Units bought together in one child of a combination and the EBO decrease they buy.
+#[derive(Debug, Clone, Copy)]
+struct Block {
+    units: u64,
+    decrease: f64,
+    /// Decrease per unit, the order of purchase.
+    rate: f64,
+}
+
+impl Block {
+    fn new(units: u64, decrease: f64) -> Self {
+        Self {
+            units,
+            decrease,
+            rate: decrease / units as f64,
+        }
+    }
+
+    /// Steeper blocks first (total order on the rate, so the order is reproducible).
+    fn order(a: &Self, b: &Self) -> std::cmp::Ordering {
+        b.rate.total_cmp(&a.rate)
+    }
+
+    /// Whether `self` may stand before `other` in purchase order.
+    fn comes_before(&self, other: &Self) -> bool {
+        Self::order(self, other) != std::cmp::Ordering::Greater
+    }
+}
+
+/// Buffers reused across the own stock levels of one node.
+#[derive(Default)]
+struct Scratch {
+    /// Blocks of every child, one sorted run per child, then merged.
+    blocks: Vec<Block>,
+    /// Room for merging.
+    spare: Vec<Block>,
+    /// The end of each run in `blocks`.
+    run_ends: Vec<usize>,
+    /// The combined children curve.
+    curve: Vec<f64>,
+    /// One-unit decreases of leaves.
+    decreases: Vec<f64>,
+    /// Their [`falling_key`]s, sorted.
+    keys: Vec<u64>,
+}
+
+/// An integer key whose ascending order is the falling order of `value` under
+/// [`f64::total_cmp`] (the transform `total_cmp` itself uses, then reversed).
+fn falling_key(value: f64) -> u64 {
+    let bits = value.to_bits();
+    let total = bits ^ ((((bits as i64) >> 63) as u64) >> 1) ^ (1 << 63);
+    !total
+}
+
+/// The value behind a [`falling_key`].
+fn from_falling_key(key: u64) -> f64 {
+    let signed = !key ^ (1 << 63);
+    // The sign bit is unchanged by the transform, so it tells how to undo it.
+    let bits = signed ^ ((((signed as i64) >> 63) as u64) >> 1);
+    f64::from_bits(bits)
+}
+
+/// Merges adjacent sorted runs of `blocks` pairwise until one is left, taking from the left
+/// run on ties: the result is what a stable sort of all of `blocks` by [`Block::order`]
+/// gives, in n log(runs) steps instead of a sort from scratch.
+fn merge_runs(blocks: &mut Vec<Block>, spare: &mut Vec<Block>, run_ends: &mut Vec<usize>) {
+    while run_ends.len() > 1 {
+        spare.clear();
+        let mut start = 0;
+        let mut kept = 0;
+        let mut run = 0;
+        while run < run_ends.len() {
+            let end = run_ends[run];
+            if run + 1 < run_ends.len() {
+                let next_end = run_ends[run + 1];
+                merge_two(&blocks[start..end], &blocks[end..next_end], spare);
+                run_ends[kept] = next_end;
+                start = next_end;
+                run += 2;
+            } else {
+                spare.extend_from_slice(&blocks[start..end]);
+                run_ends[kept] = end;
+                run += 1;
+            }
+            kept += 1;
+        }
+        run_ends.truncate(kept);
+        std::mem::swap(blocks, spare);
+    }
+}
+
+/// Appends the stable merge of two sorted runs to `out`.
+fn merge_two(left: &[Block], right: &[Block], out: &mut Vec<Block>) {
+    let (mut i, mut j) = (0, 0);
+    while i < left.len() && j < right.len() {
+        if Block::order(&right[j], &left[i]) == std::cmp::Ordering::Less {
+            out.push(right[j]);
+            j += 1;
+        } else {
+            out.push(left[i]);
+            i += 1;
+        }
+    }
+    out.extend_from_slice(&left[i..]);
+    out.extend_from_slice(&right[j..]);
 }
 
 /// Indexes of the lower convex hull of a decreasing curve, starting at 0.
 pub fn lower_hull(curve: &[f64]) -> Vec<u64> {
-    let mut hull: Vec<usize> = Vec::new();
+    let mut hull: Vec<usize> = Vec::with_capacity(curve.len());
     for (x, &y) in curve.iter().enumerate() {
         if !y.is_finite() {
             continue;
@@ -402,7 +667,6 @@ fn place(
     let state = ParentState {
         expected_backorders: point.expected_backorders,
         variance_backorders: point.variance_backorders,
-        demand_per_day: tree.total_demand[index],
     };
     let mut remaining = best_total as u64 - own;
     let mut blocks: Vec<(usize, u64, u64, f64)> = Vec::new();
@@ -459,7 +723,6 @@ pub fn expected_backorders(
         states[index] = Some(ParentState {
             expected_backorders: point.expected_backorders,
             variance_backorders: point.variance_backorders,
-            demand_per_day: tree.total_demand[index],
         });
     }
     Ok(total)
@@ -518,41 +781,43 @@ pub fn frontier(
         .par_iter()
         .map(|item| item_curve(item, options))
         .collect::<Result<_>>()?;
-    let mut steps: Vec<(usize, u64, f64, f64)> = Vec::new();
-    for (index, (curve, item)) in curves.iter().zip(items).enumerate() {
-        for w in curve.hull.windows(2) {
-            let cost = (w[1] - w[0]) as f64 * item.unit_cost;
-            let decrease =
-                curve.expected_backorders[w[0] as usize] - curve.expected_backorders[w[1] as usize];
-            steps.push((index, w[1], cost, decrease));
-        }
-    }
-    // Free steps first, then by decrease per money; stable so ties keep item order.
-    steps.sort_by(|a, b| ratio(b.3, b.2).total_cmp(&ratio(a.3, a.2)));
+    let mut steps: Vec<Step> = curves
+        .par_iter()
+        .zip(items)
+        .enumerate()
+        .flat_map_iter(|(index, (curve, item))| hull_steps(index, curve, item))
+        .collect();
+    // Free steps first, then by decrease per money; stable so ties keep item order, which
+    // also makes the order the same on any number of threads.
+    steps.par_sort_by(|a, b| b.rate.total_cmp(&a.rate));
     let mut ebo_by_item: Vec<f64> = curves.iter().map(|c| c.expected_backorders[0]).collect();
-    let mut log_availability = 0.0;
+    // Each item's term of the log availability, kept so a purchase recomputes only its own.
+    let mut term_by_item: Vec<f64> = Vec::new();
     if let Some(n) = machines {
         for (item, ebo) in items.iter().zip(&ebo_by_item) {
-            log_availability += item_log_availability(n, item.units_per_machine, *ebo)?;
+            term_by_item.push(item_log_availability(n, item.units_per_machine, *ebo)?);
         }
     }
+    let mut log_availability: f64 = term_by_item.iter().sum();
     let mut total: f64 = ebo_by_item.iter().sum();
     let mut investment = 0.0;
-    let mut points = vec![FrontierPoint {
+    let mut points = Vec::with_capacity(steps.len() + 1);
+    points.push(FrontierPoint {
         investment,
         expected_backorders: total,
         availability: machines.map(|_| log_availability.exp()),
         item: None,
         item_total_stock: 0,
-    }];
-    for (index, reach, cost, decrease) in steps {
-        investment += cost;
-        total -= decrease;
-        let new_ebo = curves[index].expected_backorders[reach as usize];
+    });
+    for step in steps {
+        let index = step.item;
+        investment += step.cost;
+        total -= step.decrease;
+        let new_ebo = curves[index].expected_backorders[step.reach as usize];
         if let Some(n) = machines {
-            let units = items[index].units_per_machine;
-            log_availability += item_log_availability(n, units, new_ebo)?
-                - item_log_availability(n, units, ebo_by_item[index])?;
+            let term = item_log_availability(n, items[index].units_per_machine, new_ebo)?;
+            log_availability += term - term_by_item[index];
+            term_by_item[index] = term;
         }
         ebo_by_item[index] = new_ebo;
         points.push(FrontierPoint {
@@ -560,10 +825,41 @@ pub fn frontier(
             expected_backorders: total.max(0.0),
             availability: machines.map(|_| log_availability.exp()),
             item: Some(index),
-            item_total_stock: reach,
+            item_total_stock: step.reach,
         });
     }
     Ok(Frontier { points, curves })
+}
+
+/// One step along an item's hull: buying up to `reach` units costs `cost` and lowers the
+/// item's expected backorders by `decrease`.
+struct Step {
+    item: usize,
+    reach: u64,
+    cost: f64,
+    decrease: f64,
+    /// Decrease per unit of money, the order of purchase.
+    rate: f64,
+}
+
+/// The steps along one item's hull, in order.
+fn hull_steps<'a>(
+    index: usize,
+    curve: &'a ItemCurve,
+    item: &'a MetricItem,
+) -> impl Iterator<Item = Step> + 'a {
+    curve.hull.windows(2).map(move |w| {
+        let cost = (w[1] - w[0]) as f64 * item.unit_cost;
+        let decrease =
+            curve.expected_backorders[w[0] as usize] - curve.expected_backorders[w[1] as usize];
+        Step {
+            item: index,
+            reach: w[1],
+            cost,
+            decrease,
+            rate: ratio(decrease, cost),
+        }
+    })
 }
 
 /// Decrease per unit of money, with free steps ranked first.
@@ -587,5 +883,7 @@ fn item_log_availability(machines: u64, units_per_machine: u64, ebo: f64) -> Res
     Ok(units_per_machine as f64 * (1.0 - ebo / installed).max(1e-300).ln())
 }
 
+#[cfg(test)]
+mod reference;
 #[cfg(test)]
 mod tests;

@@ -218,3 +218,284 @@ fn rejects_bad_trees() {
     assert!(item_curve(&item, &MetricOptions::default()).is_err());
     assert!("vari-metric".parse::<MetricModel>().is_ok());
 }
+
+/// Every float of a frontier (points and curves) as bits, so -0.0 and 0.0 differ.
+fn frontier_bits(frontier: &Frontier) -> Vec<u64> {
+    let mut bits = Vec::new();
+    for p in &frontier.points {
+        bits.extend([p.investment.to_bits(), p.expected_backorders.to_bits()]);
+        bits.push(p.availability.map_or(u64::MAX, f64::to_bits));
+        bits.push(p.item.map_or(u64::MAX, |i| i as u64));
+        bits.push(p.item_total_stock);
+    }
+    for curve in &frontier.curves {
+        bits.extend(curve_bits(curve));
+    }
+    bits
+}
+
+/// An item curve as bits.
+fn curve_bits(curve: &ItemCurve) -> Vec<u64> {
+    let mut bits: Vec<u64> = curve
+        .expected_backorders
+        .iter()
+        .map(|x| x.to_bits())
+        .collect();
+    bits.push(u64::MAX);
+    bits.extend(&curve.root_stock);
+    bits.push(u64::MAX);
+    bits.extend(&curve.hull);
+    bits
+}
+
+/// The benchmark's shape in small: a depot, `regionals` regional warehouses without demand
+/// of their own, and `stores` stores under each, with seeded rates.
+fn bench_like_items(count: usize, regionals: usize, stores: usize, seed: u64) -> Vec<MetricItem> {
+    use rand::{RngExt, SeedableRng, rngs::StdRng};
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..count)
+        .map(|i| {
+            let mut nodes = vec![MetricNode {
+                parent: None,
+                demand_per_day: 0.0,
+                local_repair_probability: 1.0,
+                local_repair_days: rng.random_range(10.0..40.0),
+                order_and_ship_days: 0.0,
+            }];
+            for _ in 0..regionals {
+                let regional = nodes.len();
+                nodes.push(MetricNode {
+                    parent: Some(0),
+                    demand_per_day: 0.0,
+                    local_repair_probability: 0.0,
+                    local_repair_days: 0.0,
+                    order_and_ship_days: rng.random_range(2.0..6.0),
+                });
+                for _ in 0..stores {
+                    nodes.push(MetricNode {
+                        parent: Some(regional),
+                        demand_per_day: rng.random_range(0.001..0.05),
+                        local_repair_probability: rng.random_range(0.0..0.3),
+                        local_repair_days: rng.random_range(1.0..3.0),
+                        order_and_ship_days: rng.random_range(1.0..3.0),
+                    });
+                }
+            }
+            MetricItem {
+                name: format!("part{i}"),
+                unit_cost: rng.random_range(10.0..5_000.0),
+                units_per_machine: 1,
+                nodes,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn fast_frontier_is_bit_for_bit_the_straightforward_one_on_the_bench_shape() {
+    let items = bench_like_items(6, 3, 4, 7);
+    for model in [MetricModel::Metric, MetricModel::VariMetric] {
+        let options = MetricOptions {
+            model,
+            ebo_tolerance: 1e-4,
+        };
+        let fast = frontier(&items, &options, Some(50)).unwrap();
+        let slow = reference::frontier(&items, &options, Some(50)).unwrap();
+        assert!(fast.points.len() > 100, "{model:?}: a real frontier");
+        assert_eq!(frontier_bits(&fast), frontier_bits(&slow), "{model:?}");
+    }
+}
+
+#[test]
+fn frontier_is_the_same_on_one_and_two_threads() {
+    let items = bench_like_items(24, 2, 3, 11);
+    let options = MetricOptions {
+        model: MetricModel::VariMetric,
+        ebo_tolerance: 1e-4,
+    };
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| frontier(&items, &options, Some(100)).unwrap())
+    };
+    assert_eq!(frontier_bits(&run(1)), frontier_bits(&run(2)));
+}
+
+#[test]
+fn four_echelon_chain_matches_the_straightforward_curve() {
+    // Depot -> hub -> warehouse -> two stores, plus a store straight under the hub and
+    // demand at the warehouse: deeper trees and mixed leaf / non-leaf children.
+    let node = |parent: Option<usize>, demand: f64, days: f64| MetricNode {
+        parent,
+        demand_per_day: demand,
+        local_repair_probability: 0.1,
+        local_repair_days: days,
+        order_and_ship_days: 1.5,
+    };
+    let item = MetricItem {
+        name: "chain".into(),
+        unit_cost: 3.0,
+        units_per_machine: 2,
+        nodes: vec![
+            node(None, 0.0, 12.0),
+            node(Some(0), 0.0, 0.0),
+            node(Some(1), 0.05, 2.0),
+            node(Some(2), 0.2, 1.0),
+            node(Some(2), 0.1, 1.0),
+            node(Some(1), 0.3, 1.0),
+        ],
+    };
+    for model in [MetricModel::Metric, MetricModel::VariMetric] {
+        let options = options(model);
+        let fast = item_curve(&item, &options).unwrap();
+        let slow = reference::item_curve(&item, &options).unwrap();
+        assert_eq!(curve_bits(&fast), curve_bits(&slow), "{model:?}");
+    }
+}
+
+#[test]
+fn falling_keys_round_trip_and_sort_like_total_cmp_reversed() {
+    let values = [
+        1.0,
+        0.5,
+        1e-300,
+        f64::MIN_POSITIVE / 4.0,
+        0.0,
+        -0.0,
+        -1e-300,
+        -2.5,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+        -f64::NAN,
+        0.5,
+    ];
+    for &a in &values {
+        assert_eq!(from_falling_key(falling_key(a)).to_bits(), a.to_bits());
+        for &b in &values {
+            assert_eq!(
+                falling_key(a).cmp(&falling_key(b)),
+                b.total_cmp(&a),
+                "{a} {b}"
+            );
+        }
+    }
+}
+
+#[test]
+fn merging_sorted_runs_is_a_stable_sort() {
+    use rand::{RngExt, SeedableRng, rngs::StdRng};
+    let mut rng = StdRng::seed_from_u64(5);
+    for _ in 0..200 {
+        let mut blocks = Vec::new();
+        let mut run_ends = Vec::new();
+        for _ in 0..rng.random_range(1..7) {
+            // Few distinct rates, so ties across runs are common.
+            let mut run: Vec<Block> = (0..rng.random_range(1..6))
+                .map(|_| Block::new(rng.random_range(1..3), f64::from(rng.random_range(0..4))))
+                .collect();
+            run.sort_by(Block::order);
+            blocks.extend(run);
+            run_ends.push(blocks.len());
+        }
+        let mut expect: Vec<(usize, Block)> = blocks.iter().copied().enumerate().collect();
+        expect.sort_by(|a, b| Block::order(&a.1, &b.1));
+        // Tag each block with its place so the check sees which of two equal blocks won.
+        let tagged: Vec<Block> = blocks
+            .iter()
+            .enumerate()
+            .map(|(i, b)| Block {
+                units: i as u64,
+                ..*b
+            })
+            .collect();
+        let mut merged = tagged;
+        merge_runs(&mut merged, &mut Vec::new(), &mut run_ends);
+        let got: Vec<u64> = merged.iter().map(|b| b.units).collect();
+        let want: Vec<u64> = expect.iter().map(|(i, _)| *i as u64).collect();
+        assert_eq!(got, want);
+    }
+}
+
+mod equivalence {
+    //! Property test: on small random trees the fast path gives bit for bit the curves and
+    //! frontier of the straightforward computation in `reference.rs`.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    /// One node's rates; `parent` is repaired below so trees stay at most four deep.
+    fn node() -> impl Strategy<Value = (usize, f64, f64, f64, f64)> {
+        (
+            0usize..64,
+            prop_oneof![Just(0.0), 0.001..0.4f64],
+            prop_oneof![Just(0.0), Just(1.0), 0.0..1.0f64],
+            0.0..10.0f64,
+            0.0..4.0f64,
+        )
+    }
+
+    /// A tree of 1..=7 nodes where node i's parent is one of the nodes before it.
+    fn item() -> impl Strategy<Value = MetricItem> {
+        (
+            proptest::collection::vec(node(), 1..=7),
+            prop_oneof![Just(0.0), 1.0..500.0f64],
+            1u64..3,
+        )
+            .prop_map(|(raw, unit_cost, units_per_machine)| {
+                let mut depth = Vec::new();
+                let mut nodes: Vec<MetricNode> = Vec::new();
+                for (index, (pick, demand, repair, repair_days, ship_days)) in
+                    raw.into_iter().enumerate()
+                {
+                    let parent = (index > 0).then(|| {
+                        let mut p = pick % index;
+                        while depth[p] >= 3 {
+                            p = nodes[p].parent.unwrap_or(0);
+                        }
+                        p
+                    });
+                    depth.push(parent.map_or(0, |p| depth[p] + 1));
+                    nodes.push(MetricNode {
+                        parent,
+                        demand_per_day: demand,
+                        local_repair_probability: repair,
+                        local_repair_days: repair_days,
+                        order_and_ship_days: ship_days,
+                    });
+                }
+                MetricItem {
+                    name: "random".into(),
+                    unit_cost,
+                    units_per_machine,
+                    nodes,
+                }
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        #[test]
+        fn fast_path_matches_the_straightforward_frontier(
+            items in proptest::collection::vec(item(), 1..4),
+            vari in any::<bool>(),
+            machines in prop_oneof![Just(None), (1u64..40).prop_map(Some)],
+        ) {
+            let options = MetricOptions {
+                model: if vari { MetricModel::VariMetric } else { MetricModel::Metric },
+                ebo_tolerance: 1e-4,
+            };
+            for item in &items {
+                let fast = item_curve(item, &options).unwrap();
+                let slow = reference::item_curve(item, &options).unwrap();
+                prop_assert_eq!(curve_bits(&fast), curve_bits(&slow));
+            }
+            let fast = frontier(&items, &options, machines).unwrap();
+            let slow = reference::frontier(&items, &options, machines).unwrap();
+            prop_assert_eq!(frontier_bits(&fast), frontier_bits(&slow));
+        }
+    }
+}
