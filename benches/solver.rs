@@ -197,9 +197,11 @@ fn metric_row(items: &[MetricItem], model: MetricModel) -> Row {
         model,
         ebo_tolerance: 1e-4,
     };
+    let cpu_before = process_cpu_seconds();
     let start = Instant::now();
     let result = frontier(items, &options, Some(1_000));
     let seconds = start.elapsed().as_secs_f64();
+    let cpu = process_cpu_seconds().zip(cpu_before).map(|(a, b)| a - b);
     let f = result.unwrap_or_else(|e| panic!("{model:?} frontier failed: {e}"));
     assert!(
         f.points
@@ -218,12 +220,25 @@ fn metric_row(items: &[MetricItem], model: MetricModel) -> Row {
         seconds,
         objective: Some(last.expected_backorders),
         note: format!(
-            "{} frontier points, final EBO {:.3}, investment {:.3e}",
+            "{} frontier points, final EBO {:.3}, investment {:.3e}, CPU {}",
             f.points.len(),
             last.expected_backorders,
-            last.investment
+            last.investment,
+            cpu.map_or("n/a".into(), |c| format!("{c:.1} s"))
         ),
     }
+}
+
+/// User plus system CPU seconds of this process over all threads, from `/proc/self/stat`
+/// (Linux, in USER_HZ = 100 ticks), so a loaded machine's wall time can be told apart from
+/// the work done; `None` elsewhere.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
 
 /// The scenario model: Poisson lead-time demand, budget at the averages' cost, CVaR95.
