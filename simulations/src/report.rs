@@ -180,6 +180,9 @@ pub struct PartLocationKey {
 pub struct PartLocationSample {
     /// Units demanded in the window.
     pub demand_units: u64,
+    /// Units of that demand served from the location's own shelf at once.
+    #[serde(default)]
+    pub first_time_fills: u64,
     /// Units demanded in the first mean replenishment lead time after the warm-up.
     pub lead_time_demand_units: u64,
     /// Backorder unit-days in the window.
