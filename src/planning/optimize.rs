@@ -249,15 +249,26 @@ pub fn run_optimize(
     let base = build_model(network, &part_ids)?;
     let cells = store_cells(network, &part_ids)?;
     progress(0.0, "training simulation");
-    let trained = match request.model {
+    let (trained, simulated_rates) = match request.model {
         TrainingModel::Curves => {
-            Trained::Curves(curve_model(network, &cells, request, progress, cancel)?)
+            let (model, rates) = curve_model(network, &cells, request, progress, cancel)?;
+            (Trained::Curves(model), rates)
         }
         TrainingModel::LeadTime => {
             let samples = training_samples(&base, &request.settings, progress, cancel)?;
-            Trained::LeadTime(scenario_model(network, &cells, &samples, request)?)
+            let rates = sampled_rates(&cells, &samples);
+            (
+                Trained::LeadTime(scenario_model(network, &cells, &samples, request)?),
+                rates,
+            )
         }
     };
+    // The averages and METRIC plans size for the mean demand the training simulation saw,
+    // the same information the consequence plan has; only the use of it differs.
+    let mut cells = cells;
+    for (cell, rate) in cells.iter_mut().zip(simulated_rates) {
+        cell.demand_per_day = rate;
+    }
     check_cancel(cancel)?;
     progress(0.5, "solving");
     let plan = solve(&trained, request, cancel)?;
@@ -267,7 +278,12 @@ pub fn run_optimize(
     let (averages, metric_plan) = if request.compare {
         (
             Some(averages_plan(&cells, &unit_costs, investment)?),
-            Some(metric_plan(&cells, &unit_costs, investment)?),
+            Some(metric_plan(
+                &cells,
+                &metric_lead_times(network, &cells)?,
+                &unit_costs,
+                investment,
+            )?),
         )
     } else {
         (None, None)
@@ -594,7 +610,7 @@ fn curve_model(
     request: &OptimizeRequest,
     progress: &(dyn Fn(f64, &str) + Sync),
     cancel: &AtomicBool,
-) -> Result<CurveModel, OptimizeError> {
+) -> Result<(CurveModel, Vec<f64>), OptimizeError> {
     let settings = &request.settings;
     let replications = scenarios(settings, TrainingModel::Curves);
     let config = sim::SimConfig {
@@ -717,6 +733,8 @@ fn curve_model(
         }
         level = next_curve_level(level);
     }
+    let days = f64::from(replications) * (config.horizon_days - config.warm_up_days);
+    let rates = curves.iter().map(|b| b.demand as f64 / days).collect();
     let items = cells
         .iter()
         .zip(curves)
@@ -745,13 +763,36 @@ fn curve_model(
             }
         })
         .collect();
-    Ok(CurveModel {
+    let model = CurveModel {
         items,
         scenarios: replications as usize,
         budget: request.budget_usd,
         cvar_alpha: request.cvar_alpha,
         cvar_weight: request.cvar_weight,
-    })
+    };
+    Ok((model, rates))
+}
+
+/// Mean demand per day of each cell in lead-time training samples (0 where unsampled).
+fn sampled_rates(cells: &[Cell], samples: &sim::ScenarioSamples) -> Vec<f64> {
+    let days = samples.replications.len().max(1) as f64 * f64::from(TRAINING_WINDOW_DAYS);
+    cells
+        .iter()
+        .map(|c| {
+            samples
+                .part_locations
+                .iter()
+                .position(|k| k.part == c.part && k.location == c.store)
+                .map_or(0.0, |column| {
+                    samples
+                        .replications
+                        .iter()
+                        .map(|r| r[column].demand_units as f64)
+                        .sum::<f64>()
+                        / days
+                })
+        })
+        .collect()
 }
 
 /// The level simulated after `level`: every one up to [`FINE_CURVE_LEVELS`], then 25% up.
@@ -962,11 +1003,89 @@ fn averages_plan(
     Ok(buy_in_order(&order, unit_costs, budget))
 }
 
+/// METRIC's resupply time of each store part-location with the warehouses and depots at
+/// the levels in force: the transit from its parent plus the parent's mean delay
+/// EBO(s) / lambda (Little's law), where the parent's pipeline is Poisson with mean
+/// lambda x (its own transit + its parent's delay), up to the depot and its factory lead
+/// time. lambda is the installed-base demand of the stores below. A min/max or (R, Q)
+/// policy counts as base stock at its order-up-to level.
+fn metric_lead_times(network: &Network, cells: &[Cell]) -> Result<Vec<f64>, OptimizeError> {
+    let parent = |location: &str| {
+        network
+            .locations
+            .get(location)
+            .and_then(|l| l.replenishment_source.clone())
+    };
+    let mut rates: BTreeMap<(&str, String), f64> = BTreeMap::new();
+    for c in cells {
+        let mut at = parent(&c.store);
+        let mut depth = 0;
+        while let Some(location) = at {
+            *rates
+                .entry((c.part.as_str(), location.clone()))
+                .or_default() += c.demand_per_day;
+            at = parent(&location);
+            depth += 1;
+            if depth > network.locations.len() {
+                break;
+            }
+        }
+    }
+    let mut delays: BTreeMap<(String, String), f64> = BTreeMap::new();
+    let mut delay = |part: &str, location: &str| -> Result<f64, OptimizeError> {
+        // The chain from the top down, so each parent's delay is known first.
+        let mut chain = vec![location.to_string()];
+        while let Some(up) = parent(&chain[chain.len() - 1]) {
+            if chain.contains(&up) || chain.len() > network.locations.len() {
+                break;
+            }
+            chain.push(up);
+        }
+        let mut above = 0.0;
+        for node in chain.iter().rev() {
+            let key = (part.to_string(), node.clone());
+            if let Some(d) = delays.get(&key) {
+                above = *d;
+                continue;
+            }
+            let rate = rates.get(&(part, node.clone())).copied().unwrap_or(0.0);
+            let level = network.policies.get(&key).map_or(0, |p| p.order_up_to);
+            let (transit, _) = store_lead_time(network, node);
+            let d = if rate > 0.0 {
+                let pipeline =
+                    spares_solver::distribution::Pipeline::poisson(rate * (transit + above))?;
+                pipeline.at(level).expected_backorders / rate
+            } else {
+                0.0
+            };
+            delays.insert(key, d);
+            above = d;
+        }
+        Ok(above)
+    };
+    cells
+        .iter()
+        .map(|c| {
+            let above = match parent(&c.store) {
+                Some(p) => delay(&c.part, &p)?,
+                None => 0.0,
+            };
+            Ok(c.lead_time_days_mean + above)
+        })
+        .collect()
+}
+
 /// The METRIC plan: marginal analysis of expected backorders per dollar over every store
-/// part-location (each a one-node METRIC item resupplied in its lead time), bought in
-/// frontier order up to `budget`.
-fn metric_plan(cells: &[Cell], unit_costs: &[f64], budget: f64) -> Result<Vec<u64>, OptimizeError> {
-    let frontier = metric_frontier(cells, unit_costs)?;
+/// part-location (each a one-node METRIC item resupplied in its METRIC lead time, which
+/// counts the delay upstream at the levels in force), bought in frontier order up to
+/// `budget`.
+fn metric_plan(
+    cells: &[Cell],
+    lead_times: &[f64],
+    unit_costs: &[f64],
+    budget: f64,
+) -> Result<Vec<u64>, OptimizeError> {
+    let frontier = metric_frontier(cells, lead_times, unit_costs)?;
     let order: Vec<(usize, u64)> = frontier
         .points
         .iter()
@@ -975,11 +1094,16 @@ fn metric_plan(cells: &[Cell], unit_costs: &[f64], budget: f64) -> Result<Vec<u6
     Ok(buy_in_order(&order, unit_costs, budget))
 }
 
-fn metric_frontier(cells: &[Cell], unit_costs: &[f64]) -> Result<metric::Frontier, OptimizeError> {
+fn metric_frontier(
+    cells: &[Cell],
+    lead_times: &[f64],
+    unit_costs: &[f64],
+) -> Result<metric::Frontier, OptimizeError> {
     let items: Vec<MetricItem> = cells
         .iter()
         .zip(unit_costs)
-        .map(|(c, cost)| MetricItem {
+        .zip(lead_times)
+        .map(|((c, cost), lead_time)| MetricItem {
             name: format!("{}@{}", c.part, c.store),
             unit_cost: *cost,
             units_per_machine: 1,
@@ -987,7 +1111,7 @@ fn metric_frontier(cells: &[Cell], unit_costs: &[f64]) -> Result<metric::Frontie
                 parent: None,
                 demand_per_day: c.demand_per_day,
                 local_repair_probability: 1.0,
-                local_repair_days: c.lead_time_days_mean,
+                local_repair_days: *lead_time,
                 order_and_ship_days: 0.0,
             }],
         })
