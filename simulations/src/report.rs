@@ -191,4 +191,7 @@ pub struct PartLocationSample {
     pub downtime_hours: f64,
     /// Downtime cost realised.
     pub downtime_cost: f64,
+    /// Cost of the lateral and emergency shipments that served this location.
+    #[serde(default)]
+    pub expediting_cost: f64,
 }

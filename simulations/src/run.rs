@@ -307,6 +307,7 @@ impl<'a> Reducer<'a> {
                         backorder_unit_days: tally.backorder_unit_days,
                         downtime_hours: tally.downtime_hours,
                         downtime_cost: tally.downtime_cost,
+                        expediting_cost: tally.emergency_cost + tally.lateral_cost,
                     });
                 }
                 slot += 1;

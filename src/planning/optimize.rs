@@ -4,8 +4,8 @@
 //! 1. Training (default, [`TrainingModel::Curves`]): the selected parts are simulated on the
 //!    training seed over the request's horizon with every sized store at level 0, 1, 2, ...
 //!    (common random numbers, lateral shipments off so each curve is the store's own). The
-//!    downtime cost of each replication at each store part-location is one point of that
-//!    part-location's consequence curve. A curve stops once no further unit could pay: when
+//!    downtime cost plus expediting cost of each replication at each store part-location is
+//!    one point of that part-location's consequence curve. A curve stops once no further unit could pay: when
 //!    its mean plus lambda x CVaR at the last level is below one unit's holding cost (CVaR is
 //!    monotone and subadditive, so that bounds what any further stock can save), and the
 //!    critical fill floor, if any, is met.
@@ -133,6 +133,9 @@ pub struct PlanEvaluation {
     pub downtime_cost_cvar95: f64,
     /// Emergency shipments per replication.
     pub emergency_shipments: f64,
+    /// Why the plan holds less than the others, if it does (empty otherwise).
+    #[serde(default)]
+    pub note: String,
 }
 
 /// One recommended level, with the alternatives and the reason.
@@ -288,6 +291,8 @@ pub fn run_optimize(
     } else {
         (None, None)
     };
+    // A scaled plan stops short of the target by less than one unit of the dearest part.
+    let dearest = unit_costs.iter().copied().fold(0.0, f64::max);
     let mut comparison = Vec::new();
     let mut eval_seed = None;
     if let (Some(a), Some(m)) = (&averages, &metric_plan) {
@@ -303,7 +308,14 @@ pub fn run_optimize(
             let on_progress = |f: f64| progress(0.55 + 0.4 * (index as f64 + f) / 3.0, &stage);
             on_progress(0.0);
             let report = evaluate_plan(&base, &cells, stock, request, seed, &on_progress, cancel)?;
-            comparison.push(plan_evaluation(name, &report, &unit_costs, stock));
+            let mut row = plan_evaluation(name, &report, &unit_costs, stock);
+            if investment - row.investment_usd > dearest {
+                row.note = format!(
+                    "{name} stops at {}: its model sees no benefit in more stock",
+                    money(row.investment_usd)
+                );
+            }
+            comparison.push(row);
         }
     }
     progress(0.96, "explaining");
@@ -691,7 +703,7 @@ fn curve_model(
             let row: Vec<f64> = samples
                 .replications
                 .iter()
-                .map(|r| r[column].downtime_cost)
+                .map(|r| r[column].downtime_cost + r[column].expediting_cost)
                 .collect();
             curve.fills.push(
                 samples
@@ -983,7 +995,8 @@ fn averages_plan(
         let plan = spares_solver::averages::safety_stock(&input, AVERAGES_CYCLE_SERVICE_LEVEL)?;
         let mean = c.demand_per_day * c.lead_time_days_mean;
         let sigma = plan.safety_stock / 1.644_853_626_951_472_2;
-        let top = (plan.stock.max(1) * 4).min(MAX_AVERAGES_UNITS);
+        // Far past the unscaled plan, so z can reach any budget a consequence plan sets.
+        let top = (plan.stock.max(1) * 20).min(MAX_AVERAGES_UNITS);
         for n in 1..=top {
             let gap = (n - 1) as f64 - mean;
             let z = if sigma > 0.0 {
@@ -1166,6 +1179,7 @@ fn plan_evaluation(
         downtime_cost_p99: tail.map_or(0.0, |t| t.p99.value),
         downtime_cost_cvar95: tail.map_or(0.0, |t| t.cvar95.mean),
         emergency_shipments: m.emergency_shipments.mean,
+        note: String::new(),
     }
 }
 
@@ -1288,6 +1302,9 @@ pub fn summarize(result: &OptimizeResult, shown: usize) -> String {
             "Out of sample: {EVALUATION_REPLICATIONS} replications, evaluation seed {seed}; downtime cost per replication"
         );
         out.push_str(&comparison_table(&result.comparison));
+        for row in result.comparison.iter().filter(|row| !row.note.is_empty()) {
+            let _ = writeln!(out, "note: {}", row.note);
+        }
     }
     if !result.recommendations.is_empty() && shown > 0 {
         let _ = writeln!(
