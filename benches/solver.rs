@@ -3,6 +3,12 @@
 //!
 //! `cargo bench --bench solver` runs the full sizes and prints a table. Under `cargo test`
 //! (no `--bench` argument) the fixtures shrink to a smoke size that still checks results.
+//! In full mode `SPARES_BENCH_LADDER=100x1000,300x1000` picks the scenario LP rungs
+//! (part-locations x scenarios); the default is 100x1000, 300x1000 and 1000x1000.
+//!
+//! With `--features highs` every raw HiGHS configuration is also run in-process through
+//! good_lp with the same options and limit, just before the raw run, and a last table gives
+//! good_lp + HiGHS seconds over raw HiGHS seconds.
 
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use rand_distr::{Distribution, Poisson};
@@ -39,8 +45,11 @@ enum Kind {
     Metric,
     /// Clarabel through good_lp: the default backend and the reference objective.
     Clarabel,
-    /// Another in-process backend (microlp in smoke mode, HiGHS with the feature).
+    /// Another in-process backend (microlp in smoke mode).
     OtherLp,
+    /// HiGHS through good_lp with one raw configuration's options (the `highs` feature).
+    #[cfg_attr(not(feature = "highs"), allow(dead_code))]
+    GoodLpHighs,
     /// Raw HiGHS via highspy on the exported MPS.
     RawHighs,
     Decomposition,
@@ -57,14 +66,40 @@ struct Row {
     seconds: f64,
     /// Set only for a proven optimum (or the decomposition's plan).
     objective: Option<f64>,
+    /// Raw HiGHS only: seconds spent reading the MPS file, not counted in `seconds`.
+    mps_read_seconds: Option<f64>,
     note: String,
 }
 
 /// Relative objective agreement required between LP solvers (Clarabel is ~1e-9 accurate).
 const AGREEMENT: f64 = 1e-6;
 
-/// The goal: Clarabel within this factor of raw HiGHS.
+/// The goal: Clarabel, and good_lp + HiGHS, within this factor of raw HiGHS.
 const GOAL_RATIO: f64 = 1.2;
+
+/// Environment variable choosing the full-mode ladder, e.g. `100x1000,300x1000`.
+const LADDER_VARIABLE: &str = "SPARES_BENCH_LADDER";
+
+/// The full-mode ladder from `SPARES_BENCH_LADDER`, or the default rungs.
+fn full_ladder() -> Vec<(usize, usize)> {
+    let Ok(text) = std::env::var(LADDER_VARIABLE) else {
+        return vec![(100, 1_000), (300, 1_000), (1_000, 1_000)];
+    };
+    text.split(',')
+        .map(|rung| {
+            let parsed = rung.trim().split_once('x').and_then(|(n, s)| {
+                Some((
+                    n.trim().parse::<usize>().ok()?,
+                    s.trim().parse::<usize>().ok()?,
+                ))
+            });
+            match parsed {
+                Some((n, s)) if n > 0 && s > 0 => (n, s),
+                _ => panic!("{LADDER_VARIABLE}: `{rung}` is not PARTLOCATIONSxSCENARIOS"),
+            }
+        })
+        .collect()
+}
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
@@ -73,7 +108,7 @@ fn main() {
             metric_parts: 10_000,
             metric_warehouses: 9,
             metric_stores_per_warehouse: 10,
-            lp_ladder: vec![(100, 1_000), (300, 1_000), (1_000, 1_000)],
+            lp_ladder: full_ladder(),
             time_limit_seconds: 1_800.0,
             highspy_ipm_limit_seconds: 400.0,
             highspy_simplex_limit_seconds: 120.0,
@@ -104,6 +139,9 @@ fn main() {
     }
     print_table(&rows);
     print_ladder(&rows, &sizes, &shapes);
+    if cfg!(feature = "highs") {
+        print_highs_comparison(&rows, &sizes);
+    }
     assert!(
         mismatches.is_empty(),
         "objectives disagree beyond {AGREEMENT:e}:\n{}",
@@ -219,6 +257,7 @@ fn metric_row(items: &[MetricItem], model: MetricModel) -> Row {
         how: "rayon per part".into(),
         seconds,
         objective: Some(last.expected_backorders),
+        mps_read_seconds: None,
         note: format!(
             "{} frontier points, final EBO {:.3}, investment {:.3e}, CPU {}",
             f.points.len(),
@@ -284,8 +323,9 @@ fn scenario_model(part_location_count: usize, scenario_count: usize) -> Scenario
 }
 
 /// One rung of the ladder: Clarabel (the reference), other in-process backends, raw HiGHS
-/// in three configurations on the exported MPS, and the decomposition. Returns the rows and
-/// the LP's shape.
+/// in three configurations on the exported MPS (each preceded, with the `highs` feature, by
+/// good_lp + HiGHS with the same options), and the decomposition. Returns the rows and the
+/// LP's shape.
 fn scenario_rows(
     sizes: &Sizes,
     rung: usize,
@@ -309,9 +349,6 @@ fn scenario_rows(
     if !full {
         backends.push(Backend::Microlp);
     }
-    if cfg!(feature = "highs") {
-        backends.push(Backend::Highs);
-    }
     let mut reference: Option<f64> = None;
     for backend in backends {
         let row = lp_row(&lp, backend, sizes.time_limit_seconds, rung, &size);
@@ -327,6 +364,15 @@ fn scenario_rows(
         } else {
             sizes.highspy_ipm_limit_seconds
         };
+        #[cfg(feature = "highs")]
+        {
+            let row = good_lp_highs_row(&lp, config, limit, rung, &size);
+            if let Some(o) = row.objective {
+                check_objective(&mut reference, o, &row.how, &size, mismatches);
+            }
+            println!("done: {} in {:.3} s ({})", row.how, row.seconds, row.note);
+            rows.push(row);
+        }
         let row = highspy_row(&lp, config, limit, rung, &size);
         if let Some(o) = row.objective {
             check_objective(&mut reference, o, &row.how, &size, mismatches);
@@ -364,6 +410,7 @@ fn scenario_rows(
         how: "decomposition (integer)".into(),
         seconds,
         objective: Some(plan.evaluation.objective),
+        mps_read_seconds: None,
         note: format!(
             "{:?}, {} iterations, own gap {:.2e}, gap to LP {}",
             plan.status,
@@ -404,6 +451,42 @@ fn lp_row(lp: &LinearProgram, backend: Backend, limit: f64, rung: usize, size: &
         how: format!("good_lp + {backend}"),
         seconds,
         objective,
+        mps_read_seconds: None,
+        note,
+    }
+}
+
+/// Solves the LP in-process with HiGHS through good_lp, with one raw configuration's options.
+#[cfg(feature = "highs")]
+fn good_lp_highs_row(
+    lp: &LinearProgram,
+    config: &HighspyConfig,
+    limit: f64,
+    rung: usize,
+    size: &str,
+) -> Row {
+    let start = Instant::now();
+    let result = lp.solve_highs_with_options(limit, config.options);
+    let seconds = start.elapsed().as_secs_f64();
+    let (objective, note) = match result {
+        Ok(s) => (
+            (s.status == LpStatus::Optimal).then_some(s.objective),
+            format!(
+                "{:?}, objective {:.9e} (includes building the good_lp and HiGHS models; limit {limit} s)",
+                s.status, s.objective
+            ),
+        ),
+        Err(e) => (None, format!("failed: {e}")),
+    };
+    Row {
+        kind: Kind::GoodLpHighs,
+        rung,
+        case: "scenario CVaR LP".into(),
+        size: size.into(),
+        how: config.good_lp_label(),
+        seconds,
+        objective,
+        mps_read_seconds: None,
         note,
     }
 }
@@ -433,27 +516,41 @@ fn check_objective(
 
 /// One raw HiGHS configuration.
 struct HighspyConfig {
-    label: &'static str,
+    /// The algorithm, e.g. "ipm, no crossover".
+    name: &'static str,
     simplex: bool,
     /// `(option, value)` pairs passed to `Highs.setOptionValue`.
     options: &'static [(&'static str, &'static str)],
+}
+
+impl HighspyConfig {
+    /// Row label of the raw highspy run.
+    fn raw_label(&self) -> String {
+        format!("raw HiGHS {}", self.name)
+    }
+
+    /// Row label of the in-process good_lp run with the same options.
+    #[cfg_attr(not(feature = "highs"), allow(dead_code))]
+    fn good_lp_label(&self) -> String {
+        format!("good_lp + HiGHS {}", self.name)
+    }
 }
 
 /// Interior point with and without crossover (crossover can dominate on this LP), and
 /// dual simplex (HiGHS's default for LPs) under its own limit.
 const HIGHSPY_CONFIGS: [HighspyConfig; 3] = [
     HighspyConfig {
-        label: "raw HiGHS ipm, no crossover",
+        name: "ipm, no crossover",
         simplex: false,
         options: &[("solver", "ipm"), ("run_crossover", "off")],
     },
     HighspyConfig {
-        label: "raw HiGHS ipm + crossover",
+        name: "ipm + crossover",
         simplex: false,
         options: &[("solver", "ipm"), ("run_crossover", "on")],
     },
     HighspyConfig {
-        label: "raw HiGHS simplex",
+        name: "simplex",
         simplex: true,
         options: &[("solver", "simplex")],
     },
@@ -498,9 +595,10 @@ fn highspy_row(
         rung,
         case: "scenario CVaR LP".into(),
         size: size.into(),
-        how: config.label.into(),
+        how: config.raw_label(),
         seconds: 0.0,
         objective: None,
+        mps_read_seconds: None,
         note: String::new(),
     };
     let available = Command::new("python3")
@@ -557,6 +655,7 @@ fn highspy_row(
                 row.objective = Some(objective);
             }
             row.seconds = seconds;
+            row.mps_read_seconds = Some(read);
             row.note = format!(
                 "{status}, objective {objective:.9e}; ipm/crossover/simplex iterations {iterations}; MPS read {read:.2} s excluded; limit {limit} s; highspy {version}"
             );
@@ -570,7 +669,7 @@ fn highspy_row(
 fn print_table(rows: &[Row]) {
     println!();
     println!(
-        "{:<22} | {:<26} | {:<28} | {:>10} | {:>16} | {:>12} | note",
+        "{:<22} | {:<27} | {:<34} | {:>10} | {:>16} | {:>12} | note",
         "case", "size", "method", "seconds", "objective", "Clarabel/this"
     );
     for r in rows {
@@ -585,7 +684,7 @@ fn print_table(rows: &[Row]) {
         };
         let objective = r.objective.map_or("-".into(), |o| format!("{o:.9e}"));
         println!(
-            "{:<22} | {:<26} | {:<28} | {:>10.3} | {:>16} | {:>12} | {}",
+            "{:<22} | {:<27} | {:<34} | {:>10.3} | {:>16} | {:>12} | {}",
             r.case, r.size, r.how, r.seconds, objective, ratio, r.note
         );
     }
@@ -623,7 +722,7 @@ fn print_ladder(rows: &[Row], sizes: &Sizes, shapes: &[String]) {
         let clarabel = of(Kind::Clarabel, None);
         let raw: Vec<Option<&Row>> = HIGHSPY_CONFIGS
             .iter()
-            .map(|c| of(Kind::RawHighs, Some(c.label)))
+            .map(|c| of(Kind::RawHighs, Some(&c.raw_label())))
             .collect();
         let best = raw
             .iter()
@@ -653,5 +752,57 @@ fn print_ladder(rows: &[Row], sizes: &Sizes, shapes: &[String]) {
             best_name,
             goal
         );
+    }
+}
+
+/// Prints good_lp + HiGHS against raw HiGHS with the same options, per rung and
+/// configuration. Raw seconds are HiGHS's `run()` alone (the MPS read is shown apart);
+/// good_lp seconds also include building the good_lp model and handing it to HiGHS, so
+/// the ratio is the whole in-process cost over the bare solve.
+fn print_highs_comparison(rows: &[Row], sizes: &Sizes) {
+    println!();
+    println!(
+        "good_lp + HiGHS vs raw HiGHS, same options and limits (seconds; '>' = hit the limit or no optimum; goal: within {GOAL_RATIO}x)"
+    );
+    println!(
+        "{:<26} | {:<18} | {:>15} | {:>12} | {:>13} | {:>14} | goal",
+        "size", "algorithm", "good_lp + HiGHS", "raw run()", "raw MPS read", "good_lp / raw"
+    );
+    for (rung, &(n, s)) in sizes.lp_ladder.iter().enumerate() {
+        for config in &HIGHSPY_CONFIGS {
+            let find = |label: String| rows.iter().find(|r| r.rung == rung && r.how == label);
+            let good_lp = find(config.good_lp_label());
+            let raw = find(config.raw_label());
+            let time = |r: Option<&Row>| match r {
+                Some(r) if r.objective.is_some() => format!("{:.3}", r.seconds),
+                Some(r) if r.note.starts_with("skipped") => "skipped".into(),
+                Some(r) => format!(">{:.0}", r.seconds),
+                None => "-".into(),
+            };
+            let read = raw
+                .and_then(|r| r.mps_read_seconds)
+                .map_or("-".into(), |t| format!("{t:.3}"));
+            let both = good_lp
+                .zip(raw)
+                .filter(|(g, r)| g.objective.is_some() && r.objective.is_some() && r.seconds > 0.0);
+            let (ratio, goal) = match both {
+                Some((g, r)) => {
+                    let ratio = g.seconds / r.seconds;
+                    let goal = if ratio <= GOAL_RATIO { "met" } else { "missed" };
+                    (format!("{ratio:.2}"), goal)
+                }
+                None => ("-".into(), "no ratio"),
+            };
+            println!(
+                "{:<26} | {:<18} | {:>15} | {:>12} | {:>13} | {:>14} | {}",
+                format!("{n} p-l x {s} scenarios"),
+                config.name,
+                time(good_lp),
+                time(raw),
+                read,
+                ratio,
+                goal
+            );
+        }
     }
 }

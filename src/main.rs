@@ -161,6 +161,7 @@ async fn run(cli: Cli) -> Result<String, String> {
             budget,
             alpha,
             lambda,
+            model,
             backend,
             parts,
             scenarios,
@@ -183,7 +184,13 @@ async fn run(cli: Cli) -> Result<String, String> {
                     ));
                 }
             };
+            let model = match model.to_ascii_lowercase().replace('_', "-").as_str() {
+                "curves" => spares::pb::TrainingModel::Curves,
+                "lead-time" | "leadtime" => spares::pb::TrainingModel::LeadTime,
+                other => return Err(format!("--model: unknown `{other}` (curves, lead-time)")),
+            };
             let request = spares::pb::OptimizeRequest {
+                model: model as i32,
                 settings: Some(spares::pb::SimulationSettings {
                     horizon_days,
                     warmup_days: 0,

@@ -180,6 +180,9 @@ pub struct PartLocationKey {
 pub struct PartLocationSample {
     /// Units demanded in the window.
     pub demand_units: u64,
+    /// Units of that demand served from the location's own shelf at once.
+    #[serde(default)]
+    pub first_time_fills: u64,
     /// Units demanded in the first mean replenishment lead time after the warm-up.
     pub lead_time_demand_units: u64,
     /// Backorder unit-days in the window.
@@ -188,4 +191,7 @@ pub struct PartLocationSample {
     pub downtime_hours: f64,
     /// Downtime cost realised.
     pub downtime_cost: f64,
+    /// Cost of the lateral and emergency shipments that served this location.
+    #[serde(default)]
+    pub expediting_cost: f64,
 }

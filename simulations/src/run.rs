@@ -302,10 +302,12 @@ impl<'a> Reducer<'a> {
                 if self.samples.is_some() {
                     row.push(PartLocationSample {
                         demand_units: tally.demand_units as u64,
+                        first_time_fills: tally.first_time_fills as u64,
                         lead_time_demand_units: tally.lead_time_demand_units as u64,
                         backorder_unit_days: tally.backorder_unit_days,
                         downtime_hours: tally.downtime_hours,
                         downtime_cost: tally.downtime_cost,
+                        expediting_cost: tally.emergency_cost + tally.lateral_cost,
                     });
                 }
                 slot += 1;

@@ -1,7 +1,7 @@
 //! Explanations in numbers: why each recommended level, against the averages plan.
 
 use crate::error::{Result, invalid};
-use crate::scenario::{ScenarioModel, evaluate};
+use crate::scenario::{CurveModel, ScenarioModel, evaluate};
 use crate::tail::cvar;
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +16,10 @@ pub struct Explanation {
     pub averages_stock: Option<u64>,
     /// The unit explained: the last one held, or a first one not bought when stock is 0.
     pub unit: u64,
+    /// Units in the step explained: 1, or more where a curve was simulated on a coarser
+    /// grid of levels (then `unit` is the top of the step); 0 when no step was simulated.
+    #[serde(default)]
+    pub step_units: u64,
     /// CVaR_alpha of this part's downtime cost (over its lane group) without that unit.
     pub cvar_without_unit: f64,
     /// The same with that unit.
@@ -24,7 +28,7 @@ pub struct Explanation {
     pub expected_without_unit: f64,
     /// The same with that unit.
     pub expected_with_unit: f64,
-    /// Money tied up in that unit.
+    /// Money tied up in that unit (or step).
     pub unit_cost: f64,
     /// Change of the network objective from adding that unit (negative: it pays).
     pub objective_change: f64,
@@ -77,6 +81,7 @@ pub fn explain(
             stock: stock[i],
             averages_stock: averages.map(|a| a[i]),
             unit,
+            step_units: 1,
             cvar_without_unit: cvar(&loss_without, alpha)?,
             cvar_with_unit: cvar(&loss_with, alpha)?,
             expected_without_unit: mean(&loss_without),
@@ -89,6 +94,88 @@ pub fn explain(
         out.push(e);
     }
     Ok(out)
+}
+
+/// Explains every item of a curve plan: the CVaR and mean of the item's own simulated
+/// downtime cost with and without its last unit (or a first unit when it holds none), and
+/// the change of the network objective. Errors if the lengths do not match the model or a
+/// level is past an item's curve.
+pub fn explain_curves(
+    model: &CurveModel,
+    stock: &[u64],
+    averages: Option<&[u64]>,
+) -> Result<Vec<Explanation>> {
+    let n = model.items.len();
+    if stock.len() != n || averages.is_some_and(|a| a.len() != n) {
+        return Err(invalid("stock", format!("needs {n} entries")));
+    }
+    let base = model.evaluate(stock)?;
+    let alpha = model.cvar_alpha;
+    let mut out = Vec::with_capacity(n);
+    for (i, item) in model.items.iter().enumerate() {
+        let Ok(j) = item.levels.binary_search(&stock[i]) else {
+            return Err(invalid(
+                format!("stock[{i}]"),
+                "is not one of the item's levels",
+            ));
+        };
+        // The step into the held level, or the first step up when the item holds none.
+        let (from, to) = if stock[i] == 0 {
+            (j, (j + 1).min(item.levels.len() - 1))
+        } else {
+            (j.saturating_sub(1), j)
+        };
+        let (without, with) = (&item.losses[from], &item.losses[to]);
+        let current = &item.losses[j];
+        let step = item.levels[to] - item.levels[from];
+        let change = objective_shift_with(
+            &base.scenario_losses,
+            current,
+            with,
+            without,
+            model.cvar_weight,
+            alpha,
+        )? + item.holding_cost * step as f64;
+        let mut e = Explanation {
+            part_location: i,
+            stock: stock[i],
+            averages_stock: averages.map(|a| a[i]),
+            unit: item.levels[to],
+            step_units: step,
+            cvar_without_unit: cvar(without, alpha)?,
+            cvar_with_unit: cvar(with, alpha)?,
+            expected_without_unit: mean(without),
+            expected_with_unit: mean(with),
+            unit_cost: item.unit_cost * step as f64,
+            objective_change: change,
+            text: String::new(),
+        };
+        e.text = sentence(&e, &item.part, &item.location, alpha);
+        out.push(e);
+    }
+    Ok(out)
+}
+
+/// Objective (mean + weight x CVaR, no holding) with `with` in place of `current` minus
+/// the same with `without`.
+fn objective_shift_with(
+    total: &[f64],
+    current: &[f64],
+    with: &[f64],
+    without: &[f64],
+    weight: f64,
+    alpha: f64,
+) -> Result<f64> {
+    let shifted = |group: &[f64]| -> Result<f64> {
+        let losses: Vec<f64> = total
+            .iter()
+            .zip(current)
+            .zip(group)
+            .map(|((t, c), g)| t - c + g)
+            .collect();
+        Ok(mean(&losses) + weight * cvar(&losses, alpha)?)
+    };
+    Ok(shifted(with)? - shifted(without)?)
 }
 
 /// Objective with the unit minus objective without it, all else as in the plan.
@@ -150,20 +237,38 @@ fn sentence(e: &Explanation, part: &str, location: &str, alpha: f64) -> String {
         .averages_stock
         .map(|a| format!("; averages would hold {a}"))
         .unwrap_or_default();
-    if e.stock == 0 {
+    let cvar = |v: f64| money(v);
+    if e.step_units == 0 {
         return format!(
-            "0 units of {part} at {location}: a 1st unit would lower simulated {level} downtime cost from {} to {} for {} of stock, which does not pay{averages}",
-            money(e.cvar_without_unit),
-            money(e.cvar_with_unit),
+            "{} units of {part} at {location}: simulated {level} downtime cost is {} and no further unit could pay{averages}",
+            e.stock,
+            cvar(e.cvar_with_unit),
+        );
+    }
+    let units = if e.step_units == 1 {
+        format!("the {} unit", ordinal(e.unit))
+    } else {
+        format!("units {} to {}", e.unit + 1 - e.step_units, e.unit)
+    };
+    if e.stock == 0 {
+        let units = if e.step_units == 1 {
+            format!("a {} unit", ordinal(e.unit))
+        } else {
+            format!("{} units", e.step_units)
+        };
+        return format!(
+            "0 units of {part} at {location}: {units} would lower simulated {level} downtime cost from {} to {} for {} of stock, which does not pay{averages}",
+            cvar(e.cvar_without_unit),
+            cvar(e.cvar_with_unit),
             money(e.unit_cost)
         );
     }
+    let verb = if e.step_units == 1 { "lowers" } else { "lower" };
     format!(
-        "{} units of {part} at {location}: the {} unit lowers simulated {level} downtime cost from {} to {} for {} of stock{averages}",
+        "{} units of {part} at {location}: {units} {verb} simulated {level} downtime cost from {} to {} for {} of stock{averages}",
         e.stock,
-        ordinal(e.unit),
-        money(e.cvar_without_unit),
-        money(e.cvar_with_unit),
+        cvar(e.cvar_without_unit),
+        cvar(e.cvar_with_unit),
         money(e.unit_cost)
     )
 }
@@ -172,6 +277,61 @@ fn sentence(e: &Explanation, part: &str, location: &str, alpha: f64) -> String {
 mod tests {
     use super::*;
     use crate::scenario::PartLocation;
+
+    #[test]
+    fn explains_a_curve_level_in_numbers() {
+        use crate::scenario::CurveItem;
+        // 20 scenarios; one loses $24k at 2 units and $12k at 3, the rest nothing.
+        let row = |worst: f64| {
+            let mut r = vec![0.0; 20];
+            r[7] = worst;
+            r
+        };
+        let model = CurveModel {
+            items: vec![CurveItem {
+                part: "P1".into(),
+                location: "Store 117".into(),
+                unit_cost: 2100.0,
+                holding_cost: 50.0,
+                min_stock: 0,
+                levels: vec![0, 1, 2, 3, 5],
+                losses: vec![
+                    row(48_000.0),
+                    row(36_000.0),
+                    row(24_000.0),
+                    row(12_000.0),
+                    row(0.0),
+                ],
+            }],
+            scenarios: 20,
+            budget: None,
+            cvar_alpha: 0.95,
+            cvar_weight: 1.0,
+        };
+        let e = &explain_curves(&model, &[3], Some(&[1])).unwrap()[0];
+        assert!((e.cvar_without_unit - 24_000.0).abs() < 1e-9);
+        assert!((e.cvar_with_unit - 12_000.0).abs() < 1e-9);
+        assert!((e.expected_with_unit - 600.0).abs() < 1e-9);
+        assert_eq!(
+            e.text,
+            "3 units of P1 at Store 117: the 3rd unit lowers simulated CVaR95 downtime cost from $24.0k to $12.0k for $2.1k of stock; averages would hold 1"
+        );
+        // Mean falls by 600 and CVaR by 12,000 for 50 of holding.
+        assert!((e.objective_change - (50.0 - 600.0 - 12_000.0)).abs() < 1e-6);
+        let zero = &explain_curves(&model, &[0], None).unwrap()[0];
+        assert_eq!(zero.unit, 1);
+        assert!(
+            zero.text
+                .starts_with("0 units of P1 at Store 117: a 1st unit would lower")
+        );
+        let five = &explain_curves(&model, &[5], None).unwrap()[0];
+        assert_eq!(five.step_units, 2);
+        assert_eq!(
+            five.text,
+            "5 units of P1 at Store 117: units 4 to 5 lower simulated CVaR95 downtime cost from $12.0k to $0 for $4.2k of stock"
+        );
+        assert!(explain_curves(&model, &[4], None).is_err());
+    }
 
     #[test]
     fn explains_the_last_unit_in_numbers() {

@@ -5,8 +5,11 @@
 //!   MILP interrupted with an incumbent reports [`LpStatus::TimeLimit`], without one an error.
 //! - `clarabel` (pure Rust, interior point, continuous only): honours the time limit through
 //!   its settings; reaching it is reported as [`SolverError::TimeLimit`] (no partial answer).
-//! - `highs` (behind the `highs` cargo feature): honours the time limit and reports
-//!   [`LpStatus::TimeLimit`] with its incumbent.
+//! - `highs` (behind the `highs` cargo feature; the build needs cmake, a C++ compiler and
+//!   libclang): honours the time limit and reports [`LpStatus::TimeLimit`] with its incumbent,
+//!   or [`SolverError::TimeLimit`] without one. MILPs are solved to a zero relative gap (as
+//!   microlp's branch and bound does), so `Optimal` means proven to HiGHS's absolute MIP gap
+//!   of 1e-6 rather than to its default relative gap of 1e-4.
 
 use crate::error::{Result, SolverError, invalid};
 use good_lp::{
@@ -211,6 +214,33 @@ impl LinearProgram {
     /// integer columns on Clarabel; `Infeasible`; `TimeLimit` when no answer was found in time;
     /// `Backend` for any other backend failure.
     pub fn solve(&self, backend: Backend, time_limit_seconds: f64) -> Result<LpSolution> {
+        self.solve_with(backend, time_limit_seconds, &[])
+    }
+
+    /// Solves with HiGHS, passing extra HiGHS options by name, as strings HiGHS parses
+    /// (for example `("solver", "ipm")`, `("run_crossover", "off")`); they are applied after
+    /// the time limit and the MIP gap, so they may override those (with a larger
+    /// `mip_rel_gap`, `Optimal` means optimal within that gap). The benchmark uses this
+    /// to run the same algorithm as a raw HiGHS run it compares against.
+    ///
+    /// Errors: as [`LinearProgram::solve`]; an unknown option or a value HiGHS rejects is a
+    /// `Backend` error naming the option.
+    #[cfg(feature = "highs")]
+    pub fn solve_highs_with_options(
+        &self,
+        time_limit_seconds: f64,
+        options: &[(&str, &str)],
+    ) -> Result<LpSolution> {
+        self.solve_with(Backend::Highs, time_limit_seconds, options)
+    }
+
+    /// [`LinearProgram::solve`] with extra HiGHS options (ignored by the other backends).
+    fn solve_with(
+        &self,
+        backend: Backend,
+        time_limit_seconds: f64,
+        highs_options: &[(&str, &str)],
+    ) -> Result<LpSolution> {
         self.validate()?;
         crate::error::positive("time_limit_seconds", time_limit_seconds)?;
         if !backend.is_available() {
@@ -231,13 +261,20 @@ impl LinearProgram {
                     .with_time_limit(time_limit_seconds)
                     .solve(),
                 &columns,
+                LpStatus::TimeLimit,
             ),
             Backend::Clarabel => {
                 let mut model = problem.using(good_lp::clarabel);
                 model.settings().time_limit(time_limit_seconds);
-                finish(self.with_rows(model, &columns).solve(), &columns)
+                finish(
+                    self.with_rows(model, &columns).solve(),
+                    &columns,
+                    LpStatus::TimeLimit,
+                )
             }
-            Backend::Highs => self.solve_highs(problem, &columns, time_limit_seconds),
+            Backend::Highs => {
+                self.solve_highs(problem, &columns, time_limit_seconds, highs_options)
+            }
         };
         let (status, values) = outcome.map_err(|e| map_error(e, backend, time_limit_seconds))?;
         Ok(LpSolution {
@@ -249,25 +286,38 @@ impl LinearProgram {
         })
     }
 
+    /// Builds and solves the HiGHS model.
     #[cfg(feature = "highs")]
     fn solve_highs(
         &self,
         problem: good_lp::variable::UnsolvedProblem,
         columns: &[Variable],
         seconds: f64,
+        options: &[(&str, &str)],
     ) -> std::result::Result<(LpStatus, Vec<f64>), ResolutionError> {
-        let model = self
+        // HiGHS stops a MILP at a 1e-4 relative gap by default; the exact method takes a
+        // MILP optimum as its own lower bound, so ask for a zero relative gap (the absolute
+        // gap of 1e-6 still ends the search).
+        let mut model = self
             .with_rows(problem.using(good_lp::highs), columns)
-            .with_time_limit(seconds);
-        finish(model.solve(), columns)
+            .with_time_limit(seconds)
+            .set_option("mip_rel_gap", 0.0);
+        for &(key, value) in options {
+            model = model.set_option(key, value);
+        }
+        // good_lp reports a HiGHS optimum with a positive gap as `GapLimit`: with the gaps
+        // above that is an optimum within 1e-6, not an interrupted search.
+        finish(model.solve(), columns, LpStatus::Optimal)
     }
 
+    /// Stands in for HiGHS when the feature is off; `solve` refuses before calling it.
     #[cfg(not(feature = "highs"))]
     fn solve_highs(
         &self,
         _: good_lp::variable::UnsolvedProblem,
         _: &[Variable],
         _: f64,
+        _: &[(&str, &str)],
     ) -> std::result::Result<(LpStatus, Vec<f64>), ResolutionError> {
         Err(ResolutionError::Str("highs feature not enabled".into()))
     }
@@ -395,15 +445,18 @@ fn write_bounds(out: &mut String, j: usize, c: &Column) {
     }
 }
 
-/// Reads the status and values of a backend solution.
+/// Reads the status and values of a backend solution; `gap_limit` is what the backend's
+/// `GapLimit` status means here.
 fn finish<S: Solution>(
     result: std::result::Result<S, ResolutionError>,
     columns: &[Variable],
+    gap_limit: LpStatus,
 ) -> std::result::Result<(LpStatus, Vec<f64>), ResolutionError> {
     let solution = result?;
     let status = match solution.status() {
         SolutionStatus::Optimal => LpStatus::Optimal,
-        SolutionStatus::TimeLimit | SolutionStatus::GapLimit => LpStatus::TimeLimit,
+        SolutionStatus::TimeLimit => LpStatus::TimeLimit,
+        SolutionStatus::GapLimit => gap_limit,
     };
     Ok((status, columns.iter().map(|v| solution.value(*v)).collect()))
 }
@@ -414,6 +467,11 @@ fn map_error(error: ResolutionError, backend: Backend, seconds: f64) -> SolverEr
     match error {
         ResolutionError::Infeasible => {
             SolverError::Infeasible(format!("{backend} reports the LP infeasible"))
+        }
+        // good_lp's HiGHS wrapper says this when a limit (here only the time limit) stopped
+        // the search before any feasible point.
+        ResolutionError::Other("NoSolutionFound") if backend == Backend::Highs => {
+            SolverError::TimeLimit { seconds }
         }
         _ if message.to_ascii_lowercase().contains("time limit") => {
             SolverError::TimeLimit { seconds }
@@ -485,6 +543,117 @@ mod tests {
                 Err(SolverError::BackendUnavailable(_))
             ));
         }
+    }
+
+    /// A small knapsack-like MILP whose LP relaxation is fractional: max 5a + 4b + 3c
+    /// s.t. 2a + 3b + c <= 6, 4a + b + 2c <= 11, 3a + 4b + 2c <= 8, integers in [0, 3]
+    /// (the relaxation takes a = 8/3).
+    fn small_milp() -> LinearProgram {
+        let mut lp = LinearProgram::default();
+        let a = lp.add_column(0.0, 3.0, -5.0, true);
+        let b = lp.add_column(0.0, 3.0, -4.0, true);
+        let c = lp.add_column(0.0, 3.0, -3.0, true);
+        lp.add_row(vec![(a, 2.0), (b, 3.0), (c, 1.0)], Sense::LessEqual, 6.0);
+        lp.add_row(vec![(a, 4.0), (b, 1.0), (c, 2.0)], Sense::LessEqual, 11.0);
+        lp.add_row(vec![(a, 3.0), (b, 4.0), (c, 2.0)], Sense::LessEqual, 8.0);
+        lp
+    }
+
+    /// Best objective of `small_milp` by enumerating every integer point.
+    fn small_milp_by_enumeration() -> f64 {
+        let lp = small_milp();
+        let mut best = f64::INFINITY;
+        for a in 0..=3 {
+            for b in 0..=3 {
+                for c in 0..=3 {
+                    let values = [f64::from(a), f64::from(b), f64::from(c)];
+                    let feasible = lp.rows.iter().all(|row| {
+                        row.coefficients
+                            .iter()
+                            .map(|&(j, x)| x * values[j])
+                            .sum::<f64>()
+                            <= row.rhs
+                    });
+                    if feasible {
+                        best = best.min(lp.objective_of(&values));
+                    }
+                }
+            }
+        }
+        best
+    }
+
+    #[test]
+    fn microlp_milp_matches_enumeration() {
+        let best = small_milp_by_enumeration();
+        let solution = small_milp().solve(Backend::Microlp, 10.0).unwrap();
+        assert!(
+            (solution.objective - best).abs() < 1e-9,
+            "{solution:?} vs {best}"
+        );
+    }
+
+    #[cfg(feature = "highs")]
+    #[test]
+    fn highs_agrees_with_the_pure_rust_backends() {
+        let solution = small().solve(Backend::Highs, 10.0).unwrap();
+        assert_eq!(solution.status, LpStatus::Optimal);
+        assert_eq!(solution.backend, Backend::Highs);
+        assert!(
+            (solution.objective + 11.0).abs() < 1e-9,
+            "{}",
+            solution.objective
+        );
+        assert!((solution.values[0] - 3.0).abs() < 1e-9 && (solution.values[1] - 1.0).abs() < 1e-9);
+    }
+
+    #[cfg(feature = "highs")]
+    #[test]
+    fn highs_solves_a_milp_exactly() {
+        let best = small_milp_by_enumeration();
+        let solution = small_milp().solve(Backend::Highs, 10.0).unwrap();
+        assert_eq!(solution.status, LpStatus::Optimal);
+        assert!(
+            (solution.objective - best).abs() < 1e-9,
+            "{solution:?} vs {best}"
+        );
+        assert!(solution.values.iter().all(|v| (v - v.round()).abs() < 1e-6));
+        // The relaxation is strictly better, so integrality was enforced.
+        let mut relaxed = small_milp();
+        relaxed.columns.iter_mut().for_each(|c| c.integer = false);
+        let relaxation = relaxed.solve(Backend::Highs, 10.0).unwrap();
+        assert!(
+            relaxation.objective < best - 1e-6,
+            "{} vs {best}",
+            relaxation.objective
+        );
+    }
+
+    #[cfg(feature = "highs")]
+    #[test]
+    fn highs_reports_infeasible_and_honours_options() {
+        let mut lp = LinearProgram::default();
+        let x = lp.add_column(0.0, 1.0, 1.0, false);
+        lp.add_row(vec![(x, 1.0)], Sense::GreaterEqual, 2.0);
+        assert!(matches!(
+            lp.solve(Backend::Highs, 10.0),
+            Err(SolverError::Infeasible(_))
+        ));
+        for options in [
+            &[("solver", "ipm"), ("run_crossover", "off")][..],
+            &[("solver", "ipm"), ("run_crossover", "on")],
+            &[("solver", "simplex")],
+        ] {
+            let solution = small().solve_highs_with_options(10.0, options).unwrap();
+            assert!(
+                (solution.objective + 11.0).abs() < 1e-7,
+                "{options:?}: {solution:?}"
+            );
+        }
+        assert!(matches!(
+            small().solve_highs_with_options(10.0, &[("no_such_option", "1")]),
+            Err(SolverError::Backend { .. })
+        ));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::pb;
 use crate::pb::planning_service_server::PlanningService;
 use crate::planning::forecast::{self as fc, ForecastSettings, SeriesInput};
 use crate::planning::frontier::{self as fr, FrontierRequest};
-use crate::planning::optimize::{self as op, OptimizeError, OptimizeRequest};
+use crate::planning::optimize::{self as op, OptimizeError, OptimizeRequest, TrainingModel};
 use crate::planning::simulate::{
     Settings, SimulationRequest, WhatIf, WhatIfScenario, compact, run_simulation, summarize,
 };
@@ -188,7 +188,13 @@ pub fn optimize_from_pb(
         .validate()
         .map_err(|e| DomainError::invalid("settings", e.to_string()))?;
     op::optimized_parts(&spares.network(), &settings.part_ids).map_err(|e| e.within("settings"))?;
+    let model = match pb::TrainingModel::try_from(r.model) {
+        Ok(pb::TrainingModel::LeadTime) => TrainingModel::LeadTime,
+        Ok(_) => TrainingModel::Curves,
+        Err(_) => return Err(DomainError::invalid("model", "unknown training model")),
+    };
     Ok(OptimizeRequest {
+        model,
         settings,
         budget_usd: (budget > 0.0).then_some(budget),
         cvar_alpha,

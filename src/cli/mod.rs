@@ -194,14 +194,20 @@ pub enum Command {
         /// Weight of CVaR in the objective.
         #[arg(long, default_value_t = 1.0)]
         lambda: f64,
-        /// LP backend: clarabel, microlp or highs (highs needs the `highs` feature).
+        /// What the model trains on: `curves` (each store's simulated downtime cost per
+        /// level over the horizon) or `lead-time` (lead-time demand with recourse in the LP).
+        #[arg(long, default_value = "curves")]
+        model: String,
+        /// LP backend of the lead-time model: clarabel, microlp or highs (highs needs the
+        /// `highs` feature).
         #[arg(long, default_value = "clarabel")]
         backend: String,
         /// Parts (comma-separated); default: the 50 with most downtime exposure.
         #[arg(long, value_delimiter = ',')]
         parts: Vec<String>,
-        /// Training scenarios (replications of the training simulation).
-        #[arg(long, default_value_t = 300)]
+        /// Training scenarios (replications of the training simulation); 0 = the model's
+        /// default (100 for curves, 300 for lead-time).
+        #[arg(long, default_value_t = 0)]
         scenarios: u32,
         /// Days each out-of-sample evaluation measures.
         #[arg(long, default_value_t = 365)]

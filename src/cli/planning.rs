@@ -87,6 +87,9 @@ fn render_optimize(job_id: &str, r: &OptimizeResult) -> String {
             crate::planning::optimize::EVALUATION_REPLICATIONS
         ));
         out.push_str(&comparison_table(&r.comparison));
+        for row in r.comparison.iter().filter(|row| !row.note.is_empty()) {
+            out.push_str(&format!("note: {}\n", row.note));
+        }
     }
     let mut table = Table::new(&["part", "store", "units", "averages", "metric", "why"]);
     for rec in r.recommendations.iter().take(SHOWN_RECOMMENDATIONS) {

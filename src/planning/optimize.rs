@@ -1,16 +1,24 @@
 //! Consequence-based stock optimisation, as pure glue between the network, the
 //! `simulations` engine and the `solver` crate.
 //!
-//! 1. Training: the selected parts are simulated on a training seed with scenario samples;
-//!    each replication's lead-time demand at each store part-location is one scenario.
-//! 2. The solver's scenario model is built from the network: holding cost from unit cost x
-//!    [`ANNUAL_HOLDING_RATE`] over the store's lead time; consequence per unit short from
-//!    the machines' downtime cost per hour x the part's criticality share, over the
-//!    emergency (or lateral) lane delay; recourse costs from those lanes; the budget; a fill
-//!    floor for critical parts. It is solved by the backend named in the request.
+//! 1. Training (default, [`TrainingModel::Curves`]): the selected parts are simulated on the
+//!    training seed over the request's horizon with every sized store at level 0, 1, 2, ...
+//!    (common random numbers, lateral shipments off so each curve is the store's own). The
+//!    downtime cost plus expediting cost of each replication at each store part-location is
+//!    one point of that part-location's consequence curve. A curve stops once no further unit could pay: when
+//!    its mean plus lambda x CVaR at the last level is below one unit's holding cost (CVaR is
+//!    monotone and subadditive, so that bounds what any further stock can save), and the
+//!    critical fill floor, if any, is met.
+//!    With [`TrainingModel::LeadTime`] each replication's demand in one store lead time is a
+//!    scenario of the solver's scenario LP instead, with lateral and emergency recourse in
+//!    the LP and the request's backend.
+//! 2. The solver sizes stock to minimise holding cost (unit cost x [`ANNUAL_HOLDING_RATE`]
+//!    over the horizon) + expected downtime cost + lambda CVaR_alpha(downtime cost), within
+//!    the budget; curves are solved by the Lagrangian decomposition (one block per store
+//!    part-location) with its lower bound and gap.
 //! 3. With `compare`, the averages-based plan and the METRIC plan are scaled to the
 //!    consequence plan's investment and all three are simulated out of sample on a fresh
-//!    seed ([`evaluation_seed`]) with the same upstream stock.
+//!    seed ([`evaluation_seed`]) with the same upstream stock and lateral shipments on.
 //! 4. Each recommended level carries the solver's explanation in numbers.
 //!
 //! The decision is the store level: depots and warehouses keep the plan in force, the same
@@ -26,7 +34,9 @@ use serde::{Deserialize, Serialize};
 use spares_simulations as sim;
 use spares_solver::lp::Backend;
 use spares_solver::metric::{self, MetricItem, MetricModel, MetricNode, MetricOptions};
-use spares_solver::scenario::{self, LateralLane, Method, PartLocation, PlanStatus, ScenarioModel};
+use spares_solver::scenario::{
+    self, CurveItem, CurveModel, LateralLane, Method, PartLocation, PlanStatus, ScenarioModel,
+};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,14 +47,23 @@ pub const ANNUAL_HOLDING_RATE: f64 = 0.25;
 /// Parts optimised when a request names none: the top of the downtime-exposure ranking.
 /// Keeps a default run on the demo to tens of seconds.
 pub const DEFAULT_OPTIMIZED_PARTS: usize = 50;
-/// Training scenarios (replications) when the request gives none.
+/// Training scenarios (replications) of the lead-time model when the request gives none.
 pub const DEFAULT_SCENARIOS: u32 = 300;
+/// Training scenarios of the curve model when the request gives none: each is a whole
+/// horizon simulated at every level, so fewer go further (100 keep a default run on the
+/// demo to about two minutes on 2 cores).
+pub const DEFAULT_CURVE_SCENARIOS: u32 = 100;
+/// Highest store level a consequence curve is simulated to.
+pub const MAX_CURVE_LEVEL: u64 = 200;
+/// Curves are simulated at every level up to this one, then on a grid 25% apart (a busy
+/// store needing 60 units is sized to within a few units in 18 runs instead of 60).
+pub const FINE_CURVE_LEVELS: u64 = 10;
 /// Most training scenarios: part-locations x scenarios bounds the solver's memory.
 pub const MAX_SCENARIOS: u32 = 5_000;
 /// Replications of each out-of-sample evaluation.
 pub const EVALUATION_REPLICATIONS: u32 = 200;
-/// Days simulated after the warm-up for training: longer than any store's lead time, which
-/// is all a lead-time demand sample needs.
+/// Days simulated after the warm-up for lead-time training: longer than any store's lead
+/// time, which is all a lead-time demand sample needs.
 pub const TRAINING_WINDOW_DAYS: u32 = 30;
 /// Cycle service level of the averages plan before it is scaled (z = 1.645).
 pub const AVERAGES_CYCLE_SERVICE_LEVEL: f64 = 0.95;
@@ -57,9 +76,24 @@ pub const MAX_LATERAL_GROUP: usize = 2;
 /// Units per part-location the averages plan may reach while being scaled.
 const MAX_AVERAGES_UNITS: u64 = 200;
 
+/// What the consequence model is trained on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TrainingModel {
+    /// Per-store-part-location consequence curves simulated over the horizon, solved by
+    /// decomposition (the default: scenarios are the same objects the evaluation measures).
+    #[default]
+    Curves,
+    /// One store lead time of demand per scenario, with lateral and emergency recourse in
+    /// the scenario LP (solved by the request's backend at moderate sizes).
+    LeadTime,
+}
+
 /// An optimisation request in the service's words.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OptimizeRequest {
+    /// What the consequence model is trained on.
+    #[serde(default)]
+    pub model: TrainingModel,
     /// Parts, seed, training scenarios (`replications`), evaluation horizon.
     pub settings: Settings,
     /// Most money to tie up in store stock of the selected parts, if limited.
@@ -99,6 +133,9 @@ pub struct PlanEvaluation {
     pub downtime_cost_cvar95: f64,
     /// Emergency shipments per replication.
     pub emergency_shipments: f64,
+    /// Why the plan holds less than the others, if it does (empty otherwise).
+    #[serde(default)]
+    pub note: String,
 }
 
 /// One recommended level, with the alternatives and the reason.
@@ -143,7 +180,11 @@ pub struct OptimizeResult {
     pub solve_seconds: f64,
     /// Budget asked for.
     pub budget_usd: Option<f64>,
-    /// In-sample CVaR_alpha of downtime cost per lead-time cycle.
+    /// What the model was trained on.
+    #[serde(default)]
+    pub model: TrainingModel,
+    /// In-sample CVaR_alpha of downtime cost per scenario (the horizon for curves, one
+    /// lead time for the lead-time model).
     pub in_sample_cvar: f64,
     /// The three plans side by side, when compared.
     pub comparison: Vec<PlanEvaluation>,
@@ -187,6 +228,17 @@ struct Cell {
     demand_per_day: f64,
     lead_time_days_mean: f64,
     lead_time_days_std_dev: f64,
+    unit_cost: f64,
+    downtime_cost_per_hour: f64,
+    emergency_delay_hours: f64,
+    emergency_cost_per_unit: f64,
+    critical: bool,
+}
+
+/// The trained model, ready to solve.
+enum Trained {
+    Curves(CurveModel),
+    LeadTime(ScenarioModel),
 }
 
 /// Runs the whole optimisation. `progress` gets (share done, stage).
@@ -198,23 +250,49 @@ pub fn run_optimize(
 ) -> Result<OptimizeResult, OptimizeError> {
     let part_ids = optimized_parts(network, &request.settings.part_ids)?;
     let base = build_model(network, &part_ids)?;
+    let cells = store_cells(network, &part_ids)?;
     progress(0.0, "training simulation");
-    let samples = training_samples(&base, &request.settings, progress, cancel)?;
-    let (cells, model) = scenario_model(network, &samples, request)?;
+    let (trained, simulated_rates) = match request.model {
+        TrainingModel::Curves => {
+            let (model, rates) = curve_model(network, &cells, request, progress, cancel)?;
+            (Trained::Curves(model), rates)
+        }
+        TrainingModel::LeadTime => {
+            let samples = training_samples(&base, &request.settings, progress, cancel)?;
+            let rates = sampled_rates(&cells, &samples);
+            (
+                Trained::LeadTime(scenario_model(network, &cells, &samples, request)?),
+                rates,
+            )
+        }
+    };
+    // The averages and METRIC plans size for the mean demand the training simulation saw,
+    // the same information the consequence plan has; only the use of it differs.
+    let mut cells = cells;
+    for (cell, rate) in cells.iter_mut().zip(simulated_rates) {
+        cell.demand_per_day = rate;
+    }
     check_cancel(cancel)?;
-    progress(0.3, "solving");
-    let plan = solve(model.clone(), request, cancel)?;
+    progress(0.5, "solving");
+    let plan = solve(&trained, request, cancel)?;
     let consequence = plan.stock.clone();
     let investment = plan.evaluation.investment;
-    let unit_costs: Vec<f64> = model.part_locations.iter().map(|p| p.unit_cost).collect();
+    let unit_costs: Vec<f64> = cells.iter().map(|c| c.unit_cost).collect();
     let (averages, metric_plan) = if request.compare {
         (
             Some(averages_plan(&cells, &unit_costs, investment)?),
-            Some(metric_plan(&cells, &unit_costs, investment)?),
+            Some(metric_plan(
+                &cells,
+                &metric_lead_times(network, &cells)?,
+                &unit_costs,
+                investment,
+            )?),
         )
     } else {
         (None, None)
     };
+    // A scaled plan stops short of the target by less than one unit of the dearest part.
+    let dearest = unit_costs.iter().copied().fold(0.0, f64::max);
     let mut comparison = Vec::new();
     let mut eval_seed = None;
     if let (Some(a), Some(m)) = (&averages, &metric_plan) {
@@ -227,14 +305,28 @@ pub fn run_optimize(
         ];
         for (index, (name, stock)) in plans.iter().enumerate() {
             let stage = format!("evaluating the {name} plan");
-            let on_progress = |f: f64| progress(0.5 + 0.45 * (index as f64 + f) / 3.0, &stage);
+            let on_progress = |f: f64| progress(0.55 + 0.4 * (index as f64 + f) / 3.0, &stage);
             on_progress(0.0);
             let report = evaluate_plan(&base, &cells, stock, request, seed, &on_progress, cancel)?;
-            comparison.push(plan_evaluation(name, &report, &unit_costs, stock));
+            let mut row = plan_evaluation(name, &report, &unit_costs, stock);
+            if investment - row.investment_usd > dearest {
+                row.note = format!(
+                    "{name} stops at {}: its model sees no benefit in more stock",
+                    money(row.investment_usd)
+                );
+            }
+            comparison.push(row);
         }
     }
     progress(0.96, "explaining");
-    let explanations = spares_solver::explain::explain(&model, &consequence, averages.as_deref())?;
+    let explanations = match &trained {
+        Trained::Curves(model) => {
+            spares_solver::explain::explain_curves(model, &consequence, averages.as_deref())?
+        }
+        Trained::LeadTime(model) => {
+            spares_solver::explain::explain(model, &consequence, averages.as_deref())?
+        }
+    };
     let recommendations = recommendations(
         &cells,
         &consequence,
@@ -246,7 +338,7 @@ pub fn run_optimize(
     Ok(OptimizeResult {
         part_ids,
         part_locations: cells.len(),
-        scenarios: model.scenario_count(),
+        scenarios: scenarios(&request.settings, request.model) as usize,
         training_seed: request.settings.seed,
         evaluation_seed: eval_seed,
         status: plan.status,
@@ -255,6 +347,7 @@ pub fn run_optimize(
         gap: plan.gap,
         solve_seconds: plan.seconds,
         budget_usd: request.budget_usd,
+        model: request.model,
         in_sample_cvar: plan.evaluation.cvar_downtime_cost,
         comparison,
         recommendations,
@@ -298,7 +391,7 @@ fn training_samples(
     let warm = settings.sim_config().warm_up_days;
     let config = sim::SimConfig {
         seed: settings.seed,
-        replications: scenarios(settings),
+        replications: scenarios(settings, TrainingModel::LeadTime),
         horizon_days: warm + f64::from(TRAINING_WINDOW_DAYS),
         warm_up_days: warm,
         scenario_samples: true,
@@ -306,7 +399,7 @@ fn training_samples(
     };
     let report = |p: sim::Progress| {
         let f = p.replications_done as f64 / p.replications_total.max(1) as f64;
-        progress(0.3 * f, "training simulation");
+        progress(0.5 * f, "training simulation");
     };
     let report = sim::simulate(base, &config, &report, cancel).map_err(|e| match e {
         sim::SimError::Cancelled => OptimizeError::Cancelled,
@@ -318,11 +411,11 @@ fn training_samples(
 }
 
 /// Training scenarios of a request.
-pub fn scenarios(settings: &Settings) -> u32 {
-    if settings.replications == 0 {
-        DEFAULT_SCENARIOS
-    } else {
-        settings.replications
+pub fn scenarios(settings: &Settings, model: TrainingModel) -> u32 {
+    match (settings.replications, model) {
+        (0, TrainingModel::Curves) => DEFAULT_CURVE_SCENARIOS,
+        (0, TrainingModel::LeadTime) => DEFAULT_SCENARIOS,
+        (n, _) => n,
     }
 }
 
@@ -413,64 +506,37 @@ fn store_rates(network: &Network, parts: &[PartId]) -> BTreeMap<(PartId, String)
     rates
 }
 
-fn scenario_model(
-    network: &Network,
-    samples: &sim::ScenarioSamples,
-    request: &OptimizeRequest,
-) -> Result<(Vec<Cell>, ScenarioModel), DomainError> {
-    let parts: Vec<PartId> = {
-        let mut p: Vec<PartId> = samples
-            .part_locations
-            .iter()
-            .map(|k| k.part.clone())
-            .collect();
-        p.dedup();
-        p
-    };
-    let rates = store_rates(network, &parts);
+/// Every store part-location of `parts` with installed-base demand, in (part, store) order.
+fn store_cells(network: &Network, parts: &[PartId]) -> Result<Vec<Cell>, DomainError> {
+    let rates = store_rates(network, parts);
     let mut cells = Vec::new();
-    let mut part_locations = Vec::new();
-    let mut columns = Vec::new();
-    for (column, key) in samples.part_locations.iter().enumerate() {
+    for ((part_id, store), (demand_per_day, downtime_per_hour)) in rates {
         let is_store = network
             .locations
-            .get(&key.location)
+            .get(&store)
             .is_some_and(|l| l.kind == LocationKind::Store);
-        let Some(&(demand_per_day, downtime_per_hour)) =
-            rates.get(&(key.part.clone(), key.location.clone()))
-        else {
+        let Some(part) = network.parts.get(&part_id).filter(|_| is_store) else {
             continue;
         };
-        let Some(part) = network.parts.get(&key.part).filter(|_| is_store) else {
-            continue;
-        };
-        let (lead_mean, lead_sd) = store_lead_time(network, &key.location);
+        let (lead_mean, lead_sd) = store_lead_time(network, &store);
         // Without an emergency lane a unit short waits for resupply.
-        let (delay_hours, cost) = lanes_into(network, &key.location, LaneKind::Emergency)
+        let (delay_hours, cost) = lanes_into(network, &store, LaneKind::Emergency)
             .into_iter()
             .map(|(_, h, c)| (h, c))
             .min_by(|a, b| a.0.total_cmp(&b.0))
             .unwrap_or((lead_mean * 24.0, 0.0));
-        let critical = part.criticality == crate::domain::network::Criticality::Critical;
-        part_locations.push(PartLocation {
-            part: key.part.clone(),
-            location: key.location.clone(),
-            unit_cost: part.unit_cost_usd,
-            holding_cost: part.unit_cost_usd * ANNUAL_HOLDING_RATE * lead_mean / 365.0,
-            downtime_cost_per_hour: downtime_per_hour,
-            emergency_delay_hours: delay_hours,
-            emergency_cost_per_unit: cost,
-            fill_rate_floor: request.critical_fill_rate_floor.filter(|_| critical),
-            max_stock: None,
-        });
         cells.push(Cell {
-            part: key.part.clone(),
-            store: key.location.clone(),
+            part: part_id,
+            store,
             demand_per_day,
             lead_time_days_mean: lead_mean,
             lead_time_days_std_dev: lead_sd,
+            unit_cost: part.unit_cost_usd,
+            downtime_cost_per_hour: downtime_per_hour,
+            emergency_delay_hours: delay_hours,
+            emergency_cost_per_unit: cost,
+            critical: part.criticality == crate::domain::network::Criticality::Critical,
         });
-        columns.push(column);
     }
     if cells.is_empty() {
         return Err(DomainError::invalid(
@@ -478,26 +544,312 @@ fn scenario_model(
             "no store of the selected parts has installed-base demand",
         ));
     }
+    Ok(cells)
+}
+
+/// The lead-time scenario LP: each replication's demand in one store lead time.
+fn scenario_model(
+    network: &Network,
+    cells: &[Cell],
+    samples: &sim::ScenarioSamples,
+    request: &OptimizeRequest,
+) -> Result<ScenarioModel, DomainError> {
+    let column: BTreeMap<(&str, &str), usize> = samples
+        .part_locations
+        .iter()
+        .enumerate()
+        .map(|(i, k)| ((k.part.as_str(), k.location.as_str()), i))
+        .collect();
+    let columns: Vec<Option<usize>> = cells
+        .iter()
+        .map(|c| column.get(&(c.part.as_str(), c.store.as_str())).copied())
+        .collect();
+    let part_locations = cells
+        .iter()
+        .map(|c| PartLocation {
+            part: c.part.clone(),
+            location: c.store.clone(),
+            unit_cost: c.unit_cost,
+            holding_cost: c.unit_cost * ANNUAL_HOLDING_RATE * c.lead_time_days_mean / 365.0,
+            downtime_cost_per_hour: c.downtime_cost_per_hour,
+            emergency_delay_hours: c.emergency_delay_hours,
+            emergency_cost_per_unit: c.emergency_cost_per_unit,
+            fill_rate_floor: request.critical_fill_rate_floor.filter(|_| c.critical),
+            max_stock: None,
+        })
+        .collect();
     let demand = samples
         .replications
         .iter()
         .map(|row| {
             columns
                 .iter()
-                .map(|&c| row[c].lead_time_demand_units)
+                .map(|c| c.map_or(0, |c| row[c].lead_time_demand_units))
                 .collect()
         })
         .collect();
-    let model = ScenarioModel {
-        lanes: lateral_lanes(network, &cells),
+    Ok(ScenarioModel {
+        lanes: lateral_lanes(network, cells),
         part_locations,
         capacities: Vec::new(),
         demand,
         budget: request.budget_usd,
         cvar_alpha: request.cvar_alpha,
         cvar_weight: request.cvar_weight,
+    })
+}
+
+/// One store part-location's curve as it is simulated.
+#[derive(Default)]
+struct CurveBuild {
+    /// Levels simulated.
+    levels: Vec<u64>,
+    /// Per level, per replication: downtime cost.
+    losses: Vec<Vec<f64>>,
+    /// Per level: own-shelf fills over all replications.
+    fills: Vec<u64>,
+    /// Units demanded over all replications (the same at every level).
+    demand: u64,
+    /// Still being extended.
+    open: bool,
+}
+
+/// Simulates every sized store at level 0, 1, 2, ... (see the module docs) and returns the
+/// curve model.
+fn curve_model(
+    network: &Network,
+    cells: &[Cell],
+    request: &OptimizeRequest,
+    progress: &(dyn Fn(f64, &str) + Sync),
+    cancel: &AtomicBool,
+) -> Result<(CurveModel, Vec<f64>), OptimizeError> {
+    let settings = &request.settings;
+    let replications = scenarios(settings, TrainingModel::Curves);
+    let config = sim::SimConfig {
+        replications,
+        scenario_samples: true,
+        ..settings.sim_config()
     };
-    Ok((cells, model))
+    let horizon_years = (config.horizon_days - config.warm_up_days) / 365.0;
+    let holding: Vec<f64> = cells
+        .iter()
+        .map(|c| c.unit_cost * ANNUAL_HOLDING_RATE * horizon_years)
+        .collect();
+    let floor = |c: &Cell| request.critical_fill_rate_floor.filter(|_| c.critical);
+    let index: BTreeMap<(&str, &str), usize> = cells
+        .iter()
+        .enumerate()
+        .map(|(i, c)| ((c.part.as_str(), c.store.as_str()), i))
+        .collect();
+    let mut curves: Vec<CurveBuild> = cells
+        .iter()
+        .map(|_| CurveBuild {
+            open: true,
+            ..CurveBuild::default()
+        })
+        .collect();
+    let config = sim::SimConfig {
+        replications,
+        scenario_samples: true,
+        ..settings.sim_config()
+    };
+    let mut level = 0u64;
+    loop {
+        let mut parts: Vec<PartId> = cells
+            .iter()
+            .zip(&curves)
+            .filter(|(_, b)| b.open)
+            .map(|(c, _)| c.part.clone())
+            .collect();
+        parts.dedup();
+        if parts.is_empty() {
+            break;
+        }
+        let mut model = build_model(network, &parts)?;
+        model.fulfilment.lateral = false;
+        let levels: Vec<u64> = curves
+            .iter()
+            .map(|b| {
+                if b.open {
+                    level
+                } else {
+                    b.levels.last().copied().unwrap_or(0)
+                }
+            })
+            .collect();
+        set_store_levels(&mut model, cells, &levels);
+        let done = curves.iter().filter(|b| !b.open).count() as f64 / cells.len() as f64;
+        let open = curves.iter().filter(|b| b.open).count();
+        let stage = format!(
+            "training simulation, store level {level} ({} parts, {open} part-locations open)",
+            parts.len()
+        );
+        let report = |p: sim::Progress| {
+            let f = p.replications_done as f64 / p.replications_total.max(1) as f64;
+            progress(0.5 * (done + (1.0 - done) * f * 0.5), &stage);
+        };
+        let report = sim::simulate(&model, &config, &report, cancel).map_err(sim_error)?;
+        let samples = report.scenario_samples.ok_or_else(|| {
+            DomainError::invalid("settings", "the simulation returned no scenario samples")
+        })?;
+        for (column, key) in samples.part_locations.iter().enumerate() {
+            let Some(&i) = index.get(&(key.part.as_str(), key.location.as_str())) else {
+                continue;
+            };
+            let curve = &mut curves[i];
+            if !curve.open {
+                continue;
+            }
+            let row: Vec<f64> = samples
+                .replications
+                .iter()
+                .map(|r| r[column].downtime_cost + r[column].expediting_cost)
+                .collect();
+            curve.fills.push(
+                samples
+                    .replications
+                    .iter()
+                    .map(|r| r[column].first_time_fills)
+                    .sum(),
+            );
+            if level == 0 {
+                curve.demand = samples
+                    .replications
+                    .iter()
+                    .map(|r| r[column].demand_units)
+                    .sum();
+            }
+            let at_most_saved = mean(&row)
+                + request.cvar_weight
+                    * spares_solver::tail::cvar(&row, request.cvar_alpha).unwrap_or(0.0);
+            let floor_met = floor(&cells[i]).is_none_or(|f| {
+                curve.demand == 0
+                    || curve.fills.last().copied().unwrap_or(0) as f64
+                        >= f * curve.demand as f64 - 1e-9
+            });
+            curve.losses.push(row);
+            curve.levels.push(level);
+            if (at_most_saved <= holding[i] && floor_met) || level >= MAX_CURVE_LEVEL {
+                curve.open = false;
+            }
+        }
+        // A cell the simulation did not report (no demand source reached it) has nothing
+        // to save: close it with the rows it has, or an all-zero level 0.
+        for curve in curves.iter_mut().filter(|b| b.open) {
+            if curve.levels.last() != Some(&level) {
+                curve.losses.push(vec![0.0; replications as usize]);
+                curve.levels.push(level);
+                curve.fills.push(0);
+                curve.open = false;
+            }
+        }
+        level = next_curve_level(level);
+    }
+    let days = f64::from(replications) * (config.horizon_days - config.warm_up_days);
+    let rates = curves.iter().map(|b| b.demand as f64 / days).collect();
+    let items = cells
+        .iter()
+        .zip(curves)
+        .zip(&holding)
+        .map(|((c, b), &holding_cost)| {
+            let min_stock = floor(c)
+                .and_then(|f| {
+                    (b.demand > 0).then(|| {
+                        let j = b
+                            .fills
+                            .iter()
+                            .position(|&x| x as f64 >= f * b.demand as f64 - 1e-9)
+                            .unwrap_or(b.fills.len().saturating_sub(1));
+                        b.levels.get(j).copied().unwrap_or(0)
+                    })
+                })
+                .unwrap_or(0);
+            CurveItem {
+                part: c.part.clone(),
+                location: c.store.clone(),
+                unit_cost: c.unit_cost,
+                holding_cost,
+                min_stock,
+                levels: b.levels,
+                losses: b.losses,
+            }
+        })
+        .collect();
+    let model = CurveModel {
+        items,
+        scenarios: replications as usize,
+        budget: request.budget_usd,
+        cvar_alpha: request.cvar_alpha,
+        cvar_weight: request.cvar_weight,
+    };
+    Ok((model, rates))
+}
+
+/// Mean demand per day of each cell in lead-time training samples (0 where unsampled).
+fn sampled_rates(cells: &[Cell], samples: &sim::ScenarioSamples) -> Vec<f64> {
+    let days = samples.replications.len().max(1) as f64 * f64::from(TRAINING_WINDOW_DAYS);
+    cells
+        .iter()
+        .map(|c| {
+            samples
+                .part_locations
+                .iter()
+                .position(|k| k.part == c.part && k.location == c.store)
+                .map_or(0.0, |column| {
+                    samples
+                        .replications
+                        .iter()
+                        .map(|r| r[column].demand_units as f64)
+                        .sum::<f64>()
+                        / days
+                })
+        })
+        .collect()
+}
+
+/// The level simulated after `level`: every one up to [`FINE_CURVE_LEVELS`], then 25% up.
+fn next_curve_level(level: u64) -> u64 {
+    if level < FINE_CURVE_LEVELS {
+        level + 1
+    } else {
+        (level + 1).max((level as f64 * 1.25).ceil() as u64)
+    }
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len().max(1) as f64
+}
+
+fn sim_error(e: sim::SimError) -> OptimizeError {
+    match e {
+        sim::SimError::Cancelled => OptimizeError::Cancelled,
+        other => other.into(),
+    }
+}
+
+/// Replaces the store policies of `model` by base stock `levels[i]` at each cell (0 at
+/// stores that are not cells); depots and warehouses keep theirs.
+fn set_store_levels(model: &mut sim::Model, cells: &[Cell], levels: &[u64]) {
+    let stores: std::collections::BTreeSet<String> = model
+        .locations
+        .iter()
+        .filter(|l| l.echelon == sim::Echelon::Store)
+        .map(|l| l.id.clone())
+        .collect();
+    let parts: std::collections::BTreeSet<&str> =
+        model.parts.iter().map(|p| p.id.as_str()).collect();
+    model.policies.retain(|p| !stores.contains(&p.location));
+    for (cell, level) in cells.iter().zip(levels) {
+        if *level > 0 && parts.contains(cell.part.as_str()) {
+            model.policies.push(sim::StockingPolicy {
+                part: cell.part.clone(),
+                location: cell.store.clone(),
+                policy: sim::Policy::BaseStock {
+                    level: u32::try_from(*level).unwrap_or(u32::MAX),
+                },
+            });
+        }
+    }
 }
 
 /// Lateral lanes between stores that both have demand for the same part.
@@ -561,7 +913,7 @@ fn lateral_lanes(network: &Network, cells: &[Cell]) -> Vec<LateralLane> {
 /// Solves on its own thread so a cancel is answered at once; an abandoned solve ends by
 /// its time limit.
 fn solve(
-    model: ScenarioModel,
+    trained: &Trained,
     request: &OptimizeRequest,
     cancel: &AtomicBool,
 ) -> Result<scenario::Plan, OptimizeError> {
@@ -571,10 +923,20 @@ fn solve(
         ..scenario::OptimizeOptions::default()
     };
     let (sender, receiver) = std::sync::mpsc::channel();
+    let job: Box<dyn FnOnce() -> spares_solver::Result<scenario::Plan> + Send> = match trained {
+        Trained::Curves(model) => {
+            let model = model.clone();
+            Box::new(move || scenario::optimize_curves(&model, &options))
+        }
+        Trained::LeadTime(model) => {
+            let model = model.clone();
+            Box::new(move || scenario::optimize(&model, &options))
+        }
+    };
     std::thread::Builder::new()
         .name("optimize-solve".into())
         .spawn(move || {
-            let _ = sender.send(scenario::optimize(&model, &options));
+            let _ = sender.send(job());
         })
         .map_err(|e| DomainError::FailedPrecondition(format!("cannot start the solver: {e}")))?;
     loop {
@@ -633,7 +995,8 @@ fn averages_plan(
         let plan = spares_solver::averages::safety_stock(&input, AVERAGES_CYCLE_SERVICE_LEVEL)?;
         let mean = c.demand_per_day * c.lead_time_days_mean;
         let sigma = plan.safety_stock / 1.644_853_626_951_472_2;
-        let top = (plan.stock.max(1) * 4).min(MAX_AVERAGES_UNITS);
+        // Far past the unscaled plan, so z can reach any budget a consequence plan sets.
+        let top = (plan.stock.max(1) * 20).min(MAX_AVERAGES_UNITS);
         for n in 1..=top {
             let gap = (n - 1) as f64 - mean;
             let z = if sigma > 0.0 {
@@ -653,11 +1016,89 @@ fn averages_plan(
     Ok(buy_in_order(&order, unit_costs, budget))
 }
 
+/// METRIC's resupply time of each store part-location with the warehouses and depots at
+/// the levels in force: the transit from its parent plus the parent's mean delay
+/// EBO(s) / lambda (Little's law), where the parent's pipeline is Poisson with mean
+/// lambda x (its own transit + its parent's delay), up to the depot and its factory lead
+/// time. lambda is the installed-base demand of the stores below. A min/max or (R, Q)
+/// policy counts as base stock at its order-up-to level.
+fn metric_lead_times(network: &Network, cells: &[Cell]) -> Result<Vec<f64>, OptimizeError> {
+    let parent = |location: &str| {
+        network
+            .locations
+            .get(location)
+            .and_then(|l| l.replenishment_source.clone())
+    };
+    let mut rates: BTreeMap<(&str, String), f64> = BTreeMap::new();
+    for c in cells {
+        let mut at = parent(&c.store);
+        let mut depth = 0;
+        while let Some(location) = at {
+            *rates
+                .entry((c.part.as_str(), location.clone()))
+                .or_default() += c.demand_per_day;
+            at = parent(&location);
+            depth += 1;
+            if depth > network.locations.len() {
+                break;
+            }
+        }
+    }
+    let mut delays: BTreeMap<(String, String), f64> = BTreeMap::new();
+    let mut delay = |part: &str, location: &str| -> Result<f64, OptimizeError> {
+        // The chain from the top down, so each parent's delay is known first.
+        let mut chain = vec![location.to_string()];
+        while let Some(up) = parent(&chain[chain.len() - 1]) {
+            if chain.contains(&up) || chain.len() > network.locations.len() {
+                break;
+            }
+            chain.push(up);
+        }
+        let mut above = 0.0;
+        for node in chain.iter().rev() {
+            let key = (part.to_string(), node.clone());
+            if let Some(d) = delays.get(&key) {
+                above = *d;
+                continue;
+            }
+            let rate = rates.get(&(part, node.clone())).copied().unwrap_or(0.0);
+            let level = network.policies.get(&key).map_or(0, |p| p.order_up_to);
+            let (transit, _) = store_lead_time(network, node);
+            let d = if rate > 0.0 {
+                let pipeline =
+                    spares_solver::distribution::Pipeline::poisson(rate * (transit + above))?;
+                pipeline.at(level).expected_backorders / rate
+            } else {
+                0.0
+            };
+            delays.insert(key, d);
+            above = d;
+        }
+        Ok(above)
+    };
+    cells
+        .iter()
+        .map(|c| {
+            let above = match parent(&c.store) {
+                Some(p) => delay(&c.part, &p)?,
+                None => 0.0,
+            };
+            Ok(c.lead_time_days_mean + above)
+        })
+        .collect()
+}
+
 /// The METRIC plan: marginal analysis of expected backorders per dollar over every store
-/// part-location (each a one-node METRIC item resupplied in its lead time), bought in
-/// frontier order up to `budget`.
-fn metric_plan(cells: &[Cell], unit_costs: &[f64], budget: f64) -> Result<Vec<u64>, OptimizeError> {
-    let frontier = metric_frontier(cells, unit_costs)?;
+/// part-location (each a one-node METRIC item resupplied in its METRIC lead time, which
+/// counts the delay upstream at the levels in force), bought in frontier order up to
+/// `budget`.
+fn metric_plan(
+    cells: &[Cell],
+    lead_times: &[f64],
+    unit_costs: &[f64],
+    budget: f64,
+) -> Result<Vec<u64>, OptimizeError> {
+    let frontier = metric_frontier(cells, lead_times, unit_costs)?;
     let order: Vec<(usize, u64)> = frontier
         .points
         .iter()
@@ -666,11 +1107,16 @@ fn metric_plan(cells: &[Cell], unit_costs: &[f64], budget: f64) -> Result<Vec<u6
     Ok(buy_in_order(&order, unit_costs, budget))
 }
 
-fn metric_frontier(cells: &[Cell], unit_costs: &[f64]) -> Result<metric::Frontier, OptimizeError> {
+fn metric_frontier(
+    cells: &[Cell],
+    lead_times: &[f64],
+    unit_costs: &[f64],
+) -> Result<metric::Frontier, OptimizeError> {
     let items: Vec<MetricItem> = cells
         .iter()
         .zip(unit_costs)
-        .map(|(c, cost)| MetricItem {
+        .zip(lead_times)
+        .map(|((c, cost), lead_time)| MetricItem {
             name: format!("{}@{}", c.part, c.store),
             unit_cost: *cost,
             units_per_machine: 1,
@@ -678,7 +1124,7 @@ fn metric_frontier(cells: &[Cell], unit_costs: &[f64]) -> Result<metric::Frontie
                 parent: None,
                 demand_per_day: c.demand_per_day,
                 local_repair_probability: 1.0,
-                local_repair_days: c.lead_time_days_mean,
+                local_repair_days: *lead_time,
                 order_and_ship_days: 0.0,
             }],
         })
@@ -702,26 +1148,7 @@ fn evaluate_plan(
     cancel: &AtomicBool,
 ) -> Result<sim::Report, OptimizeError> {
     let mut model = base.clone();
-    let stores: std::collections::BTreeSet<&str> = base
-        .locations
-        .iter()
-        .filter(|l| l.echelon == sim::Echelon::Store)
-        .map(|l| l.id.as_str())
-        .collect();
-    model
-        .policies
-        .retain(|p| !stores.contains(p.location.as_str()));
-    for (cell, level) in cells.iter().zip(stock) {
-        if *level > 0 {
-            model.policies.push(sim::StockingPolicy {
-                part: cell.part.clone(),
-                location: cell.store.clone(),
-                policy: sim::Policy::BaseStock {
-                    level: u32::try_from(*level).unwrap_or(u32::MAX),
-                },
-            });
-        }
-    }
+    set_store_levels(&mut model, cells, stock);
     let config = sim::SimConfig {
         seed,
         replications: EVALUATION_REPLICATIONS,
@@ -731,10 +1158,7 @@ fn evaluate_plan(
     let report = |p: sim::Progress| {
         on_progress(p.replications_done as f64 / p.replications_total.max(1) as f64);
     };
-    sim::simulate(&model, &config, &report, cancel).map_err(|e| match e {
-        sim::SimError::Cancelled => OptimizeError::Cancelled,
-        other => other.into(),
-    })
+    sim::simulate(&model, &config, &report, cancel).map_err(sim_error)
 }
 
 fn plan_evaluation(
@@ -755,6 +1179,7 @@ fn plan_evaluation(
         downtime_cost_p99: tail.map_or(0.0, |t| t.p99.value),
         downtime_cost_cvar95: tail.map_or(0.0, |t| t.cvar95.mean),
         emergency_shipments: m.emergency_shipments.mean,
+        note: String::new(),
     }
 }
 
@@ -877,6 +1302,9 @@ pub fn summarize(result: &OptimizeResult, shown: usize) -> String {
             "Out of sample: {EVALUATION_REPLICATIONS} replications, evaluation seed {seed}; downtime cost per replication"
         );
         out.push_str(&comparison_table(&result.comparison));
+        for row in result.comparison.iter().filter(|row| !row.note.is_empty()) {
+            let _ = writeln!(out, "note: {}", row.note);
+        }
     }
     if !result.recommendations.is_empty() && shown > 0 {
         let _ = writeln!(

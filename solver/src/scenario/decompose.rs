@@ -20,26 +20,59 @@ use super::{MAX_GROUP_CANDIDATES, Method, OptimizeOptions, Plan, PlanStatus, Pre
 use crate::error::{Result, SolverError};
 use crate::tail::{cvar, tail_weights};
 use rayon::prelude::*;
+use std::borrow::Cow;
 use std::time::Instant;
 
-/// One integer stock choice for a group.
-struct Candidate {
-    stock: Vec<u64>,
-    investment: f64,
-    holding: f64,
+/// One integer stock choice for a block.
+pub(crate) struct Candidate<'a> {
+    /// Units per member.
+    pub stock: Vec<u64>,
+    /// Money tied up.
+    pub investment: f64,
+    /// Holding cost per scenario period.
+    pub holding: f64,
     /// Units this candidate places in each capacity row.
-    row_units: Vec<u64>,
-    losses: Vec<f64>,
+    pub row_units: Vec<u64>,
+    /// Downtime cost in each scenario.
+    pub losses: Cow<'a, [f64]>,
 }
 
-/// A group of part-locations and its candidates.
-struct Block {
-    members: Vec<usize>,
-    candidates: Vec<Candidate>,
+/// A group of part-locations priced together, and its candidates.
+pub(crate) struct Block<'a> {
+    /// Part-locations of the block.
+    pub members: Vec<usize>,
+    /// Its integer choices.
+    pub candidates: Vec<Candidate<'a>>,
+}
+
+/// What couples the blocks: the budget, capacity rows and the network-wide CVaR.
+pub(crate) struct Coupling<'x> {
+    /// Capacity limit per row (units).
+    pub limits: &'x [f64],
+    /// Most money, if limited.
+    pub budget: Option<f64>,
+    /// CVaR level.
+    pub cvar_alpha: f64,
+    /// CVaR weight.
+    pub cvar_weight: f64,
+    /// Number of equiprobable scenarios.
+    pub scenarios: usize,
+}
+
+/// Where the Lagrangian loop ended.
+pub(crate) struct Outcome {
+    /// Best feasible choice (candidate index per block), if any was found.
+    pub choice: Option<Vec<usize>>,
+    /// Best Lagrangian lower bound.
+    pub lower_bound: f64,
+    /// Iterations run.
+    pub iterations: usize,
+    /// Stopped by the time limit.
+    pub timed_out: bool,
 }
 
 /// Builds every group's candidates (floor-feasible, up to the useful upper bound).
-fn blocks(p: &Prepared, floor: &[u64]) -> Result<Vec<Block>> {
+fn blocks<'a>(p: &'a Prepared, floor: &[u64]) -> Result<Vec<Block<'a>>> {
     p.groups
         .par_iter()
         .map(|members| block(p, members, floor))
@@ -47,7 +80,7 @@ fn blocks(p: &Prepared, floor: &[u64]) -> Result<Vec<Block>> {
 }
 
 /// One group's candidates.
-fn block(p: &Prepared, members: &[usize], floor: &[u64]) -> Result<Block> {
+fn block<'a>(p: &'a Prepared, members: &[usize], floor: &[u64]) -> Result<Block<'a>> {
     let count = members.iter().try_fold(1usize, |acc, &i| {
         acc.checked_mul((p.upper[i] - floor[i] + 1) as usize)
     });
@@ -90,7 +123,12 @@ fn block(p: &Prepared, members: &[usize], floor: &[u64]) -> Result<Block> {
 }
 
 /// Costs, capacity use and scenario losses of one candidate.
-fn candidate(p: &Prepared, members: &[usize], levels: &[u64], scratch: &[u64]) -> Candidate {
+fn candidate<'a>(
+    p: &'a Prepared,
+    members: &[usize],
+    levels: &[u64],
+    scratch: &[u64],
+) -> Candidate<'a> {
     let m = p.model;
     let investment = members
         .iter()
@@ -120,7 +158,7 @@ fn candidate(p: &Prepared, members: &[usize], levels: &[u64], scratch: &[u64]) -
         investment,
         holding,
         row_units,
-        losses,
+        losses: Cow::Owned(losses),
     }
 }
 
@@ -162,7 +200,7 @@ impl Prices<'_> {
 }
 
 /// Money spent by a choice.
-fn spent(blocks: &[Block], choice: &[usize]) -> f64 {
+pub(crate) fn spent(blocks: &[Block], choice: &[usize]) -> f64 {
     blocks
         .iter()
         .zip(choice)
@@ -185,10 +223,81 @@ fn row_use(blocks: &[Block], choice: &[usize], rows: usize) -> Vec<u64> {
 pub(crate) fn solve_decomposed(p: &Prepared, options: &OptimizeOptions) -> Result<Plan> {
     let start = Instant::now();
     let m = p.model;
-    let scenarios = m.scenario_count();
     let floor = super::joint::floor_stock_of(p);
     let blocks = blocks(p, &floor)?;
     let limits: Vec<f64> = p.capacity_rows.iter().map(|(l, _)| *l as f64).collect();
+    let coupling = Coupling {
+        limits: &limits,
+        budget: m.budget,
+        cvar_alpha: m.cvar_alpha,
+        cvar_weight: m.cvar_weight,
+        scenarios: m.scenario_count(),
+    };
+    let outcome = lagrangian(&blocks, &coupling, options, start)?;
+    let Some(choice) = outcome.choice else {
+        return Err(SolverError::Infeasible(
+            "no stock plan meets the budget, capacities and fill floors".into(),
+        ));
+    };
+    let stock = stock_of(&blocks, &choice, m.part_locations.len());
+    let remaining = (options.time_limit_seconds - start.elapsed().as_secs_f64()).max(0.0);
+    let polished = repair(p, stock, remaining)?;
+    let evaluation = summarise(p, &polished.stock, polished.losses);
+    let status = status(
+        evaluation.objective,
+        outcome.lower_bound,
+        options,
+        outcome.timed_out || polished.timed_out,
+    );
+    Ok(plan(
+        polished.stock,
+        evaluation,
+        outcome.lower_bound,
+        status,
+        Method::Decomposed,
+        Some(options),
+        outcome.iterations,
+        start,
+    ))
+}
+
+/// Optimal within the tolerance, else stopped by time, else merely feasible.
+pub(crate) fn status(
+    objective: f64,
+    lower_bound: f64,
+    options: &OptimizeOptions,
+    timed_out: bool,
+) -> PlanStatus {
+    if super::joint::gap(objective, lower_bound) <= options.gap_tolerance {
+        PlanStatus::Optimal
+    } else if timed_out {
+        PlanStatus::TimeLimit
+    } else {
+        PlanStatus::Feasible
+    }
+}
+
+/// Units per part-location of a choice.
+pub(crate) fn stock_of(blocks: &[Block], choice: &[usize], part_locations: usize) -> Vec<u64> {
+    let mut stock = vec![0u64; part_locations];
+    for (b, &c) in blocks.iter().zip(choice) {
+        for (&i, &s) in b.members.iter().zip(&b.candidates[c].stock) {
+            stock[i] = s;
+        }
+    }
+    stock
+}
+
+/// The Lagrangian loop over priced blocks; see the module docs. Stops at the gap
+/// tolerance, the iteration limit, or 80% of the time limit (counted from `start`).
+pub(crate) fn lagrangian(
+    blocks: &[Block],
+    coupling: &Coupling,
+    options: &OptimizeOptions,
+    start: Instant,
+) -> Result<Outcome> {
+    let scenarios = coupling.scenarios;
+    let limits = coupling.limits;
     let mut q = vec![1.0 / scenarios as f64; scenarios];
     let mut nu = vec![0.0; limits.len()];
     let mut lower_bound = f64::NEG_INFINITY;
@@ -199,7 +308,7 @@ pub(crate) fn solve_decomposed(p: &Prepared, options: &OptimizeOptions) -> Resul
         iterations += 1;
         let weights: Vec<f64> = q
             .iter()
-            .map(|qk| 1.0 / scenarios as f64 + m.cvar_weight * qk)
+            .map(|qk| 1.0 / scenarios as f64 + coupling.cvar_weight * qk)
             .collect();
         let weighted: Vec<Vec<f64>> = blocks
             .par_iter()
@@ -210,18 +319,18 @@ pub(crate) fn solve_decomposed(p: &Prepared, options: &OptimizeOptions) -> Resul
                     .collect()
             })
             .collect();
-        let (choice, bound) = price_budget(&blocks, &weighted, &nu, &limits, m.budget);
+        let (choice, bound) = price_budget(blocks, &weighted, &nu, limits, coupling.budget);
         lower_bound = lower_bound.max(bound);
-        let used = row_use(&blocks, &choice, limits.len());
-        let lagrangian_losses = total_losses(&blocks, &choice, scenarios);
-        let within_budget = m
+        let used = row_use(blocks, &choice, limits.len());
+        let lagrangian_losses = total_losses(blocks, &choice, scenarios);
+        let within_budget = coupling
             .budget
-            .is_none_or(|b| spent(&blocks, &choice) <= b * (1.0 + 1e-12) + 1e-9);
+            .is_none_or(|b| spent(blocks, &choice) <= b * (1.0 + 1e-12) + 1e-9);
         if let Some(feasible) =
-            repair_capacity(&blocks, &weighted, choice, &limits).filter(|_| within_budget)
+            repair_capacity(blocks, &weighted, choice, limits).filter(|_| within_budget)
         {
-            let losses = total_losses(&blocks, &feasible, scenarios);
-            let objective = objective(p, &blocks, &feasible, &losses);
+            let losses = total_losses(blocks, &feasible, scenarios);
+            let objective = objective(coupling, blocks, &feasible, &losses);
             if best.as_ref().is_none_or(|(_, o)| objective < *o) {
                 best = Some((feasible, objective));
             }
@@ -234,44 +343,19 @@ pub(crate) fn solve_decomposed(p: &Prepared, options: &OptimizeOptions) -> Resul
             timed_out = true;
             break;
         }
-        let target = tail_weights(&lagrangian_losses, m.cvar_alpha)?;
+        let target = tail_weights(&lagrangian_losses, coupling.cvar_alpha)?;
         let step = 2.0 / (iterations as f64 + 2.0);
         q.iter_mut()
             .zip(&target)
             .for_each(|(qk, tk)| *qk += step * (tk - *qk));
-        update_capacity_prices(&mut nu, &used, &limits, upper - bound);
+        update_capacity_prices(&mut nu, &used, limits, upper - bound);
     }
-    let Some((choice, _)) = best else {
-        return Err(SolverError::Infeasible(
-            "no stock plan meets the budget, capacities and fill floors".into(),
-        ));
-    };
-    let mut stock = vec![0u64; m.part_locations.len()];
-    for (b, &c) in blocks.iter().zip(&choice) {
-        for (&i, &s) in b.members.iter().zip(&b.candidates[c].stock) {
-            stock[i] = s;
-        }
-    }
-    let remaining = (options.time_limit_seconds - start.elapsed().as_secs_f64()).max(0.0);
-    let polished = repair(p, stock, remaining)?;
-    let evaluation = summarise(p, &polished.stock, polished.losses);
-    let status = if super::joint::gap(evaluation.objective, lower_bound) <= options.gap_tolerance {
-        PlanStatus::Optimal
-    } else if timed_out || polished.timed_out {
-        PlanStatus::TimeLimit
-    } else {
-        PlanStatus::Feasible
-    };
-    Ok(plan(
-        polished.stock,
-        evaluation,
+    Ok(Outcome {
+        choice: best.map(|(c, _)| c),
         lower_bound,
-        status,
-        Method::Decomposed,
-        Some(options),
         iterations,
-        start,
-    ))
+        timed_out,
+    })
 }
 
 /// Chooses candidates with the budget multiplier set by bisection so the budget holds;
@@ -384,24 +468,29 @@ fn update_capacity_prices(nu: &mut [f64], used: &[u64], limits: &[f64], estimate
 }
 
 /// Per-scenario total downtime cost of a choice.
-fn total_losses(blocks: &[Block], choice: &[usize], scenarios: usize) -> Vec<f64> {
+pub(crate) fn total_losses(blocks: &[Block], choice: &[usize], scenarios: usize) -> Vec<f64> {
     let mut total = vec![0.0; scenarios];
     for (b, &c) in blocks.iter().zip(choice) {
         total
             .iter_mut()
-            .zip(&b.candidates[c].losses)
+            .zip(b.candidates[c].losses.iter())
             .for_each(|(t, l)| *t += l);
     }
     total
 }
 
 /// Objective of a choice.
-fn objective(p: &Prepared, blocks: &[Block], choice: &[usize], losses: &[f64]) -> f64 {
+pub(crate) fn objective(
+    coupling: &Coupling,
+    blocks: &[Block],
+    choice: &[usize],
+    losses: &[f64],
+) -> f64 {
     let holding: f64 = blocks
         .iter()
         .zip(choice)
         .map(|(b, &c)| b.candidates[c].holding)
         .sum();
     let mean = losses.iter().sum::<f64>() / losses.len() as f64;
-    holding + mean + p.model.cvar_weight * cvar(losses, p.model.cvar_alpha).unwrap_or(mean)
+    holding + mean + coupling.cvar_weight * cvar(losses, coupling.cvar_alpha).unwrap_or(mean)
 }

@@ -10,14 +10,20 @@
 //! emergency delay); the cheapest mix is used, and no unit passes through a second location. The "downtime cost" of a
 //! scenario is the sum of those consequences. Scenarios are equiprobable.
 //!
+//! The same decomposition also solves [`CurveModel`]: per-part-location consequence curves
+//! simulated over the whole horizon, which is what the service trains on by default.
+//!
 //! Three methods (see `ARCHITECTURE.md` notes in [`Method`]): an exact MILP for tiny models,
 //! the joint LP with a checked rounding-and-repair step for moderate ones, and a Lagrangian
 //! decomposition over per-part candidate curves for large ones. Each reports a lower bound
 //! and its optimality gap.
 
+mod curves;
 mod decompose;
 mod evaluate;
 mod joint;
+
+pub use curves::{CurveItem, CurveModel, optimize_curves};
 
 pub use evaluate::{Evaluation, evaluate};
 

@@ -121,6 +121,56 @@ proptest! {
     }
 }
 
+#[cfg(feature = "highs")]
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// The exact MILP on HiGHS finds the exhaustive optimum, like microlp does.
+    #[test]
+    fn highs_exact_milp_equals_exhaustive_search(seed in any::<u64>()) {
+        let model = tiny(seed);
+        let brute = exhaustive(&model);
+        let plan = optimize(&model, &options(Method::Exact, Backend::Highs));
+        match brute {
+            None => prop_assert!(plan.is_err(), "{plan:?}"),
+            Some((_, best)) => {
+                let plan = plan.unwrap();
+                prop_assert_eq!(plan.backend, Some(Backend::Highs));
+                prop_assert!(plan.evaluation.is_feasible());
+                prop_assert!((plan.evaluation.objective - best).abs() < 1e-6 * best.max(1.0), "{} vs {best}", plan.evaluation.objective);
+                prop_assert!(plan.lower_bound <= best + 1e-6 * best.max(1.0), "bound {} > {best}", plan.lower_bound);
+                prop_assert_eq!(plan.status, PlanStatus::Optimal);
+            }
+        }
+    }
+
+    /// The joint LP relaxation solved by HiGHS has the same optimum as Clarabel's and
+    /// microlp's, and bounds the exhaustive integer optimum from below.
+    #[test]
+    fn highs_scenario_lp_agrees_with_clarabel_and_microlp(seed in any::<u64>()) {
+        let model = tiny(seed);
+        let lp = build_lp(&model, false).unwrap();
+        let highs = lp.solve(Backend::Highs, 30.0);
+        let Some((_, best)) = exhaustive(&model) else {
+            // No integer plan; the relaxation may still be feasible, so only check agreement.
+            if let (Ok(h), Ok(c)) = (&highs, lp.solve(Backend::Clarabel, 30.0)) {
+                prop_assert!((h.objective - c.objective).abs() < 1e-6 * c.objective.abs().max(1.0));
+            }
+            return Ok(());
+        };
+        let highs = highs.unwrap();
+        prop_assert_eq!(highs.status, crate::lp::LpStatus::Optimal);
+        for backend in [Backend::Clarabel, Backend::Microlp] {
+            let other = lp.solve(backend, 30.0).unwrap();
+            prop_assert!((highs.objective - other.objective).abs() < 1e-6 * other.objective.abs().max(1.0), "{backend}: {} vs highs {}", other.objective, highs.objective);
+        }
+        prop_assert!(highs.objective <= best + 1e-6 * best.max(1.0), "LP {} > integer {best}", highs.objective);
+        let plan = optimize(&model, &options(Method::Joint, Backend::Highs)).unwrap();
+        prop_assert!(plan.evaluation.is_feasible(), "{:?}", plan.evaluation.violations);
+        prop_assert!(plan.evaluation.objective >= best - 1e-6 * best.max(1.0));
+    }
+}
+
 #[test]
 fn risk_neutral_single_site_is_the_sample_newsvendor() {
     // Cost h x + w E[(D - x)+]: optimal x is the smallest with P(D <= x) >= 1 - h / w.
