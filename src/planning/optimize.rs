@@ -665,6 +665,19 @@ fn curve_model(
         if parts.is_empty() {
             break;
         }
+        let open = curves.iter().filter(|b| b.open).count();
+        let held: usize = curves.iter().map(|b| b.losses.len()).sum();
+        let entries = (held + open).saturating_mul(replications as usize);
+        if entries > scenario::MAX_CELLS {
+            return Err(DomainError::OutOfRange {
+                field: "settings.replications".into(),
+                reason: format!(
+                    "{replications} training scenarios need {entries} curve entries by store level {level}, more than {} (use fewer scenarios or parts)",
+                    scenario::MAX_CELLS
+                ),
+            }
+            .into());
+        }
         let mut model = build_model(network, &parts)?;
         model.fulfilment.lateral = false;
         let levels: Vec<u64> = curves
@@ -679,7 +692,6 @@ fn curve_model(
             .collect();
         set_store_levels(&mut model, cells, &levels);
         let done = curves.iter().filter(|b| !b.open).count() as f64 / cells.len() as f64;
-        let open = curves.iter().filter(|b| b.open).count();
         let stage = format!(
             "training simulation, store level {level} ({} parts, {open} part-locations open)",
             parts.len()
