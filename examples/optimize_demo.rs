@@ -13,7 +13,12 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |i: usize, default: u64| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
     let now = jiff::Timestamp::from_second(1_790_000_000).unwrap();
-    let demo = build_demo(&DemoConfig::default(), now).unwrap();
+    // The network `spares demo` builds by default (seed 42), at a fixed `now`.
+    let config = DemoConfig {
+        seed: 42,
+        ..DemoConfig::default()
+    };
+    let demo = build_demo(&config, now).unwrap();
     let network = demo.network().unwrap();
     let mut part_ids = Vec::new();
     let parts = arg(3, 0) as usize;
