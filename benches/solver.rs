@@ -3,6 +3,8 @@
 //!
 //! `cargo bench --bench solver` runs the full sizes and prints a table. Under `cargo test`
 //! (no `--bench` argument) the fixtures shrink to a smoke size that still checks results.
+//! In full mode `SPARES_BENCH_HIGHS_CONFIGS=ipm` and `SPARES_BENCH_HIGHS_IPM_LIMIT=900` pick
+//! the HiGHS configurations and their limit.
 //! In full mode `SPARES_BENCH_LADDER=100x1000,300x1000` picks the scenario LP rungs
 //! (part-locations x scenarios); the default is 100x1000, 300x1000 and 1000x1000.
 //!
@@ -110,7 +112,7 @@ fn main() {
             metric_stores_per_warehouse: 10,
             lp_ladder: full_ladder(),
             time_limit_seconds: 1_800.0,
-            highspy_ipm_limit_seconds: 400.0,
+            highspy_ipm_limit_seconds: highs_ipm_limit(400.0),
             highspy_simplex_limit_seconds: 120.0,
         }
     } else {
@@ -358,7 +360,7 @@ fn scenario_rows(
         println!("done: {} in {:.3} s ({})", row.how, row.seconds, row.note);
         rows.push(row);
     }
-    for config in &HIGHSPY_CONFIGS {
+    for config in HIGHSPY_CONFIGS.iter().filter(|c| highs_config_wanted(c)) {
         let limit = if config.simplex {
             sizes.highspy_simplex_limit_seconds
         } else {
@@ -512,6 +514,30 @@ fn check_objective(
             }
         }
     }
+}
+
+/// `SPARES_BENCH_HIGHS_CONFIGS`, e.g. `ipm` or `ipm,simplex`: the HiGHS configurations to
+/// run (`ipm` = ipm without crossover, `ipm-crossover`, `simplex`); all when unset.
+fn highs_config_wanted(config: &HighspyConfig) -> bool {
+    let Ok(text) = std::env::var("SPARES_BENCH_HIGHS_CONFIGS") else {
+        return true;
+    };
+    let key = match config.name {
+        "ipm, no crossover" => "ipm",
+        "ipm + crossover" => "ipm-crossover",
+        _ => "simplex",
+    };
+    text.split(',').any(|wanted| wanted.trim() == key)
+}
+
+/// `SPARES_BENCH_HIGHS_IPM_LIMIT`: seconds for each HiGHS interior-point run in full mode
+/// (default 400), so a large rung can be given the time it needs.
+fn highs_ipm_limit(default: f64) -> f64 {
+    std::env::var("SPARES_BENCH_HIGHS_IPM_LIMIT")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|v| *v > 0.0)
+        .unwrap_or(default)
 }
 
 /// One raw HiGHS configuration.
