@@ -648,11 +648,6 @@ fn curve_model(
             ..CurveBuild::default()
         })
         .collect();
-    let config = sim::SimConfig {
-        replications,
-        scenario_samples: true,
-        ..settings.sim_config()
-    };
     let mut level = 0u64;
     loop {
         let mut parts: Vec<PartId> = cells
