@@ -1352,6 +1352,92 @@ mod tests {
         assert!(investment(&costs, &stock) <= 17.0);
     }
 
+    fn small_demo() -> Network {
+        let config = crate::demo::DemoConfig {
+            seed: 3,
+            parts: 30,
+            stores: 10,
+            ..crate::demo::DemoConfig::default()
+        };
+        let now = jiff::Timestamp::from_second(1_790_000_000).unwrap();
+        crate::demo::build_demo(&config, now)
+            .unwrap()
+            .network()
+            .unwrap()
+    }
+
+    #[test]
+    fn metric_lead_time_is_transit_plus_upstream_delay() {
+        let mut network = small_demo();
+        let parts = optimized_parts(&network, &[]).unwrap();
+        let cells = store_cells(&network, &parts).unwrap();
+        // Upstream stocked far beyond its pipeline: no delay, the store waits its transit.
+        let template = network.policies.values().next().unwrap().clone();
+        let upstream: Vec<String> = network
+            .locations
+            .values()
+            .filter(|l| l.kind != LocationKind::Store)
+            .map(|l| l.id.clone())
+            .collect();
+        for part in &parts {
+            for location in &upstream {
+                let policy = crate::domain::network::Policy {
+                    part_id: part.clone(),
+                    location_id: location.clone(),
+                    ..template.clone()
+                };
+                network
+                    .policies
+                    .insert((part.clone(), location.clone()), policy);
+            }
+        }
+        for policy in network.policies.values_mut() {
+            policy.order_up_to = 100_000;
+        }
+        let lead = metric_lead_times(&network, &cells).unwrap();
+        for (c, l) in cells.iter().zip(&lead) {
+            assert!(
+                (l - c.lead_time_days_mean).abs() < 1e-9,
+                "{} @ {}",
+                c.part,
+                c.store
+            );
+        }
+        // Upstream empty: EBO(0) is the whole pipeline, so every echelon's delay is its full
+        // resupply time and the store waits transit + warehouse transit + factory lead time.
+        for policy in network.policies.values_mut() {
+            policy.order_up_to = 0;
+        }
+        let lead = metric_lead_times(&network, &cells).unwrap();
+        for (c, l) in cells.iter().zip(&lead) {
+            let mut expected = c.lead_time_days_mean;
+            let mut at = network.locations[&c.store].replenishment_source.clone();
+            while let Some(location) = at {
+                expected += store_lead_time(&network, &location).0;
+                at = network.locations[&location].replenishment_source.clone();
+            }
+            assert!(
+                (l - expected).abs() < 1e-6,
+                "{}: {l} vs {expected}",
+                c.store
+            );
+            assert!(expected >= c.lead_time_days_mean + FACTORY_LEAD_TIME_DAYS_MEAN - 1e-9);
+        }
+    }
+
+    #[test]
+    fn curve_levels_are_fine_then_a_growing_grid() {
+        let mut levels = vec![0u64];
+        while levels.len() < 20 {
+            levels.push(next_curve_level(levels[levels.len() - 1]));
+        }
+        assert_eq!(&levels[..12], &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13]);
+        for w in levels.windows(2).skip(10) {
+            // At most 25% (rounded up) between neighbours above the fine range.
+            assert!(w[1] > w[0] && w[1] as f64 <= (w[0] as f64 * 1.25).ceil());
+        }
+    }
+
     #[test]
     fn evaluation_seed_differs_from_training_seed() {
         for seed in [0, 1, 42, u64::MAX] {
