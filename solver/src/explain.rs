@@ -66,14 +66,14 @@ pub fn explain(
         } else {
             &loss_without
         };
-        let change = objective_shift(
-            model,
+        let change = objective_shift_with(
             &base.scenario_losses,
             current,
             &loss_with,
             &loss_without,
-            i,
-        )?;
+            model.cvar_weight,
+            model.cvar_alpha,
+        )? + model.part_locations[i].holding_cost;
         let alpha = model.cvar_alpha;
         let q = &model.part_locations[i];
         let mut e = Explanation {
@@ -176,28 +176,6 @@ fn objective_shift_with(
         Ok(mean(&losses) + weight * cvar(&losses, alpha)?)
     };
     Ok(shifted(with)? - shifted(without)?)
-}
-
-/// Objective with the unit minus objective without it, all else as in the plan.
-fn objective_shift(
-    model: &ScenarioModel,
-    total: &[f64],
-    current: &[f64],
-    with: &[f64],
-    without: &[f64],
-    i: usize,
-) -> Result<f64> {
-    let shifted = |group: &[f64]| -> Result<f64> {
-        let losses: Vec<f64> = total
-            .iter()
-            .zip(current)
-            .zip(group)
-            .map(|((t, c), g)| t - c + g)
-            .collect();
-        let m = mean(&losses);
-        Ok(m + model.cvar_weight * cvar(&losses, model.cvar_alpha)?)
-    };
-    Ok(shifted(with)? - shifted(without)? + model.part_locations[i].holding_cost)
 }
 
 /// Mean of a non-empty slice.

@@ -401,10 +401,7 @@ fn training_samples(
         let f = p.replications_done as f64 / p.replications_total.max(1) as f64;
         progress(0.5 * f, "training simulation");
     };
-    let report = sim::simulate(base, &config, &report, cancel).map_err(|e| match e {
-        sim::SimError::Cancelled => OptimizeError::Cancelled,
-        other => other.into(),
-    })?;
+    let report = sim::simulate(base, &config, &report, cancel).map_err(sim_error)?;
     report.scenario_samples.ok_or_else(|| {
         DomainError::invalid("settings", "the simulation returned no scenario samples").into()
     })
@@ -554,16 +551,7 @@ fn scenario_model(
     samples: &sim::ScenarioSamples,
     request: &OptimizeRequest,
 ) -> Result<ScenarioModel, DomainError> {
-    let column: BTreeMap<(&str, &str), usize> = samples
-        .part_locations
-        .iter()
-        .enumerate()
-        .map(|(i, k)| ((k.part.as_str(), k.location.as_str()), i))
-        .collect();
-    let columns: Vec<Option<usize>> = cells
-        .iter()
-        .map(|c| column.get(&(c.part.as_str(), c.store.as_str())).copied())
-        .collect();
+    let columns = sample_columns(cells, samples);
     let part_locations = cells
         .iter()
         .map(|c| PartLocation {
@@ -792,24 +780,34 @@ fn curve_model(
     Ok((model, rates))
 }
 
+/// The sample column of each cell, if the simulation reported it.
+fn sample_columns(cells: &[Cell], samples: &sim::ScenarioSamples) -> Vec<Option<usize>> {
+    let column: BTreeMap<(&str, &str), usize> = samples
+        .part_locations
+        .iter()
+        .enumerate()
+        .map(|(i, k)| ((k.part.as_str(), k.location.as_str()), i))
+        .collect();
+    cells
+        .iter()
+        .map(|c| column.get(&(c.part.as_str(), c.store.as_str())).copied())
+        .collect()
+}
+
 /// Mean demand per day of each cell in lead-time training samples (0 where unsampled).
 fn sampled_rates(cells: &[Cell], samples: &sim::ScenarioSamples) -> Vec<f64> {
     let days = samples.replications.len().max(1) as f64 * f64::from(TRAINING_WINDOW_DAYS);
-    cells
-        .iter()
-        .map(|c| {
-            samples
-                .part_locations
-                .iter()
-                .position(|k| k.part == c.part && k.location == c.store)
-                .map_or(0.0, |column| {
-                    samples
-                        .replications
-                        .iter()
-                        .map(|r| r[column].demand_units as f64)
-                        .sum::<f64>()
-                        / days
-                })
+    sample_columns(cells, samples)
+        .into_iter()
+        .map(|column| {
+            column.map_or(0.0, |column| {
+                samples
+                    .replications
+                    .iter()
+                    .map(|r| r[column].demand_units as f64)
+                    .sum::<f64>()
+                    / days
+            })
         })
         .collect()
 }

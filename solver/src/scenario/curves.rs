@@ -16,6 +16,7 @@ use super::decompose::{Block, Candidate, Coupling, lagrangian, objective, spent,
 use super::evaluate::Evaluation;
 use super::{MAX_CELLS, Method, OptimizeOptions, Plan};
 use crate::error::{Result, SolverError, invalid, non_negative, open_unit, positive};
+use crate::tail::cvar_with_scratch;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::time::Instant;
@@ -264,21 +265,6 @@ pub fn optimize_curves(model: &CurveModel, options: &OptimizeOptions) -> Result<
     ))
 }
 
-/// CVaR of `losses` in O(n) on a scratch copy: the same value as [`crate::tail::cvar`].
-fn fast_cvar(losses: &[f64], alpha: f64, scratch: &mut Vec<f64>) -> f64 {
-    let n = losses.len();
-    let cap = 1.0 / ((1.0 - alpha) * n as f64);
-    let full = ((1.0 / cap) + 1e-9).floor() as usize;
-    scratch.clear();
-    scratch.extend_from_slice(losses);
-    if full >= n {
-        return scratch.iter().sum::<f64>() * cap.min(1.0 / n as f64);
-    }
-    let (top, boundary, _) = scratch.select_nth_unstable_by(full, |a, b| b.total_cmp(a));
-    let top_sum: f64 = top.iter().sum();
-    cap * top_sum + (1.0 - full as f64 * cap).max(0.0) * *boundary
-}
-
 /// Pairs of moves tried per round once no single switch helps: the best `PAIR_SHORTLIST`
 /// raises by gain per dollar against the `PAIR_SHORTLIST` cheapest cuts per dollar freed.
 const PAIR_SHORTLIST: usize = 24;
@@ -306,7 +292,7 @@ impl Search<'_, '_, '_> {
         };
         losses.iter().sum::<f64>() / self.coupling.scenarios as f64
             + self.coupling.cvar_weight
-                * fast_cvar(losses, self.coupling.cvar_alpha, &mut self.scratch)
+                * cvar_with_scratch(losses, self.coupling.cvar_alpha, &mut self.scratch)
     }
 
     fn fits(&self, money: f64) -> bool {
@@ -556,23 +542,6 @@ mod tests {
                 }
                 index[position] = 0;
                 position += 1;
-            }
-        }
-    }
-
-    #[test]
-    fn fast_cvar_matches_the_tail_module() {
-        let mut rng = StdRng::seed_from_u64(3);
-        let mut scratch = Vec::new();
-        for n in [1usize, 2, 7, 20, 100, 333] {
-            for alpha in [0.5, 0.9, 0.95, 0.99] {
-                let losses: Vec<f64> = (0..n).map(|_| rng.random_range(0.0..100.0)).collect();
-                let exact = crate::tail::cvar(&losses, alpha).unwrap();
-                let fast = fast_cvar(&losses, alpha, &mut scratch);
-                assert!(
-                    (exact - fast).abs() <= 1e-9 * exact.max(1.0),
-                    "{n} {alpha}: {exact} vs {fast}"
-                );
             }
         }
     }
