@@ -4,6 +4,7 @@
 
 pub mod availability;
 pub mod convert;
+pub mod inputs;
 pub mod inventory;
 pub mod jobs;
 pub mod network;

@@ -280,6 +280,7 @@ impl DemoNetwork {
             demand: self.demand.clone(),
             policies: self.policies.clone(),
             stock: self.stock_on_hand(),
+            ..ImportBundle::default()
         }
     }
 

@@ -7,7 +7,8 @@ use crate::domain::ledger::{
     ReservationFilter, ReserveCommand, VoidCommand,
 };
 use crate::domain::network::{
-    DemandSeries, Fleet, Lane, Location, MachineModel, Network, Part, Policy,
+    CriticalityCost, DemandRate, DemandSeries, Fleet, Lane, Location, MachineModel, Network, Part,
+    Policy, SupplierLeadTime,
 };
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -33,7 +34,7 @@ pub enum StoreError {
 pub enum NetworkRecord {
     /// A location, keyed by id.
     Location(Location),
-    /// A lane, keyed by (from, to, mode).
+    /// A lane, keyed by (from, to, mode, kind).
     Lane(Lane),
     /// A part, keyed by id.
     Part(Part),
@@ -45,6 +46,12 @@ pub enum NetworkRecord {
     Demand(DemandSeries),
     /// A policy, keyed by (part, location).
     Policy(Policy),
+    /// A supplier lead-time override, keyed by (part, location).
+    SupplierLeadTime(SupplierLeadTime),
+    /// A downtime cost per hour of a criticality class, keyed by the class.
+    CriticalityCost(CriticalityCost),
+    /// A demand rate, keyed by (part, location).
+    DemandRate(DemandRate),
 }
 
 /// Durable state of the service. Every mutating call is acknowledged only after
@@ -111,6 +118,7 @@ pub trait Store: Send + Sync + 'static {
 }
 
 mod codec;
+pub mod layout;
 pub mod sled_store;
 
 pub use sled_store::SledStore;
