@@ -255,6 +255,8 @@ impl DemoNetwork {
                 | MovementKind::TransferReceive
                 | MovementKind::Adjustment => 1,
                 MovementKind::Issue | MovementKind::TransferShip | MovementKind::Scrap => -1,
+                // The demo seeds stock by movements only; it records no counts.
+                MovementKind::Count => 0,
             };
             *on_hand.entry((&m.part_id, &m.location_id)).or_insert(0) += sign * m.quantity;
         }

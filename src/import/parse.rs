@@ -271,7 +271,7 @@ pub(crate) fn stock(
         let row = StockRow {
             part_id: known(c, "part_id", part_ids, "part")?,
             location_id: known(c, "location_id", location_ids, "location")?,
-            on_hand: c.whole("on_hand")?,
+            on_hand: c.quantity("on_hand")?,
         };
         let key = (row.part_id.clone(), row.location_id.clone());
         unique(

@@ -2,6 +2,7 @@
 //! kind is parsed by the same code whichever format it came in.
 
 use super::ImportError;
+use crate::domain::ledger::MAX_QUANTITY;
 use csv::{ErrorKind, ReaderBuilder, Trim};
 use serde_json::{Map, Value};
 use std::str::FromStr;
@@ -210,6 +211,18 @@ impl<'a> Cells<'a> {
                 format!("expected a whole number >= 0, got {text:?}"),
             )
         })
+    }
+
+    /// A stock quantity: a whole number from 0 to [`MAX_QUANTITY`] units.
+    pub fn quantity(&self, column: &str) -> Result<u64, ImportError> {
+        let value: u64 = self.whole(column)?;
+        if value > MAX_QUANTITY {
+            return Err(self.error(
+                column,
+                format!("{value} is above the limit of {MAX_QUANTITY} units"),
+            ));
+        }
+        Ok(value)
     }
 
     /// A whole number, or `default` when empty.
