@@ -264,6 +264,7 @@ impl DemoNetwork {
             .into_iter()
             .filter(|(_, q)| *q > 0)
             .map(|((part, location), q)| StockRow {
+                at: (0, 0),
                 part_id: part.to_string(),
                 location_id: location.to_string(),
                 on_hand: q.unsigned_abs(),
@@ -282,6 +283,7 @@ impl DemoNetwork {
             demand: self.demand.clone(),
             policies: self.policies.clone(),
             stock: self.stock_on_hand(),
+            stock_file: "stock.csv".into(),
         }
     }
 
