@@ -5,14 +5,20 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Most items in one batch request (movements, reservation lines, master-data
+/// records): 50,000 movements encode to about 5 MB, well inside
+/// [`Limits::max_message_bytes`], and commit as one ledger transaction.
+pub const MAX_BATCH_ITEMS: usize = 50_000;
+
 /// Named limits, each with the reason it exists.
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Largest request or response message. tonic's send limit is unbounded by
     /// default; 16 MiB fits a 50,000-movement batch with room to spare.
     pub max_message_bytes: usize,
-    /// Most items in one batch RPC; bigger loads are split by the client so one
-    /// request never holds the ledger's writer for long.
+    /// Most items in one batch RPC (at most [`MAX_BATCH_ITEMS`]); bigger loads
+    /// are split by the client so one request never holds the ledger's writer
+    /// for long.
     pub max_batch_items: usize,
     /// Page size when the client asks for 0.
     pub default_page_size: usize,
@@ -34,7 +40,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_message_bytes: 16 * 1024 * 1024,
-            max_batch_items: 50_000,
+            max_batch_items: MAX_BATCH_ITEMS,
             default_page_size: 100,
             max_page_size: 1000,
             request_timeout: Duration::from_secs(30),

@@ -11,7 +11,7 @@ use ledger_support::{Harness, MoveSpec, Op, ReserveSpec};
 use proptest::prelude::*;
 
 fn move_spec() -> impl Strategy<Value = MoveSpec> + Clone {
-    let kind = prop_oneof![4 => Just(0u8), 2 => Just(1u8), 3 => Just(2u8), 3 => Just(3u8), 1 => Just(4u8), 1 => Just(5u8)];
+    let kind = prop_oneof![4 => Just(0u8), 2 => Just(1u8), 3 => Just(2u8), 3 => Just(3u8), 1 => Just(4u8), 1 => Just(5u8), 1 => Just(6u8)];
     let quantity = prop_oneof![12 => 1i64..5, 1 => -3i64..1];
     let shipment = proptest::option::weighted(0.9, 0usize..8);
     (kind, 0usize..2, 0usize..3, quantity, 0usize..3, shipment).prop_map(

@@ -15,7 +15,7 @@ use rand::{RngExt, SeedableRng};
 
 fn move_spec(rng: &mut StdRng) -> MoveSpec {
     MoveSpec {
-        kind: [0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 5][rng.random_range(0..11)],
+        kind: [0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 5, 6][rng.random_range(0..12)],
         part: rng.random_range(0..2),
         location: rng.random_range(0..3),
         quantity: if rng.random_bool(0.05) {

@@ -601,17 +601,24 @@ pub fn movement_from_pb(m: &pb::MovementRequest) -> Result<MovementCommand> {
         Ok(K::TransferReceive) => MovementKind::TransferReceive,
         Ok(K::Adjustment) => MovementKind::Adjustment,
         Ok(K::Scrap) => MovementKind::Scrap,
+        Ok(K::Count) => MovementKind::Count,
         _ => return Err(DomainError::invalid("kind", "a movement kind is required")),
     };
     if m.idempotency_key.is_empty() {
         return Err(DomainError::invalid("idempotency_key", "is required"));
     }
-    if m.quantity == 0 || (m.quantity < 0 && kind != MovementKind::Adjustment) {
+    let quantity_ok = match kind {
+        MovementKind::Adjustment => m.quantity != 0,
+        MovementKind::Count => m.quantity >= 0,
+        _ => m.quantity > 0,
+    };
+    if !quantity_ok {
         return Err(DomainError::invalid(
             "quantity",
-            "must be > 0 (only adjustments may be negative)",
+            "must be > 0 (only adjustments may be negative; a count may be 0)",
         ));
     }
+    crate::domain::ledger::check_quantity("quantity", m.quantity.unsigned_abs())?;
     if kind == MovementKind::TransferShip && m.to_location_id.is_empty() {
         return Err(DomainError::invalid(
             "to_location_id",

@@ -94,24 +94,23 @@ pub fn prepare_demo(
     Ok((spares, out))
 }
 
-/// `spares import DIR --data-dir D`.
+/// `spares import DIR --data-dir D`: validated whole, then master data, then
+/// stock counts (see [`Spares::import`]).
 pub fn import_local(dir: &Path, data_dir: &Path) -> Result<String, String> {
     let bundle = load_dir(dir).map_err(|e| e.to_string())?;
     let spares = open(data_dir)?;
-    let report = spares
-        .load_master_data(&bundle)
-        .map_err(|e| e.to_string())?;
-    let movements = spares.load_stock(&bundle).map_err(|e| e.to_string())?;
+    let (report, counted) = spares.import(&bundle).map_err(|e| e.to_string())?;
     Ok(format!(
-        "imported {} locations, {} lanes, {} parts, {} installed-base records, {} demand series, {} policies, {} stock receipts into {}\n",
+        "imported {} locations, {} lanes, {} parts, {} installed-base records, {} demand series, {} policies into {}; {} of {} stock counts changed stock (the rest already matched)\n",
         report.locations,
         report.lanes,
         report.parts,
         report.installed_base,
         report.demand_series,
         report.policies,
-        movements,
-        data_dir.display()
+        data_dir.display(),
+        counted,
+        bundle.stock.len(),
     ))
 }
 
@@ -126,6 +125,7 @@ pub fn export_local(dir: &Path, data_dir: &Path) -> Result<String, String> {
         .into_iter()
         .filter(|b| b.on_hand() > 0)
         .map(|b| crate::import::StockRow {
+            at: (0, 0),
             on_hand: b.on_hand(),
             part_id: b.part_id,
             location_id: b.location_id,

@@ -255,6 +255,8 @@ impl DemoNetwork {
                 | MovementKind::TransferReceive
                 | MovementKind::Adjustment => 1,
                 MovementKind::Issue | MovementKind::TransferShip | MovementKind::Scrap => -1,
+                // The demo seeds stock by movements only; it records no counts.
+                MovementKind::Count => 0,
             };
             *on_hand.entry((&m.part_id, &m.location_id)).or_insert(0) += sign * m.quantity;
         }
@@ -262,6 +264,7 @@ impl DemoNetwork {
             .into_iter()
             .filter(|(_, q)| *q > 0)
             .map(|((part, location), q)| StockRow {
+                at: (0, 0),
                 part_id: part.to_string(),
                 location_id: location.to_string(),
                 on_hand: q.unsigned_abs(),
@@ -280,6 +283,7 @@ impl DemoNetwork {
             demand: self.demand.clone(),
             policies: self.policies.clone(),
             stock: self.stock_on_hand(),
+            stock_file: "stock.csv".into(),
             ..ImportBundle::default()
         }
     }

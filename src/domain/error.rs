@@ -23,7 +23,7 @@ pub enum DomainError {
         reason: String,
     },
     /// An id refers to nothing (maps to `NOT_FOUND`).
-    #[error("{entity} {id:?} not found")]
+    #[error("{entity} {} not found", quote(id))]
     NotFound {
         /// The kind of thing, e.g. `part`.
         entity: &'static str,
@@ -37,7 +37,7 @@ pub enum DomainError {
     #[error("{0}")]
     Aborted(String),
     /// The same idempotency key was used with a different payload (maps to `ALREADY_EXISTS`).
-    #[error("{field} {key:?} was already used with a different request")]
+    #[error("{field} {} was already used with a different request", quote(key))]
     IdempotencyConflict {
         /// The field carrying the key.
         field: String,
@@ -63,18 +63,67 @@ impl DomainError {
         }
     }
 
-    /// Prefixes the field path of an argument error, e.g. with `locations[3]`.
+    /// Prefixes the field path of an argument error, e.g. with `locations[3]`
+    /// (an empty prefix leaves it as it is).
     pub fn within(self, prefix: &str) -> Self {
+        let path = |field: String| {
+            if prefix.is_empty() {
+                field
+            } else {
+                format!("{prefix}.{field}")
+            }
+        };
         match self {
             Self::InvalidArgument { field, reason } => Self::InvalidArgument {
-                field: format!("{prefix}.{field}"),
+                field: path(field),
                 reason,
             },
             Self::OutOfRange { field, reason } => Self::OutOfRange {
-                field: format!("{prefix}.{field}"),
+                field: path(field),
                 reason,
             },
             other => other,
         }
+    }
+}
+
+/// Most bytes of client input quoted in an error message: enough to recognise
+/// an id or a key, and small enough that a hostile 70 KB id cannot make the
+/// error itself too big for the client to read.
+pub const MAX_QUOTED_BYTES: usize = 160;
+
+/// Quotes client input for an error message: Rust string escapes (so control
+/// characters are visible) and at most [`MAX_QUOTED_BYTES`] of it, with the
+/// length of what was left out.
+pub fn quote(value: &str) -> String {
+    if value.len() <= MAX_QUOTED_BYTES {
+        return format!("{value:?}");
+    }
+    let mut end = MAX_QUOTED_BYTES;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{:?}... ({} more bytes)", &value[..end], value.len() - end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_is_bounded_and_escapes_control_characters() {
+        let long = "é".repeat(40_000);
+        let quoted = quote(&long);
+        assert!(quoted.len() < MAX_QUOTED_BYTES + 40, "{}", quoted.len());
+        assert!(quoted.ends_with("(79840 more bytes)"), "{quoted}");
+        assert_eq!(quote("a\u{1}b"), "\"a\\u{1}b\"");
+        let error = DomainError::not_found("part", "P".repeat(70_000));
+        assert!(error.to_string().len() < 300);
+    }
+
+    #[test]
+    fn an_empty_prefix_leaves_the_field_alone() {
+        let error = DomainError::invalid("quantity", "bad").within("");
+        assert_eq!(error.to_string(), "invalid quantity: bad");
     }
 }

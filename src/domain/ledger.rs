@@ -11,6 +11,29 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
+/// The one bound on stock quantities. Every movement, reservation and counted
+/// quantity, and every account balance (internal and external alike), stays
+/// within `-MAX_QUANTITY..=MAX_QUANTITY`; a write that would pass it is refused
+/// with `OutOfRange`. 10^12 units is far above any real count of one part, and
+/// nine million such balances still sum inside `i64`, so no sum the ledger or
+/// its readers form (on hand, in transit, an audit's per-part total) can
+/// overflow, and nothing reaches the log that the audit on open would reject.
+pub const MAX_QUANTITY: u64 = 1_000_000_000_000;
+
+/// `MAX_QUANTITY` as a signed balance.
+const MAX_BALANCE: i64 = MAX_QUANTITY as i64;
+
+/// Checks a quantity against [`MAX_QUANTITY`]; `OutOfRange` naming `field`.
+pub fn check_quantity(field: &str, quantity: u64) -> Result<(), DomainError> {
+    if quantity > MAX_QUANTITY {
+        return Err(DomainError::OutOfRange {
+            field: field.to_string(),
+            reason: format!("{quantity} units is above the limit of {MAX_QUANTITY} units"),
+        });
+    }
+    Ok(())
+}
+
 /// What a movement does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum MovementKind {
@@ -26,7 +49,15 @@ pub enum MovementKind {
     Adjustment,
     /// Available at the location -> scrap.
     Scrap,
+    /// A stock count: sets on hand (available + reserved) at the location to
+    /// `quantity` (>= 0) by an adjustment of the difference, logged as an
+    /// [`MovementKind::Adjustment`] noted "stock count". A count equal to on
+    /// hand moves nothing; a count below the units reserved there is refused.
+    Count,
 }
+
+/// The note of the adjustment a [`MovementKind::Count`] writes.
+pub const STOCK_COUNT_NOTE: &str = "stock count";
 
 /// A movement as a client asks for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,14 +126,16 @@ pub struct Balance {
 }
 
 impl Balance {
-    /// On hand = available + reserved.
+    /// On hand = available + reserved (each within [`MAX_QUANTITY`], so the sum fits).
     pub fn on_hand(&self) -> Qty {
-        self.available + self.reserved
+        self.available.saturating_add(self.reserved)
     }
 
     /// Units in transit to this location.
     pub fn in_transit(&self) -> Qty {
-        self.inbound.iter().map(|s| s.quantity).sum()
+        self.inbound
+            .iter()
+            .fold(0, |sum, s| sum.saturating_add(s.quantity))
     }
 }
 
@@ -329,6 +362,40 @@ impl Account {
     }
 }
 
+impl std::fmt::Display for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Internal {
+                part_id,
+                location_id,
+                bucket: Bucket::Available,
+            } => write!(f, "available stock of {part_id} at {location_id}"),
+            Self::Internal {
+                part_id,
+                location_id,
+                bucket: Bucket::Reserved,
+            } => write!(f, "reserved stock of {part_id} at {location_id}"),
+            Self::Internal {
+                part_id,
+                location_id,
+                bucket: Bucket::InTransit(shipment_id),
+            } => write!(
+                f,
+                "stock of {part_id} in transit to {location_id} on shipment {shipment_id}"
+            ),
+            Self::External { part_id, party } => {
+                let party = match party {
+                    ExternalParty::Supplier => "supplier",
+                    ExternalParty::Customer => "customer",
+                    ExternalParty::Scrap => "scrap",
+                    ExternalParty::Adjustment => "adjustment",
+                };
+                write!(f, "{party} account of {part_id}")
+            }
+        }
+    }
+}
+
 /// One side of a double-entry posting: `delta` units added to `account`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Leg {
@@ -470,14 +537,14 @@ impl LedgerState {
             let current = self.account_balance(&leg.account);
             let Some(next) = current.checked_add(leg.delta) else {
                 problems.push(format!(
-                    "entry {} overflows {:?}",
+                    "entry {} overflows the {}",
                     entry.sequence, leg.account
                 ));
                 continue;
             };
             if next < 0 && leg.account.is_internal() {
                 problems.push(format!(
-                    "entry {} takes {:?} to {next}",
+                    "entry {} takes the {} to {next}",
                     entry.sequence, leg.account
                 ));
             }
@@ -605,7 +672,11 @@ pub struct Staged<'a> {
 
 impl LedgerView for Staged<'_> {
     fn account_balance(&self, account: &Account) -> i64 {
-        self.base.account_balance(account) + self.deltas.get(account).copied().unwrap_or(0)
+        // Both terms stay within MAX_QUANTITY (checked when staged), so the sum
+        // cannot saturate; saturating keeps even a damaged base from panicking.
+        self.base
+            .account_balance(account)
+            .saturating_add(self.deltas.get(account).copied().unwrap_or(0))
     }
 
     fn shipment(&self, shipment_id: &str) -> Option<&ShipmentInfo> {
@@ -626,24 +697,38 @@ impl<'a> Staged<'a> {
         }
     }
 
-    /// Stages an entry. Errors (as a `FailedPrecondition`) if it would take an
-    /// internal account below zero or its legs do not balance; the posting rules
-    /// check stock first, so this is the last-line guard.
+    /// Stages an entry: the last-line guard every write passes. Errors:
+    /// `FailedPrecondition` if its legs do not balance or it would take an
+    /// internal account below zero; `OutOfRange` on field `quantity` (callers
+    /// prefix it with their field path) if any account, internal or external,
+    /// would pass [`MAX_QUANTITY`] in either direction. All arithmetic is
+    /// checked, so nothing staged can overflow on replay.
     pub fn push(&mut self, entry: LedgerEntry) -> Result<(), DomainError> {
         if let Some(problem) = entry.imbalance() {
             return Err(DomainError::FailedPrecondition(problem));
         }
+        let mut entry_deltas: BTreeMap<&Account, i64> = BTreeMap::new();
         for leg in &entry.legs {
-            let next = self.account_balance(&leg.account).checked_add(leg.delta);
-            if leg.account.is_internal() && next.is_none_or(|n| n < 0) {
-                return Err(DomainError::FailedPrecondition(format!(
-                    "{:?} would go below zero",
-                    leg.account
-                )));
+            let delta = entry_deltas.entry(&leg.account).or_default();
+            *delta = delta
+                .checked_add(leg.delta)
+                .ok_or_else(|| out_of_range(&leg.account))?;
+        }
+        for (account, delta) in &entry_deltas {
+            let next = self.account_balance(account).checked_add(*delta);
+            match next {
+                Some(n) if account.is_internal() && n < 0 => {
+                    return Err(DomainError::FailedPrecondition(format!(
+                        "the {account} would go below zero (to {n})"
+                    )));
+                }
+                Some(n) if n.unsigned_abs() <= MAX_QUANTITY => {}
+                _ => return Err(out_of_range(account)),
             }
         }
-        for leg in &entry.legs {
-            *self.deltas.entry(leg.account.clone()).or_default() += leg.delta;
+        for (account, delta) in entry_deltas {
+            let staged = self.deltas.entry(account.clone()).or_default();
+            *staged = staged.saturating_add(delta);
         }
         if let Some(shipment) = &entry.shipment
             && self.shipment(&shipment.shipment_id).is_none()
@@ -690,11 +775,20 @@ fn not_enough(part_id: &str, location_id: &str, have: i64, need: u64) -> DomainE
     ))
 }
 
-fn transfer(from: Account, to: Account, quantity: u64) -> Result<Vec<Leg>, DomainError> {
-    let delta = i64::try_from(quantity).map_err(|_| DomainError::OutOfRange {
+/// The refusal of a write that would take `account` past [`MAX_QUANTITY`].
+fn out_of_range(account: &Account) -> DomainError {
+    DomainError::OutOfRange {
         field: "quantity".into(),
-        reason: format!("{quantity} is above {}", i64::MAX),
-    })?;
+        reason: format!(
+            "the {account} would pass the limit of {MAX_QUANTITY} units (in either direction)"
+        ),
+    }
+}
+
+fn transfer(from: Account, to: Account, quantity: u64) -> Result<Vec<Leg>, DomainError> {
+    check_quantity("quantity", quantity)?;
+    // MAX_QUANTITY fits in i64, so this conversion cannot fail after the check.
+    let delta = i64::try_from(quantity).unwrap_or(MAX_BALANCE);
     Ok(vec![
         Leg {
             account: from,
@@ -722,16 +816,21 @@ pub fn check_movement_shape(command: &MovementCommand, prefix: &str) -> Result<(
     }
     let quantity_ok = match command.kind {
         MovementKind::Adjustment => command.quantity != 0,
+        MovementKind::Count => command.quantity >= 0,
         _ => command.quantity > 0,
     };
     if !quantity_ok {
-        let rule = if command.kind == MovementKind::Adjustment {
-            "must not be 0"
-        } else {
-            "must be > 0 (only adjustments may be negative)"
+        let rule = match command.kind {
+            MovementKind::Adjustment => "must not be 0",
+            MovementKind::Count => "a count must be >= 0",
+            _ => "must be > 0 (only adjustments may be negative)",
         };
         return Err(DomainError::invalid(field_of(prefix, "quantity"), rule));
     }
+    check_quantity(
+        &field_of(prefix, "quantity"),
+        command.quantity.unsigned_abs(),
+    )?;
     match command.kind {
         MovementKind::TransferShip => match command.to_location_id.as_deref() {
             None | Some("") => Err(DomainError::invalid(
@@ -756,15 +855,17 @@ pub fn check_movement_shape(command: &MovementCommand, prefix: &str) -> Result<(
     }
 }
 
-/// The log entry for a movement, checked against current balances. Not enough
-/// stock is `FailedPrecondition`; an unknown shipment is `NotFound`.
+/// The log entry for a movement, checked against current balances; `None` for
+/// a count that equals on hand (nothing to write). Not enough stock, or a count
+/// below the reserved units, is `FailedPrecondition`; an unknown shipment is
+/// `NotFound`; a quantity past [`MAX_QUANTITY`] is `OutOfRange`.
 pub fn movement_entry(
     command: &MovementCommand,
     prefix: &str,
     view: &impl LedgerView,
     sequence: u64,
     now: Timestamp,
-) -> Result<LedgerEntry, DomainError> {
+) -> Result<Option<LedgerEntry>, DomainError> {
     check_movement_shape(command, prefix)?;
     let part = command.part_id.as_str();
     let location = command.location_id.as_str();
@@ -819,8 +920,9 @@ pub fn movement_entry(
             legs
         }
         MovementKind::TransferReceive => receive_legs(command, view, quantity)?,
+        MovementKind::Count => return count_entry(command, prefix, view, sequence, now),
     };
-    Ok(LedgerEntry {
+    Ok(Some(LedgerEntry {
         sequence,
         recorded_at: now,
         cause: EntryCause::Movement {
@@ -830,7 +932,54 @@ pub fn movement_entry(
         },
         legs,
         shipment,
-    })
+    }))
+}
+
+/// The adjustment a stock count writes: the difference between the count and
+/// on hand now, in or out of available stock; `None` when they are equal.
+fn count_entry(
+    command: &MovementCommand,
+    prefix: &str,
+    view: &impl LedgerView,
+    sequence: u64,
+    now: Timestamp,
+) -> Result<Option<LedgerEntry>, DomainError> {
+    let part = command.part_id.as_str();
+    let location = command.location_id.as_str();
+    let available = Account::available(part, location);
+    let have = view.account_balance(&available);
+    let reserved = view.account_balance(&Account::reserved(part, location));
+    // Balances and the count are all within MAX_QUANTITY, so these cannot overflow.
+    let counted = command.quantity;
+    if counted < reserved {
+        return Err(DomainError::FailedPrecondition(format!(
+            "{}: a count of {counted} of {part} at {location} is below the {reserved} units reserved there; settle or release those reservations first",
+            field_of(prefix, "quantity")
+        )));
+    }
+    let difference = counted - reserved - have;
+    let adjustment = Account::external(part, ExternalParty::Adjustment);
+    let legs = match difference {
+        0 => return Ok(None),
+        d if d > 0 => transfer(adjustment, available, d.unsigned_abs())?,
+        d => transfer(available, adjustment, d.unsigned_abs())?,
+    };
+    let note = if command.note.is_empty() {
+        STOCK_COUNT_NOTE.to_string()
+    } else {
+        format!("{STOCK_COUNT_NOTE}: {}", command.note)
+    };
+    Ok(Some(LedgerEntry {
+        sequence,
+        recorded_at: now,
+        cause: EntryCause::Movement {
+            idempotency_key: command.idempotency_key.clone(),
+            kind: MovementKind::Adjustment,
+            note,
+        },
+        legs,
+        shipment: None,
+    }))
 }
 
 /// The route of a ship: a new shipment, or more stock on an existing one with
@@ -926,6 +1075,7 @@ pub fn reserve_entry(
             "must be > 0",
         ));
     }
+    check_quantity(&field_of(prefix, "quantity"), command.quantity)?;
     if command.ttl_seconds == 0 {
         return Err(DomainError::invalid(
             field_of(prefix, "ttl_seconds"),
@@ -1106,6 +1256,7 @@ mod tests {
             1,
             at(0),
         )
+        .unwrap()
         .unwrap();
         assert!(state.apply(&entry).is_empty());
         state
@@ -1119,7 +1270,9 @@ mod tests {
             MovementKind::Scrap,
             MovementKind::Adjustment,
         ] {
-            let entry = movement_entry(&command(kind, 2), "", &state, 2, at(1)).unwrap();
+            let entry = movement_entry(&command(kind, 2), "", &state, 2, at(1))
+                .unwrap()
+                .unwrap();
             assert_eq!(entry.imbalance(), None, "{kind:?}");
             assert_eq!(entry.legs.len(), 2);
         }
@@ -1163,6 +1316,78 @@ mod tests {
             Err(DomainError::FailedPrecondition(_))
         ));
         assert!(staged.entries().is_empty());
+    }
+
+    #[test]
+    fn external_accounts_are_bounded_like_internal_ones() {
+        let max = i64::try_from(MAX_QUANTITY).unwrap();
+        let state = state_with(max);
+        let mut staged = Staged::new(&state);
+        let mut elsewhere = command(MovementKind::Receipt, 1);
+        elsewhere.location_id = "M".into();
+        let entry = movement_entry(&elsewhere, "movements[2]", &staged, 2, at(1))
+            .unwrap()
+            .unwrap();
+        let err = staged.push(entry).unwrap_err();
+        assert!(
+            matches!(&err, DomainError::OutOfRange { field, reason }
+                if field == "quantity" && reason.contains("supplier account of P")),
+            "{err:?}"
+        );
+        let too_big = command(MovementKind::Receipt, max + 1);
+        let err = movement_entry(&too_big, "movements[0]", &staged, 2, at(1)).unwrap_err();
+        assert!(
+            matches!(&err, DomainError::OutOfRange { field, .. } if field == "movements[0].quantity"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_count_adjusts_the_difference_and_refuses_to_go_below_reserved() {
+        let state = state_with(5);
+        let count = |units| command(MovementKind::Count, units);
+        assert_eq!(
+            movement_entry(&count(5), "", &state, 2, at(1)).unwrap(),
+            None
+        );
+        let entry = movement_entry(&count(2), "", &state, 2, at(1))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            entry.legs,
+            transfer(
+                Account::available("P", "L"),
+                Account::external("P", ExternalParty::Adjustment),
+                3
+            )
+            .unwrap()
+        );
+        assert!(matches!(
+            &entry.cause,
+            EntryCause::Movement { kind: MovementKind::Adjustment, note, .. } if note == STOCK_COUNT_NOTE
+        ));
+        let mut staged = Staged::new(&state);
+        let reserve = ReserveCommand {
+            idempotency_key: "r".into(),
+            part_id: "P".into(),
+            location_id: "L".into(),
+            quantity: 4,
+            ttl_seconds: 30,
+            priority: Priority::Critical,
+            protected_quantity: 0,
+            order_reference: String::new(),
+        };
+        let (entry, _) = reserve_entry(&reserve, "", &staged, 2, at(1)).unwrap();
+        staged.push(entry).unwrap();
+        let err = movement_entry(&count(3), "movements[0]", &staged, 3, at(2)).unwrap_err();
+        assert!(
+            matches!(err, DomainError::FailedPrecondition(m) if m.contains("below the 4 units reserved"))
+        );
+        let entry = movement_entry(&count(9), "", &staged, 3, at(2))
+            .unwrap()
+            .unwrap();
+        staged.push(entry).unwrap();
+        assert_eq!(staged.account_balance(&Account::available("P", "L")), 5);
     }
 
     #[test]

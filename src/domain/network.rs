@@ -200,15 +200,19 @@ impl Location {
     }
 }
 
+/// Longest id (part, location, machine model, shipment) in bytes: ids are
+/// keys in every index and quoted in errors, so they stay short.
+pub const MAX_ID_BYTES: usize = 64;
+
 /// Checks an id: non-empty, at most 64 bytes, no control characters or whitespace.
 pub fn validate_id(field: &str, id: &str) -> Result<(), DomainError> {
     if id.is_empty() {
         return Err(DomainError::invalid(field, "is required"));
     }
-    if id.len() > 64 {
+    if id.len() > MAX_ID_BYTES {
         return Err(DomainError::OutOfRange {
             field: field.into(),
-            reason: "ids are at most 64 bytes".into(),
+            reason: format!("ids are at most {MAX_ID_BYTES} bytes"),
         });
     }
     if id.chars().any(|c| c.is_control() || c.is_whitespace()) {
@@ -646,6 +650,14 @@ impl Policy {
     pub fn validate(&self) -> Result<(), DomainError> {
         validate_id("part_id", &self.part_id)?;
         validate_id("location_id", &self.location_id)?;
+        for (field, quantity) in [
+            ("order_up_to", self.order_up_to),
+            ("reorder_point", self.reorder_point),
+            ("order_quantity", self.order_quantity),
+            ("protected_quantity", self.protected_quantity),
+        ] {
+            super::ledger::check_quantity(field, quantity)?;
+        }
         match self.kind {
             PolicyKind::BaseStock => Ok(()),
             PolicyKind::MinMax if self.reorder_point >= self.order_up_to => Err(

@@ -4,7 +4,7 @@
 //! validation the API uses, so an error names the file, line and column.
 
 use super::ImportError;
-use super::parse::Lined;
+use super::parse::{Lined, each};
 use super::table::{Cells, Table};
 use super::values::parse_criticality;
 use crate::domain::DomainError;
@@ -117,17 +117,6 @@ fn unique_pair(
             format!("duplicate {what} for this part and location"),
         ))
     }
-}
-
-fn each<T>(
-    table: &Table,
-    mut parse: impl FnMut(&Cells<'_>) -> Result<T, ImportError>,
-) -> Result<Lined<T>, ImportError> {
-    table
-        .rows
-        .iter()
-        .map(|row| parse(&table.cells(row)).map(|value| (row.line, value)))
-        .collect()
 }
 
 /// `supplier_lead_times`: one row per (part, location supplied from outside).

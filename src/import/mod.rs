@@ -42,6 +42,7 @@
 mod export;
 mod inputs;
 mod parse;
+mod scan;
 mod table;
 mod values;
 
@@ -63,8 +64,14 @@ use table::{Columns, Table};
 /// million rows, far beyond a planner's network.
 pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
+/// Most errors one import reports: enough to fix a file in one pass, few
+/// enough that a file of garbage gives a readable answer.
+pub const MAX_IMPORT_ERRORS: usize = 100;
+
 /// Why an import failed, and where. Line and column are 1-based; 0 means "not
-/// applicable" (a whole-file problem, or a column in JSON).
+/// applicable" (a whole-file problem, or a column in JSON). An import reports
+/// every error it finds in a file (up to [`MAX_IMPORT_ERRORS`]): the first is
+/// this value, the rest are in `also`, in file order.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ImportError {
     /// File name, e.g. `locations.csv`.
@@ -75,6 +82,9 @@ pub struct ImportError {
     pub column: u64,
     /// What is wrong; starts with the column name for value errors.
     pub message: String,
+    /// Further errors found in the same pass, in order (at most
+    /// [`MAX_IMPORT_ERRORS`] in all).
+    pub also: Vec<ImportError>,
 }
 
 impl ImportError {
@@ -84,12 +94,33 @@ impl ImportError {
             line,
             column,
             message: message.into(),
+            also: Vec::new(),
         }
     }
-}
 
-impl fmt::Display for ImportError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    /// A problem with a whole file (no line or column).
+    pub fn whole_file(file: &str, message: impl Into<String>) -> Self {
+        Self::new(file, 0, 0, message)
+    }
+
+    /// Every error: this one, then the others found with it.
+    pub fn all(&self) -> impl Iterator<Item = &ImportError> {
+        std::iter::once(self).chain(self.also.iter())
+    }
+
+    /// Joins errors into one value (the first, with the rest in `also`), at
+    /// most [`MAX_IMPORT_ERRORS`]; `None` when there are none.
+    pub fn collect(errors: Vec<ImportError>) -> Option<ImportError> {
+        let mut flat = errors.into_iter().flat_map(|mut e| {
+            let also = std::mem::take(&mut e.also);
+            std::iter::once(e).chain(also)
+        });
+        let mut first = flat.next()?;
+        first.also = flat.take(MAX_IMPORT_ERRORS - 1).collect();
+        Some(first)
+    }
+
+    fn fmt_one(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.line, self.column) {
             (0, _) => write!(f, "{}: {}", self.file, self.message),
             (line, 0) => write!(f, "{}:{line}: {}", self.file, self.message),
@@ -98,7 +129,24 @@ impl fmt::Display for ImportError {
     }
 }
 
-/// Units on hand of one part at one location (a row of `stock.csv`).
+impl fmt::Display for ImportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fmt_one(f)?;
+        for other in &self.also {
+            writeln!(f)?;
+            other.fmt_one(f)?;
+        }
+        if self.also.len() + 1 >= MAX_IMPORT_ERRORS {
+            write!(
+                f,
+                "\n(stopped after {MAX_IMPORT_ERRORS} errors; fix these and import again)"
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Units on hand of one part at one location (a row of `stock.csv`): a count.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StockRow {
     /// The part.
@@ -107,6 +155,10 @@ pub struct StockRow {
     pub location_id: LocationId,
     /// Units on hand.
     pub on_hand: Qty,
+    /// Where the count is in its file: 1-based line and column of `on_hand`
+    /// (0, 0 when it did not come from a file).
+    #[serde(default)]
+    pub at: (u64, u64),
 }
 
 /// Everything read from a directory, validated. Absent files give empty vectors.
@@ -134,6 +186,8 @@ pub struct ImportBundle {
     pub criticality_costs: Vec<CriticalityCost>,
     /// Demand rates per (part, location), in file order.
     pub demand_rates: Vec<DemandRate>,
+    /// The file the stock rows came from (`stock.csv` or `stock.json`).
+    pub stock_file: String,
 }
 
 impl ImportBundle {
@@ -208,28 +262,65 @@ impl ImportBundle {
             supplier_lead_times: network.supplier_lead_times.values().cloned().collect(),
             criticality_costs: network.criticality_costs.values().cloned().collect(),
             demand_rates: network.demand_rates.values().cloned().collect(),
+            stock_file: "stock.csv".into(),
         }
     }
 
-    /// The stock rows as receipts into the ledger, keyed `<key_prefix>-<row>`.
-    /// Receipts add to what is already there; rows with zero units are skipped.
-    pub fn stock_receipts(&self, key_prefix: &str) -> Vec<MovementCommand> {
-        self.stock
-            .iter()
-            .enumerate()
-            .filter(|(_, row)| row.on_hand > 0)
-            .map(|(i, row)| MovementCommand {
-                idempotency_key: format!("{key_prefix}-{i}"),
-                kind: MovementKind::Receipt,
+    /// The stock rows as counts into the ledger, given what is there now
+    /// (`now(part, location)` = (on hand, reserved)). Each row sets on hand to
+    /// the file's figure; a row that already matches gives no command, so the
+    /// same file imported twice writes nothing the second time. The key names
+    /// the file, the row, the part-location, and the change from the on hand
+    /// read now to the count: a retried import (same reading) replays, while a
+    /// later import of the same figure after the stock moved is a new count.
+    ///
+    /// Errors: every row whose count is below the units reserved there
+    /// (`FailedPrecondition` in the ledger), at the file, line and column of
+    /// its `on_hand`; nothing should be written when any row fails.
+    pub fn stock_counts(
+        &self,
+        mut now: impl FnMut(&str, &str) -> (Qty, Qty),
+    ) -> Result<Vec<MovementCommand>, ImportError> {
+        let mut commands = Vec::new();
+        let mut errors = Vec::new();
+        for row in &self.stock {
+            let (on_hand, reserved) = now(&row.part_id, &row.location_id);
+            if row.on_hand < reserved {
+                let (line, column) = row.at;
+                errors.push(ImportError::new(
+                    &self.stock_file,
+                    line,
+                    column,
+                    format!(
+                        "on_hand: a count of {} of {} at {} is below the {reserved} units reserved there; settle or release those reservations first",
+                        row.on_hand, row.part_id, row.location_id
+                    ),
+                ));
+                continue;
+            }
+            if row.on_hand == on_hand {
+                continue;
+            }
+            commands.push(MovementCommand {
+                idempotency_key: format!(
+                    "import {}:{} {}@{} {on_hand}->{}",
+                    self.stock_file, row.at.0, row.part_id, row.location_id, row.on_hand
+                ),
+                kind: MovementKind::Count,
                 part_id: row.part_id.clone(),
                 location_id: row.location_id.clone(),
+                // Counts are within MAX_QUANTITY (checked when parsed), so this fits.
                 quantity: i64::try_from(row.on_hand).unwrap_or(i64::MAX),
                 to_location_id: None,
                 shipment_id: None,
                 expected_arrival: None,
-                note: "imported stock on hand".to_string(),
-            })
-            .collect()
+                note: format!("import of {}", self.stock_file),
+            });
+        }
+        match ImportError::collect(errors) {
+            Some(error) => Err(error),
+            None => Ok(commands),
+        }
     }
 }
 
@@ -443,35 +534,99 @@ pub fn parse_files(files: &[(String, String)]) -> Result<ImportBundle, ImportErr
     build(&all)
 }
 
-/// Reads every known file in `dir` (`NAME.csv` or `NAME.json`) and validates the lot.
+/// Reads every file in `dir` and validates the lot. Each must be a known
+/// `NAME.csv` or `NAME.json`; any other file (say `fleet.csv` for
+/// `fleets.csv`, or `parts.xlsx`) is an error, so a misnamed file is never
+/// skipped silently. Notes (`*.md`, `*.txt`), hidden files (`.name`) and
+/// subdirectories are ignored.
 ///
-/// Errors: as [`parse_files`], plus unreadable or oversized files (line 0).
+/// Errors: as [`parse_files`], plus unknown, unreadable or oversized files
+/// and invalid UTF-8 (at its line and column); every such problem in the
+/// directory is reported, not only the first.
 pub fn load_dir(dir: &Path) -> Result<ImportBundle, ImportError> {
+    let listing = std::fs::read_dir(dir)
+        .map_err(|e| ImportError::whole_file(&dir.display().to_string(), e.to_string()))?;
+    let mut names = Vec::new();
+    for entry in listing {
+        let entry = entry
+            .map_err(|e| ImportError::whole_file(&dir.display().to_string(), e.to_string()))?;
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        names.push(entry.file_name().to_string_lossy().into_owned());
+    }
+    names.sort();
     let mut files = Vec::new();
-    for (stem, _) in FILES {
-        for extension in ["csv", "json"] {
-            let name = format!("{stem}.{extension}");
-            let path = dir.join(&name);
-            if !path.exists() {
-                continue;
-            }
-            let size = std::fs::metadata(&path)
-                .map_err(|e| ImportError::new(&name, 0, 0, e.to_string()))?
-                .len();
-            if size > MAX_FILE_BYTES {
-                return Err(ImportError::new(
-                    &name,
-                    0,
-                    0,
-                    format!("larger than the {MAX_FILE_BYTES}-byte limit"),
-                ));
-            }
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| ImportError::new(&name, 0, 0, e.to_string()))?;
-            files.push((name, text));
+    let mut errors = Vec::new();
+    let is_note = |n: &str| n.starts_with('.') || n.ends_with(".md") || n.ends_with(".txt");
+    for name in names.into_iter().filter(|n| !is_note(n)) {
+        match read_file(dir, &name) {
+            Ok(text) => files.push((name, text)),
+            Err(error) => errors.push(error),
         }
     }
+    if let Some(error) = ImportError::collect(errors) {
+        return Err(error);
+    }
     parse_files(&files)
+}
+
+/// Reads one file of an import directory: a known name, within the size
+/// limit, valid UTF-8.
+fn read_file(dir: &Path, name: &str) -> Result<String, ImportError> {
+    let known = name.rsplit_once('.').is_some_and(|(stem, extension)| {
+        matches!(extension, "csv" | "json") && FILES.iter().any(|(n, _)| *n == stem)
+    });
+    if !known {
+        return Err(ImportError::whole_file(name, unknown_file_message(name)));
+    }
+    let path = dir.join(name);
+    let size = std::fs::metadata(&path)
+        .map_err(|e| ImportError::whole_file(name, e.to_string()))?
+        .len();
+    if size > MAX_FILE_BYTES {
+        return Err(ImportError::whole_file(
+            name,
+            format!("larger than the {MAX_FILE_BYTES}-byte limit"),
+        ));
+    }
+    let bytes = std::fs::read(&path).map_err(|e| ImportError::whole_file(name, e.to_string()))?;
+    scan::decode(name, &bytes)
+}
+
+/// "unknown file", the names expected and, for a near miss, the likely one.
+fn unknown_file_message(name: &str) -> String {
+    let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
+    let names: Vec<&str> = FILES.iter().map(|(n, _)| *n).collect();
+    let nearest = names
+        .iter()
+        .map(|n| (edit_distance(stem, n), *n))
+        .min()
+        .filter(|(distance, _)| *distance <= 2);
+    let mut message = format!(
+        "unknown file; an import directory holds only {}, each as NAME.csv or NAME.json",
+        names.join(", ")
+    );
+    if let Some((_, near)) = nearest {
+        message.push_str(&format!(" (did you mean {near}?)"));
+    }
+    message
+}
+
+/// Levenshtein distance, for suggesting a file name.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(previous + 1);
+        }
+    }
+    row[b.len()]
 }
 
 /// Parses the tables in dependency order, checking references as it goes, then
@@ -573,6 +728,7 @@ fn build(t: &[Table]) -> Result<ImportBundle, ImportError> {
         supplier_lead_times: inputs.supplier_lead_times,
         criticality_costs: inputs.criticality_costs,
         demand_rates: inputs.demand_rates,
+        stock_file: stock.file.clone(),
     })
 }
 

@@ -20,18 +20,29 @@ pub const MAX_DEMAND_PERIODS: usize = 10_000;
 /// Values parsed from a table, each with its 1-based line.
 pub(crate) type Lined<T> = Vec<(u64, T)>;
 
-fn each<T>(
+/// Parses every row, reporting every row that fails (up to the import's
+/// error bound), not only the first.
+pub(crate) fn each<T>(
     table: &Table,
     mut parse: impl FnMut(&Cells<'_>) -> Result<T, ImportError>,
 ) -> Result<Lined<T>, ImportError> {
-    table
-        .rows
-        .iter()
-        .map(|row| {
-            let cells = table.cells(row);
-            parse(&cells).map(|value| (row.line, value))
-        })
-        .collect()
+    let mut values = Vec::with_capacity(table.rows.len());
+    let mut errors = Vec::new();
+    for row in &table.rows {
+        match parse(&table.cells(row)) {
+            Ok(value) => values.push((row.line, value)),
+            Err(error) => {
+                errors.push(error);
+                if errors.len() >= super::MAX_IMPORT_ERRORS {
+                    break;
+                }
+            }
+        }
+    }
+    match ImportError::collect(errors) {
+        Some(error) => Err(error),
+        None => Ok(values),
+    }
 }
 
 /// Rejects a key seen before, naming the row and `column`.
@@ -282,7 +293,8 @@ pub(crate) fn stock(
         let row = StockRow {
             part_id: known(c, "part_id", part_ids, "part")?,
             location_id: known(c, "location_id", location_ids, "location")?,
-            on_hand: c.whole("on_hand")?,
+            on_hand: c.quantity("on_hand")?,
+            at: (c.line(), table.column_of("on_hand")),
         };
         let key = (row.part_id.clone(), row.location_id.clone());
         unique(

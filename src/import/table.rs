@@ -2,6 +2,7 @@
 //! kind is parsed by the same code whichever format it came in.
 
 use super::ImportError;
+use crate::domain::ledger::MAX_QUANTITY;
 use csv::{ErrorKind, ReaderBuilder, Trim};
 use serde_json::{Map, Value};
 use std::str::FromStr;
@@ -52,6 +53,9 @@ pub(crate) struct Table {
 impl Table {
     /// Reads CSV text with a header row. Headers are matched by name, in any order.
     pub fn from_csv(file: &str, text: &str, columns: Columns) -> Result<Self, ImportError> {
+        if let Some(error) = super::scan::unterminated_quote(file, text) {
+            return Err(error);
+        }
         let mut reader = ReaderBuilder::new()
             .trim(Trim::All)
             .from_reader(text.as_bytes());
@@ -63,13 +67,26 @@ impl Table {
             .collect();
         check_headers(file, &headers, columns)?;
         let mut rows = Vec::new();
+        let mut errors = Vec::new();
         for record in reader.records() {
-            let record = record.map_err(|e| csv_error(file, &e))?;
+            let record = match record {
+                Ok(record) => record,
+                Err(error) => {
+                    errors.push(csv_error(file, &error));
+                    if errors.len() >= super::MAX_IMPORT_ERRORS {
+                        break;
+                    }
+                    continue;
+                }
+            };
             let line = record.position().map_or(0, |p| p.line());
             rows.push(Row {
                 line,
                 cells: record.iter().map(str::to_string).collect(),
             });
+        }
+        if let Some(error) = ImportError::collect(errors) {
+            return Err(error);
         }
         Ok(Self {
             file: file.to_string(),
@@ -163,6 +180,11 @@ pub(crate) struct Cells<'a> {
 }
 
 impl<'a> Cells<'a> {
+    /// The 1-based line of this row.
+    pub fn line(&self) -> u64 {
+        self.row.line
+    }
+
     /// An error at this row and the named column.
     pub fn error(&self, column: &str, message: impl std::fmt::Display) -> ImportError {
         self.table.error_at(self.row.line, column, message)
@@ -210,6 +232,18 @@ impl<'a> Cells<'a> {
                 format!("expected a whole number >= 0, got {text:?}"),
             )
         })
+    }
+
+    /// A stock quantity: a whole number from 0 to [`MAX_QUANTITY`] units.
+    pub fn quantity(&self, column: &str) -> Result<u64, ImportError> {
+        let value: u64 = self.whole(column)?;
+        if value > MAX_QUANTITY {
+            return Err(self.error(
+                column,
+                format!("{value} is above the limit of {MAX_QUANTITY} units"),
+            ));
+        }
+        Ok(value)
     }
 
     /// A whole number, or `default` when empty.

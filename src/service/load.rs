@@ -3,11 +3,16 @@
 //! so references always point at records already loaded.
 
 use super::Spares;
-use crate::domain::ledger::MovementCommand;
-use crate::domain::network::{Location, Part};
-use crate::import::ImportBundle;
-use crate::store::StoreError;
+use crate::domain::ledger::{
+    AuditReport, Balance, MovementCommand, MovementOutcome, PostCommand, Reservation,
+    ReservationFilter, ReserveCommand, VoidCommand,
+};
+use crate::domain::network::{Location, Network, Part};
+use crate::import::{ImportBundle, ImportError};
+use crate::store::{NetworkRecord, Store, StoreError};
+use jiff::Timestamp;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// What a load did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -123,26 +128,152 @@ impl Spares {
         Ok(count)
     }
 
-    /// Records the bundle's stock rows as receipts keyed by a hash of the rows,
-    /// so loading the same file twice replays instead of adding twice.
-    pub fn load_stock(&self, bundle: &ImportBundle) -> Result<usize, StoreError> {
-        self.load_movements(&bundle.stock_receipts(&stock_key_prefix(bundle)))
+    /// Imports a validated bundle: checks it whole against the data already
+    /// there (master data by a dry run of the very same upserts on a scratch
+    /// copy of the network, stock counts against the units reserved now), and
+    /// only then writes master data and the counts. Returns what was loaded
+    /// and the number of counts that changed stock.
+    ///
+    /// Errors: [`ImportFailure::Invalid`] with every problem found, file, line
+    /// and column, and nothing written; [`ImportFailure::Store`] if storage
+    /// fails part-way. Every step is idempotent (upserts replace, counts set a
+    /// figure, and a retried count replays its key), so running the same
+    /// import again after a failure completes it without doubling anything.
+    pub fn import(&self, bundle: &ImportBundle) -> Result<(LoadReport, usize), ImportFailure> {
+        self.check_master_data(bundle)?;
+        let counts = self.stock_counts(bundle)?;
+        let report = self.load_master_data(bundle)?;
+        let counted = self.load_movements(&counts)?;
+        Ok((report, counted))
+    }
+
+    /// The bundle's stock rows as count commands against the stock now (see
+    /// [`ImportBundle::stock_counts`]). Errors: every count below the units
+    /// reserved there, with its file, line and column.
+    pub fn stock_counts(&self, bundle: &ImportBundle) -> Result<Vec<MovementCommand>, ImportError> {
+        let store = self.store().clone();
+        let mut failure = None;
+        let counts = bundle.stock_counts(|part, location| match store.balance(part, location) {
+            Ok(balance) => (balance.on_hand(), balance.reserved),
+            Err(error) => {
+                failure.get_or_insert(error);
+                (0, 0)
+            }
+        })?;
+        match failure {
+            Some(error) => Err(ImportError::whole_file(
+                &bundle.stock_file,
+                format!("reading stock on hand: {error}"),
+            )),
+            None => Ok(counts),
+        }
+    }
+
+    /// Runs the master-data load on a scratch copy of the network that writes
+    /// nothing, so every validation the real load does runs before anything
+    /// is written. Errors name the file kind of the refused batch.
+    pub fn check_master_data(&self, bundle: &ImportBundle) -> Result<(), ImportError> {
+        let scratch = DryRunStore::new((*self.network()).clone());
+        let dry = Spares::new(
+            Arc::new(scratch),
+            self.clock().clone(),
+            self.limits().clone(),
+        )
+        .map_err(|e| ImportError::whole_file("import", e.to_string()))?;
+        dry.load_master_data(bundle).map(|_| ()).map_err(|error| {
+            let message = error.to_string();
+            let kind = message
+                .split(['[', ' ', ':'])
+                .next()
+                .filter(|k| k.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+                .unwrap_or("import")
+                .to_string();
+            ImportError::whole_file(
+                &kind,
+                format!("refused against the data already there: {message}"),
+            )
+        })
     }
 }
 
-/// `import-<hash>`: FNV-1a over the stock rows, stable across runs and platforms.
-pub fn stock_key_prefix(bundle: &ImportBundle) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for row in &bundle.stock {
-        for byte in format!(
-            "{}\u{1f}{}\u{1f}{}\n",
-            row.part_id, row.location_id, row.on_hand
-        )
-        .bytes()
-        {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
+/// Why an import did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportFailure {
+    /// The files, or their fit with the data already there, are wrong; nothing
+    /// was written.
+    #[error(transparent)]
+    Invalid(#[from] ImportError),
+    /// Storage failed part-way; run the import again to complete it.
+    #[error("{0}; nothing is doubled by running the same import again to complete it")]
+    Store(#[from] StoreError),
+}
+
+/// A store for dry runs: it holds a network, accepts master-data writes and
+/// keeps none of them (the dry-run [`Spares`] keeps its own network in memory);
+/// it has no ledger.
+struct DryRunStore {
+    network: Network,
+}
+
+impl DryRunStore {
+    fn new(network: Network) -> Self {
+        Self { network }
     }
-    format!("import-{hash:016x}")
+
+    fn no_ledger<T>() -> Result<T, StoreError> {
+        Err(StoreError::Storage("a dry run has no ledger".into()))
+    }
+}
+
+impl Store for DryRunStore {
+    fn load_network(&self) -> Result<Network, StoreError> {
+        Ok(self.network.clone())
+    }
+    fn save_network_records(&self, _: &[NetworkRecord]) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn record_movements(
+        &self,
+        _: &[MovementCommand],
+        _: Timestamp,
+    ) -> Result<Vec<MovementOutcome>, StoreError> {
+        Self::no_ledger()
+    }
+    fn reserve(&self, _: &[ReserveCommand], _: Timestamp) -> Result<Vec<Reservation>, StoreError> {
+        Self::no_ledger()
+    }
+    fn post_reservation(&self, _: &PostCommand, _: Timestamp) -> Result<Reservation, StoreError> {
+        Self::no_ledger()
+    }
+    fn void_reservation(&self, _: &VoidCommand, _: Timestamp) -> Result<Reservation, StoreError> {
+        Self::no_ledger()
+    }
+    fn expire_reservations(&self, _: Timestamp) -> Result<Vec<Reservation>, StoreError> {
+        Ok(Vec::new())
+    }
+    fn reservation(&self, _: &str) -> Result<Option<Reservation>, StoreError> {
+        Ok(None)
+    }
+    fn reservations(&self, _: &ReservationFilter) -> Result<Vec<Reservation>, StoreError> {
+        Ok(Vec::new())
+    }
+    fn balance(&self, part_id: &str, location_id: &str) -> Result<Balance, StoreError> {
+        Ok(Balance {
+            part_id: part_id.to_string(),
+            location_id: location_id.to_string(),
+            ..Balance::default()
+        })
+    }
+    fn balances(&self, _: Option<&str>, _: Option<&str>) -> Result<Vec<Balance>, StoreError> {
+        Ok(Vec::new())
+    }
+    fn audit(&self) -> Result<AuditReport, StoreError> {
+        Ok(AuditReport::default())
+    }
+    fn put_record(&self, _: &str, _: &str, _: &[u8]) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn records(&self, _: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        Ok(Vec::new())
+    }
 }

@@ -173,6 +173,8 @@ fn kind_tag(kind: MovementKind) -> u8 {
         MovementKind::TransferReceive => 3,
         MovementKind::Adjustment => 4,
         MovementKind::Scrap => 5,
+        // Only in idempotency payloads: a count is logged as an adjustment.
+        MovementKind::Count => 6,
     }
 }
 
@@ -184,6 +186,7 @@ fn kind_from(tag: u8) -> Result<MovementKind, DecodeError> {
         3 => MovementKind::TransferReceive,
         4 => MovementKind::Adjustment,
         5 => MovementKind::Scrap,
+        6 => MovementKind::Count,
         _ => return Err(format!("bad movement kind {tag}")),
     })
 }

@@ -45,7 +45,7 @@ use super::codec::{self, StoredOutcome};
 use super::{NetworkRecord, Store, StoreError, layout};
 use crate::domain::DomainError;
 use crate::domain::ledger::{
-    Account, AuditReport, Balance, Bucket, LedgerEntry, LedgerState, MovementCommand,
+    Account, AuditReport, Balance, Bucket, LedgerEntry, LedgerState, MAX_QUANTITY, MovementCommand,
     MovementOutcome, PostCommand, Reservation, ReservationFilter, ReservationState, ReserveCommand,
     Settlement, Staged, VoidCommand, check_movement_shape, movement_entry, reserve_entry,
     settle_entry,
@@ -60,8 +60,10 @@ use std::path::Path;
 use std::sync::{Mutex, RwLock};
 
 /// Most commands in one `record_movements` or `reserve` call: one call is one
-/// sled transaction held in memory until commit.
-pub const MAX_BATCH_COMMANDS: usize = 10_000;
+/// sled transaction held in memory until commit. The same number as the API's
+/// batch limit ([`crate::config::MAX_BATCH_ITEMS`]), so every batch the API
+/// accepts fits one call.
+pub const MAX_BATCH_COMMANDS: usize = crate::config::MAX_BATCH_ITEMS;
 
 /// Problems listed in a refusal to open (the audit report has all of them).
 const MAX_PROBLEMS_IN_ERROR: usize = 10;
@@ -337,12 +339,23 @@ impl SledStore {
                 log.insert(&key[..], value.as_slice())?;
             }
             for (key, internal, balance) in &balance_writes {
-                // The non-negativity guard, inside the transaction that writes.
+                // The non-negativity guard and the quantity bound, inside the
+                // transaction that writes.
                 if *internal && *balance < 0 {
                     return Err(ConflictableTransactionError::Abort(Abort::Rejected(
                         DomainError::FailedPrecondition(format!(
                             "an internal account would go to {balance}"
                         )),
+                    )));
+                }
+                if balance.unsigned_abs() > MAX_QUANTITY {
+                    return Err(ConflictableTransactionError::Abort(Abort::Rejected(
+                        DomainError::OutOfRange {
+                            field: "quantity".into(),
+                            reason: format!(
+                                "a balance would reach {balance}, past the limit of {MAX_QUANTITY} units"
+                            ),
+                        },
                     )));
                 }
                 if *balance == 0 {
@@ -845,19 +858,26 @@ impl Store for SledStore {
                 }
                 let prefix = format!("movements[{i}]");
                 let entry = movement_entry(command, &prefix, &*staged, sequence, now)?;
+                // A count equal to on hand writes no entry and takes no sequence
+                // (reported as 0); its key is still stored, so a retry replays.
                 let outcome = MovementOutcome {
                     idempotency_key: command.idempotency_key.clone(),
-                    sequence,
+                    sequence: if entry.is_some() { sequence } else { 0 },
                     replayed: false,
-                    shipment_id: entry.shipment.as_ref().map(|s| s.shipment_id.clone()),
+                    shipment_id: entry
+                        .as_ref()
+                        .and_then(|e| e.shipment.as_ref())
+                        .map(|s| s.shipment_id.clone()),
                     recorded_at: now,
                 };
-                staged.push(entry)?;
+                if let Some(entry) = entry {
+                    staged.push(entry).map_err(|e| e.within(&prefix))?;
+                    sequence += 1;
+                }
                 let record = codec::encode_idempotency(payload, &StoredOutcome::movement(&outcome));
                 idempotency.push((Scope::Movement.key(&command.idempotency_key), record));
                 in_batch.insert(&command.idempotency_key, i);
                 outcomes.push(outcome);
-                sequence += 1;
             }
             Ok((outcomes, idempotency))
         })?;
@@ -909,7 +929,7 @@ impl Store for SledStore {
                 }
                 let (entry, reservation) =
                     reserve_entry(command, &prefix, &*staged, sequence, now)?;
-                staged.push(entry)?;
+                staged.push(entry).map_err(|e| e.within(&prefix))?;
                 let record = codec::encode_idempotency(
                     payload,
                     &StoredOutcome::Reservation(reservation.reservation_id.clone()),

@@ -251,10 +251,10 @@ impl Model {
     fn movements_request(&mut self, commands: &[MovementCommand]) -> Reply {
         for (i, c) in commands.iter().enumerate() {
             let field = |f: &str| format!("movements[{i}].{f}");
-            let quantity_ok = if c.kind == MovementKind::Adjustment {
-                c.quantity != 0
-            } else {
-                c.quantity > 0
+            let quantity_ok = match c.kind {
+                MovementKind::Adjustment => c.quantity != 0,
+                MovementKind::Count => c.quantity >= 0,
+                _ => c.quantity > 0,
             };
             if !quantity_ok {
                 return invalid(field("quantity"));
@@ -282,9 +282,15 @@ impl Model {
                 continue;
             }
             let sequence = self.next_sequence;
-            let shipment = match self.movement_rule(c, sequence) {
+            let written = match self.movement_rule(c, sequence) {
                 Ok(s) => s,
                 Err(kind) => return Reply::Error(kind),
+            };
+            // A count equal to on hand writes nothing and reports sequence 0.
+            let Some(shipment) = written else {
+                in_batch.insert(c.idempotency_key.clone(), (c.clone(), (0, None)));
+                out.push((0, false, None));
+                continue;
             };
             self.next_sequence += 1;
             in_batch.insert(
@@ -310,13 +316,27 @@ impl Model {
         Ok(())
     }
 
+    /// Applies one movement: `None` when it writes nothing (a count equal to
+    /// on hand), else the shipment it opened, if any.
+    #[allow(clippy::option_option)]
     fn movement_rule(
         &mut self,
         c: &MovementCommand,
         sequence: u64,
-    ) -> Result<Option<String>, ErrorKind> {
+    ) -> Result<Option<Option<String>>, ErrorKind> {
         let (p, l, q) = (c.part_id.as_str(), c.location_id.as_str(), c.quantity);
         match c.kind {
+            MovementKind::Count => {
+                let reserved = get(&self.reserved, p, l);
+                if q < reserved {
+                    return Err(ErrorKind::Failed);
+                }
+                let difference = q - reserved - get(&self.available, p, l);
+                if difference == 0 {
+                    return Ok(None);
+                }
+                add(&mut self.available, p, l, difference);
+            }
             MovementKind::Receipt => add(&mut self.available, p, l, q),
             MovementKind::Issue | MovementKind::Scrap => self.take_available(p, l, q)?,
             MovementKind::Adjustment if q > 0 => add(&mut self.available, p, l, q),
@@ -339,7 +359,7 @@ impl Model {
                 add(&mut self.available, p, l, -q);
                 self.shipments.insert(id.clone(), (l.to_string(), to));
                 add(&mut self.in_transit, p, &id, q);
-                return Ok(Some(id));
+                return Ok(Some(Some(id)));
             }
             MovementKind::TransferReceive => {
                 let id = c.shipment_id.clone().unwrap();
@@ -353,7 +373,7 @@ impl Model {
                 add(&mut self.available, p, l, q);
             }
         }
-        Ok(None)
+        Ok(Some(None))
     }
 
     fn reserve_request(&mut self, commands: &[ReserveCommand], now: Timestamp) -> Reply {
@@ -699,7 +719,7 @@ pub enum Op {
 /// A generated movement.
 #[derive(Debug, Clone)]
 pub struct MoveSpec {
-    /// 0 receipt, 1 issue, 2 ship, 3 receive, 4 adjustment, 5 scrap.
+    /// 0 receipt, 1 issue, 2 ship, 3 receive, 4 adjustment, 5 scrap, 6 count.
     pub kind: u8,
     /// Index into [`PARTS`].
     pub part: usize,
@@ -821,13 +841,14 @@ impl Harness {
 
     fn movement_of(&self, key: &str, s: &MoveSpec, shipments: &[String]) -> MovementCommand {
         let (part, location) = (PARTS[s.part], LOCATIONS[s.location]);
-        let kind = match s.kind % 6 {
+        let kind = match s.kind % 7 {
             0 => MovementKind::Receipt,
             1 => MovementKind::Issue,
             2 => MovementKind::TransferShip,
             3 => MovementKind::TransferReceive,
             4 => MovementKind::Adjustment,
-            _ => MovementKind::Scrap,
+            5 => MovementKind::Scrap,
+            _ => MovementKind::Count,
         };
         match kind {
             MovementKind::TransferShip => {
