@@ -98,6 +98,12 @@ async fn run(cli: Cli) -> Result<String, String> {
             text(client::locations(&server, kind.as_deref()).await)
         }
         Command::Part { part, server } => text(client::part(&server, &part).await),
+        Command::Retire {
+            parts,
+            locations,
+            lane,
+            server,
+        } => text(client::retire(&server, parts, locations, &lane).await),
         Command::Stock {
             part,
             location,

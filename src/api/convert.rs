@@ -239,7 +239,8 @@ pub fn location_kind_filter(value: i32) -> Result<Option<LocationKind>> {
     }
 }
 
-fn mode_from_pb(value: i32) -> Result<TransportMode> {
+/// Converts a protobuf transport mode (unspecified is road).
+pub fn mode_from_pb(value: i32) -> Result<TransportMode> {
     use pb::TransportMode as M;
     Ok(match M::try_from(value) {
         Ok(M::Unspecified | M::Road) => TransportMode::Road,
@@ -318,18 +319,7 @@ fn transit_to_pb(t: &TransitTime) -> pb::TransitTime {
 
 /// Converts a protobuf lane.
 pub fn lane_from_pb(l: &pb::Lane) -> Result<Lane> {
-    use pb::LaneKind as K;
-    let kind = match K::try_from(l.kind) {
-        Ok(K::Unspecified | K::Replenishment) => LaneKind::Replenishment,
-        Ok(K::Lateral) => LaneKind::Lateral,
-        Ok(K::Emergency) => LaneKind::Emergency,
-        Err(_) => {
-            return Err(DomainError::invalid(
-                "kind",
-                format!("unknown lane kind {}", l.kind),
-            ));
-        }
-    };
+    let kind = lane_kind_from_pb(l.kind)?;
     let schedule = l
         .schedule
         .as_ref()
@@ -362,6 +352,20 @@ pub fn lane_from_pb(l: &pb::Lane) -> Result<Lane> {
         schedule,
         cost_per_unit_usd: l.cost_per_unit_usd,
     })
+}
+
+/// Converts a protobuf lane kind (unspecified is replenishment).
+pub fn lane_kind_from_pb(value: i32) -> Result<LaneKind> {
+    use pb::LaneKind as K;
+    match K::try_from(value) {
+        Ok(K::Unspecified | K::Replenishment) => Ok(LaneKind::Replenishment),
+        Ok(K::Lateral) => Ok(LaneKind::Lateral),
+        Ok(K::Emergency) => Ok(LaneKind::Emergency),
+        Err(_) => Err(DomainError::invalid(
+            "kind",
+            format!("unknown lane kind {value}"),
+        )),
+    }
 }
 
 /// Converts a lane kind to protobuf.

@@ -2,9 +2,14 @@
 //! criticality class, demand rates) between protobuf and core types. As in
 //! `convert`, a bad field becomes `InvalidArgument` naming it.
 
-use super::convert::{criticality_from_pb, criticality_to_pb};
+use super::convert::{
+    criticality_from_pb, criticality_to_pb, lane_kind_from_pb, lane_kind_to_pb, mode_from_pb,
+    mode_to_pb,
+};
 use crate::domain::DomainError;
+use crate::domain::network::LaneKey;
 use crate::domain::network::{CriticalityCost, DemandRate, LeadTime, SupplierLeadTime};
+use crate::domain::retire::{RetireRequest, Retirement};
 use crate::pb;
 
 type Result<T> = std::result::Result<T, DomainError>;
@@ -119,4 +124,54 @@ pub fn demand_rate_to_pb(r: &DemandRate) -> pb::DemandRate {
         failures_per_day: r.failures_per_day,
         variance_to_mean_ratio: r.variance_to_mean_ratio,
     }
+}
+
+/// Converts a protobuf lane key; both ends are required.
+pub fn lane_key_from_pb(k: &pb::LaneKey) -> Result<LaneKey> {
+    for (field, id) in [
+        ("from_location_id", &k.from_location_id),
+        ("to_location_id", &k.to_location_id),
+    ] {
+        if id.is_empty() {
+            return Err(DomainError::invalid(field, "is required"));
+        }
+    }
+    Ok((
+        k.from_location_id.clone(),
+        k.to_location_id.clone(),
+        mode_from_pb(k.mode)?,
+        lane_kind_from_pb(k.kind)?,
+    ))
+}
+
+/// Converts a lane key to protobuf.
+pub fn lane_key_to_pb((from, to, mode, kind): &LaneKey) -> pb::LaneKey {
+    pb::LaneKey {
+        from_location_id: from.clone(),
+        to_location_id: to.clone(),
+        mode: mode_to_pb(*mode),
+        kind: lane_kind_to_pb(*kind),
+    }
+}
+
+/// Converts a protobuf retire request; errors name `lanes[i].field`.
+pub fn retire_request_from_pb(r: &pb::RetireRequest) -> Result<RetireRequest> {
+    Ok(RetireRequest {
+        part_ids: r.part_ids.clone(),
+        location_ids: r.location_ids.clone(),
+        lanes: super::convert::convert_batch("lanes", &r.lanes, lane_key_from_pb)?,
+    })
+}
+
+/// What a retirement did, as protobuf.
+pub fn retire_response_to_pb(retired: &[Retirement]) -> pb::RetireResponse {
+    let mut out = pb::RetireResponse::default();
+    for r in retired {
+        match r {
+            Retirement::Part(id) => out.part_ids.push(id.clone()),
+            Retirement::Location(id) => out.location_ids.push(id.clone()),
+            Retirement::Lane(key) => out.lanes.push(lane_key_to_pb(key)),
+        }
+    }
+    out
 }

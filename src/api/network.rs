@@ -310,4 +310,13 @@ impl NetworkService for NetworkApi {
             next_page_token,
         }))
     }
+
+    async fn retire(
+        &self,
+        request: Request<pb::RetireRequest>,
+    ) -> Result<Response<pb::RetireResponse>, Status> {
+        let retire = inputs::retire_request_from_pb(request.get_ref())?;
+        let retired = blocking(&self.spares, move |s| s.retire(&retire)).await?;
+        Ok(Response::new(inputs::retire_response_to_pb(&retired)))
+    }
 }

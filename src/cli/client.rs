@@ -508,3 +508,71 @@ pub async fn promise(
     }
     Ok(out)
 }
+
+/// Parses `FROM:TO:MODE:KIND` (e.g. `DEP-ROT:RWH-FRA:road:emergency`).
+fn lane_key(text: &str) -> Result<pb::LaneKey, ClientError> {
+    let usage = || ClientError::Usage(format!("--lane {text:?}: expected FROM:TO:MODE:KIND"));
+    let [from, to, mode, kind] = text.split(':').collect::<Vec<_>>()[..] else {
+        return Err(usage());
+    };
+    let mode = pb::TransportMode::from_str_name(&format!("TRANSPORT_MODE_{}", mode.to_uppercase()))
+        .ok_or_else(usage)?;
+    let kind = pb::LaneKind::from_str_name(&format!("LANE_KIND_{}", kind.to_uppercase()))
+        .ok_or_else(usage)?;
+    Ok(pb::LaneKey {
+        from_location_id: from.into(),
+        to_location_id: to.into(),
+        mode: mode as i32,
+        kind: kind as i32,
+    })
+}
+
+/// Retires parts, locations and lanes; prints what was retired.
+pub async fn retire(
+    url: &str,
+    part_ids: Vec<String>,
+    location_ids: Vec<String>,
+    lanes: &[String],
+) -> Result<String, ClientError> {
+    let lanes = lanes
+        .iter()
+        .map(|l| lane_key(l))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut clients = connect(url).await?;
+    let r = clients
+        .network
+        .retire(pb::RetireRequest {
+            part_ids,
+            location_ids,
+            lanes,
+        })
+        .await?
+        .into_inner();
+    let lanes: Vec<String> = r
+        .lanes
+        .iter()
+        .map(|l| {
+            let mode = pb::TransportMode::try_from(l.mode).map_or("?", |m| m.as_str_name());
+            let kind = pb::LaneKind::try_from(l.kind).map_or("?", |k| k.as_str_name());
+            format!(
+                "{} -> {} {} {}",
+                l.from_location_id,
+                l.to_location_id,
+                mode.trim_start_matches("TRANSPORT_MODE_").to_lowercase(),
+                kind.trim_start_matches("LANE_KIND_").to_lowercase()
+            )
+        })
+        .collect();
+    Ok(format!(
+        "retired {} parts, {} locations, {} lanes\n{}",
+        r.part_ids.len(),
+        r.location_ids.len(),
+        lanes.len(),
+        r.part_ids
+            .iter()
+            .chain(&r.location_ids)
+            .chain(&lanes)
+            .map(|x| format!("  {x}\n"))
+            .collect::<String>()
+    ))
+}

@@ -89,6 +89,23 @@ pub enum Command {
         #[arg(long)]
         kind: Option<String>,
     },
+    /// Retires parts, locations (with their lanes) and lanes: they leave every list, promise
+    /// and plan but stay in history. Refused while stock, reservations or units in transit
+    /// remain.
+    Retire {
+        /// Parts (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        parts: Vec<String>,
+        /// Locations (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        locations: Vec<String>,
+        /// A lane as FROM:TO:MODE:KIND (repeat for several).
+        #[arg(long)]
+        lane: Vec<String>,
+        /// Server URL.
+        #[arg(long, default_value = DEFAULT_SERVER)]
+        server: String,
+    },
     /// Shows a part and its supersession chain.
     Part {
         /// Part number.

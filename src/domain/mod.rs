@@ -10,6 +10,7 @@ pub mod inputs;
 pub mod ledger;
 pub mod network;
 pub mod promise;
+pub mod retire;
 pub mod routing;
 pub mod transit;
 pub mod where_is;

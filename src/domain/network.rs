@@ -705,6 +705,10 @@ pub struct Network {
     /// Planners' demand rates by (part, location).
     #[serde(default)]
     pub demand_rates: BTreeMap<(PartId, LocationId), DemandRate>,
+    /// Parts, locations and lanes taken out of service (see `retire`): in no
+    /// active map above, so in no answer or plan, but kept.
+    #[serde(default)]
+    pub retired: super::retire::RetiredRecords,
 }
 
 impl Network {

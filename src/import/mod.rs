@@ -245,6 +245,7 @@ impl ImportBundle {
                 .iter()
                 .map(|r| (r.key(), r.clone()))
                 .collect(),
+            retired: Default::default(),
         }
     }
 

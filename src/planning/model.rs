@@ -216,10 +216,23 @@ fn history_estimate(quantities: &[u64], period: Period) -> DemandEstimate {
     }
 }
 
+/// Whether a (part, location) pair is in service (neither is retired).
+fn is_active(network: &Network, (part_id, location_id): &(PartId, LocationId)) -> bool {
+    network.parts.contains_key(part_id) && network.locations.contains_key(location_id)
+}
+
+/// Fleets at stores in service; a retired store's machines leave every plan.
+fn active_fleets(network: &Network) -> impl Iterator<Item = &crate::domain::network::Fleet> {
+    network
+        .fleets
+        .values()
+        .filter(|f| network.locations.contains_key(&f.store_location_id))
+}
+
 /// Expected failures per day of each part at each store across its fleets.
 pub fn installed_base_rates(network: &Network) -> BTreeMap<(PartId, LocationId), f64> {
     let mut rates = BTreeMap::new();
-    for fleet in network.fleets.values() {
+    for fleet in active_fleets(network) {
         let Some(model) = network.machine_models.get(&fleet.machine_model_id) else {
             continue;
         };
@@ -251,13 +264,17 @@ pub fn demand_per_day(network: &Network) -> BTreeMap<(PartId, LocationId), Deman
             },
         );
     }
-    for (key, series) in &network.demand {
+    for (key, series) in network.demand.iter().filter(|(k, _)| is_active(network, k)) {
         out.insert(
             key.clone(),
             history_estimate(&series.quantities, series.period),
         );
     }
-    for (key, rate) in &network.demand_rates {
+    for (key, rate) in network
+        .demand_rates
+        .iter()
+        .filter(|(k, _)| is_active(network, k))
+    {
         out.insert(
             key.clone(),
             DemandEstimate {
@@ -282,9 +299,7 @@ pub fn part_demand_per_day(network: &Network) -> BTreeMap<PartId, f64> {
 /// The machine model that prices waits of a rate or history source: the one
 /// at `location` with the most machines carrying `part_id` (ties by id).
 pub fn pricing_machine_model(network: &Network, part_id: &str, location: &str) -> Option<String> {
-    network
-        .fleets
-        .values()
+    active_fleets(network)
         .filter(|f| f.store_location_id == location)
         .filter(|f| {
             network
@@ -376,8 +391,8 @@ pub fn build_model(network: &Network, parts: &[PartId]) -> Result<sim::Model, Do
             downtime_cost_per_hour: part_downtime_cost_per_hour(network, part),
         });
     }
-    for policy in network.policies.values() {
-        if !wanted.contains(policy.part_id.as_str()) {
+    for (key, policy) in &network.policies {
+        if !wanted.contains(policy.part_id.as_str()) || !is_active(network, key) {
             continue;
         }
         model.policies.push(sim::StockingPolicy {
@@ -400,8 +415,8 @@ pub fn build_model(network: &Network, parts: &[PartId]) -> Result<sim::Model, Do
 /// wanted parts. The model's compile step applies the demand rule (rate, else
 /// history, else installed base), so every source is passed as it is.
 fn add_planning_inputs(network: &Network, wanted: &BTreeSet<&str>, model: &mut sim::Model) {
-    for supply in network.supplier_lead_times.values() {
-        if wanted.contains(supply.part_id.as_str()) {
+    for (key, supply) in &network.supplier_lead_times {
+        if wanted.contains(supply.part_id.as_str()) && is_active(network, key) {
             model.supplier_lead_times.push(sim::SupplierLeadTime {
                 part: supply.part_id.clone(),
                 location: supply.location_id.clone(),
@@ -409,8 +424,8 @@ fn add_planning_inputs(network: &Network, wanted: &BTreeSet<&str>, model: &mut s
             });
         }
     }
-    for rate in network.demand_rates.values() {
-        if wanted.contains(rate.part_id.as_str()) {
+    for (key, rate) in &network.demand_rates {
+        if wanted.contains(rate.part_id.as_str()) && is_active(network, key) {
             model.demand_rates.push(sim::DemandRate {
                 part: rate.part_id.clone(),
                 location: rate.location_id.clone(),
@@ -421,7 +436,8 @@ fn add_planning_inputs(network: &Network, wanted: &BTreeSet<&str>, model: &mut s
         }
     }
     for (key, series) in &network.demand {
-        if !wanted.contains(series.part_id.as_str()) || network.demand_rates.contains_key(key) {
+        let replaced = network.demand_rates.contains_key(key);
+        if !wanted.contains(series.part_id.as_str()) || replaced || !is_active(network, key) {
             continue;
         }
         model.demand_histories.push(sim::DemandHistory {
@@ -494,7 +510,7 @@ pub fn sim_policy(
 
 fn add_installed_base(network: &Network, wanted: &BTreeSet<&str>, model: &mut sim::Model) {
     let mut used_models = BTreeSet::new();
-    for fleet in network.fleets.values() {
+    for fleet in active_fleets(network) {
         used_models.insert(fleet.machine_model_id.clone());
         model.fleets.push(sim::Fleet {
             id: format!("{}/{}", fleet.store_location_id, fleet.machine_model_id),

@@ -22,6 +22,7 @@ use crate::domain::network::{
     CriticalityCost, DemandRate, DemandSeries, Fleet, Lane, Location, MachineModel, Network, Part,
     Policy, Qty, SupplierLeadTime,
 };
+use crate::domain::retire::{RetireRequest, Retirement, refusal, stock_blockers};
 use crate::store::{NetworkRecord, Store, StoreError};
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::broadcast;
@@ -143,9 +144,15 @@ impl Spares {
             .unwrap_or_else(|e| e.into_inner());
         let current = self.network();
         check(&current)?;
+        let count = records.len();
+        let mut records = records;
+        let revived: Vec<NetworkRecord> = records
+            .iter()
+            .filter_map(|r| revival(&current, r))
+            .collect();
+        records.extend(revived);
         self.store.save_network_records(&records)?;
         let mut next = (*current).clone();
-        let count = records.len();
         for record in records {
             apply_record(&mut next, record);
         }
@@ -241,6 +248,64 @@ impl Spares {
             .map(NetworkRecord::DemandRate)
             .collect();
         self.upsert(|n| n.check_demand_rates(&batch), records)
+    }
+
+    /// Retires parts, locations and lanes (see [`crate::domain::retire`]) and
+    /// returns what was retired, the locations' lanes included; retiring what
+    /// is already retired does nothing.
+    ///
+    /// Errors: an unknown id is `NotFound`; stock, reservations or units in
+    /// transit left, or a location still replenishing an active one, are
+    /// `FailedPrecondition` naming them.
+    pub fn retire(&self, request: &RetireRequest) -> Result<Vec<Retirement>, StoreError> {
+        let _writer = self
+            .master_data_writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let current = self.network();
+        let plan = current.plan_retirement(request)?;
+        self.check_nothing_held(&current, &plan)?;
+        let records: Vec<NetworkRecord> = plan.iter().cloned().map(NetworkRecord::Retire).collect();
+        self.store.save_network_records(&records)?;
+        let mut next = (*current).clone();
+        plan.iter().for_each(|r| next.retire(r));
+        *self.network.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        Ok(plan)
+    }
+
+    /// Refuses a retirement while stock is held: any on hand (reserved
+    /// included) or in transit for a part or at a location, and units in
+    /// transit between a lane's ends when it is the last active lane there.
+    fn check_nothing_held(&self, network: &Network, plan: &[Retirement]) -> Result<(), StoreError> {
+        for retirement in plan {
+            let (what, blockers) = match retirement {
+                Retirement::Part(id) => (
+                    format!("part {id}"),
+                    stock_blockers(&self.store.balances(Some(id), None)?, None),
+                ),
+                Retirement::Location(id) => (
+                    format!("location {id}"),
+                    stock_blockers(&self.store.balances(None, Some(id))?, None),
+                ),
+                Retirement::Lane((from, to, ..)) => {
+                    let others = network.lanes.keys().any(|k| {
+                        &k.0 == from && &k.1 == to && !plan.contains(&Retirement::Lane(k.clone()))
+                    });
+                    if others {
+                        continue;
+                    }
+                    let inbound = self.store.balances(None, Some(to))?;
+                    (
+                        format!("the last lane {from} -> {to}"),
+                        stock_blockers(&inbound, Some(from)),
+                    )
+                }
+            };
+            if let Some(error) = refusal(&what, &blockers) {
+                return Err(error.into());
+            }
+        }
+        Ok(())
     }
 
     /// Units of available stock that routine demand may not take.
@@ -407,17 +472,39 @@ impl Spares {
     }
 }
 
+/// The revival an upsert of a retired part, location or lane makes: upserting
+/// its id makes it active again.
+fn revival(network: &Network, record: &NetworkRecord) -> Option<NetworkRecord> {
+    let retired = &network.retired;
+    let retirement = match record {
+        NetworkRecord::Location(l) if retired.locations.contains_key(&l.id) => {
+            Retirement::Location(l.id.clone())
+        }
+        NetworkRecord::Lane(l) if retired.lanes.contains_key(&l.key()) => Retirement::Lane(l.key()),
+        NetworkRecord::Part(p) if retired.parts.contains_key(&p.id) => {
+            Retirement::Part(p.id.clone())
+        }
+        _ => return None,
+    };
+    Some(NetworkRecord::Revive(retirement))
+}
+
 fn apply_record(network: &mut Network, record: NetworkRecord) {
     match record {
         NetworkRecord::Location(l) => {
+            network.retired.locations.remove(&l.id);
             network.locations.insert(l.id.clone(), l);
         }
         NetworkRecord::Lane(l) => {
+            network.retired.lanes.remove(&l.key());
             network.lanes.insert(l.key(), l);
         }
         NetworkRecord::Part(p) => {
+            network.retired.parts.remove(&p.id);
             network.parts.insert(p.id.clone(), p);
         }
+        NetworkRecord::Retire(r) => network.retire(&r),
+        NetworkRecord::Revive(_) => {}
         NetworkRecord::MachineModel(m) => {
             network.machine_models.insert(m.id.clone(), m);
         }

@@ -10,6 +10,7 @@ use crate::domain::network::{
     CriticalityCost, DemandRate, DemandSeries, Fleet, Lane, Location, MachineModel, Network, Part,
     Policy, SupplierLeadTime,
 };
+use crate::domain::retire::Retirement;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -52,6 +53,10 @@ pub enum NetworkRecord {
     CriticalityCost(CriticalityCost),
     /// A demand rate, keyed by (part, location).
     DemandRate(DemandRate),
+    /// Marks a part, location or lane retired (its record stays in its tree).
+    Retire(Retirement),
+    /// Removes a retirement mark: the record is active again.
+    Revive(Retirement),
 }
 
 /// Durable state of the service. Every mutating call is acknowledged only after

@@ -74,7 +74,7 @@ const IDEMPOTENCY: &str = "ledger/idempotency";
 const RESERVATIONS: &str = "ledger/reservations";
 
 /// The master-data collections, in the order of `SledStore::network`.
-const NETWORK_COLLECTIONS: [&str; 10] = [
+const NETWORK_COLLECTIONS: [&str; 11] = [
     "locations",
     "lanes",
     "parts",
@@ -85,6 +85,7 @@ const NETWORK_COLLECTIONS: [&str; 10] = [
     "supplier_lead_times",
     "criticality_costs",
     "demand_rates",
+    "retired",
 ];
 
 /// Idempotency keys are scoped per operation: a movement and a reservation may
@@ -619,6 +620,7 @@ fn network_key(record: &NetworkRecord) -> Result<(usize, Vec<u8>), StoreError> {
         NetworkRecord::SupplierLeadTime(s) => (7, to_json(&s.key())?),
         NetworkRecord::CriticalityCost(c) => (8, to_json(&c.criticality)?),
         NetworkRecord::DemandRate(r) => (9, to_json(&r.key())?),
+        NetworkRecord::Retire(r) | NetworkRecord::Revive(r) => (10, to_json(r)?),
     })
 }
 
@@ -634,6 +636,7 @@ fn network_value(record: &NetworkRecord) -> Result<Vec<u8>, StoreError> {
         NetworkRecord::SupplierLeadTime(x) => to_json(x),
         NetworkRecord::CriticalityCost(x) => to_json(x),
         NetworkRecord::DemandRate(x) => to_json(x),
+        NetworkRecord::Retire(x) | NetworkRecord::Revive(x) => to_json(x),
     }
 }
 
@@ -687,6 +690,9 @@ impl SledStore {
         }
         for r in self.values::<crate::domain::network::DemandRate>(9)? {
             network.demand_rates.insert(r.key(), r);
+        }
+        for r in self.values::<crate::domain::retire::Retirement>(10)? {
+            network.retire(&r);
         }
         Ok(network)
     }
@@ -814,14 +820,23 @@ impl Store for SledStore {
         let mut writes = Vec::with_capacity(records.len());
         for record in records {
             let (index, key) = network_key(record)?;
-            writes.push((index, key, network_value(record)?));
+            // A revival removes the retirement mark; everything else is written.
+            let value = match record {
+                NetworkRecord::Revive(_) => None,
+                _ => Some(network_value(record)?),
+            };
+            writes.push((index, key, value));
         }
         self.network[..]
             .transaction(|trees: &Vec<TransactionalTree>| {
                 for (index, key, value) in &writes {
-                    if let Some(tree) = trees.get(*index) {
-                        tree.insert(key.as_slice(), value.as_slice())?;
-                    }
+                    let Some(tree) = trees.get(*index) else {
+                        continue;
+                    };
+                    match value {
+                        Some(value) => tree.insert(key.as_slice(), value.as_slice())?,
+                        None => tree.remove(key.as_slice())?,
+                    };
                 }
                 Ok::<(), ConflictableTransactionError<()>>(())
             })
