@@ -1,7 +1,9 @@
 //! Seeded discrete-event simulation of spare-parts networks for spares.
 //!
 //! The crate is pure: no I/O, no clock, no thread-local randomness. A [`Model`] (network,
-//! parts, policies, installed base, failure models, demand histories) and a [`SimConfig`]
+//! parts with their own supplier lead times and downtime costs, policies, installed base,
+//! failure models, demand histories, demand rates; at each part-location one source drives
+//! demand: rate, else history, else installed base) and a [`SimConfig`]
 //! (seed, replications, horizon, warm-up) go in; a [`Report`] comes out, the same bits for
 //! the same seed on any number of threads.
 //!

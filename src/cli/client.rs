@@ -161,7 +161,27 @@ pub async fn part(url: &str, part_id: &str) -> Result<String, ClientError> {
             r.successor_part_ids.join(" -> ")
         ));
     }
+    out.push_str(&format!(
+        "  supplier lead time: {}\n",
+        lead_time_text(p.supplier_lead_time.as_ref())
+    ));
+    if let Some(cost) = p.downtime_cost_usd_per_hour {
+        out.push_str(&format!("  downtime cost: ${cost:.2} per hour waiting\n"));
+    }
     Ok(out)
+}
+
+fn lead_time_text(lead: Option<&pb::LeadTime>) -> String {
+    use pb::lead_time::Distribution as D;
+    match lead.and_then(|l| l.distribution.as_ref()) {
+        None => "default (log-normal, mean 21 days, sd 7)".into(),
+        Some(D::Fixed(f)) => format!("{} days", f.lead_time_days),
+        Some(D::Lognormal(l)) => format!(
+            "log-normal, p50 {} days, p90 {} days",
+            l.lead_time_days_p50, l.lead_time_days_p90
+        ),
+        Some(D::Empirical(e)) => format!("{} observed lead times", e.lead_time_days_samples.len()),
+    }
 }
 
 /// `spares stock P [--location L]`.
