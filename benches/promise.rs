@@ -166,6 +166,8 @@ fn synthetic_network(shape: &Shape) -> (Network, Vec<String>) {
         repairable: false,
         successor: None,
         interchangeability: spares::domain::network::Interchangeability::ForwardOnly,
+        supplier_lead_time: None,
+        downtime_cost_usd_per_hour: None,
     };
     network.parts.insert(part.id.clone(), part);
     (network, stores)

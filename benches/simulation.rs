@@ -131,6 +131,8 @@ fn add_part(
         unit_cost: 100.0,
         criticality: 1.0,
         repair: None,
+        supplier_lead_time_days: None,
+        downtime_cost_per_hour: None,
     });
     // Stock sized to about two weeks of demand at each level, so every echelon is busy.
     let mut regional_demand = vec![0.0; regions as usize];

@@ -177,6 +177,7 @@ async fn run(cli: Cli) -> Result<String, String> {
             parts,
             scenarios,
             horizon_days,
+            warmup_days,
             time_limit,
             critical_fill_floor,
             seed,
@@ -204,7 +205,7 @@ async fn run(cli: Cli) -> Result<String, String> {
                 model: model as i32,
                 settings: Some(spares::pb::SimulationSettings {
                     horizon_days,
-                    warmup_days: 0,
+                    warmup_days,
                     replications: scenarios,
                     seed,
                     part_ids: parts,

@@ -97,10 +97,12 @@ async fn optimize_compares_three_plans_at_equal_investment() {
     let target = result.comparison[0].investment_usd;
     for plan in &result.comparison {
         // Equal within rounding: scaled plans never exceed the target and stop short of it
-        // by less than one unit of the dearest part.
+        // by less than one unit of the dearest part, unless the plan's own model sees no
+        // benefit in more stock, which its note must then say (METRIC's Poisson model on
+        // the demo's lumpy demand histories).
         assert!(plan.investment_usd <= target + 0.01, "{plan:?}");
         assert!(
-            target - plan.investment_usd <= dearest,
+            target - plan.investment_usd <= dearest || plan.note.contains("sees no benefit"),
             "{plan:?} vs {target}"
         );
         for v in [

@@ -87,6 +87,8 @@ fn part(id: &str, successor: Option<&str>, interchangeability: Interchangeabilit
         repairable: false,
         successor: successor.map(str::to_string),
         interchangeability,
+        supplier_lead_time: None,
+        downtime_cost_usd_per_hour: None,
     }
 }
 
@@ -455,6 +457,7 @@ fn single_leg_probability_matches_the_lognormal_by_hand() {
         REGIONAL.to_string(),
         CHICAGO.to_string(),
         TransportMode::Road,
+        LaneKind::Replenishment,
     );
     network.lanes.get_mut(&key).unwrap().transit = TransitTime::Lognormal {
         transit_hours_p50: 4.0,
@@ -494,6 +497,7 @@ fn multi_leg_probability_matches_a_seeded_simulation() {
         ROTTERDAM.to_string(),
         REGIONAL.to_string(),
         TransportMode::Air,
+        LaneKind::Replenishment,
     );
     network.lanes.get_mut(&air).unwrap().transit = TransitTime::Lognormal {
         transit_hours_p50: 20.0,
@@ -503,6 +507,7 @@ fn multi_leg_probability_matches_a_seeded_simulation() {
         REGIONAL.to_string(),
         CHICAGO.to_string(),
         TransportMode::Road,
+        LaneKind::Replenishment,
     );
     network.lanes.get_mut(&road).unwrap().transit = TransitTime::Lognormal {
         transit_hours_p50: 4.0,
@@ -752,6 +757,7 @@ fn scheduled_lane_departs_at_its_times_on_origin_working_days_only() {
         REGIONAL.to_string(),
         CHICAGO.to_string(),
         TransportMode::Road,
+        LaneKind::Replenishment,
     );
     // Departures at 07:00 and 11:00 on Mondays, Wednesdays and Saturdays. The
     // regional does not work on Saturdays, so Saturday's trucks do not count.
@@ -770,6 +776,7 @@ fn scheduled_lane_departs_at_its_times_on_origin_working_days_only() {
         MILWAUKEE.to_string(),
         CHICAGO.to_string(),
         TransportMode::Road,
+        LaneKind::Lateral,
     ));
     let stock = stock_at("P", REGIONAL, 5);
     // Wednesday 9 July 10:30 CDT + 30 min handling = 11:00: catches the 11:00 truck.
@@ -874,6 +881,7 @@ fn split_sources_on_one_route_count_their_probability_once() {
         REGIONAL.to_string(),
         CHICAGO.to_string(),
         TransportMode::Road,
+        LaneKind::Replenishment,
     );
     network.lanes.get_mut(&key).unwrap().transit = TransitTime::Lognormal {
         transit_hours_p50: 4.0,
@@ -883,6 +891,7 @@ fn split_sources_on_one_route_count_their_probability_once() {
         MILWAUKEE.to_string(),
         CHICAGO.to_string(),
         TransportMode::Road,
+        LaneKind::Lateral,
     ));
     let mut stock = MemoryStock::default();
     stock.put(balance("OLD", REGIONAL, 2, 0));

@@ -8,7 +8,9 @@ use std::collections::{HashMap, HashSet};
 
 use crate::demand::{Bootstrap, RateProfile, WeibullLife};
 use crate::error::SimError;
-use crate::model::{Echelon, LaneKind, Life, Model, Policy, RepairSpec, TimeDistribution};
+use crate::model::{
+    DemandRate, Echelon, LaneKind, Life, Model, Policy, RepairSpec, TimeDistribution,
+};
 use crate::random::entity_key;
 
 /// Most locations in one model: per-part state is allocated per location.
@@ -65,6 +67,13 @@ pub(crate) enum Process {
     },
     /// Bootstrap of a demand history.
     Bootstrap(Bootstrap),
+    /// A demand rate with extra variance: Poisson batches of logarithmic size, so counts over
+    /// any window are negative binomial.
+    Batches {
+        batches_per_day: f64,
+        /// Parameter p of the logarithmic batch size, in (0, 1).
+        logarithmic_p: f64,
+    },
 }
 
 /// One stream of demand for one part at one location.
@@ -92,6 +101,11 @@ pub(crate) struct PartPlan {
     pub(crate) sources: Vec<Source>,
     /// Mean replenishment lead time per location, for lead-time demand samples.
     pub(crate) lead_time_days: Vec<f64>,
+    /// Outside supply of this part per location: its override there, else (where the
+    /// location has outside supply) the part's own lead time, else the location's.
+    pub(crate) external_supply: Vec<Option<TimeDistribution>>,
+    /// The part's own cost per waiting hour, replacing the sources' machine cost.
+    pub(crate) waiting_cost_per_hour: Option<f64>,
 }
 
 /// The compiled model.
@@ -183,6 +197,8 @@ struct Indexes<'a> {
     parts: HashMap<&'a str, usize>,
     machine_models: HashMap<&'a str, usize>,
     fleets: HashMap<&'a str, usize>,
+    /// Supplier lead-time overrides by (part, location).
+    supplier_lead_times: HashMap<(usize, usize), TimeDistribution>,
 }
 
 /// Validates `model` and compiles it.
@@ -205,6 +221,11 @@ pub(crate) fn compile(model: &Model) -> Result<Network, SimError> {
             model.machine_models.iter().map(|m| m.id.as_str()),
         )?,
         fleets: index_ids("fleet", model.fleets.iter().map(|f| f.id.as_str()))?,
+        supplier_lead_times: HashMap::new(),
+    };
+    let indexes = Indexes {
+        supplier_lead_times: supplier_overrides(model, &indexes)?,
+        ..indexes
     };
     let mut network = Network {
         locations: compile_locations(model)?,
@@ -528,9 +549,14 @@ fn history_sources(
     model: &Model,
     indexes: &Indexes,
     part_id: &str,
+    rated: &HashSet<&str>,
 ) -> Result<Vec<Source>, SimError> {
     let mut sources = Vec::new();
-    for history in model.demand_histories.iter().filter(|h| h.part == part_id) {
+    for history in model
+        .demand_histories
+        .iter()
+        .filter(|h| h.part == part_id && !rated.contains(h.location.as_str()))
+    {
         let entity = format!(
             "demand history of part `{}` at `{}`",
             history.part, history.location
@@ -596,21 +622,32 @@ fn compile_part(
         check_duration(&entity, "local_repair_days", &repair.local_repair_days)?;
         check_duration(&entity, "depot_repair_days", &repair.depot_repair_days)?;
     }
-    let histories: HashSet<(&str, &str)> = model
-        .demand_histories
-        .iter()
-        .filter(|h| h.part == part.id)
-        .map(|h| (h.part.as_str(), h.location.as_str()))
-        .collect();
-    let mut sources = fleet_sources(model, indexes, &part.id, &histories)?;
-    sources.extend(history_sources(model, indexes, &part.id)?);
+    if let Some(supply) = &part.supplier_lead_time_days {
+        check_duration(&entity, "supplier_lead_time_days", supply)?;
+    }
+    if let Some(cost) = part.downtime_cost_per_hour {
+        check_number(&entity, "downtime_cost_per_hour", cost, 0.0, f64::MAX)?;
+    }
+    let sources = part_sources(model, indexes, &part.id)?;
     let count = network.locations.len();
     let mut reported = vec![false; count];
     for source in &sources {
         reported[source.location] = true;
     }
+    let external_supply: Vec<Option<TimeDistribution>> = network
+        .locations
+        .iter()
+        .enumerate()
+        .map(|(location, node)| {
+            let overridden = indexes.supplier_lead_times.get(&(part_index, location));
+            overridden.copied().or_else(|| {
+                node.external_supply
+                    .map(|own| part.supplier_lead_time_days.unwrap_or(own))
+            })
+        })
+        .collect();
     let lead_time_days = (0..count)
-        .map(|location| mean_lead_time(network, part.repair.as_ref(), location))
+        .map(|location| mean_lead_time(network, part.repair.as_ref(), &external_supply, location))
         .collect();
     Ok(PartPlan {
         id: part.id.clone(),
@@ -622,14 +659,128 @@ fn compile_part(
         slots: Vec::new(),
         sources,
         lead_time_days,
+        external_supply,
+        waiting_cost_per_hour: part.downtime_cost_per_hour,
     })
 }
 
-fn mean_lead_time(network: &Network, repair: Option<&RepairSpec>, location: usize) -> f64 {
+/// Demand sources of one part. At each location exactly one kind drives demand: the demand
+/// rate if there is one, else the demand history, else the installed base.
+fn part_sources(model: &Model, indexes: &Indexes, part_id: &str) -> Result<Vec<Source>, SimError> {
+    let rated: HashSet<&str> = model
+        .demand_rates
+        .iter()
+        .filter(|r| r.part == part_id)
+        .map(|r| r.location.as_str())
+        .collect();
+    let mut replaced: HashSet<(&str, &str)> = model
+        .demand_histories
+        .iter()
+        .filter(|h| h.part == part_id)
+        .map(|h| (h.part.as_str(), h.location.as_str()))
+        .collect();
+    replaced.extend(rated.iter().map(|&location| (part_id, location)));
+    let mut sources = rate_sources(model, indexes, part_id)?;
+    sources.extend(fleet_sources(model, indexes, part_id, &replaced)?);
+    sources.extend(history_sources(model, indexes, part_id, &rated)?);
+    Ok(sources)
+}
+
+/// Checks the supplier lead-time overrides and indexes them by (part, location).
+fn supplier_overrides(
+    model: &Model,
+    indexes: &Indexes,
+) -> Result<HashMap<(usize, usize), TimeDistribution>, SimError> {
+    let mut overrides = HashMap::new();
+    for supply in &model.supplier_lead_times {
+        let entity = format!(
+            "supplier lead time of part `{}` at `{}`",
+            supply.part, supply.location
+        );
+        let part = lookup(&indexes.parts, "part", &supply.part, &entity)?;
+        let location = lookup(&indexes.locations, "location", &supply.location, &entity)?;
+        check_duration(&entity, "lead_time_days", &supply.lead_time_days)?;
+        if overrides
+            .insert((part, location), supply.lead_time_days)
+            .is_some()
+        {
+            return Err(SimError::DuplicateId {
+                kind: "supplier lead time".into(),
+                id: format!("{}@{}", supply.part, supply.location),
+            });
+        }
+    }
+    Ok(overrides)
+}
+
+/// Highest demand rate of one part at one location, per day: catches a yearly figure
+/// entered as daily long before it allocates events without end.
+pub const MAX_UNITS_PER_DAY: f64 = 1e6;
+
+fn rate_process(rate: &DemandRate, entity: &str) -> Result<Process, SimError> {
+    check_number(
+        entity,
+        "units_per_day",
+        rate.units_per_day,
+        0.0,
+        MAX_UNITS_PER_DAY,
+    )?;
+    let ratio = rate.variance_to_mean_ratio;
+    check_number(entity, "variance_to_mean_ratio", ratio, 1.0, 1e6)?;
+    if ratio - 1.0 < 1e-9 {
+        return Ok(Process::Poisson {
+            rate_per_day: rate.units_per_day,
+            profile: RateProfile::from_shocks(&[]),
+        });
+    }
+    // Logarithmic batches with p = 1 - 1/ratio have mean (ratio - 1) / ln ratio; Poisson
+    // batches at units / that mean give the rate, and the count variance is ratio x mean.
+    let mean_batch = (ratio - 1.0) / ratio.ln();
+    Ok(Process::Batches {
+        batches_per_day: rate.units_per_day / mean_batch,
+        logarithmic_p: 1.0 - 1.0 / ratio,
+    })
+}
+
+fn rate_sources(model: &Model, indexes: &Indexes, part_id: &str) -> Result<Vec<Source>, SimError> {
+    let mut sources = Vec::new();
+    let mut seen = HashSet::new();
+    for rate in model.demand_rates.iter().filter(|r| r.part == part_id) {
+        let entity = format!("demand rate of part `{}` at `{}`", rate.part, rate.location);
+        let location = lookup(&indexes.locations, "location", &rate.location, &entity)?;
+        if !seen.insert(location) {
+            return Err(SimError::DuplicateId {
+                kind: "demand rate".into(),
+                id: format!("{}@{}", rate.part, rate.location),
+            });
+        }
+        let downtime_cost_per_hour = match &rate.machine_model {
+            Some(id) => {
+                let index = lookup(&indexes.machine_models, "machine model", id, &entity)?;
+                model.machine_models[index].downtime_cost_per_hour
+            }
+            None => 0.0,
+        };
+        sources.push(Source {
+            location,
+            key: entity_key(&["rate", part_id, &rate.location]),
+            downtime_cost_per_hour,
+            process: rate_process(rate, &entity)?,
+        });
+    }
+    Ok(sources)
+}
+
+fn mean_lead_time(
+    network: &Network,
+    repair: Option<&RepairSpec>,
+    external_supply: &[Option<TimeDistribution>],
+    location: usize,
+) -> f64 {
     let node = &network.locations[location];
     let resupply = match node.parent {
         Some((_, lane)) => network.lanes[lane].transit.mean_days(),
-        None => match (repair, &node.external_supply) {
+        None => match (repair, &external_supply[location]) {
             (Some(repair), _) => repair.depot_repair_days.mean_days(),
             (None, Some(supply)) => supply.mean_days(),
             (None, None) => 0.0,
@@ -748,7 +899,7 @@ fn check_supply(model: &Model, network: &Network, plan: &PartPlan) -> Result<(),
     }
     for location in active {
         let root = network.locations[location].root;
-        if network.locations[root].external_supply.is_none() {
+        if plan.external_supply[root].is_none() {
             return Err(SimError::NoSupplyPath {
                 location: network.locations[location].id.clone(),
                 part: plan.id.clone(),

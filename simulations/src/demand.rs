@@ -48,6 +48,38 @@ impl RateProfile {
     }
 }
 
+/// The profile of a constant rate (no shocks).
+pub(crate) static FLAT: std::sync::LazyLock<RateProfile> =
+    std::sync::LazyLock::new(|| RateProfile::from_shocks(&[]));
+
+/// A logarithmic (log-series) variate with parameter `p` in (0, 1): P(k) = -p^k / (k ln(1-p)),
+/// k >= 1. Kemp's (1981) algorithm LK, as numpy draws it.
+pub(crate) fn logarithmic(p: f64, rng: &mut SmallRng) -> u32 {
+    let r = (-p).ln_1p();
+    loop {
+        let v = uniform(rng);
+        if v >= p {
+            return 1;
+        }
+        let q = -(r * uniform(rng)).exp_m1();
+        if v <= q * q {
+            if v <= 0.0 {
+                continue;
+            }
+            let k = (1.0 + v.ln() / q.ln()).floor();
+            if k < 1.0 {
+                continue;
+            }
+            return if k >= f64::from(u32::MAX) {
+                u32::MAX
+            } else {
+                k as u32
+            };
+        }
+        return if v >= q { 1 } else { 2 };
+    }
+}
+
 /// Next arrival after `t` of a Poisson process with rate `rate_per_day x profile(t)`.
 /// `None` if the rate is zero from `t` on.
 pub(crate) fn next_poisson(
@@ -268,6 +300,31 @@ mod tests {
         }
         // Expected 0.5 * (900 + 4 * 100) = 650, standard deviation sqrt(650) = 25.5.
         assert!((count as f64 - 650.0).abs() < 4.0 * 650f64.sqrt());
+    }
+
+    #[test]
+    fn logarithmic_batches_have_the_textbook_mean_and_variance() {
+        // p = 1 - 1/v with v = 4: mean (v - 1) / ln v, E[X^2] = p v^2 / ln v.
+        let ratio: f64 = 4.0;
+        let p = 1.0 - 1.0 / ratio;
+        let mut rng = stream(21, 0, 3, Purpose::Demand);
+        let n = 200_000;
+        let draws: Vec<f64> = (0..n)
+            .map(|_| f64::from(logarithmic(p, &mut rng)))
+            .collect();
+        let mean = draws.iter().sum::<f64>() / n as f64;
+        let second = draws.iter().map(|x| x * x).sum::<f64>() / n as f64;
+        let expected_mean = (ratio - 1.0) / ratio.ln();
+        let expected_second = p * ratio * ratio / ratio.ln();
+        let sd = (expected_second - expected_mean * expected_mean).sqrt();
+        assert!(
+            (mean - expected_mean).abs() < 4.0 * sd / (n as f64).sqrt(),
+            "{mean}"
+        );
+        assert!(
+            (second - expected_second).abs() / expected_second < 0.03,
+            "{second}"
+        );
     }
 
     #[test]

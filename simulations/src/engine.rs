@@ -13,7 +13,7 @@ use rand::rngs::SmallRng;
 
 use crate::compile::{Network, PartPlan, Process};
 use crate::config::EVENTS_BETWEEN_CANCEL_CHECKS;
-use crate::demand::next_poisson;
+use crate::demand::{FLAT, logarithmic, next_poisson};
 use crate::error::SimError;
 use crate::model::{Policy, RepairSpec};
 use crate::random::{Purpose, duration, stream, uniform};
@@ -307,6 +307,13 @@ impl<'a, 'b> PartRun<'a, 'b> {
                     self.schedule_demand(next, source, unit);
                 }
             }
+            Process::Batches {
+                batches_per_day, ..
+            } => {
+                let rng = &mut self.streams.sources[source];
+                let next = next_poisson(*batches_per_day, &FLAT, 0.0, rng);
+                self.schedule_demand(next, source, 0);
+            }
             Process::Bootstrap(bootstrap) => {
                 // The chain starts in the state of the last period of the history, which
                 // stands just before period 0.
@@ -369,6 +376,15 @@ impl<'a, 'b> PartRun<'a, 'b> {
                 let next = life.next_failure(profile, now, 0.0, rng);
                 self.schedule_demand(next, source, payload);
                 u32::from(needs_part)
+            }
+            Process::Batches {
+                batches_per_day,
+                logarithmic_p,
+            } => {
+                let next = next_poisson(*batches_per_day, &FLAT, now, rng);
+                let size = logarithmic(*logarithmic_p, rng);
+                self.schedule_demand(next, source, 0);
+                size
             }
             Process::Bootstrap(bootstrap) => {
                 let period = self.bootstrap_periods[source];
@@ -541,7 +557,7 @@ impl<'a, 'b> PartRun<'a, 'b> {
             for _ in 0..quantity {
                 self.claim_at_parent(parent, location, now);
             }
-        } else if let Some(supply) = &node.external_supply {
+        } else if let Some(supply) = &self.part.external_supply[location] {
             let (seed, replication, key) =
                 (self.window.seed, self.replication, node.key ^ self.part.key);
             let rng = lazily(&mut self.streams.external[location], || {
@@ -630,7 +646,8 @@ impl<'a, 'b> PartRun<'a, 'b> {
     /// Downtime of a machine waiting from `from` to `to`, within the window, by week.
     fn accrue_downtime(&mut self, store: usize, source: usize, from: f64, to: f64) {
         let hours_per_day = 24.0 * self.part.criticality;
-        if hours_per_day <= 0.0 || to <= from {
+        let waiting_cost = self.part.waiting_cost_per_hour;
+        if (hours_per_day <= 0.0 && waiting_cost.is_none_or(|c| c <= 0.0)) || to <= from {
             return;
         }
         let cost_per_hour = self.part.sources[source].downtime_cost_per_hour;
@@ -650,7 +667,11 @@ impl<'a, 'b> PartRun<'a, 'b> {
                 continue;
             }
             let hours = days * hours_per_day;
-            let cost = hours * cost_per_hour;
+            // The part's own cost prices every waiting hour; else the machine's, per hour lost.
+            let cost = match waiting_cost {
+                Some(per_waiting_hour) => days * 24.0 * per_waiting_hour,
+                None => hours * cost_per_hour,
+            };
             self.sink.part_week_hours[week] += hours;
             self.sink.part_week_cost[week] += cost;
             self.sink.location_week_hours[store * weeks + week] += hours;

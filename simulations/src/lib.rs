@@ -26,13 +26,13 @@ pub mod stats;
 
 use std::sync::atomic::AtomicBool;
 
-pub use compile::{MAX_LOCATIONS, MAX_RENEWAL_UNITS, MAX_STOCK_LEVEL};
+pub use compile::{MAX_LOCATIONS, MAX_RENEWAL_UNITS, MAX_STOCK_LEVEL, MAX_UNITS_PER_DAY};
 pub use config::{MAX_REPLICATIONS, Progress, SimConfig};
 pub use error::SimError;
 pub use model::{
-    CommonCauseShock, DemandHistory, Echelon, FailureModel, Fleet, FulfilmentRules, Lane, LaneKind,
-    Life, Location, MachineModel, Model, Outage, Part, Policy, RepairSpec, StockingPolicy,
-    TimeDistribution,
+    CommonCauseShock, DemandHistory, DemandRate, Echelon, FailureModel, Fleet, FulfilmentRules,
+    Lane, LaneKind, Life, Location, MachineModel, Model, Outage, Part, Policy, RepairSpec,
+    StockingPolicy, SupplierLeadTime, TimeDistribution,
 };
 pub use report::{
     DowntimeRisk, LevelReport, LocationReport, Measures, PartLocationKey, PartLocationReport,

@@ -28,6 +28,15 @@ pub struct Model {
     /// Demand histories; a history for a (part, location) replaces the installed-base demand
     /// of that part at that location.
     pub demand_histories: Vec<DemandHistory>,
+    /// Demand rates (a planner's forecast). At each (part, location) demand comes from exactly
+    /// one source: its rate if it has one, else its history, else the installed base.
+    #[serde(default)]
+    pub demand_rates: Vec<DemandRate>,
+    /// Supplier lead times of one part into one location supplied from outside, overriding
+    /// the part's [`Part::supplier_lead_time_days`] and the location's
+    /// [`Location::external_supply_days`] there.
+    #[serde(default)]
+    pub supplier_lead_times: Vec<SupplierLeadTime>,
     /// Periods in which a location is out of service.
     pub outages: Vec<Outage>,
     /// Which fulfilment steps are allowed after the store's own shelf.
@@ -164,6 +173,45 @@ pub struct Part {
     pub criticality: f64,
     /// `Some` for a repairable part (METRIC-style repair pipeline), `None` for a consumable.
     pub repair: Option<RepairSpec>,
+    /// Lead time from the outside supplier of this part into every location supplied from
+    /// outside; `None` takes each location's [`Location::external_supply_days`]. A
+    /// [`SupplierLeadTime`] for one location overrides it there.
+    #[serde(default)]
+    pub supplier_lead_time_days: Option<TimeDistribution>,
+    /// What one hour of a machine waiting for this part costs. `Some` prices every wait for
+    /// the part (no criticality share on top); `None` prices it at the machine model's
+    /// `downtime_cost_per_hour` x `criticality`. Downtime hours are `criticality` x waiting
+    /// hours either way.
+    #[serde(default)]
+    pub downtime_cost_per_hour: Option<f64>,
+}
+
+/// The supplier lead time of one part into one location supplied from outside.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SupplierLeadTime {
+    /// Part id.
+    pub part: String,
+    /// Location id (one with outside supply).
+    pub location: String,
+    /// Days from order to receipt.
+    pub lead_time_days: TimeDistribution,
+}
+
+/// A demand rate of one part at one location: Poisson when the variance-to-mean ratio is 1;
+/// above 1, negative binomial, drawn as a compound Poisson process whose batch sizes are
+/// logarithmic (so the count over ANY window is negative binomial with that ratio).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DemandRate {
+    /// Part id.
+    pub part: String,
+    /// Location id.
+    pub location: String,
+    /// Mean units per day.
+    pub units_per_day: f64,
+    /// Variance over mean of the units in any window, >= 1.
+    pub variance_to_mean_ratio: f64,
+    /// Machine model whose downtime cost prices a wait, if known.
+    pub machine_model: Option<String>,
 }
 
 /// How failed units of a repairable part come back.

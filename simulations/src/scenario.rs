@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::SimError;
 use crate::model::{
     CommonCauseShock, Fleet, LaneKind, Life, Model, Outage, Policy, StockingPolicy,
+    SupplierLeadTime,
 };
 use crate::report::{ReplicationTotals, Report};
 use crate::stats::{Estimate, MeanAccumulator};
@@ -42,7 +43,8 @@ pub enum Change {
         /// The multiplier, >= 0.
         multiplier: f64,
     },
-    /// Multiply outside-supplier lead times (of one location, or all).
+    /// Multiply outside-supplier lead times (of one location, or all): the locations' own, the
+    /// parts' and the per-(part, location) overrides.
     SupplierLeadTimeMultiplier {
         /// Only this location.
         location: Option<String>,
@@ -58,7 +60,8 @@ pub enum Change {
         /// The multiplier, > 0.
         multiplier: f64,
     },
-    /// Multiply demand drawn from histories (of one part and/or location, or all).
+    /// Multiply demand drawn from histories and demand rates (of one part and/or location, or
+    /// all).
     DemandMultiplier {
         /// Only this part.
         part: Option<String>,
@@ -115,6 +118,54 @@ impl Scenario {
     }
 }
 
+/// Scales every supplier lead time into `location` (or everywhere). A part's own lead time
+/// applies at every location with outside supply, so for one location it is scaled by
+/// adding an override there, leaving the other locations as they were.
+fn scale_supplier_lead_times(model: &mut Model, location: &Option<String>, multiplier: f64) {
+    let mut added = Vec::new();
+    for node in model
+        .locations
+        .iter_mut()
+        .filter(|l| matches(location, &l.id))
+    {
+        node.external_supply_days = node.external_supply_days.map(|d| d.scaled(multiplier));
+        let Some(id) = location.as_ref() else {
+            continue;
+        };
+        if node.external_supply_days.is_none() {
+            continue;
+        }
+        for part in &model.parts {
+            let overridden = model
+                .supplier_lead_times
+                .iter()
+                .any(|s| s.part == part.id && &s.location == id);
+            if let (Some(own), false) = (part.supplier_lead_time_days, overridden) {
+                added.push(SupplierLeadTime {
+                    part: part.id.clone(),
+                    location: id.clone(),
+                    lead_time_days: own,
+                });
+            }
+        }
+    }
+    for supply in &mut model.supplier_lead_times {
+        if matches(location, &supply.location) {
+            supply.lead_time_days = supply.lead_time_days.scaled(multiplier);
+        }
+    }
+    for supply in &mut added {
+        supply.lead_time_days = supply.lead_time_days.scaled(multiplier);
+    }
+    model.supplier_lead_times.extend(added);
+    if location.is_none() {
+        for part in &mut model.parts {
+            part.supplier_lead_time_days =
+                part.supplier_lead_time_days.map(|d| d.scaled(multiplier));
+        }
+    }
+}
+
 fn apply_change(model: &mut Model, change: &Change) -> Result<(), SimError> {
     match change {
         Change::LocationOutOfService {
@@ -147,14 +198,7 @@ fn apply_change(model: &mut Model, change: &Change) -> Result<(), SimError> {
             multiplier,
         } => {
             check_multiplier("supplier lead-time change", *multiplier, false)?;
-            for node in model
-                .locations
-                .iter_mut()
-                .filter(|l| matches(location, &l.id))
-            {
-                node.external_supply_days =
-                    node.external_supply_days.map(|d| d.scaled(*multiplier));
-            }
+            scale_supplier_lead_times(model, location, *multiplier);
         }
         Change::FailureRateMultiplier {
             part,
@@ -177,6 +221,11 @@ fn apply_change(model: &mut Model, change: &Change) -> Result<(), SimError> {
             for history in &mut model.demand_histories {
                 if matches(part, &history.part) && matches(location, &history.location) {
                     history.demand_multiplier *= *multiplier;
+                }
+            }
+            for rate in &mut model.demand_rates {
+                if matches(part, &rate.part) && matches(location, &rate.location) {
+                    rate.units_per_day *= *multiplier;
                 }
             }
         }

@@ -83,6 +83,7 @@ fn option_to_pb(o: &PromiseOption) -> pb::PromiseOption {
                         from_location_id: l.from_location_id.clone(),
                         to_location_id: l.to_location_id.clone(),
                         mode: convert::mode_to_pb(l.mode),
+                        kind: convert::lane_kind_to_pb(l.kind),
                         departs_at: Some(convert::timestamp_to_pb(l.departs_at)),
                         arrives_at: Some(convert::timestamp_to_pb(l.arrives_at)),
                     })

@@ -387,18 +387,23 @@ pub fn lane_from_pb(l: &pb::Lane) -> Result<Lane> {
     })
 }
 
+/// Converts a lane kind to protobuf.
+pub fn lane_kind_to_pb(kind: LaneKind) -> i32 {
+    use pb::LaneKind as K;
+    (match kind {
+        LaneKind::Replenishment => K::Replenishment,
+        LaneKind::Lateral => K::Lateral,
+        LaneKind::Emergency => K::Emergency,
+    }) as i32
+}
+
 /// Converts a lane to protobuf.
 pub fn lane_to_pb(l: &Lane) -> pb::Lane {
-    use pb::LaneKind as K;
     pb::Lane {
         from_location_id: l.from.clone(),
         to_location_id: l.to.clone(),
         mode: mode_to_pb(l.mode),
-        kind: (match l.kind {
-            LaneKind::Replenishment => K::Replenishment,
-            LaneKind::Lateral => K::Lateral,
-            LaneKind::Emergency => K::Emergency,
-        }) as i32,
+        kind: lane_kind_to_pb(l.kind),
         transit: Some(transit_to_pb(&l.transit)),
         schedule: l.schedule.as_ref().map(|s| pb::DepartureSchedule {
             days: s.days.iter().map(|d| weekday_to_pb(*d)).collect(),
@@ -408,7 +413,8 @@ pub fn lane_to_pb(l: &Lane) -> pb::Lane {
     }
 }
 
-fn criticality_from_pb(value: i32) -> Result<Criticality> {
+/// Converts a protobuf criticality (unspecified is routine).
+pub fn criticality_from_pb(value: i32) -> Result<Criticality> {
     use pb::Criticality as C;
     Ok(match C::try_from(value) {
         Ok(C::Critical) => Criticality::Critical,
@@ -467,6 +473,8 @@ pub fn part_from_pb(p: &pb::Part) -> Result<Part> {
         repairable,
         successor: non_empty(&p.successor_part_id),
         interchangeability,
+        supplier_lead_time: super::inputs::lead_time_from_pb(p.supplier_lead_time.as_ref()),
+        downtime_cost_usd_per_hour: p.downtime_cost_usd_per_hour,
     })
 }
 
@@ -488,6 +496,11 @@ pub fn part_to_pb(p: &Part) -> pb::Part {
             Interchangeability::ForwardOnly => I::ForwardOnly,
             Interchangeability::TwoWay => I::TwoWay,
         }) as i32,
+        supplier_lead_time: p
+            .supplier_lead_time
+            .as_ref()
+            .map(super::inputs::lead_time_to_pb),
+        downtime_cost_usd_per_hour: p.downtime_cost_usd_per_hour,
     }
 }
 

@@ -39,7 +39,7 @@ pub const MAX_SCENARIOS: usize = 20;
 pub const MAX_SCENARIO_CHANGES: usize = 1_000;
 /// Most holidays in one calendar (decades of them).
 pub const MAX_HOLIDAYS: usize = 1_000;
-/// Most samples in an empirical transit-time distribution.
+/// Most samples in an empirical transit-time or lead-time distribution.
 pub const MAX_TRANSIT_SAMPLES: usize = 10_000;
 /// Most departures a day on a lane schedule (one every 15 minutes).
 pub const MAX_DEPARTURES_PER_DAY: usize = 96;
@@ -133,6 +133,18 @@ pub const LIMITS: &[(&str, Limit)] = &[
         "SetPoliciesRequest.policies",
         Limit::Items(crate::config::MAX_BATCH_ITEMS),
     ),
+    (
+        "UpsertSupplierLeadTimesRequest.supplier_lead_times",
+        Limit::Items(crate::config::MAX_BATCH_ITEMS),
+    ),
+    (
+        "UpsertCriticalityCostsRequest.criticality_costs",
+        Limit::Items(crate::config::MAX_BATCH_ITEMS),
+    ),
+    (
+        "UpsertDemandRatesRequest.rates",
+        Limit::Items(crate::config::MAX_BATCH_ITEMS),
+    ),
     // Everything else that repeats.
     (
         "PromiseOrderRequest.lines",
@@ -142,6 +154,10 @@ pub const LIMITS: &[(&str, Limit)] = &[
     ("BusinessCalendar.holidays", Limit::Items(MAX_HOLIDAYS)),
     (
         "EmpiricalTransit.transit_hours_samples",
+        Limit::Items(MAX_TRANSIT_SAMPLES),
+    ),
+    (
+        "EmpiricalLeadTime.lead_time_days_samples",
         Limit::Items(MAX_TRANSIT_SAMPLES),
     ),
     ("DepartureSchedule.days", Limit::Items(7)),

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod availability;
 pub mod codec;
 pub mod convert;
+pub mod inputs;
 pub mod inventory;
 pub mod jobs;
 pub mod limits;

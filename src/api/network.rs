@@ -1,8 +1,10 @@
 //! `NetworkService`: locations, lanes, parts, installed base and demand history.
 
 use super::convert::{self, convert_batch};
+use super::inputs;
 use super::util::{blocking, paginate};
 use crate::domain::DomainError;
+use crate::domain::network::Lane;
 use crate::pb;
 use crate::pb::network_service_server::NetworkService;
 use crate::service::Spares;
@@ -23,6 +25,21 @@ impl NetworkApi {
 
 fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// A lane's page-token key. It sorts as the lanes are listed, by (from, to,
+/// mode, kind) with the enums by declaration order, so a page boundary between
+/// two lanes of one pair never skips one.
+fn lane_page_key(lane: &Lane) -> String {
+    format!(
+        "{}\u{1f}{}\u{1f}{}\u{1f}{}",
+        lane.from, lane.to, lane.mode as u8, lane.kind as u8
+    )
+}
+
+/// A (part, location) page-token key, sorting as the map it lists.
+fn pair_page_key(part_id: &str, location_id: &str) -> String {
+    format!("{part_id}\u{1f}{location_id}")
 }
 
 #[tonic::async_trait]
@@ -84,12 +101,7 @@ impl NetworkService for NetworkApi {
             .values()
             .filter(|l| request.from_location_id.is_empty() || l.from == request.from_location_id)
             .filter(|l| request.to_location_id.is_empty() || l.to == request.to_location_id)
-            .map(|l| {
-                (
-                    format!("{}\u{1f}{}\u{1f}{:?}", l.from, l.to, l.mode),
-                    convert::lane_to_pb(l),
-                )
-            });
+            .map(|l| (lane_page_key(l), convert::lane_to_pb(l)));
         let (lanes, next_page_token) =
             paginate(items, request.page.as_ref(), self.spares.limits())?;
         Ok(Response::new(pb::ListLanesResponse {
@@ -191,6 +203,111 @@ impl NetworkService for NetworkApi {
         let upserted = blocking(&self.spares, move |s| s.upsert_demand(batch)).await?;
         Ok(Response::new(pb::UpsertDemandHistoryResponse {
             upserted: count(upserted),
+        }))
+    }
+
+    async fn upsert_supplier_lead_times(
+        &self,
+        request: Request<pb::UpsertSupplierLeadTimesRequest>,
+    ) -> Result<Response<pb::UpsertSupplierLeadTimesResponse>, Status> {
+        let batch = convert_batch(
+            "supplier_lead_times",
+            &request.get_ref().supplier_lead_times,
+            inputs::supplier_lead_time_from_pb,
+        )?;
+        let upserted = blocking(&self.spares, move |s| s.upsert_supplier_lead_times(batch)).await?;
+        Ok(Response::new(pb::UpsertSupplierLeadTimesResponse {
+            upserted: count(upserted),
+        }))
+    }
+
+    async fn list_supplier_lead_times(
+        &self,
+        request: Request<pb::ListSupplierLeadTimesRequest>,
+    ) -> Result<Response<pb::ListSupplierLeadTimesResponse>, Status> {
+        let request = request.into_inner();
+        let network = self.spares.network();
+        let items = network
+            .supplier_lead_times
+            .values()
+            .filter(|s| request.part_id.is_empty() || s.part_id == request.part_id)
+            .map(|s| {
+                let key = pair_page_key(&s.part_id, &s.location_id);
+                (key, inputs::supplier_lead_time_to_pb(s))
+            });
+        let (supplier_lead_times, next_page_token) =
+            paginate(items, request.page.as_ref(), self.spares.limits())?;
+        Ok(Response::new(pb::ListSupplierLeadTimesResponse {
+            supplier_lead_times,
+            next_page_token,
+        }))
+    }
+
+    async fn upsert_criticality_costs(
+        &self,
+        request: Request<pb::UpsertCriticalityCostsRequest>,
+    ) -> Result<Response<pb::UpsertCriticalityCostsResponse>, Status> {
+        let batch = convert_batch(
+            "criticality_costs",
+            &request.get_ref().criticality_costs,
+            inputs::criticality_cost_from_pb,
+        )?;
+        let upserted = blocking(&self.spares, move |s| s.upsert_criticality_costs(batch)).await?;
+        Ok(Response::new(pb::UpsertCriticalityCostsResponse {
+            upserted: count(upserted),
+        }))
+    }
+
+    async fn list_criticality_costs(
+        &self,
+        _request: Request<pb::ListCriticalityCostsRequest>,
+    ) -> Result<Response<pb::ListCriticalityCostsResponse>, Status> {
+        let network = self.spares.network();
+        let criticality_costs = network
+            .criticality_costs
+            .values()
+            .map(inputs::criticality_cost_to_pb)
+            .collect();
+        Ok(Response::new(pb::ListCriticalityCostsResponse {
+            criticality_costs,
+        }))
+    }
+
+    async fn upsert_demand_rates(
+        &self,
+        request: Request<pb::UpsertDemandRatesRequest>,
+    ) -> Result<Response<pb::UpsertDemandRatesResponse>, Status> {
+        let batch = convert_batch(
+            "rates",
+            &request.get_ref().rates,
+            inputs::demand_rate_from_pb,
+        )?;
+        let upserted = blocking(&self.spares, move |s| s.upsert_demand_rates(batch)).await?;
+        Ok(Response::new(pb::UpsertDemandRatesResponse {
+            upserted: count(upserted),
+        }))
+    }
+
+    async fn list_demand_rates(
+        &self,
+        request: Request<pb::ListDemandRatesRequest>,
+    ) -> Result<Response<pb::ListDemandRatesResponse>, Status> {
+        let request = request.into_inner();
+        let network = self.spares.network();
+        let items = network
+            .demand_rates
+            .values()
+            .filter(|r| request.part_id.is_empty() || r.part_id == request.part_id)
+            .filter(|r| request.location_id.is_empty() || r.location_id == request.location_id)
+            .map(|r| {
+                let key = pair_page_key(&r.part_id, &r.location_id);
+                (key, inputs::demand_rate_to_pb(r))
+            });
+        let (rates, next_page_token) =
+            paginate(items, request.page.as_ref(), self.spares.limits())?;
+        Ok(Response::new(pb::ListDemandRatesResponse {
+            rates,
+            next_page_token,
         }))
     }
 }

@@ -75,10 +75,11 @@ pub async fn import_remote(url: &str, bundle: &ImportBundle) -> Result<String, C
             .set_policies(pb::SetPoliciesRequest { policies })
             .await?;
     }
+    send_inputs(&mut c, bundle).await?;
     let counts = send_counts(&mut c, &counts).await?;
     let _ = writeln!(
         out,
-        "imported {} locations, {} lanes, {} parts, {} machine models, {} fleets, {} demand series, {} policies; {} of {} stock counts changed stock (the rest already matched)",
+        "imported {} locations, {} lanes, {} parts, {} machine models, {} fleets, {} demand series, {} policies, {} supplier lead times, {} class costs, {} demand rates; {} of {} stock counts changed stock (the rest already matched)",
         bundle.locations.len(),
         bundle.lanes.len(),
         bundle.parts.len(),
@@ -86,10 +87,44 @@ pub async fn import_remote(url: &str, bundle: &ImportBundle) -> Result<String, C
         bundle.fleets.len(),
         bundle.demand.len(),
         bundle.policies.len(),
+        bundle.supplier_lead_times.len(),
+        bundle.criticality_costs.len(),
+        bundle.demand_rates.len(),
         counts,
         bundle.stock.len(),
     );
     Ok(out)
+}
+
+/// Sends the planning inputs: supplier lead times, class costs, demand rates.
+async fn send_inputs(
+    c: &mut super::client::Clients,
+    bundle: &ImportBundle,
+) -> Result<(), ClientError> {
+    use crate::api::inputs;
+    for chunk in bundle.supplier_lead_times.chunks(BATCH) {
+        let supplier_lead_times = chunk.iter().map(inputs::supplier_lead_time_to_pb).collect();
+        c.network
+            .upsert_supplier_lead_times(pb::UpsertSupplierLeadTimesRequest {
+                supplier_lead_times,
+            })
+            .await?;
+    }
+    let criticality_costs = bundle
+        .criticality_costs
+        .iter()
+        .map(inputs::criticality_cost_to_pb)
+        .collect();
+    c.network
+        .upsert_criticality_costs(pb::UpsertCriticalityCostsRequest { criticality_costs })
+        .await?;
+    for chunk in bundle.demand_rates.chunks(BATCH) {
+        let rates = chunk.iter().map(inputs::demand_rate_to_pb).collect();
+        c.network
+            .upsert_demand_rates(pb::UpsertDemandRatesRequest { rates })
+            .await?;
+    }
+    Ok(())
 }
 
 /// Reads stock now at every location the stock file names, in pages.

@@ -143,8 +143,9 @@ pub enum Command {
         /// Measured days.
         #[arg(long, default_value_t = 365)]
         horizon_days: u32,
-        /// Warm-up days.
-        #[arg(long, default_value_t = 30)]
+        /// Warm-up days, simulated and not measured; 0 = derived from the network (the
+        /// longest supply chain of the simulated parts at p99, at least 30).
+        #[arg(long, default_value_t = 0)]
         warmup_days: u32,
         /// Seed (0 = pick one and print it).
         #[arg(long, default_value_t = 0)]
@@ -236,6 +237,10 @@ pub enum Command {
         /// Days each out-of-sample evaluation measures.
         #[arg(long, default_value_t = 365)]
         horizon_days: u32,
+        /// Warm-up days of every simulation (training and evaluation); 0 = derived from
+        /// the network (the longest supply chain of the parts at p99, at least 30).
+        #[arg(long, default_value_t = 0)]
+        warmup_days: u32,
         /// Solver time limit, seconds.
         #[arg(long, default_value_t = 60)]
         time_limit: u32,

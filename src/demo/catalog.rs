@@ -125,6 +125,8 @@ pub fn parts(rng: &mut StdRng, count: usize) -> Result<Vec<Part>, DemoError> {
                 repairable: rng.random_bool(repairable_share),
                 successor: None,
                 interchangeability: Interchangeability::ForwardOnly,
+                supplier_lead_time: None,
+                downtime_cost_usd_per_hour: None,
             }
         })
         .collect();

@@ -284,6 +284,7 @@ impl DemoNetwork {
             policies: self.policies.clone(),
             stock: self.stock_on_hand(),
             stock_file: "stock.csv".into(),
+            ..ImportBundle::default()
         }
     }
 

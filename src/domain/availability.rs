@@ -185,6 +185,8 @@ mod tests {
             repairable: false,
             successor: successor.map(str::to_string),
             interchangeability,
+            supplier_lead_time: None,
+            downtime_cost_usd_per_hour: None,
         }
     }
 

@@ -6,6 +6,7 @@
 pub mod availability;
 pub mod calendar;
 pub mod error;
+pub mod inputs;
 pub mod ledger;
 pub mod network;
 pub mod promise;

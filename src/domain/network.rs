@@ -5,6 +5,7 @@
 //! messages into them and the store persists them.
 
 use super::error::DomainError;
+pub use super::inputs::{CriticalityCost, DemandRate, LeadTime, SupplierLeadTime};
 use jiff::civil::{Date, Time, Weekday};
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
@@ -354,6 +355,9 @@ pub struct DepartureSchedule {
     pub departures_local: Vec<Time>,
 }
 
+/// A lane's key: (from, to, mode, kind).
+pub type LaneKey = (LocationId, LocationId, TransportMode, LaneKind);
+
 /// A directed transport link.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Lane {
@@ -361,7 +365,7 @@ pub struct Lane {
     pub from: LocationId,
     /// Destination.
     pub to: LocationId,
-    /// Mode; (from, to, mode) is the lane's key.
+    /// Mode; (from, to, mode, kind) is the lane's key.
     pub mode: TransportMode,
     /// Replenishment, lateral or emergency.
     pub kind: LaneKind,
@@ -402,9 +406,10 @@ impl Lane {
         Ok(())
     }
 
-    /// The lane's key.
-    pub fn key(&self) -> (LocationId, LocationId, TransportMode) {
-        (self.from.clone(), self.to.clone(), self.mode)
+    /// The lane's key: an emergency lane and a replenishment lane of the same
+    /// mode between the same two locations are two lanes.
+    pub fn key(&self) -> LaneKey {
+        (self.from.clone(), self.to.clone(), self.mode, self.kind)
     }
 }
 
@@ -445,6 +450,17 @@ pub struct Part {
     pub successor: Option<PartId>,
     /// How this part and its successor interchange.
     pub interchangeability: Interchangeability,
+    /// Supplier lead time into every location supplied from outside the
+    /// network; `None` takes the documented default
+    /// (`planning::model::FACTORY_LEAD_TIME_DAYS_MEAN`). Overridden per
+    /// (part, depot) by [`SupplierLeadTime`].
+    #[serde(default)]
+    pub supplier_lead_time: Option<LeadTime>,
+    /// What an hour of a machine waiting for this part costs; `None` falls back
+    /// to the network's class cost, then to the machine's rate x share (the
+    /// rule is written once, in `planning::model`).
+    #[serde(default)]
+    pub downtime_cost_usd_per_hour: Option<f64>,
 }
 
 impl Part {
@@ -465,6 +481,14 @@ impl Part {
                     "a part cannot supersede itself",
                 ));
             }
+        }
+        if let Some(lead_time) = &self.supplier_lead_time {
+            lead_time
+                .validate()
+                .map_err(|e| e.within("supplier_lead_time"))?;
+        }
+        if let Some(cost) = self.downtime_cost_usd_per_hour {
+            super::inputs::check_downtime_cost("downtime_cost_usd_per_hour", cost)?;
         }
         Ok(())
     }
@@ -660,8 +684,8 @@ fn finite_non_negative(field: &str, value: f64) -> Result<(), DomainError> {
 pub struct Network {
     /// Locations by id.
     pub locations: BTreeMap<LocationId, Location>,
-    /// Lanes by (from, to, mode).
-    pub lanes: BTreeMap<(LocationId, LocationId, TransportMode), Lane>,
+    /// Lanes by (from, to, mode, kind).
+    pub lanes: BTreeMap<LaneKey, Lane>,
     /// Parts by id.
     pub parts: BTreeMap<PartId, Part>,
     /// Machine models by id.
@@ -672,6 +696,15 @@ pub struct Network {
     pub demand: BTreeMap<(PartId, LocationId), DemandSeries>,
     /// Policies by (part, location).
     pub policies: BTreeMap<(PartId, LocationId), Policy>,
+    /// Supplier lead-time overrides by (part, location supplied from outside).
+    #[serde(default)]
+    pub supplier_lead_times: BTreeMap<(PartId, LocationId), SupplierLeadTime>,
+    /// Downtime cost per hour by criticality class, for this network.
+    #[serde(default)]
+    pub criticality_costs: BTreeMap<Criticality, CriticalityCost>,
+    /// Planners' demand rates by (part, location).
+    #[serde(default)]
+    pub demand_rates: BTreeMap<(PartId, LocationId), DemandRate>,
 }
 
 impl Network {
@@ -849,6 +882,66 @@ impl Network {
             let prefix = format!("policies[{i}]");
             policy.validate().map_err(|e| e.within(&prefix))?;
             self.check_part_location(&prefix, &policy.part_id, &policy.location_id)?;
+        }
+        Ok(())
+    }
+
+    /// Checks supplier lead-time overrides: each valid, for a known part, into a
+    /// known location supplied from outside the network (no replenishment
+    /// source). Errors name `supplier_lead_times[i].field`.
+    pub fn check_supplier_lead_times(&self, batch: &[SupplierLeadTime]) -> Result<(), DomainError> {
+        for (i, record) in batch.iter().enumerate() {
+            let prefix = format!("supplier_lead_times[{i}]");
+            validate_id(&format!("{prefix}.part_id"), &record.part_id)?;
+            validate_id(&format!("{prefix}.location_id"), &record.location_id)?;
+            record
+                .lead_time
+                .validate()
+                .map_err(|e| e.within(&format!("{prefix}.lead_time")))?;
+            self.check_part_location(&prefix, &record.part_id, &record.location_id)?;
+            let source = self
+                .locations
+                .get(&record.location_id)
+                .and_then(|l| l.replenishment_source.as_deref());
+            if let Some(source) = source {
+                return Err(DomainError::invalid(
+                    format!("{prefix}.location_id"),
+                    format!(
+                        "{:?} is replenished by {source:?}; a supplier lead time applies \
+                         only where a location is supplied from outside the network",
+                        record.location_id
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks downtime costs per criticality class: each finite, >= 0, and one
+    /// per class in the batch.
+    pub fn check_criticality_costs(&self, batch: &[CriticalityCost]) -> Result<(), DomainError> {
+        let mut seen = HashSet::new();
+        for (i, cost) in batch.iter().enumerate() {
+            let prefix = format!("criticality_costs[{i}]");
+            cost.validate().map_err(|e| e.within(&prefix))?;
+            if !seen.insert(cost.criticality) {
+                return Err(DomainError::invalid(
+                    format!("{prefix}.criticality"),
+                    "appears twice in the batch",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks demand rates: each valid and for a known part and location.
+    pub fn check_demand_rates(&self, batch: &[DemandRate]) -> Result<(), DomainError> {
+        for (i, rate) in batch.iter().enumerate() {
+            let prefix = format!("rates[{i}]");
+            validate_id(&format!("{prefix}.part_id"), &rate.part_id)?;
+            validate_id(&format!("{prefix}.location_id"), &rate.location_id)?;
+            rate.validate().map_err(|e| e.within(&prefix))?;
+            self.check_part_location(&prefix, &rate.part_id, &rate.location_id)?;
         }
         Ok(())
     }

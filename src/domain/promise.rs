@@ -28,7 +28,7 @@
 use super::availability::{Availability, StockView};
 use super::error::DomainError;
 use super::ledger::Priority;
-use super::network::{LocationId, PartId, Qty, TransportMode};
+use super::network::{LaneKind, LocationId, PartId, Qty, TransportMode};
 use super::routing::Route;
 use super::transit::TransitQuantile;
 use jiff::Timestamp;
@@ -108,6 +108,8 @@ pub struct RouteLeg {
     pub to_location_id: LocationId,
     /// Mode of the lane.
     pub mode: TransportMode,
+    /// Kind of the lane (replenishment, lateral or emergency).
+    pub kind: LaneKind,
     /// Departure.
     pub departs_at: Timestamp,
     /// Arrival at the transit quantile.
@@ -660,6 +662,7 @@ impl Availability {
                             from_location_id: self.router.site(leg.from).id.clone(),
                             to_location_id: self.router.site(leg.to).id.clone(),
                             mode: self.router.lane(leg.lane).mode,
+                            kind: self.router.lane(leg.lane).kind,
                             departs_at: leg.departs_at,
                             arrives_at: leg.arrives_at,
                         })

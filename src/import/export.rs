@@ -3,7 +3,7 @@
 
 use super::values::*;
 use super::{FILES, ImportBundle, ImportError};
-use crate::domain::network::{DemandSeries, Lane, Location, Period, TransitTime};
+use crate::domain::network::{DemandSeries, Lane, LeadTime, Location, Part, Period, TransitTime};
 use jiff::ToSpan;
 use serde_json::{Map, Value};
 use std::path::Path;
@@ -31,6 +31,12 @@ const NUMERIC: &[&str] = &[
     "reorder_point",
     "order_quantity",
     "protected_quantity",
+    "supplier_lead_time_days_p50",
+    "supplier_lead_time_days_p90",
+    "lead_time_days_p50",
+    "lead_time_days_p90",
+    "failures_per_day",
+    "variance_to_mean_ratio",
 ];
 
 /// A file's rows as text cells in the order of its column list (required, then optional).
@@ -68,6 +74,13 @@ impl Sheet {
             })
             .collect();
         self.rows.push(row);
+    }
+
+    /// [`Sheet::push`] with owned column names.
+    fn push_owned(&mut self, cells: &[(String, String)]) {
+        let borrowed: Vec<(&str, String)> =
+            cells.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        self.push(&borrowed);
     }
 }
 
@@ -165,6 +178,7 @@ fn sheets(bundle: &ImportBundle) -> Result<Vec<Sheet>, ImportError> {
         demand_rows(&mut demand, series)?;
     }
     let policies = policy_sheet(bundle);
+    let [lead_times, class_costs, rates] = input_sheets(bundle);
     Ok(vec![
         locations,
         lanes,
@@ -175,7 +189,91 @@ fn sheets(bundle: &ImportBundle) -> Result<Vec<Sheet>, ImportError> {
         fleets,
         demand,
         policies,
+        lead_times,
+        class_costs,
+        rates,
     ])
+}
+
+/// A lead time as the cells `<prefix>_p50`, `<prefix>_p90`, `<prefix>_samples`.
+fn lead_time_cells(prefix: &str, lead: &LeadTime) -> Vec<(String, String)> {
+    let cell = |suffix: &str, value: String| (format!("{prefix}_{suffix}"), value);
+    match lead {
+        LeadTime::Fixed { lead_time_days } => vec![
+            cell("p50", lead_time_days.to_string()),
+            cell("p90", lead_time_days.to_string()),
+        ],
+        LeadTime::Lognormal {
+            lead_time_days_p50,
+            lead_time_days_p90,
+        } => vec![
+            cell("p50", lead_time_days_p50.to_string()),
+            cell("p90", lead_time_days_p90.to_string()),
+        ],
+        LeadTime::Empirical {
+            lead_time_days_samples,
+        } => vec![cell("samples", join(lead_time_days_samples))],
+    }
+}
+
+fn part_row(p: &Part) -> Vec<(String, String)> {
+    let mut row: Vec<(String, String)> = [
+        ("id", p.id.clone()),
+        ("description", p.description.clone()),
+        ("unit_cost_usd", p.unit_cost_usd.to_string()),
+        ("criticality", criticality_name(p.criticality).into()),
+        ("kind", part_kind_name(p.repairable).into()),
+        ("successor_part_id", p.successor.clone().unwrap_or_default()),
+        (
+            "interchangeability",
+            interchangeability_name(p.interchangeability).into(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    if let Some(lead) = &p.supplier_lead_time {
+        row.extend(lead_time_cells("supplier_lead_time_days", lead));
+    }
+    if let Some(cost) = p.downtime_cost_usd_per_hour {
+        row.push(("downtime_cost_usd_per_hour".into(), cost.to_string()));
+    }
+    row
+}
+
+fn input_sheets(bundle: &ImportBundle) -> [Sheet; 3] {
+    let mut lead_times = Sheet::new("supplier_lead_times");
+    for s in &bundle.supplier_lead_times {
+        let mut row = vec![
+            ("part_id".to_string(), s.part_id.clone()),
+            ("location_id".to_string(), s.location_id.clone()),
+        ];
+        row.extend(lead_time_cells("lead_time_days", &s.lead_time));
+        lead_times.push_owned(&row);
+    }
+    let mut class_costs = Sheet::new("criticality_costs");
+    for c in &bundle.criticality_costs {
+        class_costs.push(&[
+            ("criticality", criticality_name(c.criticality).into()),
+            (
+                "downtime_cost_usd_per_hour",
+                c.downtime_cost_usd_per_hour.to_string(),
+            ),
+        ]);
+    }
+    let mut rates = Sheet::new("demand_rates");
+    for r in &bundle.demand_rates {
+        rates.push(&[
+            ("part_id", r.part_id.clone()),
+            ("location_id", r.location_id.clone()),
+            ("failures_per_day", r.failures_per_day.to_string()),
+            (
+                "variance_to_mean_ratio",
+                r.variance_to_mean_ratio.to_string(),
+            ),
+        ]);
+    }
+    [lead_times, class_costs, rates]
 }
 
 fn master_sheets(bundle: &ImportBundle) -> [Sheet; 3] {
@@ -188,18 +286,7 @@ fn master_sheets(bundle: &ImportBundle) -> [Sheet; 3] {
     bundle.lanes.iter().for_each(|l| lanes.push(&lane_row(l)));
     let mut parts = Sheet::new("parts");
     for p in &bundle.parts {
-        parts.push(&[
-            ("id", p.id.clone()),
-            ("description", p.description.clone()),
-            ("unit_cost_usd", p.unit_cost_usd.to_string()),
-            ("criticality", criticality_name(p.criticality).into()),
-            ("kind", part_kind_name(p.repairable).into()),
-            ("successor_part_id", p.successor.clone().unwrap_or_default()),
-            (
-                "interchangeability",
-                interchangeability_name(p.interchangeability).into(),
-            ),
-        ]);
+        parts.push_owned(&part_row(p));
     }
     [locations, lanes, parts]
 }

@@ -3,7 +3,7 @@
 //!
 //! # Files
 //!
-//! A directory holds up to nine files, each `NAME.csv` or `NAME.json` (not both);
+//! A directory holds up to twelve files, each `NAME.csv` or `NAME.json` (not both);
 //! an absent file is empty. CSV files have a header row; columns are matched by
 //! name, in any order; an unknown column is an error (it is usually a typo).
 //! Optional columns may be left out or left empty, and take the default shown.
@@ -14,7 +14,10 @@
 //! |---|---|
 //! | `locations` | **id**, name, **kind** (`factory_depot`, `regional_warehouse`, `store`), **latitude_deg**, **longitude_deg**, **time_zone** (IANA), working_days (`Mon-Fri`, or `Mon,Tue,Sat`; default Mon-Fri), opens_local (`08:00`), closes_local (`17:00`), holidays (`2026-12-25;2027-01-01`), order_cutoff_local (`16:00`), handling_minutes (0), replenishment_source_id, country_code |
 //! | `lanes` | **from**, **to**, **mode** (`road`, `air`, `sea`, `rail`, `courier`), **kind** (`replenishment`, `lateral`, `emergency`), transit_hours_p50, transit_hours_p90 (p50 = p90, or p90 empty, gives a fixed time; otherwise log-normal), transit_hours_samples (`20;24;31`, empirical; then leave p50/p90 empty), **cost_per_unit_usd**, departure_days (empty = every day), departures_local (`08:00;18:30`; a schedule exists when this is set) |
-//! | `parts` | **id**, description, **unit_cost_usd**, **criticality** (`critical`, `essential`, `routine`), **kind** (`repairable`, `consumable`), successor_part_id, interchangeability (`forward_only` default, `two_way`) |
+//! | `parts` | **id**, description, **unit_cost_usd**, **criticality** (`critical`, `essential`, `routine`), **kind** (`repairable`, `consumable`), successor_part_id, interchangeability (`forward_only` default, `two_way`), supplier_lead_time_days_p50, supplier_lead_time_days_p90, supplier_lead_time_days_samples (as a lane's transit, in days; all empty = the documented default), downtime_cost_usd_per_hour (empty = the class cost, else the machine's rate x share) |
+//! | `supplier_lead_times` | **part_id**, **location_id** (a location supplied from outside the network), lead_time_days_p50, lead_time_days_p90, lead_time_days_samples (one of p50 or samples is required) |
+//! | `criticality_costs` | **criticality**, **downtime_cost_usd_per_hour** |
+//! | `demand_rates` | **part_id**, **location_id**, **failures_per_day**, variance_to_mean_ratio (1 = Poisson; above 1 negative binomial; below 1 is an error) |
 //! | `stock` | **part_id**, **location_id**, **on_hand** |
 //! | `machine_models` | **id**, name, **downtime_cost_usd_per_hour** |
 //! | `model_parts` | **machine_model_id**, **part_id**, **units_per_machine**, attach_rate (1), **failures_per_million_operating_hours**, weibull_shape (1) |
@@ -37,6 +40,7 @@
 //! on batch item `i` is reported at the line of row `i`.
 
 mod export;
+mod inputs;
 mod parse;
 mod scan;
 mod table;
@@ -48,8 +52,8 @@ pub use parse::MAX_DEMAND_PERIODS;
 use crate::domain::DomainError;
 use crate::domain::ledger::{MovementCommand, MovementKind};
 use crate::domain::network::{
-    DemandSeries, Fleet, Lane, Location, LocationId, MachineModel, Network, Part, PartId, Policy,
-    Qty,
+    CriticalityCost, DemandRate, DemandSeries, Fleet, Lane, Location, LocationId, MachineModel,
+    Network, Part, PartId, Policy, Qty, SupplierLeadTime,
 };
 use std::collections::HashSet;
 use std::fmt;
@@ -176,6 +180,12 @@ pub struct ImportBundle {
     pub policies: Vec<Policy>,
     /// Stock on hand, in file order.
     pub stock: Vec<StockRow>,
+    /// Supplier lead-time overrides per (part, depot), in file order.
+    pub supplier_lead_times: Vec<SupplierLeadTime>,
+    /// Downtime cost per criticality class, in file order.
+    pub criticality_costs: Vec<CriticalityCost>,
+    /// Demand rates per (part, location), in file order.
+    pub demand_rates: Vec<DemandRate>,
     /// The file the stock rows came from (`stock.csv` or `stock.json`).
     pub stock_file: String,
 }
@@ -220,6 +230,21 @@ impl ImportBundle {
                 .iter()
                 .map(|p| ((p.part_id.clone(), p.location_id.clone()), p.clone()))
                 .collect(),
+            supplier_lead_times: self
+                .supplier_lead_times
+                .iter()
+                .map(|s| (s.key(), s.clone()))
+                .collect(),
+            criticality_costs: self
+                .criticality_costs
+                .iter()
+                .map(|c| (c.criticality, c.clone()))
+                .collect(),
+            demand_rates: self
+                .demand_rates
+                .iter()
+                .map(|r| (r.key(), r.clone()))
+                .collect(),
         }
     }
 
@@ -234,6 +259,9 @@ impl ImportBundle {
             demand: network.demand.values().cloned().collect(),
             policies: network.policies.values().cloned().collect(),
             stock,
+            supplier_lead_times: network.supplier_lead_times.values().cloned().collect(),
+            criticality_costs: network.criticality_costs.values().cloned().collect(),
+            demand_rates: network.demand_rates.values().cloned().collect(),
             stock_file: "stock.csv".into(),
         }
     }
@@ -297,7 +325,7 @@ impl ImportBundle {
 }
 
 /// The file kinds, by base name, with their columns.
-pub(crate) const FILES: [(&str, Columns); 9] = [
+pub(crate) const FILES: [(&str, Columns); 12] = [
     (
         "locations",
         Columns {
@@ -332,7 +360,15 @@ pub(crate) const FILES: [(&str, Columns); 9] = [
         "parts",
         Columns {
             required: &["id", "unit_cost_usd", "criticality", "kind"],
-            optional: &["description", "successor_part_id", "interchangeability"],
+            optional: &[
+                "description",
+                "successor_part_id",
+                "interchangeability",
+                "supplier_lead_time_days_p50",
+                "supplier_lead_time_days_p90",
+                "supplier_lead_time_days_samples",
+                "downtime_cost_usd_per_hour",
+            ],
         },
     ),
     (
@@ -396,6 +432,31 @@ pub(crate) const FILES: [(&str, Columns); 9] = [
                 "protected_quantity",
                 "source",
             ],
+        },
+    ),
+    (
+        "supplier_lead_times",
+        Columns {
+            required: &["part_id", "location_id"],
+            optional: &[
+                "lead_time_days_p50",
+                "lead_time_days_p90",
+                "lead_time_days_samples",
+            ],
+        },
+    ),
+    (
+        "criticality_costs",
+        Columns {
+            required: &["criticality", "downtime_cost_usd_per_hour"],
+            optional: &[],
+        },
+    ),
+    (
+        "demand_rates",
+        Columns {
+            required: &["part_id", "location_id", "failures_per_day"],
+            optional: &["variance_to_mean_ratio"],
         },
     ),
 ];
@@ -581,6 +642,9 @@ fn build(t: &[Table]) -> Result<ImportBundle, ImportError> {
         fleets,
         demand,
         policies,
+        supplier_lead_times,
+        criticality_costs,
+        demand_rates,
     ] = t
     else {
         return Err(ImportError::new(
@@ -646,6 +710,12 @@ fn build(t: &[Table]) -> Result<ImportBundle, ImportError> {
         .check_policies(&policy_batch)
         .map_err(|e| locate(e, policies, &lines(&policy_rows)))?;
 
+    let inputs = build_inputs(
+        &network,
+        [supplier_lead_times, criticality_costs, demand_rates],
+        &part_ids,
+        &location_ids,
+    )?;
     Ok(ImportBundle {
         locations: batch,
         lanes: lane_batch,
@@ -655,7 +725,33 @@ fn build(t: &[Table]) -> Result<ImportBundle, ImportError> {
         demand: demand_batch,
         policies: policy_batch,
         stock: stock_rows.into_iter().map(|(_, s)| s).collect(),
+        supplier_lead_times: inputs.supplier_lead_times,
+        criticality_costs: inputs.criticality_costs,
+        demand_rates: inputs.demand_rates,
         stock_file: stock.file.clone(),
+    })
+}
+
+/// Parses and checks the planning-input files against the network read so far
+/// (locations and parts); the bundle's other fields are left empty.
+fn build_inputs(
+    network: &Network,
+    [lead_times, class_costs, rates]: [&Table; 3],
+    part_ids: &HashSet<&str>,
+    location_ids: &HashSet<&str>,
+) -> Result<ImportBundle, ImportError> {
+    let lead_rows = inputs::supplier_lead_times(lead_times, part_ids, location_ids)?;
+    let lead_batch: Vec<SupplierLeadTime> = lead_rows.iter().map(|(_, s)| s.clone()).collect();
+    network
+        .check_supplier_lead_times(&lead_batch)
+        .map_err(|e| locate(e, lead_times, &lines(&lead_rows)))?;
+    let cost_rows = inputs::criticality_costs(class_costs)?;
+    let rate_rows = inputs::demand_rates(rates, part_ids, location_ids)?;
+    Ok(ImportBundle {
+        supplier_lead_times: lead_batch,
+        criticality_costs: cost_rows.into_iter().map(|(_, c)| c).collect(),
+        demand_rates: rate_rows.into_iter().map(|(_, r)| r).collect(),
+        ..ImportBundle::default()
     })
 }
 

@@ -22,7 +22,7 @@ pub(crate) type Lined<T> = Vec<(u64, T)>;
 
 /// Parses every row, reporting every row that fails (up to the import's
 /// error bound), not only the first.
-fn each<T>(
+pub(crate) fn each<T>(
     table: &Table,
     mut parse: impl FnMut(&Cells<'_>) -> Result<T, ImportError>,
 ) -> Result<Lined<T>, ImportError> {
@@ -122,7 +122,7 @@ fn transit(c: &Cells<'_>) -> Result<TransitTime, ImportError> {
     })
 }
 
-/// `lanes`: one row per (from, to, mode).
+/// `lanes`: one row per (from, to, mode, kind).
 pub(crate) fn lanes(table: &Table) -> Result<Lined<Lane>, ImportError> {
     let mut seen = HashSet::new();
     each(table, |c| {
@@ -150,7 +150,13 @@ pub(crate) fn lanes(table: &Table) -> Result<Lined<Lane>, ImportError> {
             },
             cost_per_unit_usd: c.number("cost_per_unit_usd")?,
         };
-        unique(&mut seen, lane.key(), c, "mode", "lane (from, to, mode)")?;
+        unique(
+            &mut seen,
+            lane.key(),
+            c,
+            "kind",
+            "lane (from, to, mode, kind)",
+        )?;
         Ok(lane)
     })
 }
@@ -172,6 +178,11 @@ pub(crate) fn parts(table: &Table) -> Result<Lined<Part>, ImportError> {
                 "interchangeability",
                 Interchangeability::ForwardOnly,
                 parse_interchangeability,
+            )?,
+            supplier_lead_time: super::inputs::lead_time(c, "supplier_lead_time_days")?,
+            downtime_cost_usd_per_hour: super::inputs::downtime_cost(
+                c,
+                "downtime_cost_usd_per_hour",
             )?,
         })
     })

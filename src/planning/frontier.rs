@@ -2,7 +2,9 @@
 //! VARI-METRIC marginal analysis, over each part's supply tree (factory depot -> regional
 //! warehouse -> stores with installed-base demand). Pure.
 
-use super::model::{FACTORY_LEAD_TIME_DAYS_MEAN, select_parts, transit_days};
+use super::model::{
+    FACTORY_LEAD_TIME_DAYS_MEAN, demand_per_day, select_parts, supplier_lead_time, transit_days,
+};
 use super::optimize::money;
 use crate::domain::DomainError;
 use crate::domain::network::{LaneKind, Network, PartId};
@@ -78,7 +80,7 @@ pub fn metric_items(network: &Network, parts: &[PartId]) -> Vec<MetricItem> {
                     .copied()
                     .unwrap_or(0.0),
                 local_repair_probability: 0.0,
-                local_repair_days: FACTORY_LEAD_TIME_DAYS_MEAN,
+                local_repair_days: supplier_lead_time(network, part_id, &depot.id).mean_days(),
                 order_and_ship_days: 0.0,
             }];
             add_children(network, &demand, part_id, &depot.id, 0, &mut nodes);
@@ -139,30 +141,15 @@ fn resupply_days(network: &Network, from: &str, to: &str) -> f64 {
         .unwrap_or(FACTORY_LEAD_TIME_DAYS_MEAN)
 }
 
-/// Installed-base failures per day of each part at each store.
+/// Mean demand per day of each wanted part at each location, by the demand
+/// rule of `model` (rate, else history, else installed base).
 fn store_demand(network: &Network, parts: &[PartId]) -> BTreeMap<(PartId, String), f64> {
     let wanted: std::collections::BTreeSet<&str> = parts.iter().map(String::as_str).collect();
-    let mut rates = BTreeMap::new();
-    for fleet in network.fleets.values() {
-        let Some(machine) = network.machine_models.get(&fleet.machine_model_id) else {
-            continue;
-        };
-        for p in machine
-            .parts
-            .iter()
-            .filter(|p| wanted.contains(p.part_id.as_str()))
-        {
-            *rates
-                .entry((p.part_id.clone(), fleet.store_location_id.clone()))
-                .or_insert(0.0) += f64::from(fleet.machine_count)
-                * f64::from(p.units_per_machine)
-                * p.attach_rate
-                * p.failures_per_million_operating_hours
-                / 1e6
-                * fleet.usage_hours_per_day;
-        }
-    }
-    rates
+    demand_per_day(network)
+        .into_iter()
+        .filter(|((part_id, _), _)| wanted.contains(part_id.as_str()))
+        .map(|(key, estimate)| (key, estimate.units_per_day))
+        .collect()
 }
 
 /// Traces the frontier. Errors: unknown parts (`NotFound`), no demand, solver errors.

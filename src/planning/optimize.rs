@@ -27,7 +27,7 @@
 use super::model::{
     FACTORY_LEAD_TIME_DAYS_MEAN, build_model, criticality_share, select_parts, transit_days,
 };
-use super::simulate::Settings;
+use super::simulate::{Settings, WarmUpChoice};
 use crate::domain::DomainError;
 use crate::domain::network::{LaneKind, LocationKind, Network, PartId};
 use serde::{Deserialize, Serialize};
@@ -192,6 +192,9 @@ pub struct OptimizeResult {
     pub recommendations: Vec<Recommendation>,
     /// Every sized part-location and its consequence level (for `apply`).
     pub levels: Vec<(PartId, String, u64)>,
+    /// The warm-up of every simulation of the run, and why.
+    #[serde(default)]
+    pub warm_up: WarmUpChoice,
 }
 
 /// Why an optimisation did not produce a result.
@@ -249,6 +252,10 @@ pub fn run_optimize(
     cancel: &AtomicBool,
 ) -> Result<OptimizeResult, OptimizeError> {
     let part_ids = optimized_parts(network, &request.settings.part_ids)?;
+    // A warm-up of 0 becomes the network's derived default, for every simulation below.
+    let mut resolved = request.clone();
+    let warm_up = resolved.settings.resolve_warm_up(network, &part_ids);
+    let request = &resolved;
     let base = build_model(network, &part_ids)?;
     let cells = store_cells(network, &part_ids)?;
     progress(0.0, "training simulation");
@@ -356,6 +363,7 @@ pub fn run_optimize(
             .zip(&consequence)
             .map(|(c, s)| (c.part.clone(), c.store.clone(), *s))
             .collect(),
+        warm_up,
     })
 }
 
@@ -1298,6 +1306,7 @@ pub fn summarize(result: &OptimizeResult, shown: usize) -> String {
         result.gap * 100.0,
         result.solve_seconds
     );
+    let _ = writeln!(out, "Simulated with {}", result.warm_up.describe());
     if let Some(budget) = result.budget_usd {
         let _ = writeln!(out, "Budget {}", money(budget));
     }

@@ -1,7 +1,7 @@
 //! Simulation requests: settings and what-if scenarios in the service's words,
 //! converted to the `simulations` crate's, run, and summarised for people.
 
-use super::model::{build_model, select_parts};
+use super::model::{SupplyChain, build_model, derived_warmup_days, select_parts};
 use crate::domain::DomainError;
 use crate::domain::network::{Network, PartId};
 use serde::{Deserialize, Serialize};
@@ -11,8 +11,10 @@ use std::sync::atomic::AtomicBool;
 
 /// Default simulated days (after warm-up).
 pub const DEFAULT_HORIZON_DAYS: u32 = 365;
-/// Default warm-up days.
-pub const DEFAULT_WARMUP_DAYS: u32 = 30;
+/// Warm-up days when settings reach [`Settings::sim_config`] unresolved (a
+/// request's 0 is first replaced by the network's derived default, see
+/// [`Settings::resolve_warm_up`]).
+pub const DEFAULT_WARMUP_DAYS: u32 = super::model::MIN_WARMUP_DAYS;
 /// Default replications: enough for a p99 with a usable interval.
 pub const DEFAULT_REPLICATIONS: u32 = 200;
 
@@ -21,7 +23,8 @@ pub const DEFAULT_REPLICATIONS: u32 = 200;
 pub struct Settings {
     /// Measured days.
     pub horizon_days: u32,
-    /// Unmeasured days first.
+    /// Unmeasured days first; 0 derives them from the network (see
+    /// [`Settings::resolve_warm_up`]).
     pub warmup_days: u32,
     /// Replications.
     pub replications: u32,
@@ -101,11 +104,41 @@ pub struct SimulationRequest {
     pub scenarios: Vec<WhatIfScenario>,
 }
 
+/// The warm-up a run used, and where it came from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WarmUpChoice {
+    /// Days simulated before measuring.
+    pub days: u32,
+    /// The supply chain the days were derived from; `None` when the request gave them.
+    pub derived_from: Option<SupplyChain>,
+}
+
+impl WarmUpChoice {
+    /// One line for a summary, saying where the days came from.
+    pub fn describe(&self) -> String {
+        match &self.derived_from {
+            None => format!("warm-up {} days, as asked", self.days),
+            Some(chain) => format!(
+                "warm-up {} days, derived: the longest supply chain at p99 is {:.1} days \
+                 (part {}, supplier -> {}), at least {}",
+                self.days,
+                chain.p99_days,
+                chain.part_id,
+                chain.locations.join(" -> "),
+                super::model::MIN_WARMUP_DAYS
+            ),
+        }
+    }
+}
+
 /// The result of a simulation job.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SimulationResult {
     /// Parts simulated.
     pub part_ids: Vec<PartId>,
+    /// The warm-up used and why.
+    #[serde(default)]
+    pub warm_up: WarmUpChoice,
     /// Baseline report.
     pub baseline: sim::Report,
     /// One comparison per scenario.
@@ -113,6 +146,23 @@ pub struct SimulationResult {
 }
 
 impl Settings {
+    /// Replaces a warm-up of 0 by the network's derived default for `parts`
+    /// (`model::derived_warmup_days`) and says which it used.
+    pub fn resolve_warm_up(&mut self, network: &Network, parts: &[PartId]) -> WarmUpChoice {
+        if self.warmup_days != 0 {
+            return WarmUpChoice {
+                days: self.warmup_days,
+                derived_from: None,
+            };
+        }
+        let (days, chain) = derived_warmup_days(network, parts);
+        self.warmup_days = days;
+        WarmUpChoice {
+            days,
+            derived_from: chain,
+        }
+    }
+
     /// Fills defaults and converts to the simulation config.
     pub fn sim_config(&self) -> sim::SimConfig {
         let horizon = if self.horizon_days == 0 {
@@ -303,11 +353,20 @@ fn demand_shock(
 ) -> Result<Vec<sim::Change>, DomainError> {
     let windowed = start_day > 0.0 || duration_days > 0.0;
     if location_id.is_none() && !windowed {
-        return Ok(vec![sim::Change::FailureRateMultiplier {
-            part: part_id.clone(),
-            machine_model: None,
-            multiplier,
-        }]);
+        // Over the whole horizon every demand source of the part scales: fleets'
+        // failure rates, and the rates and histories that replace them.
+        return Ok(vec![
+            sim::Change::FailureRateMultiplier {
+                part: part_id.clone(),
+                machine_model: None,
+                multiplier,
+            },
+            sim::Change::DemandMultiplier {
+                part: part_id.clone(),
+                location: None,
+                multiplier,
+            },
+        ]);
     }
     if part_id.is_some() {
         return Err(DomainError::invalid(
@@ -371,14 +430,14 @@ pub fn run_simulation(
 ) -> Result<SimulationResult, SimulationError> {
     let part_ids = select_parts(network, &request.settings.part_ids)?;
     if part_ids.is_empty() {
-        return Err(DomainError::invalid(
-            "settings.part_ids",
-            "no part has installed-base demand to simulate",
-        )
-        .into());
+        return Err(
+            DomainError::invalid("settings.part_ids", "no part has demand to simulate").into(),
+        );
     }
     let model = build_model(network, &part_ids)?;
-    let config = request.settings.sim_config();
+    let mut settings = request.settings.clone();
+    let warm_up = settings.resolve_warm_up(network, &part_ids);
+    let config = settings.sim_config();
     let scenarios = request
         .scenarios
         .iter()
@@ -392,6 +451,7 @@ pub fn run_simulation(
         let baseline = sim::simulate(&model, &config, &report, cancel)?;
         return Ok(SimulationResult {
             part_ids,
+            warm_up,
             baseline,
             comparisons: Vec::new(),
         });
@@ -404,6 +464,7 @@ pub fn run_simulation(
         .ok_or_else(|| DomainError::invalid("scenarios", "no comparison came back"))?;
     Ok(SimulationResult {
         part_ids,
+        warm_up,
         baseline,
         comparisons,
     })
@@ -477,6 +538,7 @@ pub fn summarize(result: &SimulationResult) -> String {
         r.warm_up_days,
         r.seed
     );
+    let _ = writeln!(out, "  {}", result.warm_up.describe());
     let _ = writeln!(
         out,
         "  demand per replication   {}",

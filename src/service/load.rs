@@ -29,6 +29,8 @@ pub struct LoadReport {
     pub demand_series: usize,
     /// Policies upserted.
     pub policies: usize,
+    /// Supplier lead times, class costs and demand rates upserted.
+    pub planning_inputs: usize,
     /// Movements recorded (replays of earlier loads included).
     pub movements: usize,
 }
@@ -104,6 +106,14 @@ impl Spares {
         }
         for chunk in bundle.policies.chunks(size) {
             report.policies += self.set_policies(chunk.to_vec())?;
+        }
+        for chunk in bundle.supplier_lead_times.chunks(size) {
+            report.planning_inputs += self.upsert_supplier_lead_times(chunk.to_vec())?;
+        }
+        report.planning_inputs +=
+            self.upsert_criticality_costs(bundle.criticality_costs.clone())?;
+        for chunk in bundle.demand_rates.chunks(size) {
+            report.planning_inputs += self.upsert_demand_rates(chunk.to_vec())?;
         }
         Ok(report)
     }

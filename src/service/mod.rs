@@ -20,7 +20,8 @@ use crate::domain::ledger::{
     ReserveCommand, VoidCommand,
 };
 use crate::domain::network::{
-    DemandSeries, Fleet, Lane, Location, MachineModel, Network, Part, Policy, Qty,
+    CriticalityCost, DemandRate, DemandSeries, Fleet, Lane, Location, MachineModel, Network, Part,
+    Policy, Qty, SupplierLeadTime,
 };
 use crate::store::{NetworkRecord, Store, StoreError};
 use std::sync::{Arc, Mutex, RwLock};
@@ -206,6 +207,45 @@ impl Spares {
         self.check_batch_size("policies", batch.len())?;
         let records = batch.iter().cloned().map(NetworkRecord::Policy).collect();
         self.upsert(|n| n.check_policies(&batch), records)
+    }
+
+    /// Creates or replaces supplier lead-time overrides per (part, depot).
+    pub fn upsert_supplier_lead_times(
+        &self,
+        batch: Vec<SupplierLeadTime>,
+    ) -> Result<usize, StoreError> {
+        self.check_batch_size("supplier_lead_times", batch.len())?;
+        let records = batch
+            .iter()
+            .cloned()
+            .map(NetworkRecord::SupplierLeadTime)
+            .collect();
+        self.upsert(|n| n.check_supplier_lead_times(&batch), records)
+    }
+
+    /// Creates or replaces the downtime cost per hour of criticality classes.
+    pub fn upsert_criticality_costs(
+        &self,
+        batch: Vec<CriticalityCost>,
+    ) -> Result<usize, StoreError> {
+        self.check_batch_size("criticality_costs", batch.len())?;
+        let records = batch
+            .iter()
+            .cloned()
+            .map(NetworkRecord::CriticalityCost)
+            .collect();
+        self.upsert(|n| n.check_criticality_costs(&batch), records)
+    }
+
+    /// Creates or replaces demand rates per (part, location).
+    pub fn upsert_demand_rates(&self, batch: Vec<DemandRate>) -> Result<usize, StoreError> {
+        self.check_batch_size("rates", batch.len())?;
+        let records = batch
+            .iter()
+            .cloned()
+            .map(NetworkRecord::DemandRate)
+            .collect();
+        self.upsert(|n| n.check_demand_rates(&batch), records)
     }
 
     /// Units of available stock that routine demand may not take.
@@ -400,6 +440,15 @@ fn apply_record(network: &mut Network, record: NetworkRecord) {
             network
                 .policies
                 .insert((p.part_id.clone(), p.location_id.clone()), p);
+        }
+        NetworkRecord::SupplierLeadTime(s) => {
+            network.supplier_lead_times.insert(s.key(), s);
+        }
+        NetworkRecord::CriticalityCost(c) => {
+            network.criticality_costs.insert(c.criticality, c);
+        }
+        NetworkRecord::DemandRate(r) => {
+            network.demand_rates.insert(r.key(), r);
         }
     }
 }

@@ -7,7 +7,8 @@ use crate::domain::ledger::{
     ReservationFilter, ReserveCommand, VoidCommand,
 };
 use crate::domain::network::{
-    DemandSeries, Fleet, Lane, Location, MachineModel, Network, Part, Policy,
+    CriticalityCost, DemandRate, DemandSeries, Fleet, Lane, Location, MachineModel, Network, Part,
+    Policy, SupplierLeadTime,
 };
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -33,7 +34,7 @@ pub enum StoreError {
 pub enum NetworkRecord {
     /// A location, keyed by id.
     Location(Location),
-    /// A lane, keyed by (from, to, mode).
+    /// A lane, keyed by (from, to, mode, kind).
     Lane(Lane),
     /// A part, keyed by id.
     Part(Part),
@@ -45,11 +46,16 @@ pub enum NetworkRecord {
     Demand(DemandSeries),
     /// A policy, keyed by (part, location).
     Policy(Policy),
+    /// A supplier lead-time override, keyed by (part, location).
+    SupplierLeadTime(SupplierLeadTime),
+    /// A downtime cost per hour of a criticality class, keyed by the class.
+    CriticalityCost(CriticalityCost),
+    /// A demand rate, keyed by (part, location).
+    DemandRate(DemandRate),
 }
 
-/// Every master-data record of a network, in the order a load needs
-/// (locations by supply depth are not needed: records are stored as given).
-/// The destructuring names every collection, so a new one fails to compile
+/// Every master-data record of a network (for a snapshot: records are
+/// stored as given, so no load order is needed). The destructuring names every collection, so a new one fails to compile
 /// here until it is added.
 pub fn network_records(network: Network) -> Vec<NetworkRecord> {
     let Network {
@@ -60,6 +66,9 @@ pub fn network_records(network: Network) -> Vec<NetworkRecord> {
         fleets,
         demand,
         policies,
+        supplier_lead_times,
+        criticality_costs,
+        demand_rates,
     } = network;
     let mut records = Vec::new();
     records.extend(locations.into_values().map(NetworkRecord::Location));
@@ -73,6 +82,17 @@ pub fn network_records(network: Network) -> Vec<NetworkRecord> {
     records.extend(fleets.into_values().map(NetworkRecord::Fleet));
     records.extend(demand.into_values().map(NetworkRecord::Demand));
     records.extend(policies.into_values().map(NetworkRecord::Policy));
+    records.extend(
+        supplier_lead_times
+            .into_values()
+            .map(NetworkRecord::SupplierLeadTime),
+    );
+    records.extend(
+        criticality_costs
+            .into_values()
+            .map(NetworkRecord::CriticalityCost),
+    );
+    records.extend(demand_rates.into_values().map(NetworkRecord::DemandRate));
     records
 }
 
@@ -229,6 +249,7 @@ pub trait Store: Send + Sync + 'static {
 }
 
 mod codec;
+pub mod layout;
 pub mod sled_store;
 
 pub use sled_store::SledStore;

@@ -9,7 +9,7 @@
 //! | `ledger/balances` | [`Account`] (binary) | balance (big-endian `i64`); zero balances are absent |
 //! | `ledger/idempotency` | scope byte, `/`, client key | canonical payload and outcome (binary) |
 //! | `ledger/reservations` | reservation id | [`Reservation`] (JSON) |
-//! | `ledger/meta` | `format` | layout version of the ledger trees (one byte) |
+//! | `ledger/meta` | `format` | layout version of the whole directory (one byte; see `layout`) |
 //! | `network/<collection>` | record key | record (JSON) |
 //! | `records/<collection>` | caller's key | caller's bytes |
 //!
@@ -44,7 +44,7 @@
 mod backup;
 
 use super::codec::{self, StoredOutcome};
-use super::{NetworkRecord, SnapshotItem, Store, StoreError};
+use super::{NetworkRecord, SnapshotItem, Store, StoreError, layout};
 use crate::domain::DomainError;
 use crate::domain::ledger::{
     Account, AuditReport, Balance, Bucket, LedgerEntry, LedgerState, MAX_QUANTITY, MovementCommand,
@@ -74,16 +74,9 @@ const LOG: &str = "ledger/log";
 const BALANCES: &str = "ledger/balances";
 const IDEMPOTENCY: &str = "ledger/idempotency";
 const RESERVATIONS: &str = "ledger/reservations";
-const META: &str = "ledger/meta";
-
-/// The key of the layout version in `ledger/meta`.
-const FORMAT_KEY: &[u8] = b"format";
-/// Layout version 2: binary log batches, balance keys and idempotency records.
-/// Version 1 (JSON, one log key per entry) had no marker.
-const FORMAT: u8 = 2;
 
 /// The master-data collections, in the order of `SledStore::network`.
-const NETWORK_COLLECTIONS: [&str; 7] = [
+const NETWORK_COLLECTIONS: [&str; 10] = [
     "locations",
     "lanes",
     "parts",
@@ -91,6 +84,9 @@ const NETWORK_COLLECTIONS: [&str; 7] = [
     "fleets",
     "demand",
     "policies",
+    "supplier_lead_times",
+    "criticality_costs",
+    "demand_rates",
 ];
 
 /// Idempotency keys are scoped per operation: a movement and a reservation may
@@ -213,13 +209,12 @@ impl SledStore {
     /// stock, takes an internal account below zero, or disagrees with the
     /// persisted balances (the store then refuses to open; see the module docs).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let db = open_waiting_for_lock(path.as_ref())?;
+        let db = open_at_current_layout(path.as_ref())?;
         let tree = |name: &str| db.open_tree(name).map_err(storage);
         let network = NETWORK_COLLECTIONS
             .iter()
             .map(|c| tree(&format!("network/{c}")))
             .collect::<Result<Vec<_>, _>>()?;
-        let meta = tree(META)?;
         let mut store = Self {
             log: tree(LOG)?,
             balances: tree(BALANCES)?,
@@ -230,7 +225,6 @@ impl SledStore {
             cache: RwLock::new(Cache::default()),
             writer: Mutex::new(Writer { next_sequence: 1 }),
         };
-        store.check_format(&meta)?;
         let checked = store.check(None)?;
         if !checked.report.problems.is_empty() {
             let shown: Vec<&str> = checked
@@ -254,27 +248,6 @@ impl SledStore {
             pending: checked.pending,
         });
         Ok(store)
-    }
-
-    /// Marks a new ledger with the current layout, and refuses one written in
-    /// another layout (sled itself would open it, but the records would not
-    /// decode).
-    fn check_format(&self, meta: &sled::Tree) -> Result<(), StoreError> {
-        match meta.get(FORMAT_KEY).map_err(storage)? {
-            Some(format) if format.as_ref() == [FORMAT] => Ok(()),
-            Some(format) => Err(corrupt(format!(
-                "the ledger has layout version {:?}; this build reads version {FORMAT}",
-                format.as_ref()
-            ))),
-            None if self.log.is_empty() && self.balances.is_empty() => {
-                meta.insert(FORMAT_KEY, &[FORMAT][..]).map_err(storage)?;
-                self.flush()
-            }
-            None => Err(corrupt(
-                "the ledger was written in the JSON layout of an earlier spares \
-                 (version 1); export it with that build and import it with this one",
-            )),
-        }
     }
 
     /// Flushes sled's log to disk; a write is acknowledged only after this.
@@ -535,6 +508,32 @@ impl SledStore {
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Opens sled, retrying while another handle's lock is still being released.
+/// Opens the directory, marking a new one with the current layout and
+/// upgrading an older one in place after backing it up (see `layout`).
+fn open_at_current_layout(path: &Path) -> Result<sled::Db, StoreError> {
+    let db = open_waiting_for_lock(path)?;
+    match layout::read_version(&db)? {
+        None => layout::mark_new(&db)?,
+        Some(version) if version == layout::LAYOUT_VERSION => {}
+        Some(version) => {
+            layout::check_not_newer(version)?;
+            db.flush().map_err(storage)?;
+            drop(db);
+            let backup = layout::back_up(path, version)?;
+            tracing::warn!(
+                from = version,
+                to = layout::LAYOUT_VERSION,
+                backup = %backup.display(),
+                "upgrading the data directory in place; the backup holds it as it was"
+            );
+            let db = open_waiting_for_lock(path)?;
+            layout::upgrade(&db, version)?;
+            return Ok(db);
+        }
+    }
+    Ok(db)
+}
+
 fn open_waiting_for_lock(path: &Path) -> Result<sled::Db, StoreError> {
     let started = std::time::Instant::now();
     loop {
@@ -613,12 +612,15 @@ fn ensure_pending(
 fn network_key(record: &NetworkRecord) -> Result<(usize, Vec<u8>), StoreError> {
     Ok(match record {
         NetworkRecord::Location(l) => (0, l.id.as_bytes().to_vec()),
-        NetworkRecord::Lane(l) => (1, to_json(&(&l.from, &l.to, l.mode))?),
+        NetworkRecord::Lane(l) => (1, to_json(&l.key())?),
         NetworkRecord::Part(p) => (2, p.id.as_bytes().to_vec()),
         NetworkRecord::MachineModel(m) => (3, m.id.as_bytes().to_vec()),
         NetworkRecord::Fleet(f) => (4, to_json(&(&f.store_location_id, &f.machine_model_id))?),
         NetworkRecord::Demand(d) => (5, to_json(&(&d.part_id, &d.location_id))?),
         NetworkRecord::Policy(p) => (6, to_json(&(&p.part_id, &p.location_id))?),
+        NetworkRecord::SupplierLeadTime(s) => (7, to_json(&s.key())?),
+        NetworkRecord::CriticalityCost(c) => (8, to_json(&c.criticality)?),
+        NetworkRecord::DemandRate(r) => (9, to_json(&r.key())?),
     })
 }
 
@@ -631,6 +633,9 @@ fn network_value(record: &NetworkRecord) -> Result<Vec<u8>, StoreError> {
         NetworkRecord::Fleet(x) => to_json(x),
         NetworkRecord::Demand(x) => to_json(x),
         NetworkRecord::Policy(x) => to_json(x),
+        NetworkRecord::SupplierLeadTime(x) => to_json(x),
+        NetworkRecord::CriticalityCost(x) => to_json(x),
+        NetworkRecord::DemandRate(x) => to_json(x),
     }
 }
 
@@ -654,9 +659,7 @@ impl SledStore {
             network.locations.insert(l.id.clone(), l);
         }
         for l in self.values::<crate::domain::network::Lane>(1)? {
-            network
-                .lanes
-                .insert((l.from.clone(), l.to.clone(), l.mode), l);
+            network.lanes.insert(l.key(), l);
         }
         for p in self.values::<crate::domain::network::Part>(2)? {
             network.parts.insert(p.id.clone(), p);
@@ -677,6 +680,15 @@ impl SledStore {
             network
                 .policies
                 .insert((p.part_id.clone(), p.location_id.clone()), p);
+        }
+        for s in self.values::<crate::domain::network::SupplierLeadTime>(7)? {
+            network.supplier_lead_times.insert(s.key(), s);
+        }
+        for c in self.values::<crate::domain::network::CriticalityCost>(8)? {
+            network.criticality_costs.insert(c.criticality, c);
+        }
+        for r in self.values::<crate::domain::network::DemandRate>(9)? {
+            network.demand_rates.insert(r.key(), r);
         }
         Ok(network)
     }

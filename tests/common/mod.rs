@@ -112,6 +112,7 @@ pub fn part(id: &str) -> pb::Part {
         kind: pb::PartKind::Consumable as i32,
         successor_part_id: String::new(),
         interchangeability: 0,
+        ..Default::default()
     }
 }
 

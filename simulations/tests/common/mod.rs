@@ -41,6 +41,8 @@ pub fn part(id: &str) -> Part {
         unit_cost: 100.0,
         criticality: 1.0,
         repair: None,
+        supplier_lead_time_days: None,
+        downtime_cost_per_hour: None,
     }
 }
 

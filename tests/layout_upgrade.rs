@@ -1,0 +1,232 @@
+//! The previous release's data directory (layout 2, `tests/fixtures/layout-2`)
+//! opens in this build: it is backed up, upgraded in place, and answers the
+//! same stock as the old binary did; lanes are re-keyed by kind so a lane of
+//! another kind with the same mode now coexists.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use jiff::Timestamp;
+use spares::api::server::serve;
+use spares::cli::client::connect;
+use spares::clock::ManualClock;
+use spares::config::Limits;
+use spares::pb;
+use spares::service::Spares;
+use spares::store::sled_store::SledStore;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+fn fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/layout-2")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// One row of the old binary's `spares stock` table.
+#[derive(Debug, PartialEq)]
+struct Row {
+    part: String,
+    location: String,
+    on_hand: u64,
+    reserved: u64,
+    available: u64,
+    protected: u64,
+    in_transit: u64,
+}
+
+fn old_answers() -> Vec<Row> {
+    let text = std::fs::read_to_string(fixture().join("stock_answers.txt")).unwrap();
+    text.lines()
+        .filter(|line| line.starts_with("P-"))
+        .map(|line| {
+            let cells: Vec<&str> = line.split_whitespace().collect();
+            let n = |i: usize| cells[i].parse::<u64>().unwrap();
+            Row {
+                part: cells[0].into(),
+                location: cells[1].into(),
+                on_hand: n(2),
+                reserved: n(3),
+                available: n(4),
+                protected: n(5),
+                in_transit: n(6),
+            }
+        })
+        .collect()
+}
+
+fn row(p: &pb::StockPosition) -> Row {
+    Row {
+        part: p.part_id.clone(),
+        location: p.location_id.clone(),
+        on_hand: p.on_hand,
+        reserved: p.reserved,
+        available: p.available,
+        protected: p.protected,
+        in_transit: p.in_transit,
+    }
+}
+
+/// Serves `dir` until the returned sender fires; returns the URL.
+async fn serve_dir(
+    dir: &Path,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let clock = Arc::new(ManualClock::new(
+        "2026-11-23T14:00:00Z".parse::<Timestamp>().unwrap(),
+    ));
+    let store = SledStore::open(dir).expect("the previous release's directory opens");
+    let spares = Arc::new(Spares::new(Arc::new(store), clock, Limits::default()).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        serve(spares, listener, async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+    (url, stop, handle)
+}
+
+#[tokio::test]
+async fn previous_release_directory_opens_and_answers_the_same_stock() {
+    let outer = tempfile::tempdir().unwrap();
+    let data = outer.path().join("data");
+    copy_dir(&fixture().join("data"), &data);
+    let expected = old_answers();
+    assert_eq!(expected.len(), 6, "the fixture's answers hold six rows");
+
+    let (url, stop, handle) = serve_dir(&data).await;
+    let backup = outer.path().join("data.layout-2-backup");
+    assert!(backup.join("db").exists(), "the upgrade backs up first");
+    let mut c = connect(&url).await.unwrap();
+    let mut answered = Vec::new();
+    for part in ["P-1", "P-2", "P-3"] {
+        let reply = c
+            .inventory
+            .get_stock(pb::GetStockRequest {
+                part_id: part.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        answered.extend(reply.positions.iter().map(row));
+    }
+    assert_eq!(answered, expected);
+
+    // Master data came through, with lanes re-keyed by kind: an emergency lane
+    // with the same (from, to, mode) as a replenishment lane now coexists.
+    let lanes = c
+        .network
+        .list_lanes(pb::ListLanesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .lanes;
+    assert_eq!(lanes.len(), 7);
+    let mut emergency = lanes
+        .iter()
+        .find(|l| l.from_location_id == "RWH-1" && l.to_location_id == "STR-1")
+        .unwrap()
+        .clone();
+    emergency.kind = pb::LaneKind::Emergency as i32;
+    c.network
+        .upsert_lanes(pb::UpsertLanesRequest {
+            lanes: vec![emergency],
+        })
+        .await
+        .unwrap();
+    let after = c
+        .network
+        .list_lanes(pb::ListLanesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .lanes;
+    assert_eq!(after.len(), 8);
+    let parts = c
+        .network
+        .list_parts(pb::ListPartsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .parts;
+    assert_eq!(parts.len(), 3);
+    assert!(parts.iter().all(|p| p.supplier_lead_time.is_none()));
+    let _ = stop.send(());
+    handle.await.unwrap();
+
+    // Opening the upgraded directory again takes no second backup and keeps
+    // the answers.
+    let (url, stop, handle) = serve_dir(&data).await;
+    assert!(!outer.path().join("data.layout-2-backup-2").exists());
+    let mut c = connect(&url).await.unwrap();
+    let reply = c
+        .inventory
+        .get_stock(pb::GetStockRequest {
+            part_id: "P-1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let again: Vec<Row> = reply.positions.iter().map(row).collect();
+    assert_eq!(again, expected[..3]);
+    let _ = stop.send(());
+    handle.await.unwrap();
+
+    // The backup still holds the old layout and opens as it was.
+    let (url, stop, handle) = serve_dir(&backup).await;
+    assert!(
+        outer
+            .path()
+            .join("data.layout-2-backup.layout-2-backup")
+            .exists(),
+        "the backup, opened, is itself upgraded after its own backup"
+    );
+    let mut c = connect(&url).await.unwrap();
+    let reply = c
+        .inventory
+        .get_stock(pb::GetStockRequest {
+            part_id: "P-2".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        reply.positions.iter().map(row).collect::<Vec<_>>(),
+        expected[3..5]
+    );
+    let _ = stop.send(());
+    handle.await.unwrap();
+}
+
+#[test]
+fn a_directory_from_a_newer_build_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = sled::open(dir.path()).unwrap();
+        let meta = db.open_tree("ledger/meta").unwrap();
+        meta.insert("format", &[spares::store::layout::LAYOUT_VERSION + 1][..])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let err = SledStore::open(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("newer spares"), "{err}");
+}
