@@ -13,10 +13,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fds = protox::compile(&files, [&proto_dir])?;
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out_dir.join("spares_descriptor.bin"), fds.encode_to_vec())?;
+    // Every message knows its full name, so the codec can look its request
+    // limits up; the codec checks requests and maps decode failures to
+    // INVALID_ARGUMENT (see src/api/codec.rs).
+    let mut config = tonic_prost_build::Config::new();
+    config.enable_type_names();
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
-        .compile_fds(fds)?;
+        .codec_path("crate::api::codec::SparesCodec")
+        .compile_fds_with_config(fds, config)?;
     println!("cargo:rerun-if-changed=proto");
     Ok(())
 }

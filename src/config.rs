@@ -34,6 +34,19 @@ pub struct Limits {
     pub max_reservation_ttl_seconds: u32,
     /// Default reservation TTL when the client sends 0.
     pub default_reservation_ttl_seconds: u32,
+    /// Jobs (simulate, optimize, frontier) running at once: each keeps a core
+    /// busy, so one per core.
+    pub job_workers: usize,
+    /// Jobs that may wait for a worker; past this a submission is
+    /// RESOURCE_EXHAUSTED, so a burst of requests cannot pile up work.
+    pub job_queue: usize,
+    /// Most work one job may ask for, in part-location-days simulated
+    /// (replications x simulated days x part-locations x runs): about 80
+    /// times the default simulation of the demo, an hour or so of one core.
+    pub max_job_work: f64,
+    /// How long a stopping server waits for requests and jobs to finish
+    /// before it exits anyway.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for Limits {
@@ -48,6 +61,10 @@ impl Default for Limits {
             watch_buffer: 1024,
             max_reservation_ttl_seconds: 7 * 24 * 3600,
             default_reservation_ttl_seconds: 900,
+            job_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            job_queue: 16,
+            max_job_work: 1e11,
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }

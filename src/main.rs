@@ -42,7 +42,8 @@ async fn serve_until_ctrl_c(
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    eprintln!("spares serving gRPC on {listen}; Ctrl-C stops it");
+    let bound = listener.local_addr().unwrap_or(listen);
+    eprintln!("spares serving gRPC on {bound}; Ctrl-C or SIGTERM stops it");
     serve(spares, listener, shutdown_signal())
         .await
         .map_err(|e| e.to_string())
@@ -94,6 +95,16 @@ async fn run(cli: Cli) -> Result<String, String> {
             None => local::import_local(&dir, &data_dir),
         },
         Command::Export { dir, data_dir } => local::export_local(&dir, &data_dir),
+        Command::Backup {
+            file,
+            server,
+            data_dir,
+        } => spares::cli::backup::backup(&file, server.as_deref(), data_dir.as_deref()).await,
+        Command::Restore { file, data_dir } => {
+            tokio::task::spawn_blocking(move || spares::cli::backup::restore(&file, &data_dir))
+                .await
+                .map_err(|e| e.to_string())?
+        }
         Command::Locations { server, kind } => {
             text(client::locations(&server, kind.as_deref()).await)
         }
@@ -264,10 +275,30 @@ async fn run(cli: Cli) -> Result<String, String> {
     }
 }
 
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM (what service managers and
+/// containers send): the server then stops accepting, ends streams and jobs,
+/// lets in-flight requests finish within `Limits::shutdown_grace`, and exits 0.
 async fn shutdown_signal() {
-    // If the signal handler cannot be installed, serve until killed.
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
+    let interrupt = async {
+        // If the handler cannot be installed, this signal never stops us.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => eprintln!("interrupted; shutting down"),
+        () = terminate => eprintln!("terminated; shutting down"),
     }
-    eprintln!("shutting down");
 }

@@ -135,10 +135,11 @@ async fn a_simulation_job_streams_progress_and_stores_its_result() {
 async fn cancel_job_stops_a_long_simulation() {
     let server = with_small_demo().await;
     let mut clients = server.clients().await;
+    // Long (ten years x 20,000 replications), yet inside the per-job work limit.
     let settings = pb::SimulationSettings {
         horizon_days: 3650,
         warmup_days: 30,
-        replications: 100_000,
+        replications: 20_000,
         seed: 3,
         part_ids: vec![],
     };

@@ -130,10 +130,15 @@ pub fn compare_all(
 ) -> Result<Vec<Comparison>, SimError> {
     config.validate()?;
     let base_network = compile::compile(base)?;
-    let changed_networks = scenarios
-        .iter()
-        .map(|scenario| compile::compile(&scenario.apply(base)?))
-        .collect::<Result<Vec<_>, SimError>>()?;
+    // Each scenario is a compiled copy of the network; building them is work
+    // too, so the cancel flag is checked before each.
+    let mut changed_networks = Vec::with_capacity(scenarios.len());
+    for scenario in scenarios {
+        if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(SimError::Cancelled);
+        }
+        changed_networks.push(compile::compile(&scenario.apply(base)?)?);
+    }
     let replications = u64::from(config.replications);
     let total = replications * (1 + scenarios.len() as u64);
     on_workers(config, || {

@@ -271,11 +271,13 @@ pub fn bootstrap_lead_time_demand(
                 let x = sizes[rng.random_range(0..sizes.len())];
                 let z: f64 = rng.sample(StandardNormal);
                 let jittered = (1.0 + (x + z * x.sqrt()).round()).max(0.0);
-                total += if jittered > 0.0 {
+                // Saturating: sizes are bounded by the caller, but a total of
+                // huge sizes must not overflow (it would panic in debug builds).
+                total = total.saturating_add(if jittered > 0.0 {
                     jittered as u64
                 } else {
                     x.round() as u64
-                };
+                });
             }
         }
         out.push(total);

@@ -19,9 +19,32 @@ use std::collections::BTreeSet;
 
 type Result<T> = std::result::Result<T, DomainError>;
 
-/// Converts a protobuf timestamp to a jiff instant.
+/// Earliest valid `google.protobuf.Timestamp`: 0001-01-01T00:00:00Z.
+const MIN_TIMESTAMP_SECONDS: i64 = -62_135_596_800;
+/// Latest valid `google.protobuf.Timestamp`: 9999-12-31T23:59:59Z.
+const MAX_TIMESTAMP_SECONDS: i64 = 253_402_300_799;
+
+/// Converts a protobuf timestamp to a jiff instant. Valid timestamps are
+/// those protobuf defines (years 1 to 9999, nanos in 0..1e9); jiff stops a day
+/// short of either end, so the last day of year 9999 (and the first of year 1)
+/// clamp to jiff's bounds, which is the same instant for every rule here.
 pub fn timestamp_from_pb(field: &str, ts: &prost_types::Timestamp) -> Result<Timestamp> {
-    Timestamp::new(ts.seconds, ts.nanos)
+    if !(0..1_000_000_000).contains(&ts.nanos) {
+        return Err(DomainError::invalid(
+            field,
+            "nanos must be in 0..999,999,999 (a negative instant counts seconds down and nanos up)",
+        ));
+    }
+    if !(MIN_TIMESTAMP_SECONDS..=MAX_TIMESTAMP_SECONDS).contains(&ts.seconds) {
+        return Err(DomainError::invalid(
+            field,
+            "seconds must be within years 0001 to 9999",
+        ));
+    }
+    let seconds = ts
+        .seconds
+        .clamp(Timestamp::MIN.as_second(), Timestamp::MAX.as_second());
+    Timestamp::new(seconds, ts.nanos)
         .map_err(|e| DomainError::invalid(field, format!("not a valid timestamp: {e}")))
 }
 

@@ -2,11 +2,14 @@
 //! requests with [`convert`], call the application layer
 //! ([`crate::service::Spares`]) and map errors with [`status`].
 
+pub mod admin;
 pub mod availability;
+pub mod codec;
 pub mod convert;
 pub mod inputs;
 pub mod inventory;
 pub mod jobs;
+pub mod limits;
 pub mod network;
 pub mod planning;
 pub mod server;

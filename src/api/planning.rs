@@ -187,7 +187,18 @@ pub fn optimize_from_pb(
         .sim_config()
         .validate()
         .map_err(|e| DomainError::invalid("settings", e.to_string()))?;
-    op::optimized_parts(&spares.network(), &settings.part_ids).map_err(|e| e.within("settings"))?;
+    let network = spares.network();
+    let parts =
+        op::optimized_parts(&network, &settings.part_ids).map_err(|e| e.within("settings"))?;
+    let config = settings.sim_config();
+    let runs = if r.compare { 4 } else { 2 };
+    check_work(
+        spares,
+        config.replications,
+        config.horizon_days,
+        parts.len() * network.locations.len(),
+        runs,
+    )?;
     let model = match pb::TrainingModel::try_from(r.model) {
         Ok(pb::TrainingModel::LeadTime) => TrainingModel::LeadTime,
         Ok(_) => TrainingModel::Curves,
@@ -373,6 +384,30 @@ fn apply_plan(spares: &Spares, result: &op::OptimizeResult, job_id: &str) -> Res
     Ok(written)
 }
 
+/// Refuses a job that asks for more work than the configured limit, before
+/// it is queued. Work is counted in part-location-days simulated:
+/// replications x simulated days x part-locations x runs (the baseline and
+/// each scenario, or training and evaluation).
+fn check_work(
+    spares: &Spares,
+    replications: u32,
+    days: f64,
+    part_locations: usize,
+    runs: usize,
+) -> Result<(), DomainError> {
+    let work = f64::from(replications) * days * part_locations as f64 * runs as f64;
+    let limit = spares.limits().max_job_work;
+    if work > limit {
+        return Err(DomainError::OutOfRange {
+            field: "settings".into(),
+            reason: format!(
+                "{work:.3e} part-location-days ({replications} replications x {days:.0} days x {part_locations} part-locations x {runs} runs); one job may ask for at most {limit:.3e}: fewer replications, a shorter horizon, fewer parts or fewer scenarios"
+            ),
+        });
+    }
+    Ok(())
+}
+
 fn job_id(id: &str) -> Result<&str, DomainError> {
     if id.is_empty() {
         return Err(DomainError::invalid("job_id", "is required"));
@@ -432,13 +467,28 @@ impl PlanningService for PlanningApi {
         };
         // Check the request before queueing, so bad input is an error now, not a failed job later.
         let network = self.spares.network();
-        request
-            .settings
-            .sim_config()
+        let config = request.settings.sim_config();
+        config
             .validate()
             .map_err(crate::planning::simulate::settings_error)?;
-        crate::planning::model::select_parts(&network, &request.settings.part_ids)
+        let parts = crate::planning::model::select_parts(&network, &request.settings.part_ids)
             .map_err(|e| e.within("settings"))?;
+        for (i, scenario) in request.scenarios.iter().enumerate() {
+            let prefix = format!("scenarios[{i}]");
+            crate::planning::simulate::sim_scenario(
+                &network,
+                scenario,
+                config.horizon_days,
+                &prefix,
+            )?;
+        }
+        check_work(
+            &self.spares,
+            config.replications,
+            config.horizon_days,
+            parts.len() * network.locations.len(),
+            1 + request.scenarios.len(),
+        )?;
         let request_json = serde_json::to_string(&request).unwrap_or_default();
         let seed = request.settings.seed;
         let job = self

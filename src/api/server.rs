@@ -1,12 +1,14 @@
-//! Builds and runs the gRPC server: the four spares.v1 services, health and
+//! Builds and runs the gRPC server: the five spares.v1 services, health and
 //! reflection (v1 and v1alpha), one interceptor layer in front of every RPC,
 //! message-size limits and the reservation-expiry task.
 
+use super::admin::AdminApi;
 use super::availability::AvailabilityApi;
 use super::inventory::InventoryApi;
 use super::network::NetworkApi;
 use super::planning::PlanningApi;
 use crate::pb;
+use crate::pb::admin_service_server::AdminServiceServer;
 use crate::pb::availability_service_server::AvailabilityServiceServer;
 use crate::pb::inventory_service_server::InventoryServiceServer;
 use crate::pb::network_service_server::NetworkServiceServer;
@@ -60,6 +62,9 @@ pub async fn serve(
     health_reporter
         .set_serving::<PlanningServiceServer<PlanningApi>>()
         .await;
+    health_reporter
+        .set_serving::<AdminServiceServer<AdminApi>>()
+        .await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -70,11 +75,23 @@ pub async fn serve(
         .build_v1alpha()?;
     let expiry = tokio::spawn(expire_reservations(spares.clone()));
     let closer = spares.clone();
+    let grace = limits.shutdown_grace;
+    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+    let jobs_stopped = Arc::new(tokio::sync::Notify::new());
+    let notify = jobs_stopped.clone();
     let shutdown = async move {
         shutdown.await;
+        tracing::info!("shutting down: no new connections; ending streams and jobs");
         closer.close_streams();
+        let _ = stopping.send(());
+        let jobs = closer.jobs().clone();
+        let ended = tokio::task::spawn_blocking(move || jobs.shutdown(grace)).await;
+        if !matches!(ended, Ok(true)) {
+            tracing::warn!("some jobs did not stop within {grace:?}");
+        }
+        notify.notify_one();
     };
-    let result = Server::builder()
+    let serving = Server::builder()
         .timeout(limits.request_timeout)
         .concurrency_limit_per_connection(limits.concurrency_per_connection)
         .layer(InterceptorLayer::new(intercept))
@@ -101,10 +118,34 @@ pub async fn serve(
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(max),
         )
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await;
+        .add_service(
+            AdminServiceServer::new(AdminApi::new(spares.clone()))
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown);
+    // In-flight requests get `grace` once the shutdown begins; a request that
+    // takes longer is cut off rather than holding the exit.
+    let drain_bound = async {
+        let _ = stopped.await;
+        tokio::time::sleep(grace).await;
+    };
+    let result = tokio::select! {
+        result = serving => result,
+        () = drain_bound => {
+            tracing::warn!("requests still running after {grace:?}; stopping anyway");
+            Ok(())
+        }
+    };
     expiry.abort();
+    jobs_stopped_or(grace, &jobs_stopped).await;
     Ok(result?)
+}
+
+/// Waits until the jobs have stopped (or `grace` passes: the job pool has
+/// its own bound, this only keeps a stuck pool from holding the exit).
+async fn jobs_stopped_or(grace: Duration, stopped: &tokio::sync::Notify) {
+    let _ = tokio::time::timeout(grace + Duration::from_secs(1), stopped.notified()).await;
 }
 
 /// Expires due reservations once a second, so held stock comes back even when

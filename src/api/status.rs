@@ -4,6 +4,11 @@ use crate::domain::DomainError;
 use crate::store::StoreError;
 use tonic::{Code, Status};
 
+/// Longest status message in bytes. Messages quote client input only in
+/// bounded form ([`crate::domain::error::quote`]); this is the backstop, so no
+/// error can grow past what every client reads (a gRPC message header).
+pub const MAX_STATUS_MESSAGE_BYTES: usize = 2048;
+
 /// Maps a core error to its gRPC status; the message names the field at fault.
 pub fn domain_status(error: &DomainError) -> Status {
     let code = match error {
@@ -12,9 +17,23 @@ pub fn domain_status(error: &DomainError) -> Status {
         DomainError::NotFound { .. } => Code::NotFound,
         DomainError::FailedPrecondition(_) => Code::FailedPrecondition,
         DomainError::Aborted(_) => Code::Aborted,
+        DomainError::Overloaded(_) => Code::ResourceExhausted,
         DomainError::IdempotencyConflict { .. } => Code::AlreadyExists,
     };
-    Status::new(code, error.to_string())
+    status(code, error.to_string())
+}
+
+/// A status with its message cut to [`MAX_STATUS_MESSAGE_BYTES`].
+pub fn status(code: Code, mut message: String) -> Status {
+    if message.len() > MAX_STATUS_MESSAGE_BYTES {
+        let mut end = MAX_STATUS_MESSAGE_BYTES - 20;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push_str("... (cut)");
+    }
+    Status::new(code, message)
 }
 
 impl From<DomainError> for Status {
@@ -27,8 +46,8 @@ impl From<StoreError> for Status {
     fn from(error: StoreError) -> Self {
         match &error {
             StoreError::Rejected(domain) => domain_status(domain),
-            StoreError::Storage(_) => Status::unavailable(error.to_string()),
-            StoreError::Corruption(_) => Status::data_loss(error.to_string()),
+            StoreError::Storage(_) => status(Code::Unavailable, error.to_string()),
+            StoreError::Corruption(_) => status(Code::DataLoss, error.to_string()),
         }
     }
 }

@@ -16,7 +16,16 @@ const DEMO_COLLECTION: &str = "demo";
 
 /// Opens the application over a sled directory.
 pub fn open(data_dir: &Path) -> Result<Arc<Spares>, String> {
-    let store = SledStore::open(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+    let store = SledStore::open(data_dir).map_err(|e| {
+        if e.to_string().contains("could not acquire lock") {
+            format!(
+                "{}: another process (a running server?) holds this data directory; stop it, or use a client command against it (`spares backup FILE --server URL` copies everything while it serves)",
+                data_dir.display()
+            )
+        } else {
+            format!("{}: {e}", data_dir.display())
+        }
+    })?;
     let spares = Spares::new(Arc::new(store), Arc::new(SystemClock), Limits::default())
         .map_err(|e| format!("{}: {e}", data_dir.display()))?;
     Ok(Arc::new(spares))

@@ -1,6 +1,7 @@
 //! The command line: `spares serve`, `spares demo`, `spares import` and client
 //! subcommands that talk to a running server over gRPC.
 
+pub mod backup;
 pub mod client;
 pub mod jobs;
 pub mod load;
@@ -78,6 +79,29 @@ pub enum Command {
         dir: PathBuf,
         /// The sled directory to read.
         #[arg(long, default_value = "spares-data")]
+        data_dir: PathBuf,
+    },
+    /// Writes a consistent backup (master data, the movement log,
+    /// reservations, idempotency keys, jobs) of a running server (`--server`)
+    /// or of a data directory no server is using (`--data-dir`), in the
+    /// engine-independent format documented in `src/backup.rs`.
+    Backup {
+        /// The file to write (written as FILE.partial, checked, then renamed).
+        file: PathBuf,
+        /// Back up this running server over gRPC while it serves.
+        #[arg(long, conflicts_with = "data_dir")]
+        server: Option<String>,
+        /// Back up this data directory (no server may be using it).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Restores a backup into an empty (or new) data directory, then checks
+    /// it as opening it to serve would.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// The data directory to create or fill (must be empty).
+        #[arg(long)]
         data_dir: PathBuf,
     },
     /// Lists the server's locations.

@@ -36,6 +36,10 @@ pub enum DomainError {
     /// Retries were exhausted (maps to `ABORTED`); the client may try again.
     #[error("{0}")]
     Aborted(String),
+    /// The server is at a named capacity (a full job queue) or shutting down
+    /// (maps to `RESOURCE_EXHAUSTED`); the client may try again later.
+    #[error("{0}")]
+    Overloaded(String),
     /// The same idempotency key was used with a different payload (maps to `ALREADY_EXISTS`).
     #[error("{field} {} was already used with a different request", quote(key))]
     IdempotencyConflict {

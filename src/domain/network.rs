@@ -866,6 +866,16 @@ impl Network {
                 &series.part_id,
                 &series.location_id,
             )?;
+            if let Some(p) = series
+                .quantities
+                .iter()
+                .position(|q| *q > super::ledger::MAX_QUANTITY)
+            {
+                super::ledger::check_quantity(
+                    &format!("series[{i}].quantities[{p}]"),
+                    series.quantities[p],
+                )?;
+            }
         }
         Ok(())
     }

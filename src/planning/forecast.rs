@@ -135,6 +135,18 @@ pub fn forecast_one(
             "must be a finite number >= 0",
         ));
     }
+    // The one quantity bound of the ledger holds for demand too, so no sum a
+    // forecast forms (lead-time totals of bootstrapped sizes) can overflow.
+    let max = crate::domain::ledger::MAX_QUANTITY as f64;
+    if let Some(p) = series.quantities.iter().position(|q| *q > max) {
+        return Err(DomainError::OutOfRange {
+            field: format!("quantities[{p}]"),
+            reason: format!(
+                "above the limit of {} units",
+                crate::domain::ledger::MAX_QUANTITY
+            ),
+        });
+    }
     let mut out = SeriesForecast {
         part_id: series.part_id.clone(),
         location_id: series.location_id.clone(),

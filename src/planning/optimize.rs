@@ -383,7 +383,7 @@ pub fn optimized_parts(network: &Network, asked: &[PartId]) -> Result<Vec<PartId
     }
     if parts.is_empty() {
         return Err(DomainError::invalid(
-            "settings.part_ids",
+            "part_ids",
             "no part has installed-base demand to optimise",
         ));
     }

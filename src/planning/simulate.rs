@@ -190,15 +190,20 @@ impl Settings {
 }
 
 /// Converts a what-if scenario to the simulation's, against the network.
+/// `prefix` names the scenario in errors (`scenarios[2]`): an unknown id is
+/// `NotFound` naming `scenarios[2].changes[0].location_id`.
 pub fn sim_scenario(
     network: &Network,
     scenario: &WhatIfScenario,
     horizon_days: f64,
+    prefix: &str,
 ) -> Result<sim::Scenario, DomainError> {
     let mut changes = Vec::new();
     for (i, change) in scenario.changes.iter().enumerate() {
-        let field = format!("scenarios.changes[{i}]");
-        changes.extend(sim_changes(network, change, horizon_days).map_err(|e| e.within(&field))?);
+        let field = format!("{prefix}.changes[{i}]");
+        changes.extend(
+            sim_changes(network, change, horizon_days, &field).map_err(|e| e.within(&field))?,
+        );
     }
     Ok(sim::Scenario {
         name: scenario.name.clone(),
@@ -206,29 +211,33 @@ pub fn sim_scenario(
     })
 }
 
-fn known_location(network: &Network, id: &str, field: &str) -> Result<(), DomainError> {
-    if network.locations.contains_key(id) {
+/// `NotFound` unless `id` is a known `entity`, naming `field` (a full path).
+fn known(found: bool, entity: &'static str, id: &str, field: &str) -> Result<(), DomainError> {
+    if found {
         Ok(())
     } else {
-        Err(DomainError::not_found(
-            "location",
-            format!("{id} ({field})"),
-        ))
+        Err(DomainError::not_found(entity, format!("{id} ({field})")))
     }
+}
+
+fn known_location(network: &Network, id: &str, field: &str) -> Result<(), DomainError> {
+    known(network.locations.contains_key(id), "location", id, field)
 }
 
 fn sim_changes(
     network: &Network,
     change: &WhatIf,
     horizon_days: f64,
+    prefix: &str,
 ) -> Result<Vec<sim::Change>, DomainError> {
+    let path = |field: &str| format!("{prefix}.{field}");
     Ok(match change {
         WhatIf::Outage {
             location_id,
             start_day,
             duration_days,
         } => {
-            known_location(network, location_id, "location_id")?;
+            known_location(network, location_id, &path("location_id"))?;
             vec![sim::Change::LocationOutOfService {
                 location: location_id.clone(),
                 start_day: *start_day,
@@ -240,7 +249,7 @@ fn sim_changes(
             multiplier,
         } => {
             if let Some(id) = location_id {
-                known_location(network, id, "location_id")?;
+                known_location(network, id, &path("location_id"))?;
             }
             vec![
                 sim::Change::LeadTimeMultiplier {
@@ -261,27 +270,35 @@ fn sim_changes(
             multiplier,
             start_day,
             duration_days,
-        } => demand_shock(
-            network,
-            part_id,
-            location_id,
-            *multiplier,
-            *start_day,
-            *duration_days,
-            horizon_days,
-        )?,
+        } => {
+            if let Some(id) = part_id {
+                known(network.parts.contains_key(id), "part", id, &path("part_id"))?;
+            }
+            if let Some(id) = location_id {
+                known_location(network, id, &path("location_id"))?;
+            }
+            demand_shock(
+                network,
+                part_id,
+                location_id,
+                *multiplier,
+                *start_day,
+                *duration_days,
+                horizon_days,
+            )?
+        }
         WhatIf::FleetGrowth {
             store_location_id,
             machine_model_id,
             additional_machines,
         } => {
-            known_location(network, store_location_id, "store_location_id")?;
-            if !network.machine_models.contains_key(machine_model_id) {
-                return Err(DomainError::not_found(
-                    "machine model",
-                    machine_model_id.clone(),
-                ));
-            }
+            known_location(network, store_location_id, &path("store_location_id"))?;
+            known(
+                network.machine_models.contains_key(machine_model_id),
+                "machine model",
+                machine_model_id,
+                &path("machine_model_id"),
+            )?;
             let similar = network
                 .fleets
                 .values()
@@ -307,7 +324,13 @@ fn sim_changes(
             location_id,
             order_up_to,
         } => {
-            known_location(network, location_id, "location_id")?;
+            known(
+                network.parts.contains_key(part_id),
+                "part",
+                part_id,
+                &path("part_id"),
+            )?;
+            known_location(network, location_id, &path("location_id"))?;
             vec![sim::Change::SetPolicy {
                 part: part_id.clone(),
                 location: location_id.clone(),
@@ -418,7 +441,8 @@ pub fn run_simulation(
     let scenarios = request
         .scenarios
         .iter()
-        .map(|s| sim_scenario(network, s, config.horizon_days))
+        .enumerate()
+        .map(|(i, s)| sim_scenario(network, s, config.horizon_days, &format!("scenarios[{i}]")))
         .collect::<Result<Vec<_>, _>>()?;
     let report = |p: sim::Progress| {
         progress(p.replications_done as f64 / p.replications_total.max(1) as f64);

@@ -1,16 +1,38 @@
 //! Long-running work (simulation, optimisation, frontiers) as jobs: stored
 //! before they start, progress streamed, cancellable, results stored. A job cut
 //! off by a restart is reported as failed with the reason, never lost.
+//!
+//! Jobs run on a bounded pool: [`JobPoolLimits::workers`] threads (one per
+//! core by default) take jobs in submission order from a queue of at most
+//! [`JobPoolLimits::queue`] waiting jobs; a submission past that is refused
+//! (`DomainError::Overloaded`, RESOURCE_EXHAUSTED) instead of starting another
+//! thread. A queued job that is cancelled ends at once without running; a
+//! running one sees its cancel flag, which every long loop checks. On
+//! shutdown every job is told to stop; the ones stopped by it are recorded as
+//! failed (interrupted), like the ones a restart cuts off.
 
 use crate::clock::Clock;
 use crate::domain::DomainError;
 use crate::store::{Store, StoreError};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
+
+/// How many jobs run at once and how many may wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobPoolLimits {
+    /// Jobs running at once (worker threads).
+    pub workers: usize,
+    /// Jobs waiting for a worker; a submission past this is refused.
+    pub queue: usize,
+}
+
+/// The work of a job, run once by a worker.
+type Work = Box<dyn FnOnce(&JobContext) -> JobOutcome + Send>;
 
 /// The store collection holding job records.
 const COLLECTION: &str = "jobs";
@@ -129,29 +151,38 @@ struct Entry {
     updates: watch::Sender<JobRecord>,
 }
 
-/// The job registry.
+/// Jobs waiting for a worker, and whether the pool is stopping.
+#[derive(Default)]
+struct Queue {
+    waiting: VecDeque<(String, Work)>,
+    stopping: bool,
+}
+
+/// The job registry and its worker pool.
 pub struct Jobs {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     entries: Mutex<BTreeMap<String, Entry>>,
+    limits: JobPoolLimits,
+    queue: Mutex<Queue>,
+    ready: Condvar,
+    workers: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 impl Jobs {
     /// Loads stored jobs; any that were queued or running when the server
     /// stopped are marked failed with the reason, and stored again.
-    pub fn open(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+    pub fn open(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        limits: JobPoolLimits,
+    ) -> Result<Self, StoreError> {
         let mut entries = BTreeMap::new();
         for (key, bytes) in store.records(COLLECTION)? {
             let mut record: JobRecord = serde_json::from_slice(&bytes)
                 .map_err(|e| StoreError::Corruption(format!("job {key}: {e}")))?;
             if !record.state.is_final() {
-                record.state = JobState::Failed;
-                record.finished_at = Some(clock.now());
-                record.message = format!(
-                    "interrupted by a server restart at {:.0}% done; resubmit to run again (seed {})",
-                    record.progress * 100.0,
-                    record.seed
-                );
+                interrupt(&mut record, clock.now(), "a server restart");
                 persist(store.as_ref(), &record)?;
             }
             let (updates, _) = watch::channel(record);
@@ -167,14 +198,32 @@ impl Jobs {
             store,
             clock,
             entries: Mutex::new(entries),
+            limits: JobPoolLimits {
+                workers: limits.workers.max(1),
+                queue: limits.queue,
+            },
+            queue: Mutex::new(Queue::default()),
+            ready: Condvar::new(),
+            workers: Mutex::new(Vec::new()),
         })
+    }
+
+    /// The pool's limits.
+    pub fn limits(&self) -> JobPoolLimits {
+        self.limits
+    }
+
+    fn lock_queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Entry>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Stores a new job and runs `work` on its own thread. Returns the queued record.
+    /// Stores a new job and queues `work` for the pool. Returns the queued
+    /// record. Errors: `Overloaded` (as a rejection) when the queue is full or
+    /// the server is stopping; `Storage` if the record cannot be stored.
     pub fn start<F>(
         self: &Arc<Self>,
         kind: JobKind,
@@ -185,6 +234,19 @@ impl Jobs {
     where
         F: FnOnce(&JobContext) -> JobOutcome + Send + 'static,
     {
+        let mut queue = self.lock_queue();
+        if queue.stopping {
+            return Err(DomainError::Overloaded("the server is shutting down".into()).into());
+        }
+        if queue.waiting.len() >= self.limits.queue {
+            return Err(DomainError::Overloaded(format!(
+                "{} jobs are already waiting for the {} job workers (at most {} may wait); try again when one ends",
+                queue.waiting.len(),
+                self.limits.workers,
+                self.limits.queue
+            ))
+            .into());
+        }
         let record = {
             let mut entries = self.lock();
             let job_id = format!("job-{:06}", entries.len() + 1);
@@ -213,22 +275,96 @@ impl Jobs {
             );
             record
         };
-        let jobs = self.clone();
-        let job_id = record.job_id.clone();
-        std::thread::Builder::new()
-            .name(job_id.clone())
-            .spawn(move || jobs.run(&job_id, work))
-            .map_err(|e| StoreError::Storage(format!("cannot start a job thread: {e}")))?;
+        queue
+            .waiting
+            .push_back((record.job_id.clone(), Box::new(work)));
+        drop(queue);
+        self.ready.notify_one();
+        self.ensure_workers()?;
         Ok(record)
     }
 
-    fn run<F>(self: &Arc<Self>, job_id: &str, work: F)
-    where
-        F: FnOnce(&JobContext) -> JobOutcome,
-    {
+    /// Starts the worker threads on first use.
+    fn ensure_workers(self: &Arc<Self>) -> Result<(), StoreError> {
+        let mut workers = self.workers.lock().unwrap_or_else(|e| e.into_inner());
+        while workers.len() < self.limits.workers {
+            let jobs = self.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("job-worker-{}", workers.len()))
+                .spawn(move || jobs.work_loop())
+                .map_err(|e| StoreError::Storage(format!("cannot start a job worker: {e}")))?;
+            workers.push(handle);
+        }
+        Ok(())
+    }
+
+    /// A worker: takes queued jobs in order until the pool stops.
+    fn work_loop(self: &Arc<Self>) {
+        loop {
+            let next = {
+                let mut queue = self.lock_queue();
+                loop {
+                    if let Some(next) = queue.waiting.pop_front() {
+                        break Some(next);
+                    }
+                    if queue.stopping {
+                        break None;
+                    }
+                    queue = self.ready.wait(queue).unwrap_or_else(|e| e.into_inner());
+                }
+            };
+            let Some((job_id, work)) = next else {
+                return;
+            };
+            self.run(&job_id, work);
+        }
+    }
+
+    /// Stops the pool: every running job is told to stop, every waiting job
+    /// ends, and the workers are given `grace` to finish. Jobs stopped this
+    /// way are recorded as failed (interrupted by a shutdown, with their seed
+    /// so they can be resubmitted). Returns whether every worker ended in time.
+    pub fn shutdown(&self, grace: Duration) -> bool {
+        let waiting = {
+            let mut queue = self.lock_queue();
+            queue.stopping = true;
+            std::mem::take(&mut queue.waiting)
+        };
+        self.ready.notify_all();
+        let now = self.clock.now();
+        for (job_id, _) in waiting {
+            self.update(&job_id, true, |r| interrupt(r, now, "a server shutdown"));
+        }
+        for entry in self.lock().values() {
+            entry.cancel.store(true, Ordering::Relaxed);
+        }
+        let deadline = Instant::now() + grace;
+        let workers = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut all_ended = true;
+        for worker in workers {
+            while !worker.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if worker.is_finished() {
+                let _ = worker.join();
+            } else {
+                all_ended = false;
+            }
+        }
+        all_ended
+    }
+
+    fn stopping(&self) -> bool {
+        self.lock_queue().stopping
+    }
+
+    fn run(self: &Arc<Self>, job_id: &str, work: Work) {
         let Some(cancel) = self.lock().get(job_id).map(|e| e.cancel.clone()) else {
             return;
         };
+        if self.get(job_id).is_ok_and(|r| r.state.is_final()) {
+            return; // Cancelled while it waited.
+        }
         let now = self.clock.now();
         self.update(job_id, true, |r| {
             r.state = JobState::Running;
@@ -249,9 +385,11 @@ impl Jobs {
         };
         let outcome = work(&context);
         let finished = self.clock.now();
+        let shut_down = self.stopping();
         self.update(job_id, true, |r| {
             r.finished_at = Some(finished);
             match outcome {
+                JobOutcome::Cancelled if shut_down => interrupt(r, finished, "a server shutdown"),
                 JobOutcome::Done {
                     summary,
                     result_json,
@@ -304,15 +442,45 @@ impl Jobs {
             .ok_or_else(|| DomainError::not_found("job", job_id))
     }
 
-    /// Asks a job to stop. Ended jobs are returned unchanged.
+    /// Asks a job to stop: a waiting job ends at once (cancelled, never run),
+    /// a running one at its next look at the flag. Ended jobs are returned
+    /// unchanged.
     pub fn cancel(&self, job_id: &str) -> Result<JobRecord, DomainError> {
-        let entries = self.lock();
-        let entry = entries
-            .get(job_id)
-            .ok_or_else(|| DomainError::not_found("job", job_id))?;
-        entry.cancel.store(true, Ordering::Relaxed);
-        Ok(entry.updates.borrow().clone())
+        {
+            let entries = self.lock();
+            let entry = entries
+                .get(job_id)
+                .ok_or_else(|| DomainError::not_found("job", job_id))?;
+            entry.cancel.store(true, Ordering::Relaxed);
+        }
+        let was_waiting = {
+            let mut queue = self.lock_queue();
+            let before = queue.waiting.len();
+            queue.waiting.retain(|(id, _)| id != job_id);
+            queue.waiting.len() < before
+        };
+        if was_waiting {
+            let now = self.clock.now();
+            self.update(job_id, true, |r| {
+                r.state = JobState::Cancelled;
+                r.finished_at = Some(now);
+                r.message = "cancelled on request before it started".into();
+            });
+        }
+        self.get(job_id)
     }
+}
+
+/// Marks a job that did not end on its own as failed, saying why and how to
+/// run it again.
+fn interrupt(record: &mut JobRecord, now: Timestamp, by: &str) {
+    record.state = JobState::Failed;
+    record.finished_at = Some(now);
+    record.message = format!(
+        "interrupted by {by} at {:.0}% done; resubmit to run again (seed {})",
+        record.progress * 100.0,
+        record.seed
+    );
 }
 
 fn persist(store: &dyn Store, record: &JobRecord) -> Result<(), StoreError> {

@@ -276,4 +276,13 @@ impl Store for DryRunStore {
     fn records(&self, _: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         Ok(Vec::new())
     }
+    fn snapshot(
+        &self,
+        _: &mut dyn FnMut(crate::store::SnapshotItem) -> Result<(), StoreError>,
+    ) -> Result<u64, StoreError> {
+        Self::no_ledger()
+    }
+    fn restore(&self, _: Vec<crate::store::SnapshotItem>) -> Result<(), StoreError> {
+        Self::no_ledger()
+    }
 }

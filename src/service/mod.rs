@@ -8,6 +8,7 @@
 //! which serialises and flushes them; the network check before them only reads.
 
 pub mod availability;
+pub mod backup;
 pub mod jobs;
 pub mod load;
 
@@ -62,7 +63,11 @@ impl Spares {
     ) -> Result<Self, StoreError> {
         let network = store.load_network()?;
         let (changes, _) = broadcast::channel(limits.watch_buffer.max(16));
-        let jobs = Arc::new(jobs::Jobs::open(store.clone(), clock.clone())?);
+        let pool = jobs::JobPoolLimits {
+            workers: limits.job_workers,
+            queue: limits.job_queue,
+        };
+        let jobs = Arc::new(jobs::Jobs::open(store.clone(), clock.clone(), pool)?);
         Ok(Self {
             availability_cache: Mutex::new(None),
             jobs,

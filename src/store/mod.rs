@@ -3,7 +3,7 @@
 
 use crate::domain::DomainError;
 use crate::domain::ledger::{
-    AuditReport, Balance, MovementCommand, MovementOutcome, PostCommand, Reservation,
+    AuditReport, Balance, LedgerEntry, MovementCommand, MovementOutcome, PostCommand, Reservation,
     ReservationFilter, ReserveCommand, VoidCommand,
 };
 use crate::domain::network::{
@@ -57,6 +57,122 @@ pub enum NetworkRecord {
     Retire(Retirement),
     /// Removes a retirement mark: the record is active again.
     Revive(Retirement),
+}
+
+/// Every master-data record of a network (for a snapshot: records are
+/// stored as given, so no load order is needed). The destructuring names every collection, so a new one fails to compile
+/// here until it is added.
+pub fn network_records(network: Network) -> Vec<NetworkRecord> {
+    let Network {
+        locations,
+        lanes,
+        parts,
+        machine_models,
+        fleets,
+        demand,
+        policies,
+        supplier_lead_times,
+        criticality_costs,
+        demand_rates,
+    } = network;
+    let mut records = Vec::new();
+    records.extend(locations.into_values().map(NetworkRecord::Location));
+    records.extend(lanes.into_values().map(NetworkRecord::Lane));
+    records.extend(parts.into_values().map(NetworkRecord::Part));
+    records.extend(
+        machine_models
+            .into_values()
+            .map(NetworkRecord::MachineModel),
+    );
+    records.extend(fleets.into_values().map(NetworkRecord::Fleet));
+    records.extend(demand.into_values().map(NetworkRecord::Demand));
+    records.extend(policies.into_values().map(NetworkRecord::Policy));
+    records.extend(
+        supplier_lead_times
+            .into_values()
+            .map(NetworkRecord::SupplierLeadTime),
+    );
+    records.extend(
+        criticality_costs
+            .into_values()
+            .map(NetworkRecord::CriticalityCost),
+    );
+    records.extend(demand_rates.into_values().map(NetworkRecord::DemandRate));
+    records
+}
+
+/// The operation an idempotency key belongs to: keys are scoped per
+/// operation, so a movement and a reservation may use the same client key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyScope {
+    /// `RecordMovements`.
+    Movement,
+    /// `Reserve` (and the reserving part of `PromiseOrder`).
+    Reserve,
+    /// `ConfirmReservation`.
+    Post,
+    /// `ReleaseReservation`.
+    Void,
+}
+
+/// What an idempotency key answered the first time it was used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyOutcome {
+    /// A movement: its log position (0 when it wrote nothing), recording time
+    /// and shipment.
+    Movement {
+        /// Position in the log.
+        sequence: u64,
+        /// When it was recorded.
+        recorded_at: jiff::Timestamp,
+        /// The shipment, for transfers.
+        shipment_id: Option<String>,
+    },
+    /// A reservation operation: the reservation it made or settled.
+    Reservation {
+        /// The reservation.
+        reservation_id: String,
+    },
+}
+
+/// A stored idempotency key: the canonical payload of the request that first
+/// used it (opaque bytes defined by spares, compared on retries; see
+/// `store::codec`) and what it answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    /// The operation.
+    pub scope: KeyScope,
+    /// The client's key.
+    pub key: String,
+    /// The canonical payload.
+    pub payload: Vec<u8>,
+    /// The answer.
+    pub outcome: KeyOutcome,
+}
+
+/// One item of a consistent snapshot of a store: what a backup holds and a
+/// restore loads, independent of the storage engine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SnapshotItem {
+    /// A master-data record.
+    Network(NetworkRecord),
+    /// A movement-log entry (in sequence order).
+    Entry(LedgerEntry),
+    /// A reservation, in its state at the snapshot's cut.
+    Reservation(Reservation),
+    /// An idempotency key.
+    Idempotency(IdempotencyRecord),
+    /// An opaque record (jobs, the demo marker).
+    Record {
+        /// Its collection.
+        collection: String,
+        /// Its key.
+        key: String,
+        /// Its bytes.
+        value: Vec<u8>,
+    },
 }
 
 /// Durable state of the service. Every mutating call is acknowledged only after
@@ -120,6 +236,21 @@ pub trait Store: Send + Sync + 'static {
     fn put_record(&self, collection: &str, key: &str, value: &[u8]) -> Result<(), StoreError>;
     /// Every record of `collection`, ordered by key.
     fn records(&self, collection: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+
+    /// Streams a consistent snapshot to `sink` while writes go on: the ledger
+    /// as of one log sequence (the cut: every entry up to it, reservations
+    /// and idempotency keys as they were then), master data and records as
+    /// read (master data only grows, so it covers every id the ledger at the
+    /// cut uses). Returns the cut. Errors: the sink's, or a storage failure.
+    fn snapshot(
+        &self,
+        sink: &mut dyn FnMut(SnapshotItem) -> Result<(), StoreError>,
+    ) -> Result<u64, StoreError>;
+
+    /// Loads a snapshot into an empty store and checks it as `open` would.
+    /// Errors: `Rejected` if the store is not empty; `Corruption` if the items
+    /// do not form a sound ledger (nothing is then committed).
+    fn restore(&self, items: Vec<SnapshotItem>) -> Result<(), StoreError>;
 }
 
 mod codec;

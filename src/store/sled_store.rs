@@ -41,8 +41,10 @@
 //! stale: any difference means the files are damaged, and `open` refuses with
 //! [`StoreError::Corruption`] rather than guess which side is right.
 
+mod backup;
+
 use super::codec::{self, StoredOutcome};
-use super::{NetworkRecord, Store, StoreError, layout};
+use super::{NetworkRecord, SnapshotItem, Store, StoreError, layout};
 use crate::domain::DomainError;
 use crate::domain::ledger::{
     Account, AuditReport, Balance, Bucket, LedgerEntry, LedgerState, MAX_QUANTITY, MovementCommand,
@@ -1129,5 +1131,16 @@ impl Store for SledStore {
             out.push((key, value.to_vec()));
         }
         Ok(out)
+    }
+
+    fn snapshot(
+        &self,
+        sink: &mut dyn FnMut(SnapshotItem) -> Result<(), StoreError>,
+    ) -> Result<u64, StoreError> {
+        self.snapshot_items(sink)
+    }
+
+    fn restore(&self, items: Vec<SnapshotItem>) -> Result<(), StoreError> {
+        self.restore_items(items)
     }
 }

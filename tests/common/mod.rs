@@ -2,6 +2,9 @@
 //! temporary sled directory, with a manual clock.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod process;
+pub mod raw;
+
 use jiff::Timestamp;
 use spares::api::server::serve;
 use spares::cli::client::{Clients, connect};
