@@ -145,6 +145,10 @@ pub const LIMITS: &[(&str, Limit)] = &[
         "UpsertDemandRatesRequest.rates",
         Limit::Items(crate::config::MAX_BATCH_ITEMS),
     ),
+    (
+        "RetireRequest.lanes",
+        Limit::Items(crate::config::MAX_BATCH_ITEMS),
+    ),
     // Everything else that repeats.
     (
         "PromiseOrderRequest.lines",

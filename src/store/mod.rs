@@ -10,7 +10,7 @@ use crate::domain::network::{
     CriticalityCost, DemandRate, DemandSeries, Fleet, Lane, Location, MachineModel, Network, Part,
     Policy, SupplierLeadTime,
 };
-use crate::domain::retire::Retirement;
+use crate::domain::retire::{RetiredRecords, Retirement};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -74,6 +74,7 @@ pub fn network_records(network: Network) -> Vec<NetworkRecord> {
         supplier_lead_times,
         criticality_costs,
         demand_rates,
+        retired,
     } = network;
     let mut records = Vec::new();
     records.extend(locations.into_values().map(NetworkRecord::Location));
@@ -98,6 +99,27 @@ pub fn network_records(network: Network) -> Vec<NetworkRecord> {
             .map(NetworkRecord::CriticalityCost),
     );
     records.extend(demand_rates.into_values().map(NetworkRecord::DemandRate));
+    // A retired record is kept with its retirement mark.
+    let RetiredRecords {
+        parts,
+        locations,
+        lanes,
+    } = retired;
+    for part in parts.into_values() {
+        let mark = Retirement::Part(part.id.clone());
+        records.extend([NetworkRecord::Part(part), NetworkRecord::Retire(mark)]);
+    }
+    for location in locations.into_values() {
+        let mark = Retirement::Location(location.id.clone());
+        records.extend([
+            NetworkRecord::Location(location),
+            NetworkRecord::Retire(mark),
+        ]);
+    }
+    for lane in lanes.into_values() {
+        let mark = Retirement::Lane(lane.key());
+        records.extend([NetworkRecord::Lane(lane), NetworkRecord::Retire(mark)]);
+    }
     records
 }
 
