@@ -245,6 +245,25 @@ async fn a_location_retires_with_its_lanes_and_leaves_plans() {
     assert!(demand.is_empty(), "{demand:?}");
     let model = spares::planning::model::build_model(&network, &["P2".to_string()]).unwrap();
     assert!(model.fleets.is_empty() && model.locations.len() == 2);
+
+    // A backup keeps the retired store retired (and its record).
+    let files = tempfile::tempdir().unwrap();
+    let file = files.path().join("backup.jsonl");
+    spares::cli::backup::backup(&file, Some(&server.url), None)
+        .await
+        .unwrap();
+    let copy = tempfile::tempdir().unwrap();
+    let (from, to) = (file.clone(), copy.path().to_path_buf());
+    tokio::task::spawn_blocking(move || spares::cli::backup::restore(&from, &to).unwrap())
+        .await
+        .unwrap();
+    let restored = TestServer::start_in(copy, Limits::default()).await;
+    let copy_network = restored.spares.network();
+    assert!(!copy_network.locations.contains_key("STR"));
+    assert!(copy_network.retired.locations.contains_key("STR"));
+    assert_eq!(copy_network.retired.lanes.len(), 2);
+    assert_eq!(copy_network.lanes.len(), 1);
+    restored.stop().await;
     server.stop().await;
 }
 
