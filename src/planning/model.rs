@@ -299,8 +299,16 @@ pub fn part_demand_per_day(network: &Network) -> BTreeMap<PartId, f64> {
 /// The machine model that prices waits of a rate or history source: the one
 /// at `location` with the most machines carrying `part_id` (ties by id).
 pub fn pricing_machine_model(network: &Network, part_id: &str, location: &str) -> Option<String> {
-    active_fleets(network)
-        .filter(|f| f.store_location_id == location)
+    if !network.locations.contains_key(location) {
+        return None;
+    }
+    // Fleets are keyed by (store, model): the store's fleets are one range.
+    let first = (location.to_string(), String::new());
+    network
+        .fleets
+        .range(first..)
+        .take_while(|((store, _), _)| store == location)
+        .map(|(_, fleet)| fleet)
         .filter(|f| {
             network
                 .machine_models
@@ -724,6 +732,88 @@ mod tests {
         assert_eq!(
             part_downtime_cost_per_hour(&network, &part(Some(7.0))),
             Some(7.0)
+        );
+    }
+
+    #[test]
+    fn a_rate_is_priced_by_the_store_s_largest_fleet_carrying_the_part() {
+        use crate::domain::network::{Fleet, MachineModel, ModelPart};
+        let mut network = Network::default();
+        for (id, cost, carries) in [
+            ("BIG", 50.0, true),
+            ("RICH", 900.0, true),
+            ("OTHER", 1.0, false),
+        ] {
+            let parts = carries
+                .then(|| ModelPart {
+                    part_id: "P".into(),
+                    units_per_machine: 1,
+                    attach_rate: 1.0,
+                    failures_per_million_operating_hours: 10.0,
+                    weibull_shape: 1.0,
+                })
+                .into_iter()
+                .collect();
+            network.machine_models.insert(
+                id.into(),
+                MachineModel {
+                    id: id.into(),
+                    name: id.into(),
+                    downtime_cost_usd_per_hour: cost,
+                    parts,
+                },
+            );
+        }
+        for (store, model, count) in [
+            ("S", "BIG", 9),
+            ("S", "RICH", 3),
+            ("S", "OTHER", 50),
+            ("T", "RICH", 99),
+        ] {
+            network.fleets.insert(
+                (store.into(), model.into()),
+                Fleet {
+                    store_location_id: store.into(),
+                    machine_model_id: model.into(),
+                    machine_count: count,
+                    usage_hours_per_day: 8.0,
+                    average_age_hours: 0.0,
+                },
+            );
+        }
+        // Only active locations count; S and T are both known here.
+        for id in ["S", "T"] {
+            network.locations.insert(
+                id.into(),
+                crate::domain::network::Location {
+                    id: id.into(),
+                    name: id.into(),
+                    kind: LocationKind::Store,
+                    latitude_deg: 0.0,
+                    longitude_deg: 0.0,
+                    time_zone: "UTC".into(),
+                    calendar: crate::domain::network::BusinessCalendar::weekdays_8_to_17(),
+                    order_cutoff_local: jiff::civil::Time::midnight(),
+                    handling_minutes: 0,
+                    replenishment_source: None,
+                    country_code: String::new(),
+                },
+            );
+        }
+        assert_eq!(
+            pricing_machine_model(&network, "P", "S").as_deref(),
+            Some("BIG")
+        );
+        assert_eq!(
+            pricing_machine_model(&network, "P", "T").as_deref(),
+            Some("RICH")
+        );
+        assert_eq!(pricing_machine_model(&network, "Q", "S"), None);
+        network.locations.remove("T");
+        assert_eq!(
+            pricing_machine_model(&network, "P", "T"),
+            None,
+            "retired store"
         );
     }
 
