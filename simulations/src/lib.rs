@@ -11,6 +11,9 @@
 //! - [`compare`] runs a base model and a [`Scenario`] with common random numbers and reports
 //!   paired differences; [`compare_all`] does it for several scenarios, simulating the base
 //!   once.
+//! - [`tree`] is the exact per-part simulator of one part's supply tree (one-for-one, FIFO,
+//!   emergency rule) by the sample-path recursion, which the planner scores stock vectors
+//!   with.
 //! - [`analytic`] holds the textbook formulas the engine is validated against.
 
 pub mod analytic;
@@ -25,6 +28,7 @@ pub mod report;
 mod run;
 pub mod scenario;
 pub mod stats;
+pub mod tree;
 
 use std::sync::atomic::AtomicBool;
 

@@ -23,6 +23,8 @@ pub(crate) enum Purpose {
     DepotRepair = 4,
     /// Outside-supplier lead times at one location for one part.
     ExternalSupply = 5,
+    /// Emergency shipment delays for failures at one node of one part (`tree`).
+    Emergency = 6,
 }
 
 /// SplitMix64 finaliser: a bijective mix with good avalanche.

@@ -831,6 +831,95 @@ pub fn frontier(
     Ok(Frontier { points, curves })
 }
 
+/// A downtime-weighted METRIC plan (Sherbrooke's cost form) within a budget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WeightedPlan {
+    /// Stock per node of every item (the item's node order).
+    pub stock: Vec<Vec<u64>>,
+    /// Total stock of every item.
+    pub total_stock: Vec<u64>,
+    /// Money the plan ties up.
+    pub investment: f64,
+    /// Sum over items of weight x expected backorders at demand nodes.
+    pub weighted_backorders: f64,
+}
+
+/// Sherbrooke's cost form of METRIC: minimise sum_i w_i EBO_i (EBO summed over the item's
+/// demand nodes, `w_i` = `weights[i]`, the cost of one backorder-day of item i) subject to
+/// the investment staying within `budget`, by greedy marginal analysis over every echelon:
+/// each step buys the hull step of one item's best-allocation curve (all its nodes, depot
+/// units shortening every store's resupply) with the largest weighted decrease per dollar.
+/// A step that does not fit the money left closes that item (its later steps cost more per
+/// unit of decrease) and the walk goes on with cheaper steps of other items, so the budget
+/// is spent as far as whole steps allow. Ties keep item order, so the plan does not depend
+/// on the thread count.
+///
+/// # Errors
+/// A bad item or option (`InvalidInput` naming the field), a weight that is negative or
+/// not finite, or a weight list of the wrong length.
+pub fn weighted_plan(
+    items: &[MetricItem],
+    weights: &[f64],
+    options: &MetricOptions,
+    budget: f64,
+) -> Result<WeightedPlan> {
+    if weights.len() != items.len() {
+        return Err(invalid("weights", "needs one weight per item"));
+    }
+    for (i, &w) in weights.iter().enumerate() {
+        non_negative(&format!("weights[{i}]"), w)?;
+    }
+    non_negative("budget", budget)?;
+    let curves: Vec<ItemCurve> = items
+        .par_iter()
+        .map(|item| item_curve(item, options))
+        .collect::<Result<_>>()?;
+    let mut steps: Vec<Step> = curves
+        .iter()
+        .zip(items)
+        .enumerate()
+        .flat_map(|(index, (curve, item))| hull_steps(index, curve, item))
+        .map(|mut step| {
+            step.decrease *= weights[step.item];
+            step.rate = ratio(step.decrease, step.cost);
+            step
+        })
+        .filter(|step| step.decrease > 0.0)
+        .collect();
+    steps.sort_by(|a, b| b.rate.total_cmp(&a.rate));
+    let mut total_stock = vec![0u64; items.len()];
+    let mut closed = vec![false; items.len()];
+    let mut investment = 0.0;
+    for step in steps {
+        if closed[step.item] {
+            continue;
+        }
+        if investment + step.cost > budget * (1.0 + 1e-12) + 1e-9 {
+            closed[step.item] = true;
+            continue;
+        }
+        investment += step.cost;
+        total_stock[step.item] = step.reach;
+    }
+    let stock = items
+        .par_iter()
+        .zip(&total_stock)
+        .map(|(item, &total)| allocate(item, options, total))
+        .collect::<Result<Vec<_>>>()?;
+    let weighted_backorders = curves
+        .iter()
+        .zip(&total_stock)
+        .zip(weights)
+        .map(|((curve, &total), w)| w * curve.expected_backorders[total as usize])
+        .sum();
+    Ok(WeightedPlan {
+        stock,
+        total_stock,
+        investment,
+        weighted_backorders,
+    })
+}
+
 /// One step along an item's hull: buying up to `reach` units costs `cost` and lowers the
 /// item's expected backorders by `decrease`.
 struct Step {

@@ -7,3 +7,4 @@ pub mod frontier;
 pub mod model;
 pub mod optimize;
 pub mod simulate;
+pub mod testnet;

@@ -24,6 +24,10 @@
 //! The decision is the store level: depots and warehouses keep the plan in force, the same
 //! for all three plans, so the comparison isolates how store stock is sized.
 
+pub mod baselines;
+pub mod evaluate;
+pub mod problem;
+
 use super::model::{
     FACTORY_LEAD_TIME_DAYS_MEAN, build_model, criticality_share, select_parts, transit_days,
 };

@@ -499,3 +499,38 @@ mod equivalence {
         }
     }
 }
+
+#[test]
+fn weighted_plan_with_equal_weights_buys_the_frontier_within_the_budget() {
+    let items = bench_like_items(6, 2, 3, 5);
+    let opts = options(MetricModel::Metric);
+    let frontier = frontier(&items, &opts, None).unwrap();
+    let budget = frontier.points[frontier.points.len() / 3].investment;
+    let plan = weighted_plan(&items, &[1.0; 6], &opts, budget).unwrap();
+    assert!(plan.investment <= budget + 1e-9);
+    // Until the first step that does not fit, the walk is the frontier's.
+    let frontier_stock = frontier.stock_within(budget);
+    for (i, (&t, &f)) in plan.total_stock.iter().zip(&frontier_stock).enumerate() {
+        assert!(t >= f, "item {i}: {t} < frontier {f}");
+    }
+    for (item, stock) in items.iter().zip(&plan.stock) {
+        assert_eq!(stock.len(), item.nodes.len());
+    }
+}
+
+#[test]
+fn weighted_plan_puts_money_where_a_backorder_day_costs_most() {
+    let mut items = bench_like_items(2, 2, 3, 9);
+    items[1] = items[0].clone();
+    let opts = options(MetricModel::Metric);
+    let budget = 4.0 * items[0].unit_cost;
+    let light_first = weighted_plan(&items, &[1.0, 50.0], &opts, budget).unwrap();
+    let heavy_first = weighted_plan(&items, &[50.0, 1.0], &opts, budget).unwrap();
+    assert!(light_first.total_stock[1] > light_first.total_stock[0]);
+    assert_eq!(
+        (heavy_first.total_stock[0], heavy_first.total_stock[1]),
+        (light_first.total_stock[1], light_first.total_stock[0])
+    );
+    assert!(weighted_plan(&items, &[1.0], &opts, budget).is_err());
+    assert!(weighted_plan(&items, &[1.0, f64::NAN], &opts, budget).is_err());
+}

@@ -429,7 +429,7 @@ impl Search<'_, '_, '_> {
 /// block to its best candidate given the others) until none helps, then the best pair of a
 /// raise and a cut from shortlists, and again, until nothing helps or time runs out.
 /// Returns the choice and whether time ran out.
-fn polish(
+pub(super) fn polish(
     blocks: &[Block],
     coupling: &Coupling,
     choice: Vec<usize>,

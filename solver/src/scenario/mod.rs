@@ -22,6 +22,7 @@ mod curves;
 mod decompose;
 mod evaluate;
 mod joint;
+mod vectors;
 
 pub use curves::{CurveItem, CurveModel, optimize_curves};
 
@@ -32,6 +33,7 @@ pub(crate) fn evaluate_group(p: &Prepared, group: usize, stock: &[u64]) -> Vec<f
     evaluate::group_losses(p, group, stock)
 }
 pub use joint::{build_lp, stock_from_lp};
+pub use vectors::{VectorBlock, VectorCandidate, VectorModel, VectorPlan, optimize_vectors};
 
 use crate::error::{Result, SolverError, invalid, non_negative, open_unit, positive};
 use crate::lp::Backend;

@@ -1,0 +1,208 @@
+//! The baselines a consequence plan is compared with, at the same investment: the
+//! averages plan (z per class, scaled) and the downtime-weighted METRIC plan.
+//!
+//! The downtime-weighted METRIC plan is Sherbrooke's cost form over every echelon
+//! (`spares_solver::metric::weighted_plan`): METRIC pipelines (Poisson, no emergency
+//! shipments, resupply times at their means) and each part's expected backorders at its
+//! demand locations weighted by what one backorder-day of that part costs.
+
+use super::problem::{backorder_day_cost, metric_item};
+use crate::domain::DomainError;
+use crate::domain::network::{Criticality, Network};
+use spares_simulations::tree::PartTree;
+use spares_solver::metric::{MetricItem, MetricModel, MetricOptions, weighted_plan};
+
+/// A stock vector per tree (node order), and what it ties up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TreePlan {
+    /// Units per node of every tree.
+    pub stock: Vec<Vec<u32>>,
+    /// Money tied up.
+    pub investment: f64,
+}
+
+/// METRIC options of the baseline: classic Poisson pipelines, enumerated until a node's
+/// expected backorders fall below 1e-6.
+pub fn metric_options() -> MetricOptions {
+    MetricOptions {
+        model: MetricModel::Metric,
+        ebo_tolerance: 1e-6,
+    }
+}
+
+/// The METRIC items of the trees.
+pub fn metric_items(trees: &[PartTree]) -> Vec<MetricItem> {
+    trees.iter().map(metric_item).collect()
+}
+
+/// The downtime-weighted METRIC plan within `budget_usd` (weights: each tree's cost of a
+/// backorder-day; `unweighted` sets every weight to 1, the fill-rate form, for contrast).
+/// Errors: a solver error on a bad tree (`InvalidArgument` naming the field).
+pub fn weighted_metric(
+    trees: &[PartTree],
+    budget_usd: f64,
+    unweighted: bool,
+) -> Result<TreePlan, DomainError> {
+    let items = metric_items(trees);
+    let weights: Vec<f64> = if unweighted {
+        vec![1.0; trees.len()]
+    } else {
+        trees.iter().map(backorder_day_cost).collect()
+    };
+    let plan = weighted_plan(&items, &weights, &metric_options(), budget_usd)
+        .map_err(|e| DomainError::invalid("metric", e.to_string()))?;
+    Ok(TreePlan {
+        stock: plan
+            .stock
+            .iter()
+            .map(|s| {
+                s.iter()
+                    .map(|&u| u32::try_from(u).unwrap_or(u32::MAX))
+                    .collect()
+            })
+            .collect(),
+        investment: plan.investment,
+    })
+}
+
+/// z of the averages plan per criticality class before scaling: critical 2.326 (99%),
+/// essential 1.645 (95%), routine 1.282 (90%).
+pub fn class_z(criticality: Criticality) -> f64 {
+    match criticality {
+        Criticality::Critical => 2.326,
+        Criticality::Essential => 1.645,
+        Criticality::Routine => 1.282,
+    }
+}
+
+/// z of every tree by its part's class ([`class_z`]; routine for a part not in the network).
+pub fn tree_z(network: &Network, trees: &[PartTree]) -> Vec<f64> {
+    trees
+        .iter()
+        .map(|t| {
+            network
+                .parts
+                .get(&t.part)
+                .map_or(class_z(Criticality::Routine), |p| class_z(p.criticality))
+        })
+        .collect()
+}
+
+/// What planners do today, per node of every tree: reorder point = d L + z sqrt(L d) with d
+/// the mean demand per day reaching the node (its own and everything below it), L its own
+/// resupply time (supplier lead time at the depot, the transit elsewhere; the wait at an
+/// empty parent is ignored), Poisson variance, `z[t]` the tree's class z times one
+/// multiplier for the whole network. The multiplier is the largest (by bisection on
+/// [-10, 100]) whose plan costs at most `target_usd`, so the averages plan is scaled to the
+/// same investment as the plan it is compared with.
+pub fn averages(trees: &[PartTree], z: &[f64], target_usd: f64) -> TreePlan {
+    let flows: Vec<Vec<f64>> = trees.iter().map(subtree_demand).collect();
+    let plan_at = |multiplier: f64| -> TreePlan {
+        let stock: Vec<Vec<u32>> = trees
+            .iter()
+            .zip(&flows)
+            .zip(z)
+            .map(|((tree, flow), &z)| {
+                tree.nodes
+                    .iter()
+                    .zip(flow)
+                    .map(|(node, &d)| {
+                        let mean = d * node.resupply_days.mean_days();
+                        if mean <= 0.0 {
+                            return 0;
+                        }
+                        let level = (mean + z * multiplier * mean.sqrt()).ceil();
+                        level.clamp(0.0, 1e6) as u32
+                    })
+                    .collect()
+            })
+            .collect();
+        let investment = trees
+            .iter()
+            .zip(&stock)
+            .map(|(t, s)| t.unit_cost * s.iter().map(|&u| f64::from(u)).sum::<f64>())
+            .sum();
+        TreePlan { stock, investment }
+    };
+    let (mut low, mut high) = (-10.0, 100.0);
+    if plan_at(low).investment > target_usd {
+        return plan_at(low);
+    }
+    for _ in 0..60 {
+        let mid = 0.5 * (low + high);
+        if plan_at(mid).investment <= target_usd {
+            low = mid;
+        } else {
+            high = mid;
+        }
+    }
+    plan_at(low)
+}
+
+/// Mean demand per day reaching each node: its own and all of its subtree's.
+fn subtree_demand(tree: &PartTree) -> Vec<f64> {
+    let mut flow: Vec<f64> = tree.nodes.iter().map(|n| n.demand_per_day).collect();
+    for i in (0..tree.nodes.len()).rev() {
+        if let Some(p) = tree.nodes[i].parent {
+            flow[p] += flow[i];
+        }
+    }
+    flow
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::evaluate::score;
+    use super::super::problem::part_trees;
+    use super::*;
+    use crate::planning::testnet::{TestNetworkShape, generate};
+    use spares_simulations::tree::TreeWindow;
+
+    #[test]
+    fn weighting_by_downtime_cost_lowers_downtime_cost_at_the_same_budget() {
+        let shape = TestNetworkShape {
+            regionals: 2,
+            stores_per_regional: 5,
+            parts: 30,
+        };
+        let network = generate(11, shape);
+        let parts: Vec<String> = network.parts.keys().cloned().collect();
+        let trees = part_trees(&network, &parts).expect("trees");
+        let budget = 60_000.0;
+        let weighted = weighted_metric(&trees, budget, false).expect("plan");
+        let plain = weighted_metric(&trees, budget, true).expect("plan");
+        assert!(weighted.investment <= budget && plain.investment <= budget);
+        assert!(
+            weighted.investment > 0.8 * budget,
+            "{}",
+            weighted.investment
+        );
+        // Every echelon is decided: some depot or regional units are bought.
+        let upstream: u32 = weighted
+            .stock
+            .iter()
+            .zip(&trees)
+            .map(|(s, t)| {
+                s.iter()
+                    .zip(&t.nodes)
+                    .filter(|(_, n)| n.demand_per_day == 0.0)
+                    .map(|(u, _)| *u)
+                    .sum::<u32>()
+            })
+            .sum();
+        assert!(upstream > 0);
+        let window = TreeWindow {
+            warm_up_days: 120.0,
+            measured_days: 365.0,
+        };
+        let scores = score(&trees, &[&weighted.stock, &plain.stock], window, 7, 40).expect("score");
+        let years = &scores.years;
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        assert!(
+            mean(&years[0]) < mean(&years[1]),
+            "weighted {} vs unweighted {}",
+            mean(&years[0]),
+            mean(&years[1])
+        );
+    }
+}
