@@ -504,3 +504,74 @@ async fn a_slow_watcher_is_told_it_lagged() {
     );
     server.stop().await;
 }
+
+/// Issue 11: every connection the server accepts has TCP_NODELAY (without it
+/// a response written in two parts waits for the client's delayed ACK, 40 ms)
+/// and TCP keep-alive with the configured timings. The options are read off
+/// the very socket the server accepted and answered on (a duplicate of its
+/// descriptor), not inferred from timings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepted_connections_have_tcp_nodelay_and_keepalive() {
+    use spares::api::server::serve_incoming;
+    use tokio_stream::wrappers::TcpListenerStream;
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+
+    // Control: the kernel leaves both options off on an accepted socket, so
+    // what the server's socket shows below is the server's doing.
+    let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let _client = tokio::net::TcpStream::connect(plain.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (untouched, _) = plain.accept().await.unwrap();
+    assert!(!untouched.nodelay().unwrap());
+    assert!(!socket2::SockRef::from(&untouched).keepalive().unwrap());
+
+    let limits = Limits {
+        tcp_keepalive_idle: std::time::Duration::from_secs(42),
+        tcp_keepalive_interval: std::time::Duration::from_secs(7),
+        tcp_keepalive_retries: 5,
+        ..Limits::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = spares::store::sled_store::SledStore::open(dir.path()).unwrap();
+    let clock = std::sync::Arc::new(spares::clock::ManualClock::new(
+        "2026-11-23T14:00:00Z".parse().unwrap(),
+    ));
+    let spares = std::sync::Arc::new(
+        spares::service::Spares::new(std::sync::Arc::new(store), clock, limits).unwrap(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    // The tap keeps a duplicate descriptor of each socket the server accepts;
+    // options belong to the socket, so the duplicate reads the server's.
+    let (tap, mut tapped) = tokio::sync::mpsc::unbounded_channel();
+    let accepted = TcpListenerStream::new(listener).map(move |accepted| {
+        if let Ok(stream) = &accepted {
+            let _ = tap.send(socket2::SockRef::from(stream).try_clone().unwrap());
+        }
+        accepted
+    });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve_incoming(spares, accepted, async {
+        let _ = stopped.await;
+    }));
+
+    let channel = tonic::transport::Endpoint::from_shared(url)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    HealthClient::new(channel)
+        .check(HealthCheckRequest::default())
+        .await
+        .unwrap();
+    let socket = tapped.recv().await.unwrap();
+    assert!(socket.tcp_nodelay().unwrap(), "TCP_NODELAY is off");
+    assert!(socket.keepalive().unwrap(), "SO_KEEPALIVE is off");
+    assert_eq!(socket.tcp_keepalive_time().unwrap().as_secs(), 42);
+    assert_eq!(socket.tcp_keepalive_interval().unwrap().as_secs(), 7);
+    assert_eq!(socket.tcp_keepalive_retries().unwrap(), 5);
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
