@@ -3,6 +3,7 @@
 //! message-size limits and the reservation-expiry task. Every accepted
 //! connection gets TCP_NODELAY and TCP keep-alive (see [`tune_accepted`]).
 
+use super::access_log::AccessLogLayer;
 use super::admin::AdminApi;
 use super::availability::AvailabilityApi;
 use super::inventory::InventoryApi;
@@ -26,8 +27,10 @@ use tonic::service::InterceptorLayer;
 use tonic::transport::Server;
 use tonic::{Request, Status};
 
-/// The one interceptor every RPC passes through. Authentication goes here.
-/// Today it only records the method for tracing.
+/// The one interceptor every RPC passes through. Authentication goes here,
+/// and records who is calling for the access log with
+/// [`super::access_log::note_principal`]`(request.extensions(), name)`.
+/// Today it only records the metadata for tracing.
 pub fn intercept(request: Request<()>) -> Result<Request<()>, Status> {
     tracing::trace!(metadata = ?request.metadata(), "rpc");
     Ok(request)
@@ -143,6 +146,9 @@ where
     let serving = Server::builder()
         .timeout(limits.request_timeout)
         .concurrency_limit_per_connection(limits.concurrency_per_connection)
+        // Outermost, so the access line covers everything inside, the
+        // interceptor's refusals included.
+        .layer(AccessLogLayer::new(limits.request_timeout))
         .layer(InterceptorLayer::new(intercept))
         .add_service(health_service)
         .add_service(reflection_v1)
