@@ -60,6 +60,17 @@ pub fn spawn(args: &[&str]) -> ServerProcess {
     }
 }
 
+/// A failing test must not leave its server running (it would keep its port,
+/// its data directory and any lock the test process held).
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 impl ServerProcess {
     /// The process id.
     pub fn pid(&self) -> u32 {
