@@ -16,6 +16,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod import;
+pub mod logging;
 pub mod planning;
 pub mod service;
 pub mod store;

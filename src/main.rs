@@ -8,14 +8,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    // The guard flushes buffered log lines when main returns.
+    let _log_guard = match spares::logging::init(&log_config(cli.log_format)) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -32,6 +33,20 @@ fn main() -> ExitCode {
             eprintln!("error: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Logging from the flag and the environment: `RUST_LOG` (default `info`),
+/// colours only on a terminal and never with `NO_COLOR` set.
+fn log_config(format: spares::logging::LogFormat) -> spares::logging::LogConfig {
+    use std::io::IsTerminal;
+    spares::logging::LogConfig {
+        format,
+        filter: std::env::var("RUST_LOG")
+            .ok()
+            .filter(|f| !f.trim().is_empty())
+            .unwrap_or_else(|| "info".to_string()),
+        ansi: std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     }
 }
 

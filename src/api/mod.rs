@@ -2,6 +2,7 @@
 //! requests with [`convert`], call the application layer
 //! ([`crate::service::Spares`]) and map errors with [`status`].
 
+pub mod access_log;
 pub mod admin;
 pub mod availability;
 pub mod codec;

@@ -80,6 +80,7 @@ fn in_use(dir: &Path, error: &str) -> String {
 }
 
 async fn backup_remote(url: &str, mut out: impl Write) -> Result<(), String> {
+    let url = &super::client::server_url(url);
     let channel = Channel::from_shared(url.to_string())
         .map_err(|e| format!("bad server URL {url:?}: {e}"))?
         .connect()

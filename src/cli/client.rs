@@ -41,8 +41,20 @@ pub struct Clients {
     pub planning: PlanningServiceClient<Channel>,
 }
 
-/// Connects to `url`.
+/// The URL for a `--server` value: `host:port` alone means plain
+/// `http://host:port`; a value with a scheme is taken as it is.
+pub fn server_url(server: &str) -> String {
+    let server = server.trim();
+    if server.contains("://") {
+        server.to_string()
+    } else {
+        format!("http://{server}")
+    }
+}
+
+/// Connects to `url` (`http://host:port`, or `host:port`).
 pub async fn connect(url: &str) -> Result<Clients, ClientError> {
+    let url = &server_url(url);
     let channel = Channel::from_shared(url.to_string())
         .map_err(|e| ClientError::Usage(format!("bad server URL {url:?}: {e}")))?
         .connect()
@@ -595,4 +607,17 @@ pub async fn retire(
             .map(|x| format!("  {x}\n"))
             .collect::<String>()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::server_url;
+
+    #[test]
+    fn a_server_without_a_scheme_is_plain_http() {
+        assert_eq!(server_url("127.0.0.1:50051"), "http://127.0.0.1:50051");
+        assert_eq!(server_url(" localhost:1 "), "http://localhost:1");
+        assert_eq!(server_url("http://h:1"), "http://h:1");
+        assert_eq!(server_url("https://h:1"), "https://h:1");
+    }
 }

@@ -23,6 +23,9 @@ pub const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
 #[derive(Debug, Parser)]
 #[command(name = "spares", version, about)]
 pub struct Cli {
+    /// Log line format on stderr: text or json (one object per line).
+    #[arg(long, global = true, value_enum, default_value_t = crate::logging::LogFormat::Text)]
+    pub log_format: crate::logging::LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -107,7 +110,7 @@ pub enum Command {
     },
     /// Lists the server's locations.
     Locations {
-        /// Server URL.
+        /// Server address: http://HOST:PORT or HOST:PORT.
         #[arg(long, default_value = DEFAULT_SERVER)]
         server: String,
         /// Only this kind: depot, regional or store.
@@ -127,7 +130,7 @@ pub enum Command {
         /// A lane as FROM:TO:MODE:KIND (repeat for several).
         #[arg(long)]
         lane: Vec<String>,
-        /// Server URL.
+        /// Server address: http://HOST:PORT or HOST:PORT.
         #[arg(long, default_value = DEFAULT_SERVER)]
         server: String,
     },
@@ -135,7 +138,7 @@ pub enum Command {
     Part {
         /// Part number.
         part: String,
-        /// Server URL.
+        /// Server address: http://HOST:PORT or HOST:PORT.
         #[arg(long, default_value = DEFAULT_SERVER)]
         server: String,
     },
@@ -146,7 +149,7 @@ pub enum Command {
         /// Only this location.
         #[arg(long, visible_alias = "at")]
         location: Option<String>,
-        /// Server URL.
+        /// Server address: http://HOST:PORT or HOST:PORT.
         #[arg(long, default_value = DEFAULT_SERVER)]
         server: String,
     },
@@ -183,7 +186,7 @@ pub enum Command {
         /// Print the full result as JSON.
         #[arg(long)]
         json: bool,
-        /// Server URL.
+        /// Server address: http://HOST:PORT or HOST:PORT.
         #[arg(long, default_value = DEFAULT_SERVER)]
         server: String,
     },
@@ -197,7 +200,7 @@ pub enum Command {
         /// Show at most this many locations.
         #[arg(long, default_value_t = 20)]
         limit: u32,
-        /// Server URL.
+        /// Server address: http://HOST:PORT or HOST:PORT.
         #[arg(long, default_value = DEFAULT_SERVER)]
         server: String,
     },
@@ -220,7 +223,7 @@ pub enum Command {
         /// The customer collects at the destination.
         #[arg(long)]
         pickup: bool,
-        /// Server URL.
+        /// Server address: http://HOST:PORT or HOST:PORT.
         #[arg(long, default_value = DEFAULT_SERVER)]
         server: String,
     },
@@ -277,7 +280,7 @@ pub enum Command {
         /// Print the full result as JSON.
         #[arg(long)]
         json: bool,
-        /// Server URL.
+        /// Server address: http://HOST:PORT or HOST:PORT.
         #[arg(long, default_value = DEFAULT_SERVER)]
         server: String,
     },
@@ -298,7 +301,7 @@ pub enum Command {
         /// Print the full result as JSON.
         #[arg(long)]
         json: bool,
-        /// Server URL.
+        /// Server address: http://HOST:PORT or HOST:PORT.
         #[arg(long, default_value = DEFAULT_SERVER)]
         server: String,
     },

@@ -469,6 +469,22 @@ impl Spares {
         self.store.balances(part_id, location_id)
     }
 
+    /// Up to `limit` balances at one location, ordered by part, after
+    /// `after_part_id`: a page of the location's stock from the ledger's
+    /// location index. An unknown location is `NotFound`.
+    pub fn stock_at_location(
+        &self,
+        location_id: &str,
+        after_part_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Balance>, StoreError> {
+        if !self.network().locations.contains_key(location_id) {
+            return Err(DomainError::not_found("location", location_id).into());
+        }
+        self.store
+            .balances_at_location(location_id, after_part_id, limit)
+    }
+
     fn publish(&self, part_id: &str, location_id: &str) {
         // No subscribers is not an error: the change is durable either way.
         let _ = self.changes.send(StockChanged {

@@ -251,6 +251,34 @@ pub trait Store: Send + Sync + 'static {
         part_id: Option<&str>,
         location_id: Option<&str>,
     ) -> Result<Vec<Balance>, StoreError>;
+    /// Up to `limit` non-zero balances at one location, ordered by part, of
+    /// the parts after `after_part_id` (from the first when `None`): one page
+    /// of a location's stock. The default filters [`Store::balances`]; a
+    /// store with a location index overrides it so a page costs the page.
+    fn balances_at_location(
+        &self,
+        location_id: &str,
+        after_part_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Balance>, StoreError> {
+        Ok(self
+            .balances(None, Some(location_id))?
+            .into_iter()
+            .filter(|b| after_part_id.is_none_or(|after| b.part_id.as_str() > after))
+            .take(limit)
+            .collect())
+    }
+    /// Calls `visit` with every non-zero balance of one part (the promise
+    /// engine's read). The default clones [`Store::balances`]; a store that
+    /// keeps balances in memory overrides it to visit them in place.
+    fn visit_part_balances(
+        &self,
+        part_id: &str,
+        visit: &mut dyn FnMut(&Balance),
+    ) -> Result<(), StoreError> {
+        self.balances(Some(part_id), None)?.iter().for_each(visit);
+        Ok(())
+    }
     /// Replays the movement log and checks conservation, non-negativity and that
     /// the persisted balances equal the replayed ones.
     fn audit(&self) -> Result<AuditReport, StoreError>;

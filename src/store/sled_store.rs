@@ -1106,6 +1106,28 @@ impl Store for SledStore {
         Ok(cache.ledger.balances(part_id, location_id))
     }
 
+    fn balances_at_location(
+        &self,
+        location_id: &str,
+        after_part_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Balance>, StoreError> {
+        let cache = self.cache.read().map_err(poisoned)?;
+        Ok(cache
+            .ledger
+            .balances_at_location(location_id, after_part_id, limit))
+    }
+
+    fn visit_part_balances(
+        &self,
+        part_id: &str,
+        visit: &mut dyn FnMut(&Balance),
+    ) -> Result<(), StoreError> {
+        let cache = self.cache.read().map_err(poisoned)?;
+        cache.ledger.visit_part_balances(part_id, visit);
+        Ok(())
+    }
+
     fn audit(&self) -> Result<AuditReport, StoreError> {
         // Holding the writer lock keeps the log, the persisted balances and the
         // in-memory balances still while they are compared.

@@ -25,9 +25,20 @@ pub const START: Duration = Duration::from_secs(300);
 /// Starts `spares ARGS` (which must include `--listen 127.0.0.1:0`) and waits
 /// until it says where it serves.
 pub fn spawn(args: &[&str]) -> ServerProcess {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_spares"))
+    spawn_logging(args, Some("warn"))
+}
+
+/// Like [`spawn`], with `RUST_LOG` set to `rust_log`, or unset (the default
+/// level) when it is `None`.
+pub fn spawn_logging(args: &[&str], rust_log: Option<&str>) -> ServerProcess {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_spares"));
+    match rust_log {
+        Some(filter) => command.env("RUST_LOG", filter),
+        None => command.env_remove("RUST_LOG"),
+    };
+    let mut child = command
         .args(args)
-        .env("RUST_LOG", "warn")
+        .env_remove("NO_COLOR")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
