@@ -47,6 +47,15 @@ pub struct Limits {
     /// How long a stopping server waits for requests and jobs to finish
     /// before it exits anyway.
     pub shutdown_grace: Duration,
+    /// Idle time before the first TCP keep-alive probe on an accepted
+    /// connection: a client that vanished without a FIN (a dropped VPN, a
+    /// NAT that forgot the flow) is noticed and its connection freed.
+    pub tcp_keepalive_idle: Duration,
+    /// Time between keep-alive probes once they start.
+    pub tcp_keepalive_interval: Duration,
+    /// Unanswered probes before the kernel closes the connection: with the
+    /// defaults a dead peer is dropped about 90 s after it went silent.
+    pub tcp_keepalive_retries: u32,
 }
 
 impl Default for Limits {
@@ -65,6 +74,9 @@ impl Default for Limits {
             job_queue: 16,
             max_job_work: 1e11,
             shutdown_grace: Duration::from_secs(10),
+            tcp_keepalive_idle: Duration::from_secs(60),
+            tcp_keepalive_interval: Duration::from_secs(10),
+            tcp_keepalive_retries: 3,
         }
     }
 }

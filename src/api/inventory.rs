@@ -1,8 +1,9 @@
 //! `InventoryService`: record movements, read stock, watch changes.
 
 use super::convert::{self, convert_batch};
-use super::util::{blocking, paginate};
+use super::util::{blocking, page_size, paginate};
 use crate::domain::DomainError;
+use crate::domain::ledger::Balance;
 use crate::pb;
 use crate::pb::inventory_service_server::InventoryService;
 use crate::service::{Spares, StockChanged};
@@ -23,6 +24,34 @@ impl InventoryApi {
     /// Serves the ledger of `spares`.
     pub fn new(spares: Arc<Spares>) -> Self {
         Self { spares }
+    }
+
+    /// One page of a location's stock, read from the ledger's location index:
+    /// the page token is the last `part<US>location` key returned (the same
+    /// tokens as every GetStock page), and a page costs its own size however
+    /// many parts the ledger holds or how far into the location it starts.
+    fn stock_at_location(
+        &self,
+        location_id: &str,
+        page: Option<&pb::PageRequest>,
+        to_pb: impl Fn(&Balance) -> pb::StockPosition,
+    ) -> Result<Response<pb::GetStockResponse>, Status> {
+        let size = page_size(page, self.spares.limits())?;
+        let token = page.map_or("", |p| p.page_token.as_str());
+        let after_part = (!token.is_empty()).then(|| token.split('\u{1f}').next().unwrap_or(token));
+        let mut balances =
+            self.spares
+                .stock_at_location(location_id, after_part, size.saturating_add(1))?;
+        let more = balances.len() > size;
+        balances.truncate(size);
+        let next_page_token = match balances.last() {
+            Some(last) if more => format!("{}\u{1f}{}", last.part_id, last.location_id),
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::GetStockResponse {
+            positions: balances.iter().map(to_pb).collect(),
+            next_page_token,
+        }))
     }
 }
 
@@ -136,19 +165,22 @@ impl InventoryService for InventoryApi {
                 DomainError::invalid("part_id", "give a part_id, a location_id or both").into(),
             );
         }
-        let balances = self.spares.stock(part, location)?;
         let now = self.spares.clock().now();
-        let items = balances.iter().map(|b| {
+        let to_pb = |b: &Balance| {
             let protected = self.spares.protected_quantity(&b.part_id, &b.location_id);
-            (
-                format!("{}\u{1f}{}", b.part_id, b.location_id),
-                convert::stock_to_pb(b, protected, now),
-            )
-        });
-        let (positions, next_page_token) =
-            paginate(items, request.page.as_ref(), self.spares.limits())?;
+            convert::stock_to_pb(b, protected, now)
+        };
+        if let (None, Some(location)) = (part, location) {
+            return self.stock_at_location(location, request.page.as_ref(), to_pb);
+        }
+        let balances = self.spares.stock(part, location)?;
+        // Positions are built for the page only, not for the balances before it.
+        let items = balances
+            .iter()
+            .map(|b| (format!("{}\u{1f}{}", b.part_id, b.location_id), b));
+        let (page, next_page_token) = paginate(items, request.page.as_ref(), self.spares.limits())?;
         Ok(Response::new(pb::GetStockResponse {
-            positions,
+            positions: page.into_iter().map(to_pb).collect(),
             next_page_token,
         }))
     }

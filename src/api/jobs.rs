@@ -86,6 +86,7 @@ pub fn job_fields_to_pb(r: &JobRecord, result_bytes: u64) -> pb::Job {
         summary: r.summary.clone(),
         result_json: String::new(),
         result_bytes,
+        seconds_left: r.seconds_left,
     }
 }
 

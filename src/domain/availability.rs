@@ -92,6 +92,9 @@ pub struct Availability {
     pub router: Router,
     parts: BTreeMap<PartId, Part>,
     predecessors: HashMap<PartId, Vec<PartId>>,
+    /// Protected units by part, then location (non-zero only): nested so a
+    /// lookup by `&str` needs no key allocation.
+    protection: HashMap<PartId, HashMap<LocationId, Qty>>,
 }
 
 impl Availability {
@@ -106,11 +109,31 @@ impl Availability {
                     .push(part.id.clone());
             }
         }
+        let mut protection: HashMap<PartId, HashMap<LocationId, Qty>> = HashMap::new();
+        for ((part_id, location_id), policy) in &network.policies {
+            if policy.protected_quantity > 0 {
+                protection
+                    .entry(part_id.clone())
+                    .or_default()
+                    .insert(location_id.clone(), policy.protected_quantity);
+            }
+        }
         Ok(Self {
             router: Router::new(network)?,
             parts: network.parts.clone(),
             predecessors,
+            protection,
         })
+    }
+
+    /// Units of `part_id` at `location_id` that only critical demand may
+    /// take, from the policies of the network this engine was built for.
+    pub fn protected_quantity(&self, part_id: &str, location_id: &str) -> Qty {
+        self.protection
+            .get(part_id)
+            .and_then(|locations| locations.get(location_id))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// The part master record.

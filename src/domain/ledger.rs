@@ -510,6 +510,11 @@ pub trait LedgerView {
 pub struct LedgerState {
     accounts: BTreeMap<Account, i64>,
     shipments: HashMap<String, ShipmentInfo>,
+    /// Stock by location: for each location, the parts with a non-zero
+    /// internal account there and how many such accounts (so the entry goes
+    /// when the last one reaches zero). Derived from `accounts` in `apply`;
+    /// it makes a location's stock a range read instead of a ledger scan.
+    by_location: BTreeMap<LocationId, BTreeMap<PartId, u32>>,
 }
 
 impl LedgerView for LedgerState {
@@ -550,11 +555,123 @@ impl LedgerState {
             }
             if next == 0 {
                 self.accounts.remove(&leg.account);
+                if current != 0 {
+                    self.unindex(&leg.account);
+                }
             } else {
                 self.accounts.insert(leg.account.clone(), next);
+                if current == 0 {
+                    self.index(&leg.account);
+                }
             }
         }
         problems
+    }
+
+    /// Counts a newly non-zero internal account in the location index.
+    fn index(&mut self, account: &Account) {
+        if let Account::Internal {
+            part_id,
+            location_id,
+            ..
+        } = account
+        {
+            let parts = match self.by_location.get_mut(location_id.as_str()) {
+                Some(parts) => parts,
+                None => self.by_location.entry(location_id.clone()).or_default(),
+            };
+            match parts.get_mut(part_id.as_str()) {
+                Some(count) => *count += 1,
+                None => {
+                    parts.insert(part_id.clone(), 1);
+                }
+            }
+        }
+    }
+
+    /// Uncounts an internal account that reached zero.
+    fn unindex(&mut self, account: &Account) {
+        if let Account::Internal {
+            part_id,
+            location_id,
+            ..
+        } = account
+            && let Some(parts) = self.by_location.get_mut(location_id.as_str())
+        {
+            if let Some(count) = parts.get_mut(part_id.as_str()) {
+                *count -= 1;
+                if *count == 0 {
+                    parts.remove(part_id.as_str());
+                }
+            }
+            if parts.is_empty() {
+                self.by_location.remove(location_id.as_str());
+            }
+        }
+    }
+
+    /// Up to `limit` non-zero balances at one location, ordered by part, of
+    /// the parts after `after_part_id` (all when `None`). Reads the location
+    /// index, so the cost is the page, not the ledger.
+    pub fn balances_at_location(
+        &self,
+        location_id: &str,
+        after_part_id: Option<&str>,
+        limit: usize,
+    ) -> Vec<Balance> {
+        use std::ops::Bound;
+        let Some(parts) = self.by_location.get(location_id) else {
+            return Vec::new();
+        };
+        let start = after_part_id.map_or(Bound::Unbounded, Bound::Excluded);
+        parts
+            .range::<str, _>((start, Bound::Unbounded))
+            .take(limit)
+            .map(|(part_id, _)| self.balance(part_id, location_id))
+            .collect()
+    }
+
+    /// Calls `visit` with each non-zero balance of one part, ordered by
+    /// location, reusing one [`Balance`] so that no balance is cloned.
+    pub fn visit_part_balances(&self, part_id: &str, visit: &mut dyn FnMut(&Balance)) {
+        let start = Account::available(part_id, "");
+        let mut current: Option<Balance> = None;
+        for (account, quantity) in self.accounts.range(start..) {
+            let Account::Internal {
+                part_id: p,
+                location_id: l,
+                bucket,
+            } = account
+            else {
+                break;
+            };
+            if p != part_id {
+                break;
+            }
+            match &mut current {
+                Some(balance) if &balance.location_id == l => {}
+                Some(balance) => {
+                    visit(balance);
+                    balance.location_id.clone_from(l);
+                    balance.available = 0;
+                    balance.reserved = 0;
+                    balance.inbound.clear();
+                }
+                None => {
+                    current = Some(Balance {
+                        part_id: p.clone(),
+                        location_id: l.clone(),
+                        ..Balance::default()
+                    });
+                }
+            }
+            if let Some(balance) = current.as_mut() {
+                self.add_to_balance(balance, bucket, *quantity);
+            }
+        }
+        if let Some(balance) = &current {
+            visit(balance);
+        }
     }
 
     /// Every non-zero account, ordered.
@@ -606,6 +723,9 @@ impl LedgerState {
 
     /// Non-zero balances, filtered, ordered by (part, location).
     pub fn balances(&self, part_id: Option<&str>, location_id: Option<&str>) -> Vec<Balance> {
+        if let (None, Some(location_id)) = (part_id, location_id) {
+            return self.balances_at_location(location_id, None, usize::MAX);
+        }
         let start = Account::available(part_id.unwrap_or(""), "");
         let mut out: Vec<Balance> = Vec::new();
         for (account, quantity) in self.accounts.range(start..) {

@@ -16,22 +16,23 @@ use std::sync::Arc;
 /// the stock between quoting and reserving, before answering `ABORTED`.
 pub const PROMISE_ORDER_ATTEMPTS: usize = 3;
 
-/// Reading stock for the promise engine from the ledger and the policy in force.
+/// Reading stock for the promise engine from the ledger and the policy in
+/// force (the engine's protection index, built with it for the same network
+/// version, so a lookup allocates nothing).
 struct LedgerView<'a> {
     spares: &'a Spares,
+    engine: &'a Availability,
 }
 
 impl StockView for LedgerView<'_> {
     fn visit_balances(&self, part_id: &str, visit: &mut dyn FnMut(&Balance)) {
         // A store read failure leaves the part without visible stock; the
         // promise then says there is none rather than inventing any.
-        if let Ok(balances) = self.spares.store().balances(Some(part_id), None) {
-            balances.iter().for_each(visit);
-        }
+        let _ = self.spares.store().visit_part_balances(part_id, visit);
     }
 
     fn protected_quantity(&self, part_id: &str, location_id: &str) -> Qty {
-        self.spares.protected_quantity(part_id, location_id)
+        self.engine.protected_quantity(part_id, location_id)
     }
 }
 
@@ -66,14 +67,21 @@ impl Spares {
 
     /// Where a part and its interchangeable part numbers are.
     pub fn where_is(&self, query: &WhereIsQuery) -> Result<WhereIsAnswer, DomainError> {
-        self.availability()?
-            .where_is(query, &LedgerView { spares: self })
+        let engine = self.availability()?;
+        engine.where_is(query, &self.view(&engine))
+    }
+
+    fn view<'a>(&'a self, engine: &'a Availability) -> LedgerView<'a> {
+        LedgerView {
+            spares: self,
+            engine,
+        }
     }
 
     /// Ranked fulfilment options; holds nothing.
     pub fn promise(&self, query: &PromiseQuery) -> Result<PromiseOutcome, DomainError> {
-        self.availability()?
-            .promise(query, &LedgerView { spares: self })
+        let engine = self.availability()?;
+        engine.promise(query, &self.view(&engine))
     }
 
     /// Promises every line consistently and, when asked, reserves every
@@ -87,13 +95,13 @@ impl Spares {
         let engine = self.availability()?;
         let Some(reserve) = reserve else {
             return Ok((
-                engine.promise_order(query, &LedgerView { spares: self })?,
+                engine.promise_order(query, &self.view(&engine))?,
                 Vec::new(),
             ));
         };
         let mut last_refusal = String::new();
         for _ in 0..PROMISE_ORDER_ATTEMPTS {
-            let promise = engine.promise_order(query, &LedgerView { spares: self })?;
+            let promise = engine.promise_order(query, &self.view(&engine))?;
             if !promise.complete {
                 return Ok((promise, Vec::new()));
             }

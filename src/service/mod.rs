@@ -11,6 +11,7 @@ pub mod availability;
 pub mod backup;
 pub mod jobs;
 pub mod load;
+mod plans;
 
 use crate::clock::Clock;
 use crate::config::Limits;
@@ -466,6 +467,22 @@ impl Spares {
             return Ok(vec![self.store.balance(part, location)?]);
         }
         self.store.balances(part_id, location_id)
+    }
+
+    /// Up to `limit` balances at one location, ordered by part, after
+    /// `after_part_id`: a page of the location's stock from the ledger's
+    /// location index. An unknown location is `NotFound`.
+    pub fn stock_at_location(
+        &self,
+        location_id: &str,
+        after_part_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Balance>, StoreError> {
+        if !self.network().locations.contains_key(location_id) {
+            return Err(DomainError::not_found("location", location_id).into());
+        }
+        self.store
+            .balances_at_location(location_id, after_part_id, limit)
     }
 
     fn publish(&self, part_id: &str, location_id: &str) {

@@ -1,5 +1,5 @@
 //! Persistence behind the [`Store`] trait: the network master data, the stock
-//! ledger and job records. `sled` is the embedded default (`SledStore`).
+//! ledger, job records and the policy history. `sled` is the embedded default (`SledStore`).
 
 use crate::domain::DomainError;
 use crate::domain::ledger::{
@@ -10,6 +10,7 @@ use crate::domain::network::{
     CriticalityCost, DemandRate, DemandSeries, Fleet, Lane, Location, MachineModel, Network, Part,
     Policy, SupplierLeadTime,
 };
+use crate::domain::plans::{PlanHeader, PlanRecord};
 use crate::domain::retire::{RetiredRecords, Retirement};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -250,6 +251,34 @@ pub trait Store: Send + Sync + 'static {
         part_id: Option<&str>,
         location_id: Option<&str>,
     ) -> Result<Vec<Balance>, StoreError>;
+    /// Up to `limit` non-zero balances at one location, ordered by part, of
+    /// the parts after `after_part_id` (from the first when `None`): one page
+    /// of a location's stock. The default filters [`Store::balances`]; a
+    /// store with a location index overrides it so a page costs the page.
+    fn balances_at_location(
+        &self,
+        location_id: &str,
+        after_part_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Balance>, StoreError> {
+        Ok(self
+            .balances(None, Some(location_id))?
+            .into_iter()
+            .filter(|b| after_part_id.is_none_or(|after| b.part_id.as_str() > after))
+            .take(limit)
+            .collect())
+    }
+    /// Calls `visit` with every non-zero balance of one part (the promise
+    /// engine's read). The default clones [`Store::balances`]; a store that
+    /// keeps balances in memory overrides it to visit them in place.
+    fn visit_part_balances(
+        &self,
+        part_id: &str,
+        visit: &mut dyn FnMut(&Balance),
+    ) -> Result<(), StoreError> {
+        self.balances(Some(part_id), None)?.iter().for_each(visit);
+        Ok(())
+    }
     /// Replays the movement log and checks conservation, non-negativity and that
     /// the persisted balances equal the replayed ones.
     fn audit(&self) -> Result<AuditReport, StoreError>;
@@ -273,6 +302,16 @@ pub trait Store: Send + Sync + 'static {
     /// Errors: `Rejected` if the store is not empty; `Corruption` if the items
     /// do not form a sound ledger (nothing is then committed).
     fn restore(&self, items: Vec<SnapshotItem>) -> Result<(), StoreError>;
+
+    /// Applies a plan in one transaction: writes every policy it sets,
+    /// removes every policy it clears, and appends the plan (header and
+    /// changes) to the policy history. Errors: `Rejected` if its id is
+    /// already in the history; `Storage` (nothing written).
+    fn apply_plan(&self, plan: &PlanRecord) -> Result<(), StoreError>;
+    /// The policy history, oldest first (headers only).
+    fn plan_history(&self) -> Result<Vec<PlanHeader>, StoreError>;
+    /// One plan of the history with its changes, or `None` if unknown.
+    fn plan(&self, plan_id: &str) -> Result<Option<PlanRecord>, StoreError>;
 }
 
 mod codec;

@@ -12,6 +12,8 @@
 //! | `ledger/meta` | `format` | layout version of the whole directory (one byte; see `layout`) |
 //! | `network/<collection>` | record key | record (JSON) |
 //! | `records/<collection>` | caller's key | caller's bytes |
+//! | `records/plan_history` | plan id (`plan-000001`) | [`PlanHeader`](crate::domain::plans::PlanHeader) (JSON) |
+//! | `records/plan_changes` | plan id, `/`, index (9 digits) | [`PolicyChange`](crate::domain::plans::PolicyChange) (JSON) |
 //!
 //! # Writes
 //!
@@ -42,6 +44,7 @@
 //! [`StoreError::Corruption`] rather than guess which side is right.
 
 mod backup;
+mod plans;
 
 use super::codec::{self, StoredOutcome};
 use super::{NetworkRecord, SnapshotItem, Store, StoreError, layout};
@@ -53,6 +56,7 @@ use crate::domain::ledger::{
     settle_entry,
 };
 use crate::domain::network::Network;
+use crate::domain::plans::{PlanHeader, PlanRecord};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
@@ -1117,6 +1121,28 @@ impl Store for SledStore {
         Ok(cache.ledger.balances(part_id, location_id))
     }
 
+    fn balances_at_location(
+        &self,
+        location_id: &str,
+        after_part_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Balance>, StoreError> {
+        let cache = self.cache.read().map_err(poisoned)?;
+        Ok(cache
+            .ledger
+            .balances_at_location(location_id, after_part_id, limit))
+    }
+
+    fn visit_part_balances(
+        &self,
+        part_id: &str,
+        visit: &mut dyn FnMut(&Balance),
+    ) -> Result<(), StoreError> {
+        let cache = self.cache.read().map_err(poisoned)?;
+        cache.ledger.visit_part_balances(part_id, visit);
+        Ok(())
+    }
+
     fn audit(&self) -> Result<AuditReport, StoreError> {
         // Holding the writer lock keeps the log, the persisted balances and the
         // in-memory balances still while they are compared.
@@ -1157,5 +1183,17 @@ impl Store for SledStore {
 
     fn restore(&self, items: Vec<SnapshotItem>) -> Result<(), StoreError> {
         self.restore_items(items)
+    }
+
+    fn apply_plan(&self, plan: &PlanRecord) -> Result<(), StoreError> {
+        self.write_plan(plan)
+    }
+
+    fn plan_history(&self) -> Result<Vec<PlanHeader>, StoreError> {
+        self.read_plan_history()
+    }
+
+    fn plan(&self, plan_id: &str) -> Result<Option<PlanRecord>, StoreError> {
+        self.read_plan(plan_id)
     }
 }

@@ -638,6 +638,48 @@ impl Harness {
         self.dir.path()
     }
 
+    /// The location index and the in-place part visit agree with the model:
+    /// a location's stock read whole and one part per page lists exactly the
+    /// parts the model has there, and visiting a part's balances sees what
+    /// `balances` returns.
+    fn check_indexes(&self, context: &str) {
+        let store = self.store();
+        for location in LOCATIONS {
+            let expected: Vec<&str> = PARTS
+                .iter()
+                .copied()
+                .filter(|part| self.model.position(part, location) != (0, 0, Vec::new()))
+                .collect();
+            let whole = store
+                .balances_at_location(location, None, usize::MAX)
+                .unwrap();
+            let parts: Vec<&str> = whole.iter().map(|b| b.part_id.as_str()).collect();
+            assert_eq!(parts, expected, "{context}: stock at {location}");
+            let mut paged = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let page = store
+                    .balances_at_location(location, after.as_deref(), 1)
+                    .unwrap();
+                let Some(last) = page.last() else { break };
+                after = Some(last.part_id.clone());
+                paged.extend(page);
+            }
+            assert_eq!(paged, whole, "{context}: stock at {location} in pages of 1");
+        }
+        for part in PARTS {
+            let mut visited = Vec::new();
+            store
+                .visit_part_balances(part, &mut |b| visited.push(b.clone()))
+                .unwrap();
+            assert_eq!(
+                visited,
+                store.balances(Some(part), None).unwrap(),
+                "{context}: visit of {part}"
+            );
+        }
+    }
+
     /// Compares every balance and reservation with the model and audits.
     pub fn check(&self, context: &str) {
         let store = self.store();
@@ -672,6 +714,7 @@ impl Harness {
             expected_nonzero,
             "{context}: balances()"
         );
+        self.check_indexes(context);
         for id in self.model.reservation_ids() {
             let stored = store.reservation(&id).unwrap().map(|r| r.state);
             assert_eq!(stored, self.model.reservation_state(&id), "{context}: {id}");
