@@ -71,7 +71,7 @@ def main(address, job_id):
     get_job = channel.unary_unary("/spares.v1.PlanningService/GetJob")
     job = decode(get_job(field_bytes(1, job_id.encode()), timeout=60))
     inline = len(job.get(11, b""))
-    result_bytes = job.get(12, 0)
+    result_bytes = job.get(13, 0)
     get_page = channel.unary_unary("/spares.v1.PlanningService/GetJobResult")
     data, offset, pages, largest = bytearray(), 0, 0, 0
     while True:
