@@ -1,6 +1,6 @@
 //! The backup format: a consistent copy of a whole `spares` service (master
 //! data and policies, the full movement log, reservations, idempotency keys,
-//! jobs and other records) that does not depend on the storage engine. A
+//! jobs, the policy history and other records) that does not depend on the storage engine. A
 //! backup taken from sled restores into sled today and into any later
 //! backend (the PostgreSQL one moves data with this format).
 //!
@@ -15,7 +15,7 @@
 //! | `entry` | `entry`: one movement-log entry (`sequence`, `recorded_at`, `cause`, `legs` of `account` and signed `delta`, `shipment`) | in increasing `sequence` |
 //! | `reservation` | `reservation`: a reservation in its state at the cut | any |
 //! | `idempotency` | `scope` (`movement`, `reserve`, `post`, `void`), `key`, `payload_hex` (the canonical payload the key was first used with, compared on retries; see `store::codec`), `outcome` (`{"movement": {sequence, recorded_at, shipment_id}}` or `{"reservation": {reservation_id}}`) | any |
-//! | `record` | `collection` (`jobs`, ...), `key`, `value` (text) or `value_hex` | any |
+//! | `record` | `collection` (`jobs`, `plan_history`, `plan_changes`, ...), `key`, `value` (text) or `value_hex` | any |
 //! | `end` | `last_sequence` (the cut), `items` (lines between header and end), `checksum` | last line, once |
 //!
 //! `checksum` is FNV-1a (64-bit, hex) over every byte of the file before the

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use spares::api::server::serve;
-use spares::cli::{Cli, Command, client, load, local};
+use spares::cli::{Cli, Command, PoliciesCommand, client, load, local};
 use spares::demo::DemoConfig;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -263,6 +263,16 @@ async fn run(cli: Cli) -> Result<String, String> {
             };
             text(spares::cli::planning::frontier(&server, request, json).await)
         }
+        Command::Policies { command } => match command {
+            PoliciesCommand::History {
+                plan,
+                limit,
+                server,
+            } => text(spares::cli::policies::history(&server, plan.as_deref(), limit).await),
+            PoliciesCommand::Rollback { plan_id, server } => {
+                text(spares::cli::policies::rollback(&server, &plan_id).await)
+            }
+        },
         Command::Forecast {
             file,
             method,

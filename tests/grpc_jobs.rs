@@ -257,6 +257,7 @@ fn a_job_cut_off_by_a_restart_is_reported_failed_not_lost() {
             request_json: "{}".into(),
             summary: String::new(),
             result_json: String::new(),
+            seconds_left: Some(12.0),
         };
         store
             .put_record(
@@ -275,6 +276,7 @@ fn a_job_cut_off_by_a_restart_is_reported_failed_not_lost() {
     .unwrap();
     let job = spares.jobs().get("job-000001").unwrap();
     assert_eq!(job.state, JobState::Failed);
+    assert_eq!(job.seconds_left, None, "an ended job has no time left");
     assert!(
         job.message.contains("restart") && job.message.contains("seed 99"),
         "{}",

@@ -35,6 +35,7 @@ pub fn job_to_pb(r: &JobRecord) -> pb::Job {
         seed: r.seed,
         summary: r.summary.clone(),
         result_json: r.result_json.clone(),
+        seconds_left: r.seconds_left,
     }
 }
 

@@ -86,6 +86,7 @@ pub const LIMITS: &[(&str, Limit)] = &[
     ("shipment_id", Limit::Id),
     ("reservation_id", Limit::Id),
     ("job_id", Limit::Id),
+    ("plan_id", Limit::Id),
     ("line_id", Limit::Id),
     ("time_zone", Limit::Id),
     ("country_code", Limit::Id),

@@ -5,6 +5,8 @@ use super::convert::{self, convert_batch};
 use super::jobs::{JobStream, job_to_pb, watch_job};
 use super::util::{blocking, paginate};
 use crate::domain::DomainError;
+use crate::domain::network::Network;
+use crate::domain::plans::PlanHeader;
 use crate::pb;
 use crate::pb::planning_service_server::PlanningService;
 use crate::planning::forecast::{self as fc, ForecastSettings, SeriesInput};
@@ -15,6 +17,7 @@ use crate::planning::simulate::{
 };
 use crate::service::Spares;
 use crate::service::jobs::{JobKind, JobOutcome};
+use crate::store::StoreError;
 use spares_solver::forecast::{DemandClass, ForecastMethod};
 use spares_solver::lp::Backend;
 use spares_solver::metric::MetricModel;
@@ -141,6 +144,72 @@ fn backend_from_pb(value: i32) -> Result<Backend, DomainError> {
     }
 }
 
+/// Checks what every planning request needs of the network before a job is
+/// created: it has locations and parts (else `FAILED_PRECONDITION` naming
+/// `field`: there is nothing to plan), and every part asked for exists (else
+/// `NOT_FOUND` naming its full path, e.g. `settings.part_ids[3]`).
+pub fn check_planning_network(
+    network: &Network,
+    field: &str,
+    part_ids: &[String],
+) -> Result<(), DomainError> {
+    if network.locations.is_empty() || network.parts.is_empty() {
+        return Err(DomainError::FailedPrecondition(format!(
+            "{field}: the network is empty ({} locations, {} parts); load a network before planning",
+            network.locations.len(),
+            network.parts.len()
+        )));
+    }
+    for (i, part_id) in part_ids.iter().enumerate() {
+        if !network.parts.contains_key(part_id) {
+            return Err(DomainError::not_found(
+                "part",
+                format!("{part_id} ({field}[{i}])"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Converts and checks a simulation request against the network: settings
+/// within their limits, the network not empty, every part and every id in
+/// every scenario known, and the work within the job limit. Errors name the
+/// field (`settings.part_ids[0]`, `scenarios[1].changes[0].location_id`).
+pub fn simulate_from_pb(
+    r: &pb::SimulateRequest,
+    spares: &Spares,
+) -> Result<SimulationRequest, DomainError> {
+    let request = SimulationRequest {
+        settings: settings_from_pb(r.settings.as_ref(), spares),
+        scenarios: scenarios_from_pb(&r.scenarios)?,
+    };
+    let network = spares.network();
+    let config = request.settings.sim_config();
+    config
+        .validate()
+        .map_err(crate::planning::simulate::settings_error)?;
+    check_planning_network(&network, "settings.part_ids", &request.settings.part_ids)?;
+    let parts = crate::planning::model::select_parts(&network, &request.settings.part_ids)
+        .map_err(|e| e.within("settings"))?;
+    if parts.is_empty() {
+        return Err(DomainError::FailedPrecondition(
+            "settings.part_ids: no part has demand to simulate; name parts or load demand".into(),
+        ));
+    }
+    for (i, scenario) in request.scenarios.iter().enumerate() {
+        let prefix = format!("scenarios[{i}]");
+        crate::planning::simulate::sim_scenario(&network, scenario, config.horizon_days, &prefix)?;
+    }
+    check_work(
+        spares,
+        config.replications,
+        config.horizon_days,
+        parts.len() * network.locations.len(),
+        1 + request.scenarios.len(),
+    )?;
+    Ok(request)
+}
+
 /// Converts and checks an optimisation request; parts are checked against the network.
 pub fn optimize_from_pb(
     r: &pb::OptimizeRequest,
@@ -188,6 +257,7 @@ pub fn optimize_from_pb(
         .validate()
         .map_err(|e| DomainError::invalid("settings", e.to_string()))?;
     let network = spares.network();
+    check_planning_network(&network, "settings.part_ids", &settings.part_ids)?;
     let parts =
         op::optimized_parts(&network, &settings.part_ids).map_err(|e| e.within("settings"))?;
     let config = settings.sim_config();
@@ -238,7 +308,13 @@ pub fn frontier_from_pb(
         }
         p => p,
     };
-    crate::planning::model::select_parts(&spares.network(), &r.part_ids)?;
+    let network = spares.network();
+    check_planning_network(&network, "part_ids", &r.part_ids)?;
+    if crate::planning::model::select_parts(&network, &r.part_ids)?.is_empty() {
+        return Err(DomainError::FailedPrecondition(
+            "part_ids: no part has demand to trace a frontier for".into(),
+        ));
+    }
     Ok(FrontierRequest {
         model,
         max_investment_usd: (max > 0.0).then_some(max),
@@ -352,36 +428,85 @@ fn series_forecast_to_pb(f: &fc::SeriesForecast) -> pb::SeriesForecast {
     }
 }
 
-/// Writes an optimised plan as base-stock policies, in batches under the batch limit.
-fn apply_plan(spares: &Spares, result: &op::OptimizeResult, job_id: &str) -> Result<usize, String> {
-    let policies: Vec<crate::domain::network::Policy> = result
-        .levels
-        .iter()
-        .map(|(part_id, location_id, level)| {
-            let existing = spares
-                .network()
-                .policies
-                .get(&(part_id.clone(), location_id.clone()))
-                .map_or(0, |p| p.protected_quantity);
-            crate::domain::network::Policy {
-                part_id: part_id.clone(),
-                location_id: location_id.clone(),
-                kind: crate::domain::network::PolicyKind::BaseStock,
-                order_up_to: *level,
-                reorder_point: level.saturating_sub(1),
-                order_quantity: 1,
-                protected_quantity: existing.min(*level),
-                source: format!("optimize:{job_id}"),
-            }
-        })
-        .collect();
-    let mut written = 0;
-    for chunk in policies.chunks(spares.limits().max_batch_items.max(1)) {
-        written += spares
-            .set_policies(chunk.to_vec())
-            .map_err(|e| format!("applying the plan: {e}"))?;
+/// Makes an optimised plan the plan in force: the policies of every
+/// part-location it decided (every echelon in `levels`), recorded in the
+/// policy history as one plan that `RollbackPlan` can undo. Returns the line
+/// the job's summary gets.
+fn apply_plan(
+    spares: &Spares,
+    result: &op::OptimizeResult,
+    job_id: &str,
+) -> Result<String, String> {
+    let source = format!("optimize:{job_id}");
+    let plan = spares
+        .apply_plan(&result.levels, &source)
+        .map_err(|e| format!("applying the plan: {e}"))?;
+    Ok(format!(
+        "Applied as {}: {} of {} policies changed (source {source}); undo with `spares policies rollback {}`\n",
+        plan.plan_id,
+        plan.changes,
+        result.levels.len(),
+        plan.plan_id
+    ))
+}
+
+/// Converts a plan header to protobuf.
+fn plan_to_pb(plan: &PlanHeader, rolled_back_by: Option<&str>) -> pb::PolicyPlan {
+    pb::PolicyPlan {
+        plan_id: plan.plan_id.clone(),
+        applied_at: Some(convert::timestamp_to_pb(plan.applied_at)),
+        source: plan.source.clone(),
+        rolls_back_plan_id: plan.rolls_back.clone().unwrap_or_default(),
+        changes: plan.changes as u64,
+        rolled_back_by_plan_id: rolled_back_by.unwrap_or_default().to_string(),
     }
-    Ok(written)
+}
+
+/// The policy history page a request asks for: plans, or one plan's changes.
+fn policy_history(
+    spares: &Spares,
+    r: &pb::GetPolicyHistoryRequest,
+) -> Result<pb::GetPolicyHistoryResponse, StoreError> {
+    let history = spares.plan_history()?;
+    let rolled_back_by = |id: &str| {
+        history
+            .iter()
+            .rev()
+            .find(|p| p.rolls_back.as_deref() == Some(id))
+            .map(|p| p.plan_id.as_str())
+    };
+    if r.plan_id.is_empty() {
+        let items = history
+            .iter()
+            .map(|p| (p.plan_id.clone(), plan_to_pb(p, rolled_back_by(&p.plan_id))));
+        let (plans, next_page_token) = paginate(items, r.page.as_ref(), spares.limits())?;
+        return Ok(pb::GetPolicyHistoryResponse {
+            plans,
+            changes: Vec::new(),
+            next_page_token,
+        });
+    }
+    let plan = spares.plan(&r.plan_id)?;
+    let items = plan.changes.iter().enumerate().map(|(i, c)| {
+        (
+            format!("{i:09}"),
+            pb::PolicyChange {
+                part_id: c.part_id.clone(),
+                location_id: c.location_id.clone(),
+                before: c.before.as_ref().map(convert::policy_to_pb),
+                after: c.after.as_ref().map(convert::policy_to_pb),
+            },
+        )
+    });
+    let (changes, next_page_token) = paginate(items, r.page.as_ref(), spares.limits())?;
+    Ok(pb::GetPolicyHistoryResponse {
+        plans: vec![plan_to_pb(
+            &plan.header,
+            rolled_back_by(&plan.header.plan_id),
+        )],
+        changes,
+        next_page_token,
+    })
 }
 
 /// Refuses a job that asks for more work than the configured limit, before
@@ -460,35 +585,9 @@ impl PlanningService for PlanningApi {
         &self,
         request: Request<pb::SimulateRequest>,
     ) -> Result<Response<pb::Job>, Status> {
-        let r = request.into_inner();
-        let request = SimulationRequest {
-            settings: settings_from_pb(r.settings.as_ref(), &self.spares),
-            scenarios: scenarios_from_pb(&r.scenarios)?,
-        };
-        // Check the request before queueing, so bad input is an error now, not a failed job later.
+        // Checked before queueing, so bad input is an error now, not a failed job later.
+        let request = simulate_from_pb(request.get_ref(), &self.spares)?;
         let network = self.spares.network();
-        let config = request.settings.sim_config();
-        config
-            .validate()
-            .map_err(crate::planning::simulate::settings_error)?;
-        let parts = crate::planning::model::select_parts(&network, &request.settings.part_ids)
-            .map_err(|e| e.within("settings"))?;
-        for (i, scenario) in request.scenarios.iter().enumerate() {
-            let prefix = format!("scenarios[{i}]");
-            crate::planning::simulate::sim_scenario(
-                &network,
-                scenario,
-                config.horizon_days,
-                &prefix,
-            )?;
-        }
-        check_work(
-            &self.spares,
-            config.replications,
-            config.horizon_days,
-            parts.len() * network.locations.len(),
-            1 + request.scenarios.len(),
-        )?;
         let request_json = serde_json::to_string(&request).unwrap_or_default();
         let seed = request.settings.seed;
         let job = self
@@ -530,10 +629,7 @@ impl PlanningService for PlanningApi {
                         let mut summary = op::summarize(&result, SUMMARY_ROWS);
                         if apply {
                             match apply_plan(&spares, &result, ctx.job_id()) {
-                                Ok(n) => summary.push_str(&format!(
-                                    "Applied {n} policies (source optimize:{})\n",
-                                    ctx.job_id()
-                                )),
+                                Ok(line) => summary.push_str(&line),
                                 Err(message) => return JobOutcome::Failed(message),
                             }
                         }
@@ -619,5 +715,26 @@ impl PlanningService for PlanningApi {
             .jobs()
             .cancel(job_id(&request.get_ref().job_id)?)?;
         Ok(Response::new(job_to_pb(&record)))
+    }
+
+    async fn get_policy_history(
+        &self,
+        request: Request<pb::GetPolicyHistoryRequest>,
+    ) -> Result<Response<pb::GetPolicyHistoryResponse>, Status> {
+        let r = request.into_inner();
+        let response = blocking(&self.spares, move |s| policy_history(s, &r)).await?;
+        Ok(Response::new(response))
+    }
+
+    async fn rollback_plan(
+        &self,
+        request: Request<pb::RollbackPlanRequest>,
+    ) -> Result<Response<pb::PolicyPlan>, Status> {
+        let plan_id = request.into_inner().plan_id;
+        if plan_id.is_empty() {
+            return Err(DomainError::invalid("plan_id", "is required").into());
+        }
+        let plan = blocking(&self.spares, move |s| s.rollback_plan(&plan_id)).await?;
+        Ok(Response::new(plan_to_pb(&plan, None)))
     }
 }

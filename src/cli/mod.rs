@@ -7,6 +7,7 @@ pub mod jobs;
 pub mod load;
 pub mod local;
 pub mod planning;
+pub mod policies;
 pub mod table;
 
 use clap::{Parser, Subcommand};
@@ -304,6 +305,12 @@ pub enum Command {
         #[arg(long, default_value = DEFAULT_SERVER)]
         server: String,
     },
+    /// The policy history: plans applied by `spares optimize --apply`, and rolling one back.
+    Policies {
+        /// What to do.
+        #[command(subcommand)]
+        command: PoliciesCommand,
+    },
     /// Forecasts demand series from a CSV file, locally (long import format or the wide
     /// format of public data sets).
     Forecast {
@@ -327,5 +334,30 @@ pub enum Command {
         /// Print every forecast as JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// `spares policies ...`.
+#[derive(Debug, Subcommand)]
+pub enum PoliciesCommand {
+    /// Lists the applied plans, oldest first; with --plan, that plan's changes.
+    History {
+        /// Show this plan's policy changes (before and after).
+        #[arg(long)]
+        plan: Option<String>,
+        /// Most changes to show.
+        #[arg(long, default_value_t = policies::DEFAULT_CHANGE_ROWS)]
+        limit: usize,
+        /// Server URL.
+        #[arg(long, default_value = DEFAULT_SERVER)]
+        server: String,
+    },
+    /// Restores exactly the policies a plan replaced (recorded as a new plan).
+    Rollback {
+        /// The plan to undo, e.g. plan-000003.
+        plan_id: String,
+        /// Server URL.
+        #[arg(long, default_value = DEFAULT_SERVER)]
+        server: String,
     },
 }

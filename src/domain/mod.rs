@@ -9,6 +9,7 @@ pub mod error;
 pub mod inputs;
 pub mod ledger;
 pub mod network;
+pub mod plans;
 pub mod promise;
 pub mod retire;
 pub mod routing;

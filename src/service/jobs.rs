@@ -79,7 +79,7 @@ pub struct JobRecord {
     pub kind: JobKind,
     /// Where it is in its life cycle.
     pub state: JobState,
-    /// Share done, 0..1.
+    /// Share done, 0..1; it never decreases while the job runs.
     pub progress: f64,
     /// What it is doing, or why it failed.
     pub message: String,
@@ -97,6 +97,45 @@ pub struct JobRecord {
     pub summary: String,
     /// The full result as JSON.
     pub result_json: String,
+    /// Estimated seconds until the job ends, from the time it has run and
+    /// its progress ([`time_left_seconds`]); `None` until it reports progress
+    /// above zero, and once it has ended without succeeding.
+    #[serde(default)]
+    pub seconds_left: Option<f64>,
+}
+
+/// Progress below this share gives no estimate of the time left: the first
+/// reports of a job (set-up, before any replication ends) say too little
+/// about its pace, and dividing by them would print absurd times.
+pub const MIN_PROGRESS_FOR_ESTIMATE: f64 = 1e-3;
+
+/// The time left of a job that has run `elapsed_seconds` and done `fraction`
+/// of its work, assuming the rest goes at the same average pace:
+/// `elapsed x (1 - fraction) / fraction`. `None` below
+/// [`MIN_PROGRESS_FOR_ESTIMATE`] or for a non-finite input.
+pub fn time_left_seconds(elapsed_seconds: f64, fraction: f64) -> Option<f64> {
+    if !(elapsed_seconds.is_finite() && fraction.is_finite())
+        || fraction < MIN_PROGRESS_FOR_ESTIMATE
+    {
+        return None;
+    }
+    let fraction = fraction.min(1.0);
+    Some(elapsed_seconds.max(0.0) * (1.0 - fraction) / fraction)
+}
+
+/// Applies one progress report to a record: the share done never goes back
+/// (a job whose phases report on their own scales, or a late report from a
+/// worker thread, cannot make it jump backwards), the message is the latest,
+/// and the time left is re-estimated from the time since the job started.
+pub fn record_progress(record: &mut JobRecord, fraction: f64, message: &str, now: Timestamp) {
+    if fraction.is_finite() {
+        record.progress = record.progress.max(fraction.clamp(0.0, 1.0));
+    }
+    record.message = message.to_string();
+    let elapsed = record
+        .started_at
+        .map(|start| (now.as_millisecond() - start.as_millisecond()) as f64 / 1000.0);
+    record.seconds_left = elapsed.and_then(|e| time_left_seconds(e, record.progress));
 }
 
 /// Receives progress reports: share done (0..1) and what the job is doing.
@@ -263,6 +302,7 @@ impl Jobs {
                 request_json,
                 summary: String::new(),
                 result_json: String::new(),
+                seconds_left: None,
             };
             persist(self.store.as_ref(), &record)?;
             let (updates, _) = watch::channel(record.clone());
@@ -377,10 +417,8 @@ impl Jobs {
             job_id: job_id.to_string(),
             cancel,
             report: Box::new(move |fraction, message| {
-                jobs.update(&id, false, |r| {
-                    r.progress = fraction;
-                    r.message = message.to_string();
-                });
+                let now = jobs.clock.now();
+                jobs.update(&id, false, |r| record_progress(r, fraction, message, now));
             }),
         };
         let outcome = work(&context);
@@ -396,16 +434,19 @@ impl Jobs {
                 } => {
                     r.state = JobState::Succeeded;
                     r.progress = 1.0;
+                    r.seconds_left = Some(0.0);
                     r.message = "done".into();
                     r.summary = summary;
                     r.result_json = result_json;
                 }
                 JobOutcome::Cancelled => {
                     r.state = JobState::Cancelled;
+                    r.seconds_left = None;
                     r.message = "cancelled on request".into();
                 }
                 JobOutcome::Failed(message) => {
                     r.state = JobState::Failed;
+                    r.seconds_left = None;
                     r.message = message;
                 }
             }
@@ -432,6 +473,12 @@ impl Jobs {
             .get(job_id)
             .map(|e| e.updates.borrow().clone())
             .ok_or_else(|| DomainError::not_found("job", job_id))
+    }
+
+    /// How many jobs exist (stored, in any state): a request refused at the
+    /// edge leaves it unchanged.
+    pub fn count(&self) -> usize {
+        self.lock().len()
     }
 
     /// A receiver that sees every published change of a job.
@@ -475,6 +522,7 @@ impl Jobs {
 /// run it again.
 fn interrupt(record: &mut JobRecord, now: Timestamp, by: &str) {
     record.state = JobState::Failed;
+    record.seconds_left = None;
     record.finished_at = Some(now);
     record.message = format!(
         "interrupted by {by} at {:.0}% done; resubmit to run again (seed {})",
@@ -487,4 +535,60 @@ fn persist(store: &dyn Store, record: &JobRecord) -> Result<(), StoreError> {
     let bytes = serde_json::to_vec(record)
         .map_err(|e| StoreError::Storage(format!("encoding a job: {e}")))?;
     store.put_record(COLLECTION, &record.job_id, &bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(started_at: Timestamp) -> JobRecord {
+        JobRecord {
+            job_id: "job-000001".into(),
+            kind: JobKind::Simulate,
+            state: JobState::Running,
+            progress: 0.0,
+            message: "running".into(),
+            created_at: started_at,
+            started_at: Some(started_at),
+            finished_at: None,
+            seed: 1,
+            request_json: String::new(),
+            summary: String::new(),
+            result_json: String::new(),
+            seconds_left: None,
+        }
+    }
+
+    #[test]
+    fn the_time_left_is_the_elapsed_time_scaled_by_what_remains() {
+        assert_eq!(time_left_seconds(10.0, 0.25), Some(30.0));
+        assert_eq!(time_left_seconds(10.0, 1.0), Some(0.0));
+        assert_eq!(time_left_seconds(10.0, 0.0), None);
+        assert_eq!(
+            time_left_seconds(10.0, MIN_PROGRESS_FOR_ESTIMATE / 2.0),
+            None
+        );
+        assert_eq!(time_left_seconds(f64::NAN, 0.5), None);
+        assert_eq!(time_left_seconds(10.0, f64::NAN), None);
+    }
+
+    #[test]
+    fn progress_never_goes_back_and_the_estimate_follows_the_clock() {
+        let start: Timestamp = "2026-11-23T14:00:00Z".parse().unwrap();
+        let at = |seconds: i64| start + jiff::SignedDuration::from_secs(seconds);
+        let mut r = record(start);
+        record_progress(&mut r, 0.0, "set-up", at(5));
+        assert_eq!((r.progress, r.seconds_left), (0.0, None));
+        record_progress(&mut r, 0.5, "training", at(20));
+        assert_eq!((r.progress, r.seconds_left), (0.5, Some(20.0)));
+        // A later phase reporting on its own scale does not move it back.
+        record_progress(&mut r, 0.1, "evaluating", at(30));
+        assert_eq!(r.progress, 0.5);
+        assert_eq!(r.message, "evaluating");
+        assert_eq!(r.seconds_left, Some(30.0));
+        record_progress(&mut r, f64::NAN, "odd", at(30));
+        assert_eq!(r.progress, 0.5);
+        record_progress(&mut r, 7.0, "past the end", at(40));
+        assert_eq!((r.progress, r.seconds_left), (1.0, Some(0.0)));
+    }
 }

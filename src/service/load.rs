@@ -285,4 +285,15 @@ impl Store for DryRunStore {
     fn restore(&self, _: Vec<crate::store::SnapshotItem>) -> Result<(), StoreError> {
         Self::no_ledger()
     }
+    fn apply_plan(&self, _: &crate::domain::plans::PlanRecord) -> Result<(), StoreError> {
+        Err(StoreError::Storage(
+            "a dry run has no policy history".into(),
+        ))
+    }
+    fn plan_history(&self) -> Result<Vec<crate::domain::plans::PlanHeader>, StoreError> {
+        Ok(Vec::new())
+    }
+    fn plan(&self, _: &str) -> Result<Option<crate::domain::plans::PlanRecord>, StoreError> {
+        Ok(None)
+    }
 }

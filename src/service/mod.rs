@@ -11,6 +11,7 @@ pub mod availability;
 pub mod backup;
 pub mod jobs;
 pub mod load;
+mod plans;
 
 use crate::clock::Clock;
 use crate::config::Limits;

@@ -1,5 +1,5 @@
 //! Persistence behind the [`Store`] trait: the network master data, the stock
-//! ledger and job records. `sled` is the embedded default (`SledStore`).
+//! ledger, job records and the policy history. `sled` is the embedded default (`SledStore`).
 
 use crate::domain::DomainError;
 use crate::domain::ledger::{
@@ -10,6 +10,7 @@ use crate::domain::network::{
     CriticalityCost, DemandRate, DemandSeries, Fleet, Lane, Location, MachineModel, Network, Part,
     Policy, SupplierLeadTime,
 };
+use crate::domain::plans::{PlanHeader, PlanRecord};
 use crate::domain::retire::{RetiredRecords, Retirement};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -301,6 +302,16 @@ pub trait Store: Send + Sync + 'static {
     /// Errors: `Rejected` if the store is not empty; `Corruption` if the items
     /// do not form a sound ledger (nothing is then committed).
     fn restore(&self, items: Vec<SnapshotItem>) -> Result<(), StoreError>;
+
+    /// Applies a plan in one transaction: writes every policy it sets,
+    /// removes every policy it clears, and appends the plan (header and
+    /// changes) to the policy history. Errors: `Rejected` if its id is
+    /// already in the history; `Storage` (nothing written).
+    fn apply_plan(&self, plan: &PlanRecord) -> Result<(), StoreError>;
+    /// The policy history, oldest first (headers only).
+    fn plan_history(&self) -> Result<Vec<PlanHeader>, StoreError>;
+    /// One plan of the history with its changes, or `None` if unknown.
+    fn plan(&self, plan_id: &str) -> Result<Option<PlanRecord>, StoreError>;
 }
 
 mod codec;

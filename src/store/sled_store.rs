@@ -12,6 +12,8 @@
 //! | `ledger/meta` | `format` | layout version of the whole directory (one byte; see `layout`) |
 //! | `network/<collection>` | record key | record (JSON) |
 //! | `records/<collection>` | caller's key | caller's bytes |
+//! | `records/plan_history` | plan id (`plan-000001`) | [`PlanHeader`](crate::domain::plans::PlanHeader) (JSON) |
+//! | `records/plan_changes` | plan id, `/`, index (9 digits) | [`PolicyChange`](crate::domain::plans::PolicyChange) (JSON) |
 //!
 //! # Writes
 //!
@@ -42,6 +44,7 @@
 //! [`StoreError::Corruption`] rather than guess which side is right.
 
 mod backup;
+mod plans;
 
 use super::codec::{self, StoredOutcome};
 use super::{NetworkRecord, SnapshotItem, Store, StoreError, layout};
@@ -53,6 +56,7 @@ use crate::domain::ledger::{
     settle_entry,
 };
 use crate::domain::network::Network;
+use crate::domain::plans::{PlanHeader, PlanRecord};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
@@ -1164,5 +1168,17 @@ impl Store for SledStore {
 
     fn restore(&self, items: Vec<SnapshotItem>) -> Result<(), StoreError> {
         self.restore_items(items)
+    }
+
+    fn apply_plan(&self, plan: &PlanRecord) -> Result<(), StoreError> {
+        self.write_plan(plan)
+    }
+
+    fn plan_history(&self) -> Result<Vec<PlanHeader>, StoreError> {
+        self.read_plan_history()
+    }
+
+    fn plan(&self, plan_id: &str) -> Result<Option<PlanRecord>, StoreError> {
+        self.read_plan(plan_id)
     }
 }
