@@ -17,6 +17,8 @@ pub mod demo;
 pub mod domain;
 pub mod import;
 pub mod logging;
+pub mod metrics;
 pub mod planning;
+pub mod report;
 pub mod service;
 pub mod store;

@@ -53,23 +53,41 @@ fn log_config(format: spares::logging::LogFormat) -> spares::logging::LogConfig 
 async fn serve_until_ctrl_c(
     spares: Arc<spares::service::Spares>,
     listen: std::net::SocketAddr,
+    metrics_listen: Option<std::net::SocketAddr>,
 ) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    if let Some(address) = metrics_listen {
+        let metrics = tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(|e| format!("--metrics-listen: cannot listen on {address}: {e}"))?;
+        let bound = metrics.local_addr().unwrap_or(address);
+        eprintln!("spares serving metrics on http://{bound}/metrics");
+        tokio::spawn(spares::metrics::endpoint::serve_metrics(metrics, async {
+            let _ = metrics_stopped.await;
+        }));
+    }
     let bound = listener.local_addr().unwrap_or(listen);
     eprintln!("spares serving gRPC on {bound}; Ctrl-C or SIGTERM stops it");
-    serve(spares, listener, shutdown_signal())
+    let served = serve(spares, listener, shutdown_signal())
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string());
+    let _ = stop_metrics.send(());
+    served
 }
 
 async fn run(cli: Cli) -> Result<String, String> {
     let text = |r: Result<String, client::ClientError>| r.map_err(|e| e.to_string());
     match cli.command {
-        Command::Serve { listen, data_dir } => {
+        Command::Serve {
+            listen,
+            data_dir,
+            metrics_listen,
+        } => {
             let spares = local::open(&data_dir)?;
-            serve_until_ctrl_c(spares, listen).await?;
+            serve_until_ctrl_c(spares, listen, metrics_listen).await?;
             Ok(String::new())
         }
         Command::Demo {
@@ -79,6 +97,7 @@ async fn run(cli: Cli) -> Result<String, String> {
             listen,
             data_dir,
             no_serve,
+            metrics_listen,
         } => {
             let config = DemoConfig {
                 seed,
@@ -95,7 +114,7 @@ async fn run(cli: Cli) -> Result<String, String> {
                 return Ok(report);
             }
             print!("{report}");
-            serve_until_ctrl_c(spares, listen).await?;
+            serve_until_ctrl_c(spares, listen, metrics_listen).await?;
             Ok(String::new())
         }
         Command::Import {
@@ -263,6 +282,16 @@ async fn run(cli: Cli) -> Result<String, String> {
             };
             text(spares::cli::planning::frontier(&server, request, json).await)
         }
+        Command::Report {
+            job,
+            output,
+            server,
+        } => text(spares::cli::report::report(&server, &job, &output).await),
+        Command::Jobs {
+            kind,
+            state,
+            server,
+        } => text(spares::cli::jobs::list(&server, kind.as_deref(), state.as_deref()).await),
         Command::Policies { command } => match command {
             PoliciesCommand::History {
                 plan,

@@ -125,7 +125,13 @@ async fn a_simulation_job_streams_progress_and_stores_its_result() {
         "{}",
         stored.summary
     );
-    let result: serde_json::Value = serde_json::from_str(&stored.result_json).unwrap();
+    // A result over 1 MiB is not inline; GetJobResult pages it.
+    assert!(stored.result_bytes > 0);
+    let full = spares::cli::jobs::full_result(&mut clients.planning, &stored)
+        .await
+        .unwrap();
+    assert_eq!(full.len() as u64, stored.result_bytes);
+    let result: serde_json::Value = serde_json::from_str(&full).unwrap();
     assert_eq!(result["baseline"]["seed"], 11);
     assert_eq!(result["comparisons"].as_array().map(Vec::len), Some(1));
     server.stop().await;

@@ -871,6 +871,51 @@ fn ratio(decrease: f64, cost: f64) -> f64 {
     }
 }
 
+/// A stocking plan measured as the frontier measures its points.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PlanMeasure {
+    /// Money in stock: every node's units times the item's unit cost.
+    pub investment: f64,
+    /// Total expected backorders at demand nodes.
+    pub expected_backorders: f64,
+    /// Sherbrooke availability of the fleet, when a fleet size was given.
+    pub availability: Option<f64>,
+}
+
+/// Measures given stock levels (`stock[i][n]` = units at node `n` of item
+/// `i`) with the frontier's model, so a plan can be placed on its frontier.
+/// Errors: a stock vector whose length is not the item's node count, or a
+/// fleet of zero machines.
+pub fn evaluate(
+    items: &[MetricItem],
+    options: &MetricOptions,
+    stock: &[Vec<u64>],
+    machines: Option<u64>,
+) -> Result<PlanMeasure> {
+    if stock.len() != items.len() {
+        return Err(invalid(
+            "stock",
+            format!("needs one entry per item ({})", items.len()),
+        ));
+    }
+    let mut measure = PlanMeasure {
+        investment: 0.0,
+        expected_backorders: 0.0,
+        availability: None,
+    };
+    let mut log_availability = 0.0;
+    for (item, levels) in items.iter().zip(stock) {
+        let ebo = expected_backorders(item, options, levels)?;
+        measure.expected_backorders += ebo;
+        measure.investment += levels.iter().sum::<u64>() as f64 * item.unit_cost;
+        if let Some(n) = machines {
+            log_availability += item_log_availability(n, item.units_per_machine, ebo)?;
+        }
+    }
+    measure.availability = machines.map(|_| log_availability.exp());
+    Ok(measure)
+}
+
 /// One item's term Z ln(1 - EBO / (N Z)) of the log availability.
 fn item_log_availability(machines: u64, units_per_machine: u64, ebo: f64) -> Result<f64> {
     if machines == 0 || units_per_machine == 0 {

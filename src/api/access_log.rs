@@ -269,8 +269,10 @@ impl Entry {
     }
 
     fn log(&self, code: Code) {
-        let latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        let elapsed = self.started.elapsed();
         let status = code_name(code);
+        crate::metrics::metrics().observe_rpc(&self.rpc, status, elapsed);
+        let latency_ms = elapsed.as_secs_f64() * 1000.0;
         let principal = self.principal.get().unwrap_or("-");
         let peer = self
             .peer

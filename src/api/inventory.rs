@@ -91,6 +91,7 @@ pub fn watch(
     let mut closing = spares.closing();
     let (tx, rx) = mpsc::channel(spares.limits().watch_buffer.max(1));
     tokio::spawn(async move {
+        let stream = crate::metrics::WatchStreamGuard::open("stock");
         loop {
             let received = tokio::select! {
                 received = changes.recv() => received,
@@ -110,11 +111,14 @@ pub fn watch(
                         event: Some(pb::stock_event::Event::Changed(p)),
                     })
                 }
-                Err(broadcast::error::RecvError::Lagged(missed)) => Ok(pb::StockEvent {
-                    event: Some(pb::stock_event::Event::Lagged(pb::Lagged {
-                        missed_events: missed,
-                    })),
-                }),
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    stream.lagged(missed);
+                    Ok(pb::StockEvent {
+                        event: Some(pb::stock_event::Event::Lagged(pb::Lagged {
+                            missed_events: missed,
+                        })),
+                    })
+                }
                 Err(broadcast::error::RecvError::Closed) => break,
             };
             if tx.send(event).await.is_err() {

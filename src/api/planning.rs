@@ -2,7 +2,10 @@
 //! simulation, optimisation, frontier and forecast jobs.
 
 use super::convert::{self, convert_batch};
-use super::jobs::{JobStream, job_to_pb, watch_job};
+use super::jobs::{
+    DEFAULT_RESULT_PAGE_BYTES, JobStream, MAX_RESULT_PAGE_BYTES, job_fields_to_pb,
+    job_kind_from_pb, job_state_from_pb, job_to_pb, watch_job,
+};
 use super::util::{blocking, paginate};
 use crate::domain::DomainError;
 use crate::domain::network::Network;
@@ -23,6 +26,13 @@ use spares_solver::lp::Backend;
 use spares_solver::metric::MetricModel;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
+
+/// Bytes per report chunk: small enough for any client's receive limit.
+pub const REPORT_CHUNK_BYTES: usize = 256 * 1024;
+
+/// The stream of a report's chunks.
+pub type ReportStream =
+    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::ReportChunk, Status>> + Send>>;
 
 /// The gRPC face of planning.
 pub struct PlanningApi {
@@ -715,6 +725,87 @@ impl PlanningService for PlanningApi {
             .jobs()
             .cancel(job_id(&request.get_ref().job_id)?)?;
         Ok(Response::new(job_to_pb(&record)))
+    }
+
+    async fn get_job_result(
+        &self,
+        request: Request<pb::GetJobResultRequest>,
+    ) -> Result<Response<pb::JobResultPage>, Status> {
+        let r = request.into_inner();
+        let max_bytes = match r.max_bytes as usize {
+            0 => DEFAULT_RESULT_PAGE_BYTES,
+            n if n > MAX_RESULT_PAGE_BYTES => {
+                return Err(DomainError::OutOfRange {
+                    field: "max_bytes".into(),
+                    reason: format!("at most {MAX_RESULT_PAGE_BYTES}"),
+                }
+                .into());
+            }
+            n => n,
+        };
+        let id = job_id(&r.job_id)?.to_string();
+        let (data, total_bytes) = self.spares.jobs().result_page(&id, r.offset, max_bytes)?;
+        let next_offset = r.offset + data.len() as u64;
+        Ok(Response::new(pb::JobResultPage {
+            job_id: id,
+            offset: r.offset,
+            data,
+            total_bytes,
+            next_offset,
+        }))
+    }
+
+    type GetJobReportStream = ReportStream;
+
+    async fn get_job_report(
+        &self,
+        request: Request<pb::GetJobReportRequest>,
+    ) -> Result<Response<Self::GetJobReportStream>, Status> {
+        let record = self.spares.jobs().get(job_id(&request.get_ref().job_id)?)?;
+        let html = tokio::task::spawn_blocking(move || crate::report::render(&record))
+            .await
+            .map_err(|e| Status::internal(format!("report task: {e}")))??;
+        let total_bytes = html.len() as u64;
+        let chunks: Vec<Result<pb::ReportChunk, Status>> = html
+            .into_bytes()
+            .chunks(REPORT_CHUNK_BYTES)
+            .enumerate()
+            .map(|(i, data)| {
+                Ok(pb::ReportChunk {
+                    data: data.to_vec(),
+                    media_type: if i == 0 {
+                        "text/html; charset=utf-8".into()
+                    } else {
+                        String::new()
+                    },
+                    total_bytes: if i == 0 { total_bytes } else { 0 },
+                })
+            })
+            .collect();
+        Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
+    }
+
+    async fn list_jobs(
+        &self,
+        request: Request<pb::ListJobsRequest>,
+    ) -> Result<Response<pb::ListJobsResponse>, Status> {
+        let r = request.into_inner();
+        let kind = job_kind_from_pb(r.kind, "kind")?;
+        let state = job_state_from_pb(r.state, "state")?;
+        let size = super::util::page_size(r.page.as_ref(), self.spares.limits())?;
+        let after = r.page.as_ref().map_or("", |p| p.page_token.as_str());
+        let (records, more) = self.spares.jobs().list(kind, state, after, size);
+        let next_page_token = match (more, records.last()) {
+            (true, Some((last, _))) => last.job_id.clone(),
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListJobsResponse {
+            jobs: records
+                .iter()
+                .map(|(record, bytes)| job_fields_to_pb(record, *bytes))
+                .collect(),
+            next_page_token,
+        }))
     }
 
     async fn get_policy_history(

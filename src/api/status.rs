@@ -4,6 +4,19 @@ use crate::domain::DomainError;
 use crate::store::StoreError;
 use tonic::{Code, Status};
 
+impl From<crate::report::ReportError> for Status {
+    fn from(error: crate::report::ReportError) -> Self {
+        use crate::report::ReportError;
+        let code = match &error {
+            ReportError::NotFinished { .. } | ReportError::Unsupported { .. } => {
+                Code::FailedPrecondition
+            }
+            ReportError::Undecodable { .. } => Code::Internal,
+        };
+        status(code, error.to_string())
+    }
+}
+
 /// Longest status message in bytes. Messages quote client input only in
 /// bounded form ([`crate::domain::error::quote`]); this is the backstop, so no
 /// error can grow past what every client reads (a gRPC message header).

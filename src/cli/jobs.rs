@@ -36,7 +36,135 @@ pub async fn follow(
         last = update;
     }
     bar.finish_and_clear();
+    if last.result_json.is_empty() && last.result_bytes > 0 {
+        last.result_json = full_result(planning, &last).await?;
+    }
     Ok(last)
+}
+
+/// The full result of a succeeded job: inline in the job, or paged with
+/// GetJobResult when it was too large to send inline.
+pub async fn full_result(
+    planning: &mut PlanningServiceClient<Channel>,
+    job: &pb::Job,
+) -> Result<String, ClientError> {
+    if !job.result_json.is_empty() || job.result_bytes == 0 {
+        return Ok(job.result_json.clone());
+    }
+    let mut bytes = Vec::new();
+    let mut offset = 0;
+    loop {
+        let page = planning
+            .get_job_result(pb::GetJobResultRequest {
+                job_id: job.job_id.clone(),
+                offset,
+                max_bytes: 0,
+            })
+            .await?
+            .into_inner();
+        bytes.extend_from_slice(&page.data);
+        if page.data.is_empty() || page.next_offset >= page.total_bytes {
+            break;
+        }
+        offset = page.next_offset;
+    }
+    String::from_utf8(bytes)
+        .map_err(|e| ClientError::Usage(format!("{}: the result is not UTF-8: {e}", job.job_id)))
+}
+
+/// `spares jobs`: every job (or those of a kind and state), oldest first.
+pub async fn list(
+    url: &str,
+    kind: Option<&str>,
+    state: Option<&str>,
+) -> Result<String, ClientError> {
+    let kind = match kind.map(str::to_ascii_lowercase).as_deref() {
+        None => pb::JobKind::Unspecified,
+        Some("simulate") => pb::JobKind::Simulate,
+        Some("optimize") => pb::JobKind::Optimize,
+        Some("frontier") => pb::JobKind::Frontier,
+        Some(other) => {
+            return Err(ClientError::Usage(format!(
+                "--kind: unknown `{other}` (simulate, optimize, frontier)"
+            )));
+        }
+    };
+    let state = match state.map(str::to_ascii_lowercase).as_deref() {
+        None => pb::JobState::Unspecified,
+        Some("queued") => pb::JobState::Queued,
+        Some("running") => pb::JobState::Running,
+        Some("succeeded") => pb::JobState::Succeeded,
+        Some("failed") => pb::JobState::Failed,
+        Some("cancelled") => pb::JobState::Cancelled,
+        Some(other) => {
+            return Err(ClientError::Usage(format!(
+                "--state: unknown `{other}` (queued, running, succeeded, failed, cancelled)"
+            )));
+        }
+    };
+    let mut clients = super::client::connect(url).await?;
+    let mut table = super::table::Table::new(&[
+        "job", "kind", "state", "progress", "created", "seed", "result", "message",
+    ]);
+    let mut token = String::new();
+    loop {
+        let page = clients
+            .planning
+            .list_jobs(pb::ListJobsRequest {
+                page: Some(pb::PageRequest {
+                    page_size: 0,
+                    page_token: token.clone(),
+                }),
+                kind: kind as i32,
+                state: state as i32,
+            })
+            .await?
+            .into_inner();
+        for job in &page.jobs {
+            table.row(vec![
+                job.job_id.clone(),
+                kind_name(job.kind).to_string(),
+                state_name(job.state).to_string(),
+                format!("{:.0}%", job.progress * 100.0),
+                job.created_at
+                    .as_ref()
+                    .and_then(|t| jiff::Timestamp::new(t.seconds, t.nanos).ok())
+                    .map_or("-".into(), |t| t.strftime("%Y-%m-%d %H:%M:%SZ").to_string()),
+                job.seed.to_string(),
+                if job.result_bytes > 0 {
+                    format!("{} bytes", job.result_bytes)
+                } else {
+                    "-".into()
+                },
+                job.message.chars().take(60).collect(),
+            ]);
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    Ok(table.render())
+}
+
+fn kind_name(kind: i32) -> &'static str {
+    match pb::JobKind::try_from(kind) {
+        Ok(pb::JobKind::Simulate) => "simulate",
+        Ok(pb::JobKind::Optimize) => "optimize",
+        Ok(pb::JobKind::Frontier) => "frontier",
+        _ => "?",
+    }
+}
+
+fn state_name(state: i32) -> &'static str {
+    match pb::JobState::try_from(state) {
+        Ok(pb::JobState::Queued) => "queued",
+        Ok(pb::JobState::Running) => "running",
+        Ok(pb::JobState::Succeeded) => "succeeded",
+        Ok(pb::JobState::Failed) => "failed",
+        Ok(pb::JobState::Cancelled) => "cancelled",
+        _ => "?",
+    }
 }
 
 /// What the progress bar says beside the bar: the job's message and, once

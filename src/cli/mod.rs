@@ -8,6 +8,7 @@ pub mod load;
 pub mod local;
 pub mod planning;
 pub mod policies;
+pub mod report;
 pub mod table;
 
 use clap::{Parser, Subcommand};
@@ -42,6 +43,9 @@ pub enum Command {
         /// Directory of the sled database.
         #[arg(long, default_value = "spares-data")]
         data_dir: PathBuf,
+        /// Serve Prometheus metrics over HTTP at ADDR/metrics (e.g. 127.0.0.1:9464).
+        #[arg(long)]
+        metrics_listen: Option<SocketAddr>,
     },
     /// Builds the demo network (real cities, 20,000 parts, seeded stock) into
     /// an embedded sled store, serves it over gRPC and prints calls to try.
@@ -64,6 +68,9 @@ pub enum Command {
         /// Build and load, then exit without serving.
         #[arg(long)]
         no_serve: bool,
+        /// Serve Prometheus metrics over HTTP at ADDR/metrics (e.g. 127.0.0.1:9464).
+        #[arg(long)]
+        metrics_listen: Option<SocketAddr>,
     },
     /// Imports a directory of CSV or JSON files (locations, lanes, parts, stock,
     /// machine models, fleets, demand, policies) into a store or a running server.
@@ -301,6 +308,30 @@ pub enum Command {
         /// Print the full result as JSON.
         #[arg(long)]
         json: bool,
+        /// Server address: http://HOST:PORT or HOST:PORT.
+        #[arg(long, default_value = DEFAULT_SERVER)]
+        server: String,
+    },
+    /// Writes a succeeded Simulate or Frontier job's HTML report (charts,
+    /// tables, breakdowns; one self-contained file to open in a browser).
+    Report {
+        /// The job id.
+        job: String,
+        /// The file to write.
+        #[arg(short, long, default_value = "report.html")]
+        output: PathBuf,
+        /// Server address: http://HOST:PORT or HOST:PORT.
+        #[arg(long, default_value = DEFAULT_SERVER)]
+        server: String,
+    },
+    /// Lists jobs (oldest first), optionally of one kind and state.
+    Jobs {
+        /// simulate, optimize or frontier.
+        #[arg(long)]
+        kind: Option<String>,
+        /// queued, running, succeeded, failed or cancelled.
+        #[arg(long)]
+        state: Option<String>,
         /// Server address: http://HOST:PORT or HOST:PORT.
         #[arg(long, default_value = DEFAULT_SERVER)]
         server: String,

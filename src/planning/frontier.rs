@@ -57,11 +57,29 @@ pub struct FrontierResult {
     pub purchases: usize,
     /// Points, investment rising.
     pub points: Vec<FrontierRow>,
+    /// The plan in force (the policies' order-up-to levels at the frontier's
+    /// stocking points) measured by the same model; `None` when no policy
+    /// holds stock for the selected parts.
+    #[serde(default)]
+    pub in_force: Option<FrontierRow>,
+    /// The recommended point: the best frontier point costing no more than
+    /// the plan in force, or without one the cheapest point reaching the
+    /// target availability (else the last point traced).
+    #[serde(default)]
+    pub recommended: Option<FrontierRow>,
 }
 
 /// Builds the METRIC items: one per part and factory depot, with the depot's regional
 /// warehouses and their stores that have demand for the part.
 pub fn metric_items(network: &Network, parts: &[PartId]) -> Vec<MetricItem> {
+    metric_items_at(network, parts)
+        .into_iter()
+        .map(|(item, _)| item)
+        .collect()
+}
+
+/// [`metric_items`] with the location of every node, in node order.
+fn metric_items_at(network: &Network, parts: &[PartId]) -> Vec<(MetricItem, Vec<String>)> {
     let demand = store_demand(network, parts);
     let mut items = Vec::new();
     for part_id in parts {
@@ -73,6 +91,7 @@ pub fn metric_items(network: &Network, parts: &[PartId]) -> Vec<MetricItem> {
             .values()
             .filter(|l| l.replenishment_source.is_none())
         {
+            let mut at = vec![depot.id.clone()];
             let mut nodes = vec![MetricNode {
                 parent: None,
                 demand_per_day: demand
@@ -83,14 +102,17 @@ pub fn metric_items(network: &Network, parts: &[PartId]) -> Vec<MetricItem> {
                 local_repair_days: supplier_lead_time(network, part_id, &depot.id).mean_days(),
                 order_and_ship_days: 0.0,
             }];
-            add_children(network, &demand, part_id, &depot.id, 0, &mut nodes);
+            add_children(network, &demand, part_id, &depot.id, 0, &mut nodes, &mut at);
             if nodes.iter().any(|n| n.demand_per_day > 0.0) {
-                items.push(MetricItem {
-                    name: format!("{part_id}@{}", depot.id),
-                    unit_cost: part.unit_cost_usd,
-                    units_per_machine: 1,
-                    nodes,
-                });
+                items.push((
+                    MetricItem {
+                        name: format!("{part_id}@{}", depot.id),
+                        unit_cost: part.unit_cost_usd,
+                        units_per_machine: 1,
+                        nodes,
+                    },
+                    at,
+                ));
             }
         }
     }
@@ -105,6 +127,7 @@ fn add_children(
     parent_id: &str,
     parent: usize,
     nodes: &mut Vec<MetricNode>,
+    at: &mut Vec<String>,
 ) {
     for child in network
         .locations
@@ -112,6 +135,7 @@ fn add_children(
         .filter(|l| l.replenishment_source.as_deref() == Some(parent_id))
     {
         let mark = nodes.len();
+        at.push(child.id.clone());
         nodes.push(MetricNode {
             parent: Some(parent),
             demand_per_day: demand
@@ -122,10 +146,11 @@ fn add_children(
             local_repair_days: 0.0,
             order_and_ship_days: resupply_days(network, parent_id, &child.id),
         });
-        add_children(network, demand, part_id, &child.id, mark, nodes);
+        add_children(network, demand, part_id, &child.id, mark, nodes, at);
         // A subtree without demand holds no useful stock; drop it.
         if nodes[mark..].iter().all(|n| n.demand_per_day == 0.0) {
             nodes.truncate(mark);
+            at.truncate(mark);
         }
     }
 }
@@ -158,7 +183,8 @@ pub fn run_frontier(
     request: &FrontierRequest,
 ) -> Result<FrontierResult, DomainError> {
     let part_ids = select_parts(network, &request.part_ids)?;
-    let items = metric_items(network, &part_ids);
+    let (items, at): (Vec<MetricItem>, Vec<Vec<String>>) =
+        metric_items_at(network, &part_ids).into_iter().unzip();
     if items.is_empty() {
         return Err(DomainError::invalid(
             "part_ids",
@@ -195,13 +221,70 @@ pub fn run_frontier(
         }
     }
     let purchases = rows.len().saturating_sub(1);
+    let in_force = plan_in_force(network, &items, &at, &options, machines.max(1))?;
+    let recommended = recommend(&rows, in_force.as_ref());
     Ok(FrontierResult {
         part_ids,
         model: request.model,
         machines,
         purchases,
         points: thin(rows, request.points as usize),
+        in_force,
+        recommended,
     })
+}
+
+/// The policies' order-up-to levels at each item's nodes, measured by the
+/// frontier's model; `None` when they hold no stock there.
+fn plan_in_force(
+    network: &Network,
+    items: &[MetricItem],
+    at: &[Vec<String>],
+    options: &MetricOptions,
+    machines: u64,
+) -> Result<Option<FrontierRow>, DomainError> {
+    let stock: Vec<Vec<u64>> = items
+        .iter()
+        .zip(at)
+        .map(|(item, locations)| {
+            let part_id = item.name.split('@').next().unwrap_or_default();
+            locations
+                .iter()
+                .map(|location| {
+                    network
+                        .policies
+                        .get(&(part_id.to_string(), location.clone()))
+                        .map_or(0, |p| p.order_up_to)
+                })
+                .collect()
+        })
+        .collect();
+    if stock.iter().flatten().all(|s| *s == 0) {
+        return Ok(None);
+    }
+    let measure = metric::evaluate(items, options, &stock, Some(machines))
+        .map_err(|e| DomainError::invalid("policies", e.to_string()))?;
+    Ok(Some(FrontierRow {
+        investment_usd: measure.investment,
+        expected_backorders: measure.expected_backorders,
+        availability: measure.availability,
+    }))
+}
+
+/// The recommended point of a traced frontier (see [`FrontierResult::recommended`]).
+fn recommend(rows: &[FrontierRow], in_force: Option<&FrontierRow>) -> Option<FrontierRow> {
+    match in_force {
+        Some(plan) => rows
+            .iter()
+            .take_while(|r| r.investment_usd <= plan.investment_usd + 1e-9)
+            .last()
+            .cloned(),
+        None => rows
+            .iter()
+            .find(|r| r.availability.is_some_and(|a| a >= TARGET_AVAILABILITY))
+            .or(rows.last())
+            .cloned(),
+    }
 }
 
 /// Keeps `count` points evenly spread by index, always the first and the last.

@@ -63,7 +63,29 @@ pub enum JobState {
     Cancelled,
 }
 
+impl JobKind {
+    /// Lower-case name, as in metrics labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Simulate => "simulate",
+            Self::Optimize => "optimize",
+            Self::Frontier => "frontier",
+        }
+    }
+}
+
 impl JobState {
+    /// Lower-case name, as in metrics labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
     /// Whether the job has ended.
     pub fn is_final(self) -> bool {
         matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
@@ -224,6 +246,7 @@ impl Jobs {
                 interrupt(&mut record, clock.now(), "a server restart");
                 persist(store.as_ref(), &record)?;
             }
+            count_job(record.kind, record.state, 1);
             let (updates, _) = watch::channel(record);
             entries.insert(
                 key,
@@ -305,6 +328,7 @@ impl Jobs {
                 seconds_left: None,
             };
             persist(self.store.as_ref(), &record)?;
+            count_job(kind, JobState::Queued, 1);
             let (updates, _) = watch::channel(record.clone());
             entries.insert(
                 job_id,
@@ -421,7 +445,9 @@ impl Jobs {
                 jobs.update(&id, false, |r| record_progress(r, fraction, message, now));
             }),
         };
+        let began = Instant::now();
         let outcome = work(&context);
+        let ran = began.elapsed();
         let finished = self.clock.now();
         let shut_down = self.stopping();
         self.update(job_id, true, |r| {
@@ -451,6 +477,12 @@ impl Jobs {
                 }
             }
         });
+        if let Ok(record) = self.get(job_id) {
+            crate::metrics::metrics()
+                .job_duration
+                .with_label_values(&[record.kind.name(), record.state.name()])
+                .observe(ran.as_secs_f64());
+        }
     }
 
     /// Applies a change to a job, publishes it, and stores it when `durable`.
@@ -460,7 +492,12 @@ impl Jobs {
             return;
         };
         let mut record = entry.updates.borrow().clone();
+        let before = record.state;
         change(&mut record);
+        if record.state != before {
+            count_job(record.kind, before, -1);
+            count_job(record.kind, record.state, 1);
+        }
         if durable && let Err(error) = persist(self.store.as_ref(), &record) {
             tracing::error!(%error, job_id, "storing a job failed");
         }
@@ -473,6 +510,66 @@ impl Jobs {
             .get(job_id)
             .map(|e| e.updates.borrow().clone())
             .ok_or_else(|| DomainError::not_found("job", job_id))
+    }
+
+    /// Bytes `offset..offset + max_bytes` of a succeeded job's result and the
+    /// result's total size, copied under the lock without cloning the whole
+    /// result. Errors: unknown job (`NotFound`), a job that has not succeeded
+    /// (`FailedPrecondition`), an offset past the end (`OutOfRange`).
+    pub fn result_page(
+        &self,
+        job_id: &str,
+        offset: u64,
+        max_bytes: usize,
+    ) -> Result<(Vec<u8>, u64), DomainError> {
+        let entries = self.lock();
+        let entry = entries
+            .get(job_id)
+            .ok_or_else(|| DomainError::not_found("job", job_id))?;
+        let record = entry.updates.borrow();
+        if record.state != JobState::Succeeded {
+            return Err(DomainError::FailedPrecondition(format!(
+                "job {job_id} is {}; only a succeeded job has a result",
+                record.state.name()
+            )));
+        }
+        let bytes = record.result_json.as_bytes();
+        let total = bytes.len() as u64;
+        if offset > total {
+            return Err(DomainError::OutOfRange {
+                field: "offset".into(),
+                reason: format!("the result has {total} bytes"),
+            });
+        }
+        let start = usize::try_from(offset).unwrap_or(bytes.len());
+        let end = start.saturating_add(max_bytes).min(bytes.len());
+        Ok((bytes[start..end].to_vec(), total))
+    }
+
+    /// Jobs after `after` (a job id; empty for the first page) in id order,
+    /// of `kind` and in `state` when given, at most `limit`, without their
+    /// results (`result_json` empty; see [`Jobs::result_page`]) but with
+    /// each result's size in bytes. The flag says whether more follow.
+    pub fn list(
+        &self,
+        kind: Option<JobKind>,
+        state: Option<JobState>,
+        after: &str,
+        limit: usize,
+    ) -> (Vec<(JobRecord, u64)>, bool) {
+        let entries = self.lock();
+        let mut out = Vec::new();
+        let matching = entries
+            .range::<str, _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+            .map(|(_, entry)| entry.updates.borrow())
+            .filter(|r| kind.is_none_or(|k| r.kind == k) && state.is_none_or(|s| r.state == s));
+        for record in matching {
+            if out.len() == limit {
+                return (out, true);
+            }
+            out.push((without_result(&record), record.result_json.len() as u64));
+        }
+        (out, false)
     }
 
     /// How many jobs exist (stored, in any state): a request refused at the
@@ -529,6 +626,33 @@ fn interrupt(record: &mut JobRecord, now: Timestamp, by: &str) {
         record.progress * 100.0,
         record.seed
     );
+}
+
+/// A copy of a record without its (possibly large) result, but with its size.
+fn without_result(record: &JobRecord) -> JobRecord {
+    JobRecord {
+        job_id: record.job_id.clone(),
+        kind: record.kind,
+        state: record.state,
+        progress: record.progress,
+        message: record.message.clone(),
+        created_at: record.created_at,
+        started_at: record.started_at,
+        finished_at: record.finished_at,
+        seed: record.seed,
+        request_json: String::new(),
+        summary: record.summary.clone(),
+        result_json: String::new(),
+        seconds_left: record.seconds_left,
+    }
+}
+
+/// Moves the `spares_jobs{kind, state}` gauge.
+fn count_job(kind: JobKind, state: JobState, by: i64) {
+    crate::metrics::metrics()
+        .jobs
+        .with_label_values(&[kind.name(), state.name()])
+        .add(by);
 }
 
 fn persist(store: &dyn Store, record: &JobRecord) -> Result<(), StoreError> {

@@ -257,7 +257,12 @@ impl SledStore {
 
     /// Flushes sled's log to disk; a write is acknowledged only after this.
     fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map(|_| ()).map_err(storage)
+        let started = std::time::Instant::now();
+        let flushed = self.db.flush().map(|_| ()).map_err(storage);
+        crate::metrics::metrics()
+            .store_flush
+            .observe(started.elapsed().as_secs_f64());
+        flushed
     }
 
     /// The stored idempotency record of a key, if any: (payload, outcome).
@@ -385,6 +390,9 @@ impl SledStore {
             Err(TransactionError::Abort(Abort::Corrupt(e))) => return Err(corrupt(e)),
             Err(TransactionError::Storage(e)) => return Err(storage(e)),
         }
+        let metrics = crate::metrics::metrics();
+        metrics.ledger_writes.inc();
+        metrics.ledger_entries.inc_by(entries.len() as u64);
         let mut cache = self.cache.write().map_err(poisoned)?;
         for entry in &entries {
             // The entries were checked when staged; `apply` cannot find new problems.
@@ -392,6 +400,10 @@ impl SledStore {
             writer.next_sequence = entry.sequence + 1;
         }
         for reservation in writes.reservations {
+            metrics
+                .reservations
+                .with_label_values(&[crate::metrics::reservation_state(reservation.state)])
+                .inc();
             let key = (reservation.expires_at, reservation.reservation_id);
             if reservation.state == ReservationState::Pending {
                 cache.pending.insert(key);
@@ -399,6 +411,9 @@ impl SledStore {
                 cache.pending.remove(&key);
             }
         }
+        metrics
+            .reservations_pending
+            .set(i64::try_from(cache.pending.len()).unwrap_or(i64::MAX));
         Ok(())
     }
 

@@ -1,0 +1,237 @@
+//! HTML reports of a small seeded Simulate (with one what-if) and Frontier:
+//! fetched through GetJobReport's chunks, self-contained (no `http` anywhere:
+//! no link, script or font from outside), and opened in headless Chromium,
+//! whose DOM must hold the charts with the expected series and whose console
+//! must stay free of errors. Without Chromium (Debian's `chromium`, which
+//! `.ci/run` installs) the browser half skips with a message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::TestServer;
+use jiff::Timestamp;
+use spares::demo::{DemoConfig, build_demo};
+use spares::pb;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+use tokio_stream::StreamExt;
+
+async fn small_demo() -> TestServer {
+    let server = TestServer::start().await;
+    let now: Timestamp = "2026-11-23T14:00:00Z".parse().unwrap();
+    let demo = build_demo(
+        &DemoConfig {
+            seed: 5,
+            parts: 30,
+            stores: 10,
+            ..DemoConfig::default()
+        },
+        now,
+    )
+    .unwrap();
+    let spares = server.spares.clone();
+    tokio::task::spawn_blocking(move || {
+        spares.load_master_data(&demo.bundle()).unwrap();
+        spares.load_movements(&demo.movements).unwrap();
+    })
+    .await
+    .unwrap();
+    server
+}
+
+async fn wait(server: &TestServer, job: pb::Job) -> pb::Job {
+    let mut clients = server.clients().await;
+    let mut stream = clients
+        .planning
+        .watch_job(pb::WatchJobRequest {
+            job_id: job.job_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut last = job;
+    while let Ok(Some(update)) = tokio::time::timeout(Duration::from_secs(300), stream.next()).await
+    {
+        last = update.unwrap();
+    }
+    assert_eq!(
+        last.state,
+        pb::JobState::Succeeded as i32,
+        "{}",
+        last.message
+    );
+    last
+}
+
+fn chromium() -> Option<&'static str> {
+    ["chromium", "chromium-browser"].into_iter().find(|name| {
+        Command::new(name)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+/// The `<svg id="ID" ...>...</svg>` element of a page.
+fn svg<'a>(html: &'a str, id: &str) -> &'a str {
+    let start = html
+        .find(&format!("<svg id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no chart {id}"));
+    let end = html[start..].find("</svg>").expect("a closed svg") + start;
+    &html[start..end]
+}
+
+fn series(svg: &str) -> usize {
+    svg.matches("class=\"series\"").count()
+}
+
+/// Opens `file` in headless Chromium; returns the DOM and the log.
+fn open_in_chromium(browser: &str, file: &Path, profile: &Path) -> (String, String) {
+    let output = Command::new("timeout")
+        .arg("120")
+        .arg(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=2000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", file.display()))
+        .output()
+        .expect("run chromium");
+    assert!(
+        output.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn console_errors(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|l| l.contains("CONSOLE") || l.contains("Uncaught"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_and_frontier_reports_render_in_a_browser() {
+    let server = small_demo().await;
+    let mut clients = server.clients().await;
+    let simulate = clients
+        .planning
+        .simulate(pb::SimulateRequest {
+            settings: Some(pb::SimulationSettings {
+                horizon_days: 120,
+                warmup_days: 20,
+                replications: 40,
+                seed: 11,
+                part_ids: vec![],
+            }),
+            scenarios: vec![pb::Scenario {
+                name: "slow lanes".into(),
+                changes: vec![pb::ScenarioChange {
+                    change: Some(pb::scenario_change::Change::LeadTimeShock(
+                        pb::LeadTimeShock {
+                            location_id: String::new(),
+                            multiplier: 2.0,
+                        },
+                    )),
+                }],
+            }],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let simulate = wait(&server, simulate).await;
+    let frontier = clients
+        .planning
+        .frontier(pb::FrontierRequest {
+            method: pb::FrontierMethod::VariMetric as i32,
+            max_investment_usd: 0.0,
+            points: 30,
+            part_ids: vec![],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let frontier = wait(&server, frontier).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut pages = Vec::new();
+    for (job, name) in [(&simulate, "simulate.html"), (&frontier, "frontier.html")] {
+        let path = dir.path().join(name);
+        let said = spares::cli::report::report(&server.url, &job.job_id, &path)
+            .await
+            .unwrap();
+        assert!(said.contains(&job.job_id), "{said}");
+        let html = std::fs::read_to_string(&path).unwrap();
+        assert!(html.starts_with("<!DOCTYPE html>"));
+        assert!(
+            !html.contains("http"),
+            "{name} refers to something outside itself"
+        );
+        assert!(!html.contains(" src="), "{name} loads something");
+        pages.push((path, html));
+    }
+    // The page as served: one distribution series per plan (baseline and
+    // the what-if), one paired-difference series, the four tail markers.
+    let sim_html = &pages[0].1;
+    assert_eq!(series(svg(sim_html, "distribution")), 2);
+    assert_eq!(series(svg(sim_html, "differences")), 1);
+    for marker in [
+        "baseline mean",
+        "baseline p95",
+        "baseline p99",
+        "baseline CVaR95",
+    ] {
+        assert!(svg(sim_html, "distribution").contains(marker), "{marker}");
+    }
+    let frontier_html = &pages[1].1;
+    assert_eq!(series(svg(frontier_html, "frontier")), 1);
+    assert!(svg(frontier_html, "frontier").contains("data-name=\"recommended\""));
+
+    // A report of an unfinished or unknown job is refused by code.
+    let missing = spares::cli::report::fetch(&server.url, "job-999999")
+        .await
+        .unwrap_err();
+    assert!(
+        missing.to_string().contains("NOT_FOUND") || missing.to_string().contains("not found"),
+        "{missing}"
+    );
+
+    let Some(browser) = chromium() else {
+        eprintln!(
+            "SKIPPED the browser half of simulate_and_frontier_reports_render_in_a_browser: no chromium on PATH (`apt-get install chromium`; .ci/run does)"
+        );
+        server.stop().await;
+        return;
+    };
+    for (i, (path, _)) in pages.iter().enumerate() {
+        let profile = dir.path().join(format!("profile-{i}"));
+        let (dom, log) = open_in_chromium(browser, path, &profile);
+        assert!(dom.contains("</html>"), "chromium returned no DOM: {log}");
+        assert!(
+            console_errors(&log).is_empty(),
+            "console errors: {:?}",
+            console_errors(&log)
+        );
+        if i == 0 {
+            assert_eq!(series(svg(&dom, "distribution")), 2);
+            assert_eq!(series(svg(&dom, "differences")), 1);
+            assert!(dom.contains("id=\"locations-table\""));
+        } else {
+            assert_eq!(series(svg(&dom, "frontier")), 1);
+            assert!(svg(&dom, "frontier").contains("class=\"highlight\""));
+        }
+    }
+    server.stop().await;
+}
