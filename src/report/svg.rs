@@ -7,11 +7,12 @@
 use std::fmt::Write;
 
 /// Width and height of every chart, in CSS pixels.
-pub const WIDTH: f64 = 760.0;
+pub const WIDTH: f64 = 900.0;
 /// See [`WIDTH`].
 pub const HEIGHT: f64 = 380.0;
 const LEFT: f64 = 84.0;
-const RIGHT: f64 = 24.0;
+/// Room right of the plot for the legend, so it never covers data.
+const RIGHT: f64 = 190.0;
 const TOP: f64 = 34.0;
 const BOTTOM: f64 = 56.0;
 
@@ -260,7 +261,7 @@ impl Chart {
             "<g class=\"highlight\" data-name=\"{}\">{shape}<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\" fill=\"#222\">{}</text></g>",
             escape(&h.name),
             x + 10.0,
-            y - 10.0,
+            if h.diamond { y - 10.0 } else { y + 20.0 },
             escape(&h.name)
         );
         self.legend.push((h.name.clone(), h.colour.clone()));
@@ -273,14 +274,21 @@ impl Chart {
         }
         let x = self.px(m.x);
         let label_y = TOP + 12.0 + 14.0 * row as f64;
+        // Labels of markers in the right half read leftwards, so they stay
+        // inside the plot and off the legend.
+        let (label_x, anchor) = if x > (LEFT + WIDTH - RIGHT) / 2.0 {
+            (x - 4.0, "end")
+        } else {
+            (x + 4.0, "start")
+        };
         let _ = write!(
             self.body,
-            "<g class=\"marker\" data-name=\"{}\"><line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"{}\" stroke-width=\"2\" stroke-dasharray=\"4 3\"/><text x=\"{:.1}\" y=\"{label_y:.1}\" font-size=\"11\" fill=\"{}\">{}</text></g>",
+            "<g class=\"marker\" data-name=\"{}\"><line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"{}\" stroke-width=\"2\" stroke-dasharray=\"4 3\"/><text x=\"{:.1}\" y=\"{label_y:.1}\" text-anchor=\"{anchor}\" font-size=\"11\" fill=\"{}\">{}</text></g>",
             escape(&m.name),
             TOP,
             HEIGHT - BOTTOM,
             m.colour,
-            x + 4.0,
+            label_x,
             m.colour,
             escape(&m.name)
         );
@@ -354,7 +362,7 @@ impl Chart {
 
     fn legend_box(&self) -> String {
         let mut out = String::from("<g class=\"legend\" font-size=\"11\">");
-        let x = WIDTH - RIGHT - 200.0;
+        let x = WIDTH - RIGHT + 14.0;
         for (i, (name, colour)) in self.legend.iter().enumerate() {
             let y = TOP + 8.0 + 15.0 * i as f64;
             let _ = write!(
