@@ -1,0 +1,422 @@
+//! gRPC load generator: the demo server in process on 127.0.0.1, driven by
+//! tonic clients at 1, 16, 64 and 256 requests in flight. Prints, in one
+//! run, req/s and p50/p99/p99.9 latency for Health/Check, Promise, WhereIs,
+//! GetStock (one part at one location), GetStock (a location, pages of 1,000)
+//! and a 20-line PromiseOrder without reservation, each with its ratio to
+//! Health/Check at the same concurrency (the strongest baseline on the same
+//! server, connections and client: it does no work of ours); then
+//! acknowledged movements/s over `RecordMovements` in batches of 1,000; then
+//! GetStock of every warehouse and depot in pages of 1,000, timed.
+//!
+//! `cargo bench --bench grpc_load` runs the full demo (20,000 parts, 300
+//! stores) for `SPARES_LOAD_SECONDS` (default 3) per cell; under
+//! `cargo test --benches` (no `--bench` argument) it shrinks to a small demo
+//! and a few requests per cell so CI only checks that it runs.
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use spares::api::server::serve;
+use spares::cli::local::prepare_demo;
+use spares::demo::DemoConfig;
+use spares::domain::network::LocationKind;
+use spares::pb;
+use spares::pb::availability_service_client::AvailabilityServiceClient;
+use spares::pb::inventory_service_client::InventoryServiceClient;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+
+/// Requests in flight per cell.
+const IN_FLIGHT: [usize; 4] = [1, 16, 64, 256];
+/// Requests per connection at most: several connections, as many clients would.
+const PER_CONNECTION: usize = 32;
+/// Movements per RecordMovements call.
+const MOVEMENT_BATCH: usize = 1000;
+/// Lines of the batch promise.
+const ORDER_LINES: usize = 20;
+/// Seed of every random draw.
+const SEED: u64 = 11;
+
+/// What one run measures and how long.
+struct Plan {
+    cell: Duration,
+    /// A cell also stops after this many requests (a bound for test mode).
+    max_requests: u64,
+    demo: DemoConfig,
+    movement_batches: usize,
+}
+
+/// Ids the requests draw from.
+struct Ids {
+    parts: Vec<String>,
+    stores: Vec<String>,
+    warehouses: Vec<String>,
+}
+
+/// One cell's result.
+struct Cell {
+    requests: u64,
+    errors: u64,
+    elapsed: Duration,
+    latencies_us: Vec<u64>,
+}
+
+impl Cell {
+    fn rate(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn quantile_ms(&self, q: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return f64::NAN;
+        }
+        let rank = ((self.latencies_us.len() as f64 - 1.0) * q).round() as usize;
+        self.latencies_us[rank] as f64 / 1000.0
+    }
+}
+
+#[derive(Clone)]
+struct Clients {
+    health: HealthClient<Channel>,
+    inventory: InventoryServiceClient<Channel>,
+    availability: AvailabilityServiceClient<Channel>,
+}
+
+async fn connections(url: &str, count: usize) -> Vec<Clients> {
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let channel = Channel::from_shared(url.to_string())
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect");
+        out.push(Clients {
+            health: HealthClient::new(channel.clone()),
+            inventory: InventoryServiceClient::new(channel.clone())
+                .max_decoding_message_size(64 << 20),
+            availability: AvailabilityServiceClient::new(channel),
+        });
+    }
+    out
+}
+
+/// Runs `in_flight` workers, each issuing one request after another with
+/// `call`, until the cell's time or request budget is spent.
+async fn drive<F, Fut>(plan: &Plan, clients: &[Clients], in_flight: usize, call: F) -> Cell
+where
+    F: Fn(Clients, u64) -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = bool> + Send,
+{
+    let issued = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + plan.cell;
+    let started = Instant::now();
+    let mut workers = Vec::with_capacity(in_flight);
+    for worker in 0..in_flight {
+        let client = clients[worker % clients.len()].clone();
+        let call = call.clone();
+        let issued = issued.clone();
+        let max = plan.max_requests;
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0u64;
+            loop {
+                let n = issued.fetch_add(1, Ordering::Relaxed);
+                if n >= max || Instant::now() >= deadline {
+                    break;
+                }
+                let sent = Instant::now();
+                if !call(client.clone(), n).await {
+                    errors += 1;
+                }
+                latencies.push(sent.elapsed().as_micros() as u64);
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut latencies_us = Vec::new();
+    let mut errors = 0;
+    for worker in workers {
+        let (mut l, e) = worker.await.expect("worker");
+        latencies_us.append(&mut l);
+        errors += e;
+    }
+    let elapsed = started.elapsed();
+    latencies_us.sort_unstable();
+    Cell {
+        requests: latencies_us.len() as u64,
+        errors,
+        elapsed,
+        latencies_us,
+    }
+}
+
+fn pick(ids: &[String], n: u64, salt: u64) -> &str {
+    let mut rng = StdRng::seed_from_u64(SEED ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ salt);
+    &ids[rng.random_range(0..ids.len())]
+}
+
+async fn run_cell(plan: &Plan, ids: &Arc<Ids>, clients: &[Clients], rpc: &str, n: usize) -> Cell {
+    let ids = ids.clone();
+    match rpc {
+        "Health/Check" => {
+            drive(plan, clients, n, |mut c, _| async move {
+                c.health.check(HealthCheckRequest::default()).await.is_ok()
+            })
+            .await
+        }
+        "Promise" => {
+            drive(plan, clients, n, move |mut c, i| {
+                let request = pb::PromiseRequest {
+                    part_id: pick(&ids.parts, i, 1).to_string(),
+                    quantity: 1,
+                    destination_location_id: pick(&ids.stores, i, 2).to_string(),
+                    ..Default::default()
+                };
+                async move { c.availability.promise(request).await.is_ok() }
+            })
+            .await
+        }
+        "WhereIs" => {
+            drive(plan, clients, n, move |mut c, i| {
+                let request = pb::WhereIsRequest {
+                    part_id: pick(&ids.parts, i, 1).to_string(),
+                    near_location_id: pick(&ids.stores, i, 2).to_string(),
+                    only_with_stock: true,
+                    ..Default::default()
+                };
+                async move { c.availability.where_is(request).await.is_ok() }
+            })
+            .await
+        }
+        "GetStock part@location" => {
+            drive(plan, clients, n, move |mut c, i| {
+                let request = pb::GetStockRequest {
+                    part_id: pick(&ids.parts, i, 1).to_string(),
+                    location_id: pick(&ids.warehouses, i, 3).to_string(),
+                    ..Default::default()
+                };
+                async move { c.inventory.get_stock(request).await.is_ok() }
+            })
+            .await
+        }
+        _ => {
+            drive(plan, clients, n, move |mut c, i| {
+                let lines = (0..ORDER_LINES as u64)
+                    .map(|l| pb::OrderLine {
+                        line_id: l.to_string(),
+                        part_id: pick(&ids.parts, i * 64 + l, 4).to_string(),
+                        quantity: 1,
+                    })
+                    .collect();
+                let request = pb::PromiseOrderRequest {
+                    lines,
+                    destination_location_id: pick(&ids.stores, i, 2).to_string(),
+                    ..Default::default()
+                };
+                async move { c.availability.promise_order(request).await.is_ok() }
+            })
+            .await
+        }
+    }
+}
+
+const RPCS: [&str; 5] = [
+    "Health/Check",
+    "Promise",
+    "WhereIs",
+    "GetStock part@location",
+    "PromiseOrder 20 lines",
+];
+
+async fn latency_table(plan: &Plan, ids: &Arc<Ids>, url: &str) {
+    println!(
+        "| in flight | rpc | req/s | p50 ms | p99 ms | p99.9 ms | errors | ratio to Health/Check |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|");
+    for n in IN_FLIGHT {
+        let clients = connections(url, n.div_ceil(PER_CONNECTION)).await;
+        let mut health_rate = f64::NAN;
+        for rpc in RPCS {
+            let cell = run_cell(plan, ids, &clients, rpc, n).await;
+            if rpc == "Health/Check" {
+                health_rate = cell.rate();
+            }
+            println!(
+                "| {n} | {rpc} | {:.0} | {:.3} | {:.3} | {:.3} | {} | {:.2} |",
+                cell.rate(),
+                cell.quantile_ms(0.5),
+                cell.quantile_ms(0.99),
+                cell.quantile_ms(0.999),
+                cell.errors,
+                cell.rate() / health_rate
+            );
+        }
+    }
+}
+
+/// Receipts of 1,000 movements per call, one call after another; returns
+/// acknowledged movements per second.
+async fn movements_per_second(plan: &Plan, ids: &Ids, url: &str) -> f64 {
+    let clients = connections(url, 1).await;
+    let mut inventory = clients[0].inventory.clone();
+    let mut calls = Vec::with_capacity(plan.movement_batches);
+    for b in 0..plan.movement_batches {
+        let movements = (0..MOVEMENT_BATCH)
+            .map(|m| pb::MovementRequest {
+                idempotency_key: format!("load-{b}-{m}"),
+                kind: pb::MovementKind::Receipt as i32,
+                part_id: pick(&ids.parts, (b * MOVEMENT_BATCH + m) as u64, 5).to_string(),
+                location_id: pick(&ids.warehouses, (b * MOVEMENT_BATCH + m) as u64, 6).to_string(),
+                quantity: 1,
+                ..Default::default()
+            })
+            .collect();
+        calls.push(pb::RecordMovementsRequest { movements });
+    }
+    let started = Instant::now();
+    let mut acknowledged = 0usize;
+    for call in calls {
+        let reply = inventory.record_movements(call).await.expect("movements");
+        acknowledged += reply.into_inner().results.len();
+    }
+    acknowledged as f64 / started.elapsed().as_secs_f64()
+}
+
+/// GetStock of every warehouse and depot in pages of 1,000; returns the
+/// positions read, the pages and the wall time.
+async fn stock_of_every_warehouse(ids: &Ids, url: &str) -> (usize, usize, Duration) {
+    let clients = connections(url, 1).await;
+    let mut inventory = clients[0].inventory.clone();
+    let started = Instant::now();
+    let (mut positions, mut pages) = (0, 0);
+    for warehouse in &ids.warehouses {
+        let mut token = String::new();
+        loop {
+            let page = inventory
+                .get_stock(pb::GetStockRequest {
+                    location_id: warehouse.clone(),
+                    page: Some(pb::PageRequest {
+                        page_size: 1000,
+                        page_token: token,
+                    }),
+                    ..Default::default()
+                })
+                .await
+                .expect("stock page")
+                .into_inner();
+            pages += 1;
+            positions += page.positions.len();
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            token = page.next_page_token;
+        }
+    }
+    (positions, pages, started.elapsed())
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` does not.
+    let full = std::env::args().any(|a| a == "--bench");
+    let seconds: f64 = std::env::var("SPARES_LOAD_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3.0);
+    let plan = if full {
+        Plan {
+            cell: Duration::from_secs_f64(seconds),
+            max_requests: u64::MAX,
+            demo: DemoConfig::default(),
+            movement_batches: 50,
+        }
+    } else {
+        Plan {
+            cell: Duration::from_secs(2),
+            max_requests: 300,
+            demo: DemoConfig {
+                parts: 300,
+                stores: 20,
+                ..DemoConfig::default()
+            },
+            movement_batches: 2,
+        }
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(run(plan, full));
+}
+
+async fn run(plan: Plan, full: bool) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let config = plan.demo.clone();
+    let path = dir.path().to_path_buf();
+    let served = addr.clone();
+    let started = Instant::now();
+    let (spares, _) = tokio::task::spawn_blocking(move || prepare_demo(&config, &path, &served))
+        .await
+        .expect("demo thread")
+        .expect("demo");
+    let network = spares.network();
+    let locations = |kinds: &[LocationKind]| -> Vec<String> {
+        network
+            .locations
+            .values()
+            .filter(|l| kinds.contains(&l.kind))
+            .map(|l| l.id.clone())
+            .collect()
+    };
+    let ids = Arc::new(Ids {
+        parts: network.parts.keys().cloned().collect(),
+        stores: locations(&[LocationKind::Store]),
+        warehouses: locations(&[LocationKind::RegionalWarehouse, LocationKind::FactoryDepot]),
+    });
+    println!(
+        "demo: {} parts, {} stores, {} warehouses and depots, built in {:.1?}; \
+         {} per cell; mode {}; load average before: {}",
+        ids.parts.len(),
+        ids.stores.len(),
+        ids.warehouses.len(),
+        started.elapsed(),
+        humantime(plan.cell),
+        if full { "full" } else { "test (shrunk)" },
+        load_average()
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(spares, listener, async {
+        let _ = stopped.await;
+    }));
+    let url = format!("http://{addr}");
+    latency_table(&plan, &ids, &url).await;
+    let (positions, pages, took) = stock_of_every_warehouse(&ids, &url).await;
+    println!(
+        "GetStock of every warehouse and depot ({} locations) in pages of 1,000: \
+         {positions} positions in {pages} pages in {:.1} ms",
+        ids.warehouses.len(),
+        took.as_secs_f64() * 1000.0
+    );
+    let rate = movements_per_second(&plan, &ids, &url).await;
+    println!(
+        "RecordMovements, {} calls of {MOVEMENT_BATCH} receipts, one after another: {rate:.0} acknowledged movements/s",
+        plan.movement_batches
+    );
+    println!("load average after: {}", load_average());
+    let _ = stop.send(());
+    let _ = server.await;
+}
+
+fn humantime(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
+}
