@@ -16,7 +16,7 @@
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use spares::api::server::serve;
-use spares::cli::local::prepare_demo;
+use spares::cli::local::prepare_demo_with;
 use spares::demo::DemoConfig;
 use spares::domain::network::LocationKind;
 use spares::pb;
@@ -26,7 +26,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tonic::transport::Channel;
+use spares::cli::client::{AuthChannel, Target};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 
@@ -81,17 +81,15 @@ impl Cell {
 
 #[derive(Clone)]
 struct Clients {
-    health: HealthClient<Channel>,
-    inventory: InventoryServiceClient<Channel>,
-    availability: AvailabilityServiceClient<Channel>,
+    health: HealthClient<AuthChannel>,
+    inventory: InventoryServiceClient<AuthChannel>,
+    availability: AvailabilityServiceClient<AuthChannel>,
 }
 
-async fn connections(url: &str, count: usize) -> Vec<Clients> {
+async fn connections(url: &Target, count: usize) -> Vec<Clients> {
     let mut out = Vec::with_capacity(count);
     for _ in 0..count {
-        let channel = Channel::from_shared(url.to_string())
-            .expect("url")
-            .connect()
+        let channel = spares::cli::client::channel(url)
             .await
             .expect("connect");
         out.push(Clients {
@@ -232,7 +230,7 @@ const RPCS: [&str; 5] = [
     "PromiseOrder 20 lines",
 ];
 
-async fn latency_table(plan: &Plan, ids: &Arc<Ids>, url: &str) {
+async fn latency_table(plan: &Plan, ids: &Arc<Ids>, url: &Target) {
     println!(
         "| in flight | rpc | req/s | p50 ms | p99 ms | p99.9 ms | errors | ratio to Health/Check |"
     );
@@ -260,7 +258,7 @@ async fn latency_table(plan: &Plan, ids: &Arc<Ids>, url: &str) {
 
 /// Receipts of 1,000 movements per call, one call after another; returns
 /// acknowledged movements per second.
-async fn movements_per_second(plan: &Plan, ids: &Ids, url: &str) -> f64 {
+async fn movements_per_second(plan: &Plan, ids: &Ids, url: &Target) -> f64 {
     let clients = connections(url, 1).await;
     let mut inventory = clients[0].inventory.clone();
     let mut calls = Vec::with_capacity(plan.movement_batches);
@@ -288,7 +286,7 @@ async fn movements_per_second(plan: &Plan, ids: &Ids, url: &str) -> f64 {
 
 /// GetStock of every warehouse and depot in pages of 1,000; returns the
 /// positions read, the pages and the wall time.
-async fn stock_of_every_warehouse(ids: &Ids, url: &str) -> (usize, usize, Duration) {
+async fn stock_of_every_warehouse(ids: &Ids, url: &Target) -> (usize, usize, Duration) {
     let clients = connections(url, 1).await;
     let mut inventory = clients[0].inventory.clone();
     let started = Instant::now();
@@ -365,10 +363,29 @@ async fn run(plan: Plan, full: bool) {
     let path = dir.path().to_path_buf();
     let served = addr.clone();
     let started = Instant::now();
-    let (spares, _) = tokio::task::spawn_blocking(move || prepare_demo(&config, &path, &served))
-        .await
-        .expect("demo thread")
-        .expect("demo");
+    let (spares, _) =
+        tokio::task::spawn_blocking(move || {
+            // A load generator is one principal sending as fast as it can:
+            // no rate limit, or it would measure the limit.
+            let limits = spares::config::Limits {
+                rate_per_principal_per_second: 0.0,
+                ..spares::config::Limits::default()
+            };
+            prepare_demo_with(&config, &path, &served, true, limits)
+        })
+            .await
+            .expect("demo thread")
+            .expect("demo");
+    // Authentication is on, as in production: every call presents this key.
+    let (_, key) = spares
+        .create_api_key(spares::service::keys::NewApiKey {
+            role: spares::auth::Role::Admin,
+            stores: Vec::new(),
+            locations: Vec::new(),
+            name: "grpc_load".into(),
+            created_by: "bench".into(),
+        })
+        .expect("an api key");
     let network = spares.network();
     let locations = |kinds: &[LocationKind]| -> Vec<String> {
         network
@@ -398,7 +415,7 @@ async fn run(plan: Plan, full: bool) {
     let server = tokio::spawn(serve(spares, listener, async {
         let _ = stopped.await;
     }));
-    let url = format!("http://{addr}");
+    let url = Target::new(format!("http://{addr}"), Some(key));
     latency_table(&plan, &ids, &url).await;
     let (positions, pages, took) = stock_of_every_warehouse(&ids, &url).await;
     println!(

@@ -56,6 +56,14 @@ pub struct Limits {
     /// Unanswered probes before the kernel closes the connection: with the
     /// defaults a dead peer is dropped about 90 s after it went silent.
     pub tcp_keepalive_retries: u32,
+    /// Sustained requests a second one principal may make (a token bucket
+    /// per principal; 0 = unlimited), so one client cannot starve the others.
+    /// 1,000 a second is several times what one dealer system or planner
+    /// sends; a bulk loader or load test raises it.
+    pub rate_per_principal_per_second: f64,
+    /// Requests one principal may make at once after being idle (the
+    /// bucket's size): two seconds' worth by default.
+    pub rate_burst_per_principal: u32,
 }
 
 impl Default for Limits {
@@ -77,6 +85,8 @@ impl Default for Limits {
             tcp_keepalive_idle: Duration::from_secs(60),
             tcp_keepalive_interval: Duration::from_secs(10),
             tcp_keepalive_retries: 3,
+            rate_per_principal_per_second: 1000.0,
+            rate_burst_per_principal: 2000,
         }
     }
 }

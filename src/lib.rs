@@ -9,6 +9,7 @@ pub mod pb {
 }
 
 pub mod api;
+pub mod auth;
 pub mod backup;
 pub mod cli;
 pub mod clock;

@@ -1,8 +1,9 @@
 //! The `spares` command-line interface: server, demo, import and client commands.
 
 use clap::Parser;
-use spares::api::server::serve;
-use spares::cli::{Cli, Command, PoliciesCommand, client, load, local};
+use spares::api::server::{Security, serve_with};
+use spares::cli::client::Target;
+use spares::cli::{Cli, Command, KeysCommand, PoliciesCommand, client, load, local};
 use spares::demo::DemoConfig;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -50,11 +51,30 @@ fn log_config(format: spares::logging::LogFormat) -> spares::logging::LogConfig 
     }
 }
 
+/// The stderr banner of a server with authentication off.
+const INSECURE_BANNER: &str = "\
+**********************************************************************
+* WARNING: AUTHENTICATION IS OFF (--insecure-dev).                   *
+* Every caller that can reach the port acts as an ADMINISTRATOR:     *
+* it can change master data, record movements and read everything.   *
+* Use only for development or on a private network.                  *
+**********************************************************************";
+
 async fn serve_until_ctrl_c(
     spares: Arc<spares::service::Spares>,
     listen: std::net::SocketAddr,
     metrics_listen: Option<std::net::SocketAddr>,
+    insecure_dev: bool,
 ) -> Result<(), String> {
+    let security = Security {
+        insecure_dev,
+        ..Security::default()
+    };
+    // Refuse before binding anything when no caller could ever get in.
+    spares::api::server::gate_settings(&spares, &security).map_err(|e| e.to_string())?;
+    if insecure_dev {
+        eprintln!("{INSECURE_BANNER}");
+    }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -71,7 +91,7 @@ async fn serve_until_ctrl_c(
     }
     let bound = listener.local_addr().unwrap_or(listen);
     eprintln!("spares serving gRPC on {bound}; Ctrl-C or SIGTERM stops it");
-    let served = serve(spares, listener, shutdown_signal())
+    let served = serve_with(spares, listener, shutdown_signal(), security)
         .await
         .map_err(|e| e.to_string());
     let _ = stop_metrics.send(());
@@ -80,16 +100,31 @@ async fn serve_until_ctrl_c(
 
 async fn run(cli: Cli) -> Result<String, String> {
     let text = |r: Result<String, client::ClientError>| r.map_err(|e| e.to_string());
+    let api_key = cli.api_key.clone();
+    // Client commands connect to `--server` with the caller's key.
+    let target = |server: String| Target::new(server, api_key.clone());
     match cli.command {
         Command::Serve {
             listen,
             data_dir,
             metrics_listen,
+            insecure_dev,
+            rate_limit,
+            rate_burst,
         } => {
-            let spares = local::open(&data_dir)?;
-            serve_until_ctrl_c(spares, listen, metrics_listen).await?;
+            if !(rate_limit >= 0.0 && rate_limit.is_finite()) {
+                return Err(format!("--rate-limit: {rate_limit} is not a rate (0 = unlimited)"));
+            }
+            let limits = spares::config::Limits {
+                rate_per_principal_per_second: rate_limit,
+                rate_burst_per_principal: rate_burst,
+                ..spares::config::Limits::default()
+            };
+            let spares = local::open_with(&data_dir, limits)?;
+            serve_until_ctrl_c(spares, listen, metrics_listen, insecure_dev).await?;
             Ok(String::new())
         }
+        Command::Keys { command } => keys(command, api_key.as_deref()).await,
         Command::Demo {
             seed,
             parts,
@@ -98,6 +133,7 @@ async fn run(cli: Cli) -> Result<String, String> {
             data_dir,
             no_serve,
             metrics_listen,
+            insecure_dev,
         } => {
             let config = DemoConfig {
                 seed,
@@ -107,14 +143,14 @@ async fn run(cli: Cli) -> Result<String, String> {
             };
             let addr = listen.to_string();
             let (spares, report) =
-                tokio::task::spawn_blocking(move || local::prepare_demo(&config, &data_dir, &addr))
+                tokio::task::spawn_blocking(move || local::prepare_demo(&config, &data_dir, &addr, insecure_dev))
                     .await
                     .map_err(|e| e.to_string())??;
             if no_serve {
                 return Ok(report);
             }
             print!("{report}");
-            serve_until_ctrl_c(spares, listen, metrics_listen).await?;
+            serve_until_ctrl_c(spares, listen, metrics_listen, insecure_dev).await?;
             Ok(String::new())
         }
         Command::Import {
@@ -124,7 +160,7 @@ async fn run(cli: Cli) -> Result<String, String> {
         } => match server {
             Some(url) => {
                 let bundle = spares::import::load_dir(&dir).map_err(|e| e.to_string())?;
-                text(load::import_remote(&url, &bundle).await)
+                text(load::import_remote(&target(url), &bundle).await)
             }
             None => local::import_local(&dir, &data_dir),
         },
@@ -133,33 +169,33 @@ async fn run(cli: Cli) -> Result<String, String> {
             file,
             server,
             data_dir,
-        } => spares::cli::backup::backup(&file, server.as_deref(), data_dir.as_deref()).await,
+        } => spares::cli::backup::backup(&file, server.map(target).as_ref(), data_dir.as_deref()).await,
         Command::Restore { file, data_dir } => {
             tokio::task::spawn_blocking(move || spares::cli::backup::restore(&file, &data_dir))
                 .await
                 .map_err(|e| e.to_string())?
         }
         Command::Locations { server, kind } => {
-            text(client::locations(&server, kind.as_deref()).await)
+            text(client::locations(&target(server), kind.as_deref()).await)
         }
-        Command::Part { part, server } => text(client::part(&server, &part).await),
+        Command::Part { part, server } => text(client::part(&target(server), &part).await),
         Command::Retire {
             parts,
             locations,
             lane,
             server,
-        } => text(client::retire(&server, parts, locations, &lane).await),
+        } => text(client::retire(&target(server), parts, locations, &lane).await),
         Command::Stock {
             part,
             location,
             server,
-        } => text(client::stock(&server, &part, location.as_deref()).await),
+        } => text(client::stock(&target(server), &part, location.as_deref()).await),
         Command::Where {
             part,
             near,
             limit,
             server,
-        } => text(client::where_is(&server, &part, near.as_deref(), limit).await),
+        } => text(client::where_is(&target(server), &part, near.as_deref(), limit).await),
         Command::Promise {
             part,
             quantity,
@@ -170,7 +206,7 @@ async fn run(cli: Cli) -> Result<String, String> {
             server,
         } => text(
             client::promise(
-                &server,
+                &target(server),
                 &part,
                 quantity,
                 &to,
@@ -206,7 +242,7 @@ async fn run(cli: Cli) -> Result<String, String> {
                 fleet_growth,
                 demand_multiplier,
             };
-            text(client::simulate(&server, settings, &what_if, json).await)
+            text(client::simulate(&target(server), settings, &what_if, json).await)
         }
         Command::Optimize {
             budget,
@@ -259,7 +295,7 @@ async fn run(cli: Cli) -> Result<String, String> {
                 compare,
                 apply,
             };
-            text(spares::cli::planning::optimize(&server, request, json).await)
+            text(spares::cli::planning::optimize(&target(server), request, json).await)
         }
         Command::Frontier {
             method,
@@ -280,26 +316,26 @@ async fn run(cli: Cli) -> Result<String, String> {
                 points,
                 part_ids: parts,
             };
-            text(spares::cli::planning::frontier(&server, request, json).await)
+            text(spares::cli::planning::frontier(&target(server), request, json).await)
         }
         Command::Report {
             job,
             output,
             server,
-        } => text(spares::cli::report::report(&server, &job, &output).await),
+        } => text(spares::cli::report::report(&target(server), &job, &output).await),
         Command::Jobs {
             kind,
             state,
             server,
-        } => text(spares::cli::jobs::list(&server, kind.as_deref(), state.as_deref()).await),
+        } => text(spares::cli::jobs::list(&target(server), kind.as_deref(), state.as_deref()).await),
         Command::Policies { command } => match command {
             PoliciesCommand::History {
                 plan,
                 limit,
                 server,
-            } => text(spares::cli::policies::history(&server, plan.as_deref(), limit).await),
+            } => text(spares::cli::policies::history(&target(server), plan.as_deref(), limit).await),
             PoliciesCommand::Rollback { plan_id, server } => {
-                text(spares::cli::policies::rollback(&server, &plan_id).await)
+                text(spares::cli::policies::rollback(&target(server), &plan_id).await)
             }
         },
         Command::Forecast {
@@ -326,6 +362,42 @@ async fn run(cli: Cli) -> Result<String, String> {
             };
             spares::cli::planning::forecast_file(&file, &settings, json)
         }
+    }
+}
+
+/// `spares keys ...`.
+async fn keys(command: KeysCommand, api_key: Option<&str>) -> Result<String, String> {
+    use spares::cli::keys::{create, list, place, revoke};
+    match command {
+        KeysCommand::Create {
+            role,
+            stores,
+            locations,
+            name,
+            data_dir,
+            server,
+        } => {
+            let role = role.parse().map_err(|e| format!("--role: {e}"))?;
+            let place = place(data_dir.as_deref(), server.as_deref(), api_key)?;
+            let new = spares::service::keys::NewApiKey {
+                role,
+                stores,
+                locations,
+                name,
+                created_by: String::new(),
+            };
+            create(place, new).await
+        }
+        KeysCommand::List {
+            all,
+            data_dir,
+            server,
+        } => list(place(data_dir.as_deref(), server.as_deref(), api_key)?, all).await,
+        KeysCommand::Revoke {
+            key_id,
+            data_dir,
+            server,
+        } => revoke(place(data_dir.as_deref(), server.as_deref(), api_key)?, &key_id).await,
     }
 }
 

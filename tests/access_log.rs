@@ -35,7 +35,7 @@ fn wait_for_line(server: &ServerProcess, needles: &[&str]) -> String {
 }
 
 /// A failing GetPart (with a client request id) and a successful ListLocations.
-async fn failing_and_succeeding_calls(url: &str) {
+async fn failing_and_succeeding_calls(url: &spares::cli::client::Target) {
     let mut clients = connect(url).await.unwrap();
     let mut request = tonic::Request::new(pb::GetPartRequest {
         part_id: "NO-SUCH-PART".into(),
@@ -73,7 +73,7 @@ async fn a_failing_request_is_logged_at_the_default_level_without_colour() {
     let args = serve_args(dir.path());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let server = spawn_logging(&args, None);
-    failing_and_succeeding_calls(&server.url).await;
+    failing_and_succeeding_calls(&server.target()).await;
 
     let failing = wait_for_line(
         &server,
@@ -82,7 +82,8 @@ async fn a_failing_request_is_logged_at_the_default_level_without_colour() {
     assert!(failing.contains(" INFO "), "{failing}");
     assert!(failing.contains("request_id=req-failing-1"), "{failing}");
     assert!(failing.contains("peer=127.0.0.1:"), "{failing}");
-    assert!(failing.contains("principal=-"), "{failing}");
+    // The gate names the caller: the administrator key the harness made.
+    assert!(failing.contains("principal=apikey:"), "{failing}");
     let latency: f64 = failing
         .split("latency_ms=")
         .nth(1)
@@ -111,7 +112,7 @@ async fn json_log_lines_carry_the_access_fields() {
     args.extend(serve_args(dir.path()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let server = spawn_logging(&args, None);
-    failing_and_succeeding_calls(&server.url).await;
+    failing_and_succeeding_calls(&server.target()).await;
 
     let line = wait_for_line(&server, &["NetworkService/GetPart", "NOT_FOUND"]);
     let value: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");

@@ -109,6 +109,7 @@ fn concurrent_reservations_promises_and_expiries_never_oversell() {
                                 },
                                 protected_quantity: 0,
                                 order_reference: String::new(),
+                                for_location_id: None,
                             };
                             if let Ok(r) = spares.reserve(vec![command]) {
                                 pending_ids

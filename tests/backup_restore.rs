@@ -14,7 +14,7 @@ use jiff::Timestamp;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use spares::api::convert::movement_from_pb;
-use spares::cli::client::{Clients, connect};
+use spares::cli::client::Clients;
 use spares::config::Limits;
 use spares::demo::{DemoConfig, build_demo};
 use spares::pb;
@@ -366,7 +366,7 @@ async fn a_backup_of_a_busy_server_restores_to_identical_answers() {
     }
     let files = tempfile::tempdir().unwrap();
     let busy = files.path().join("busy.jsonl");
-    let report = spares::cli::backup::backup(&busy, Some(&server.url), None)
+    let report = spares::cli::backup::backup(&busy, Some(&server.target()), None)
         .await
         .unwrap();
     println!("backup_restore: {}", report.trim());
@@ -382,7 +382,7 @@ async fn a_backup_of_a_busy_server_restores_to_identical_answers() {
 
     // Quiet: back up again, restore, serve the copy, compare answers.
     let quiet = files.path().join("quiet.jsonl");
-    spares::cli::backup::backup(&quiet, Some(&server.url), None)
+    spares::cli::backup::backup(&quiet, Some(&server.target()), None)
         .await
         .unwrap();
     let copy_dir = tempfile::tempdir().unwrap();
@@ -391,7 +391,7 @@ async fn a_backup_of_a_busy_server_restores_to_identical_answers() {
         .await
         .unwrap();
     let copy = TestServer::start_in(copy_dir, Limits::default()).await;
-    let mut copy_clients = connect(&copy.url).await.unwrap();
+    let mut copy_clients = copy.clients().await;
     let original = answers(&mut clients, &stocked, &acked, &job).await;
     let restored = answers(&mut copy_clients, &stocked, &acked, &job).await;
     assert_eq!(original.len(), restored.len());

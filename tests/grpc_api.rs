@@ -541,6 +541,8 @@ async fn accepted_connections_have_tcp_nodelay_and_keepalive() {
     let spares = std::sync::Arc::new(
         spares::service::Spares::new(std::sync::Arc::new(store), clock, limits).unwrap(),
     );
+    // Authentication is on, so the server needs a key to start.
+    common::create_key(&spares, spares::auth::Role::Admin, &[], &[]);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     // The tap keeps a duplicate descriptor of each socket the server accepts;

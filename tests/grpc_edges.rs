@@ -66,7 +66,7 @@ async fn receipts_that_would_overflow_are_out_of_range_and_the_ledger_reopens() 
 #[tokio::test]
 async fn malformed_bodies_are_invalid_argument() {
     let server = TestServer::start().await;
-    let channel = raw::channel(&server.url).await;
+    let channel = server.raw_channel().await;
     for body in [vec![0xff], vec![0x0a, 0x05, 0x01], vec![0x08, 0xff, 0xff]] {
         let (code, message) = raw::call(
             &channel,

@@ -245,7 +245,7 @@ async fn every_rpc_answers_random_and_mutated_requests_with_a_typed_status() {
         .unwrap();
     let methods = methods();
     assert!(methods.len() >= 31, "{} RPCs", methods.len());
-    let channel = raw::channel(&server.url).await;
+    let channel = server.raw_channel().await;
     let mut tally: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     for method in &methods {
         for case in 0..cases {

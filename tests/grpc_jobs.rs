@@ -44,7 +44,7 @@ async fn with_small_demo() -> TestServer {
 }
 
 async fn follow(
-    planning: &mut pb::planning_service_client::PlanningServiceClient<tonic::transport::Channel>,
+    planning: &mut pb::planning_service_client::PlanningServiceClient<spares::cli::client::AuthChannel>,
     job_id: &str,
 ) -> Vec<pb::Job> {
     let mut stream = planning
@@ -252,6 +252,7 @@ fn a_job_cut_off_by_a_restart_is_reported_failed_not_lost() {
         let store = SledStore::open(dir.path()).unwrap();
         let running = JobRecord {
             job_id: "job-000001".into(),
+            owner: String::new(),
             kind: JobKind::Simulate,
             state: JobState::Running,
             progress: 0.4,

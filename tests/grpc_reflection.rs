@@ -155,9 +155,13 @@ async fn a_reflection_client_lists_the_services_and_reads_stock() {
     let request = DynamicMessage::deserialize(method.input(), &mut deserializer).unwrap();
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.unwrap();
+    // Reflection is open; the call itself presents a key, as any client must.
+    let mut call = tonic::Request::new(request.encode_to_vec());
+    call.metadata_mut()
+        .insert("x-api-key", server.admin_key.parse().unwrap());
     let response = grpc
         .unary(
-            tonic::Request::new(request.encode_to_vec()),
+            call,
             PathAndQuery::from_static("/spares.v1.InventoryService/GetStock"),
             RawCodec,
         )

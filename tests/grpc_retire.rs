@@ -249,7 +249,7 @@ async fn a_location_retires_with_its_lanes_and_leaves_plans() {
     // A backup keeps the retired store retired (and its record).
     let files = tempfile::tempdir().unwrap();
     let file = files.path().join("backup.jsonl");
-    spares::cli::backup::backup(&file, Some(&server.url), None)
+    spares::cli::backup::backup(&file, Some(&server.target()), None)
         .await
         .unwrap();
     let copy = tempfile::tempdir().unwrap();

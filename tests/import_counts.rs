@@ -99,18 +99,18 @@ async fn over_a_server_a_changed_then_restored_file_imports_cleanly() {
         load_dir(files.path()).unwrap()
     };
     let bundle = import(STOCK);
-    spares::cli::load::import_remote(&server.url, &bundle)
+    spares::cli::load::import_remote(&server.target(), &bundle)
         .await
         .unwrap();
     let changed = import(&STOCK.replace("P-2,RWH-FRA,20", "P-2,RWH-FRA,18"));
-    spares::cli::load::import_remote(&server.url, &changed)
+    spares::cli::load::import_remote(&server.target(), &changed)
         .await
         .unwrap();
-    let out = spares::cli::load::import_remote(&server.url, &bundle)
+    let out = spares::cli::load::import_remote(&server.target(), &bundle)
         .await
         .unwrap();
     assert!(out.contains("1 of 3 stock counts changed stock"), "{out}");
-    let again = spares::cli::load::import_remote(&server.url, &bundle)
+    let again = spares::cli::load::import_remote(&server.target(), &bundle)
         .await
         .unwrap();
     assert!(again.contains("0 of 3 stock counts"), "{again}");
@@ -204,6 +204,7 @@ fn a_count_below_reserved_refuses_the_whole_import() {
             priority: spares::domain::ledger::Priority::Critical,
             protected_quantity: 0,
             order_reference: String::new(),
+            for_location_id: None,
         };
         store.reserve(&[reserve], jiff::Timestamp::now()).unwrap();
     }

@@ -32,7 +32,7 @@ async fn progress_moves_forward_with_an_estimate_of_the_time_left() {
     let job = server
         .spares
         .jobs()
-        .start(JobKind::Optimize, 7, "{}".into(), move |ctx| {
+        .start(JobKind::Optimize, "test", 7, "{}".into(), move |ctx| {
             for fraction in steps {
                 ctx.progress(fraction, "working");
                 ack.send(()).unwrap();

@@ -6,7 +6,7 @@
 
 use jiff::Timestamp;
 use spares::api::server::serve;
-use spares::cli::client::connect;
+use spares::cli::client::{Target, connect};
 use spares::clock::ManualClock;
 use spares::config::Limits;
 use spares::pb;
@@ -80,7 +80,7 @@ fn row(p: &pb::StockPosition) -> Row {
 async fn serve_dir(
     dir: &Path,
 ) -> (
-    String,
+    Target,
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
 ) {
@@ -89,8 +89,21 @@ async fn serve_dir(
     ));
     let store = SledStore::open(dir).expect("the previous release's directory opens");
     let spares = Arc::new(Spares::new(Arc::new(store), clock, Limits::default()).unwrap());
+    // Authentication is on: an administrator key, as `spares keys create` makes.
+    let (_, key) = spares
+        .create_api_key(spares::service::keys::NewApiKey {
+            role: spares::auth::Role::Admin,
+            stores: Vec::new(),
+            locations: Vec::new(),
+            name: "test".into(),
+            created_by: "test".into(),
+        })
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    let url = Target::new(
+        format!("http://{}", listener.local_addr().unwrap()),
+        Some(key),
+    );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(async move {
         serve(spares, listener, async {

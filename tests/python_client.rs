@@ -5,7 +5,7 @@
 //!
 //! On the full demo: `spares demo`, then `spares simulate --replications 200
 //! --lead-time-shock '*:2' --demand-multiplier 1.5` and
-//! `python3 tests/python/fetch_job_result.py 127.0.0.1:50051 job-000001`.
+//! `SPARES_API_KEY=spk_... python3 tests/python/fetch_job_result.py 127.0.0.1:50051 JOB_ID`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -115,9 +115,11 @@ async fn python_grpcio_on_default_settings_fetches_a_result_over_4_mb() {
         "/tests/python/fetch_job_result.py"
     );
     let job_id = last.job_id.clone();
+    let key = server.admin_key.clone();
     let output = tokio::task::spawn_blocking(move || {
         Command::new("python3")
             .args([script, &address, &job_id])
+            .env("SPARES_API_KEY", key)
             .output()
             .unwrap()
     })

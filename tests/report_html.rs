@@ -169,7 +169,7 @@ async fn simulate_and_frontier_reports_render_in_a_browser() {
     let mut pages = Vec::new();
     for (job, name) in [(&simulate, "simulate.html"), (&frontier, "frontier.html")] {
         let path = dir.path().join(name);
-        let said = spares::cli::report::report(&server.url, &job.job_id, &path)
+        let said = spares::cli::report::report(&server.target(), &job.job_id, &path)
             .await
             .unwrap();
         assert!(said.contains(&job.job_id), "{said}");
@@ -200,7 +200,7 @@ async fn simulate_and_frontier_reports_render_in_a_browser() {
     assert!(svg(frontier_html, "frontier").contains("data-name=\"recommended\""));
 
     // A report of an unfinished or unknown job is refused by code.
-    let missing = spares::cli::report::fetch(&server.url, "job-999999")
+    let missing = spares::cli::report::fetch(&server.target(), "job-999999")
         .await
         .unwrap_err();
     assert!(

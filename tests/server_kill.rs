@@ -188,8 +188,8 @@ async fn acknowledged_movements_survive_sigkill_once_and_only_once() {
     let mut ledger = Ledger::default();
     for cycle in 0..cycles {
         let mut server = Some(start(dir.path()));
-        let url = server.as_ref().unwrap().url.clone();
-        let mut clients = connect(&url).await.unwrap();
+        let target = server.as_ref().unwrap().target();
+        let mut clients = connect(target).await.unwrap();
         if cycle == 0 {
             setup(&mut clients).await;
         }
@@ -213,7 +213,7 @@ async fn acknowledged_movements_survive_sigkill_once_and_only_once() {
         .await;
     }
     let server = start(dir.path());
-    let mut clients = connect(&server.url).await.unwrap();
+    let mut clients = connect(server.target()).await.unwrap();
     settle_unanswered(&mut clients, &mut ledger).await;
     check_replays(&mut clients, &ledger, ledger.acked.keys()).await;
     let mut expected: BTreeMap<(String, String), u64> = BTreeMap::new();

@@ -11,7 +11,7 @@
 mod common;
 
 use common::process::{ServerProcess, spawn};
-use spares::cli::client::connect;
+use spares::cli::client::{Target, connect};
 use spares::pb;
 use std::time::Duration;
 use tonic::Code;
@@ -56,7 +56,7 @@ fn simulate(replications: u32, seed: u64) -> pb::SimulateRequest {
 /// Waits until `job` is in `state` (polling; the RSS is sampled meanwhile).
 async fn wait_for(
     server: &ServerProcess,
-    url: &str,
+    url: &Target,
     job: &str,
     done: impl Fn(&pb::Job) -> bool,
     peak: &mut u64,
@@ -83,7 +83,7 @@ async fn wait_for(
 }
 
 /// The first of `jobs` found running (polling; a hang guard, not a timing).
-async fn running_job(url: &str, jobs: &[String]) -> String {
+async fn running_job(url: &Target, jobs: &[String]) -> String {
     let mut clients = connect(url).await.unwrap();
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
@@ -124,9 +124,9 @@ async fn huge_and_concurrent_simulations_are_bounded_and_cancellable() {
         "--data-dir",
         dir.path().to_str().unwrap(),
     ]);
-    let url = server.url.clone();
+    let url = server.target();
     let mut clients = connect(&url).await.unwrap();
-    assert_eq!(health(&url).await, ServingStatus::Serving as i32);
+    assert_eq!(health(&url.url).await, ServingStatus::Serving as i32);
     let idle = server.rss_bytes();
     let mut peak = idle;
 
@@ -173,7 +173,7 @@ async fn huge_and_concurrent_simulations_are_bounded_and_cancellable() {
     );
     assert!(refused > 0, "40 jobs at once should pass the queue bound");
     assert!(!accepted.is_empty());
-    assert_eq!(health(&url).await, ServingStatus::Serving as i32);
+    assert_eq!(health(&url.url).await, ServingStatus::Serving as i32);
 
     // Cancel a job once it runs: whichever accepted job the pool took first
     // (waiting for one particular job would wait for every job queued before
@@ -199,7 +199,7 @@ async fn huge_and_concurrent_simulations_are_bounded_and_cancellable() {
         ended.progress < 1.0 && ended.result_json.is_empty(),
         "{ended:?}"
     );
-    assert_eq!(health(&url).await, ServingStatus::Serving as i32);
+    assert_eq!(health(&url.url).await, ServingStatus::Serving as i32);
 
     // A waiting job cancelled ends at once, never run.
     let last = accepted.last().unwrap().clone();

@@ -13,7 +13,7 @@
 //! request timeout and `CANCELLED` otherwise.
 //!
 //! The principal hook: the layer puts a [`PrincipalSlot`] into every
-//! request's extensions before the interceptor runs. Authentication fills it
+//! request's extensions before the gate runs. Authentication fills it
 //! with [`note_principal`] (from a `tonic::Request`'s `extensions()`), and the
 //! access line shows it; requests without one show `principal=-`.
 
@@ -63,14 +63,14 @@ impl PrincipalSlot {
 pub struct RequestId(pub String);
 
 /// Records the principal of the request whose extensions these are (a no-op
-/// outside the access-log layer, e.g. in unit tests of an interceptor).
+/// outside the access-log layer, e.g. in unit tests of the gate).
 pub fn note_principal(extensions: &http::Extensions, name: &str) {
     if let Some(slot) = extensions.get::<PrincipalSlot>() {
         slot.set(name);
     }
 }
 
-/// The layer: wrap the server's routes with it, outside the interceptor.
+/// The layer: wrap the server's routes with it, outside the gate.
 #[derive(Clone, Debug)]
 pub struct AccessLogLayer {
     request_timeout: Duration,

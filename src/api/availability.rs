@@ -2,7 +2,9 @@
 //! ledger and the routing core, and reservations (the ledger's two-phase primitive).
 
 use super::convert;
+use super::gate::caller;
 use super::inventory::{StockEventStream, watch};
+use super::scope;
 use super::util::{blocking, page_size};
 use crate::domain::DomainError;
 use crate::domain::availability::PartRelation;
@@ -32,6 +34,19 @@ impl AvailabilityApi {
 }
 
 impl AvailabilityApi {
+    /// Refuses a reservation the caller does not see exactly as an unknown
+    /// id is refused (before any idempotency check, so a reused key tells
+    /// nothing either).
+    async fn check_sees(&self, principal: &crate::auth::Principal, id: &str) -> Result<(), Status> {
+        if principal.reads_everything() {
+            return Ok(());
+        }
+        let id = id.to_string();
+        let reservation = blocking(&self.spares, move |s| s.reservation(&id)).await?;
+        scope::visible(principal, reservation)?;
+        Ok(())
+    }
+
     /// The order time of a request: as given, or now.
     fn order_time(&self, ts: Option<&prost_types::Timestamp>) -> Result<Timestamp, DomainError> {
         Ok(convert::opt_timestamp("order_time", ts)?.unwrap_or_else(|| self.spares.clock().now()))
@@ -196,9 +211,13 @@ impl AvailabilityService for AvailabilityApi {
         &self,
         request: Request<pb::PromiseOrderRequest>,
     ) -> Result<Response<pb::PromiseOrderResponse>, Status> {
+        let principal = caller(&request)?;
         let r = request.into_inner();
         required("destination_location_id", &r.destination_location_id)?;
         if r.reserve {
+            // Reserving is a ledger write: dealers for their own stores and
+            // administrators only; ordering apps and planners only ask.
+            scope::require_store(&principal, "destination_location_id", &r.destination_location_id)?;
             required("idempotency_key", &r.idempotency_key)?;
         }
         let query = OrderQuery {
@@ -251,10 +270,12 @@ impl AvailabilityService for AvailabilityApi {
         &self,
         request: Request<pb::ReserveRequest>,
     ) -> Result<Response<pb::Reservation>, Status> {
+        let principal = caller(&request)?;
         let r = request.into_inner();
         required("idempotency_key", &r.idempotency_key)?;
         required("part_id", &r.part_id)?;
         required("location_id", &r.location_id)?;
+        scope::require_store(&principal, "location_id", &r.location_id)?;
         let command = ReserveCommand {
             idempotency_key: r.idempotency_key,
             part_id: r.part_id,
@@ -264,6 +285,7 @@ impl AvailabilityService for AvailabilityApi {
             priority: convert::priority_from_pb(r.priority)?,
             protected_quantity: 0,
             order_reference: r.order_reference,
+            for_location_id: None,
         };
         let mut reservations = blocking(&self.spares, move |s| s.reserve(vec![command])).await?;
         let reservation = reservations
@@ -276,8 +298,10 @@ impl AvailabilityService for AvailabilityApi {
         &self,
         request: Request<pb::ConfirmReservationRequest>,
     ) -> Result<Response<pb::Reservation>, Status> {
+        let principal = caller(&request)?;
         let r = request.into_inner();
         required("reservation_id", &r.reservation_id)?;
+        self.check_sees(&principal, &r.reservation_id).await?;
         required("idempotency_key", &r.idempotency_key)?;
         let command = PostCommand {
             reservation_id: r.reservation_id,
@@ -297,8 +321,10 @@ impl AvailabilityService for AvailabilityApi {
         &self,
         request: Request<pb::ReleaseReservationRequest>,
     ) -> Result<Response<pb::Reservation>, Status> {
+        let principal = caller(&request)?;
         let r = request.into_inner();
         required("reservation_id", &r.reservation_id)?;
+        self.check_sees(&principal, &r.reservation_id).await?;
         required("idempotency_key", &r.idempotency_key)?;
         let command = VoidCommand {
             reservation_id: r.reservation_id,
@@ -312,9 +338,10 @@ impl AvailabilityService for AvailabilityApi {
         &self,
         request: Request<pb::GetReservationRequest>,
     ) -> Result<Response<pb::Reservation>, Status> {
+        let principal = caller(&request)?;
         let id = request.into_inner().reservation_id;
         required("reservation_id", &id)?;
-        let reservation = self.spares.reservation(&id)?;
+        let reservation = scope::visible(&principal, self.spares.reservation(&id)?)?;
         Ok(Response::new(convert::reservation_to_pb(&reservation)))
     }
 
@@ -322,6 +349,7 @@ impl AvailabilityService for AvailabilityApi {
         &self,
         request: Request<pb::ListReservationsRequest>,
     ) -> Result<Response<pb::ListReservationsResponse>, Status> {
+        let principal = caller(&request)?;
         let r = request.into_inner();
         let limit = page_size(r.page.as_ref(), self.spares.limits())?;
         let token = r
@@ -333,6 +361,8 @@ impl AvailabilityService for AvailabilityApi {
             part_id: (!r.part_id.is_empty()).then_some(r.part_id),
             location_id: (!r.location_id.is_empty()).then_some(r.location_id),
             state: convert::reservation_state_filter(r.state)?,
+            // A dealer lists only the reservations held for its stores.
+            held_for: (!principal.reads_everything()).then(|| principal.stores.clone()),
             after_id: (!token.is_empty()).then_some(token),
             limit: limit + 1,
         };

@@ -135,6 +135,7 @@ impl InventoryService for InventoryApi {
         &self,
         request: Request<pb::RecordMovementsRequest>,
     ) -> Result<Response<pb::RecordMovementsResponse>, Status> {
+        let principal = super::gate::caller(&request)?;
         let movements = &request.get_ref().movements;
         if movements.is_empty() {
             return Err(
@@ -142,6 +143,15 @@ impl InventoryService for InventoryApi {
             );
         }
         let commands = convert_batch("movements", movements, convert::movement_from_pb)?;
+        // A warehouse moves stock only at its own locations (a transfer it
+        // ships may go anywhere; the receiving side records the receipt).
+        for (i, command) in commands.iter().enumerate() {
+            super::scope::require_location(
+                &principal,
+                &format!("movements[{i}].location_id"),
+                &command.location_id,
+            )?;
+        }
         let outcomes = blocking(&self.spares, move |s| s.record_movements(commands)).await?;
         Ok(Response::new(pb::RecordMovementsResponse {
             results: outcomes

@@ -87,6 +87,7 @@ pub fn job_fields_to_pb(r: &JobRecord, result_bytes: u64) -> pb::Job {
         result_json: String::new(),
         result_bytes,
         seconds_left: r.seconds_left,
+        owner: r.owner.clone(),
     }
 }
 

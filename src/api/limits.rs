@@ -88,6 +88,7 @@ pub const LIMITS: &[(&str, Limit)] = &[
     ("job_id", Limit::Id),
     ("plan_id", Limit::Id),
     ("line_id", Limit::Id),
+    ("key_id", Limit::Id),
     ("time_zone", Limit::Id),
     ("country_code", Limit::Id),
     // Keys, tokens and text.
@@ -101,6 +102,7 @@ pub const LIMITS: &[(&str, Limit)] = &[
     // Lists of ids.
     ("part_ids", Limit::Ids(MAX_IDS)),
     ("location_ids", Limit::Ids(MAX_IDS)),
+    ("store_ids", Limit::Ids(MAX_IDS)),
     // Batches: one limit for every batch RPC.
     (
         "RecordMovementsRequest.movements",

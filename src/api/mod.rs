@@ -7,6 +7,8 @@ pub mod admin;
 pub mod availability;
 pub mod codec;
 pub mod convert;
+pub mod gate;
+pub mod scope;
 pub mod inputs;
 pub mod inventory;
 pub mod jobs;

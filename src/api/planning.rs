@@ -595,6 +595,7 @@ impl PlanningService for PlanningApi {
         &self,
         request: Request<pb::SimulateRequest>,
     ) -> Result<Response<pb::Job>, Status> {
+        let owner = super::gate::caller(&request)?;
         // Checked before queueing, so bad input is an error now, not a failed job later.
         let request = simulate_from_pb(request.get_ref(), &self.spares)?;
         let network = self.spares.network();
@@ -603,7 +604,7 @@ impl PlanningService for PlanningApi {
         let job = self
             .spares
             .jobs()
-            .start(JobKind::Simulate, seed, request_json, move |ctx| {
+            .start(JobKind::Simulate, &owner.id, seed, request_json, move |ctx| {
                 let progress = |f: f64| ctx.progress(f, "simulating");
                 match run_simulation(&network, &request, &progress, ctx.cancel_flag()) {
                     Ok(result) => JobOutcome::Done {
@@ -621,6 +622,7 @@ impl PlanningService for PlanningApi {
         &self,
         request: Request<pb::OptimizeRequest>,
     ) -> Result<Response<pb::Job>, Status> {
+        let owner = super::gate::caller(&request)?;
         let r = request.into_inner();
         // Checked before queueing, so bad input is an error now, not a failed job later.
         let request = optimize_from_pb(&r, &self.spares)?;
@@ -632,7 +634,7 @@ impl PlanningService for PlanningApi {
         let job = self
             .spares
             .jobs()
-            .start(JobKind::Optimize, seed, request_json, move |ctx| {
+            .start(JobKind::Optimize, &owner.id, seed, request_json, move |ctx| {
                 let progress = |f: f64, message: &str| ctx.progress(f, message);
                 match op::run_optimize(&network, &request, &progress, ctx.cancel_flag()) {
                     Ok(result) => {
@@ -660,13 +662,14 @@ impl PlanningService for PlanningApi {
         &self,
         request: Request<pb::FrontierRequest>,
     ) -> Result<Response<pb::Job>, Status> {
+        let owner = super::gate::caller(&request)?;
         let request = frontier_from_pb(request.get_ref(), &self.spares)?;
         let network = self.spares.network();
         let request_json = serde_json::to_string(&request).unwrap_or_default();
         let job = self
             .spares
             .jobs()
-            .start(JobKind::Frontier, 0, request_json, move |ctx| {
+            .start(JobKind::Frontier, &owner.id, 0, request_json, move |ctx| {
                 ctx.progress(0.0, "tracing the frontier");
                 if ctx.is_cancelled() {
                     return JobOutcome::Cancelled;
@@ -720,10 +723,21 @@ impl PlanningService for PlanningApi {
         &self,
         request: Request<pb::CancelJobRequest>,
     ) -> Result<Response<pb::Job>, Status> {
-        let record = self
-            .spares
-            .jobs()
-            .cancel(job_id(&request.get_ref().job_id)?)?;
+        let principal = super::gate::caller(&request)?;
+        let id = job_id(&request.get_ref().job_id)?;
+        // Jobs belong to the principal that started them: only it and
+        // administrators stop them (planners read and watch every job, so
+        // saying that the job exists leaks nothing).
+        let job = self.spares.jobs().get(id)?;
+        if principal.role != crate::auth::Role::Admin && job.owner != principal.id {
+            return Err(super::status::status(
+                tonic::Code::PermissionDenied,
+                format!(
+                    "job {id} belongs to another principal; only its owner or an administrator may cancel it"
+                ),
+            ));
+        }
+        let record = self.spares.jobs().cancel(id)?;
         Ok(Response::new(job_to_pb(&record)))
     }
 

@@ -1,9 +1,11 @@
 //! Builds and runs the gRPC server: the five spares.v1 services, health and
-//! reflection (v1 and v1alpha), one interceptor layer in front of every RPC,
-//! message-size limits and the reservation-expiry task. Every accepted
+//! reflection (v1 and v1alpha), the gate (authentication, the authorisation
+//! table, rate limits) in front of every RPC, message-size limits and the
+//! reservation-expiry task. Every accepted
 //! connection gets TCP_NODELAY and TCP keep-alive (see [`tune_accepted`]).
 
 use super::access_log::AccessLogLayer;
+use super::gate::{GateLayer, GateSettings};
 use super::admin::AdminApi;
 use super::availability::AvailabilityApi;
 use super::inventory::InventoryApi;
@@ -23,17 +25,68 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_stream::{Stream, StreamExt};
-use tonic::service::InterceptorLayer;
 use tonic::transport::Server;
-use tonic::{Request, Status};
 
-/// The one interceptor every RPC passes through. Authentication goes here,
-/// and records who is calling for the access log with
-/// [`super::access_log::note_principal`]`(request.extensions(), name)`.
-/// Today it only records the metadata for tracing.
-pub fn intercept(request: Request<()>) -> Result<Request<()>, Status> {
-    tracing::trace!(metadata = ?request.metadata(), "rpc");
-    Ok(request)
+/// How the server authenticates callers.
+#[derive(Debug, Clone)]
+pub struct Security {
+    /// Authentication off: every request acts as an administrator. Announced
+    /// at start; only for development or a private network.
+    pub insecure_dev: bool,
+    /// Health checks need no credentials (the default).
+    pub open_health: bool,
+    /// Reflection needs no credentials (the default).
+    pub open_reflection: bool,
+    /// Authenticators asked after the API keys of the store (bearer JWT,
+    /// client certificates).
+    pub authenticators: Vec<Arc<dyn crate::auth::Authenticator>>,
+}
+
+impl Default for Security {
+    /// Authentication on, by the store's API keys; health and reflection open.
+    fn default() -> Self {
+        Self {
+            insecure_dev: false,
+            open_health: true,
+            open_reflection: true,
+            authenticators: Vec::new(),
+        }
+    }
+}
+
+/// The refusal of a server with authentication on and nothing to
+/// authenticate with: it could only ever answer UNAUTHENTICATED.
+pub const NO_KEYS: &str = "authentication is on and the data directory holds no API key, so every call would be refused. Create the first administrator key with `spares keys create --role admin --data-dir DIR` (with the server stopped; the key is printed once), or serve with `--insecure-dev` to turn authentication off on a private network";
+
+/// The gate of a server over `spares`.
+///
+/// # Errors
+/// [`ServeError::NoCredentials`] when authentication is on and there is
+/// neither an active API key nor another authenticator.
+pub fn gate_settings(spares: &Spares, security: &Security) -> Result<GateSettings, ServeError> {
+    if !security.insecure_dev
+        && spares.key_ring().active() == 0
+        && security.authenticators.is_empty()
+    {
+        return Err(ServeError::NoCredentials);
+    }
+    let mut authenticators = crate::auth::Authenticators::new().with(Arc::new(
+        crate::auth::keys::ApiKeyAuthenticator::new(spares.key_ring().clone()),
+    ));
+    for extra in &security.authenticators {
+        authenticators = authenticators.with(extra.clone());
+    }
+    let limits = spares.limits();
+    Ok(GateSettings {
+        authenticators,
+        insecure_dev: security.insecure_dev,
+        open_health: security.open_health,
+        open_reflection: security.open_reflection,
+        rate_limit: crate::auth::rate::RateLimit {
+            per_second: limits.rate_per_principal_per_second,
+            burst: limits.rate_burst_per_principal,
+        },
+    })
 }
 
 /// Why the server could not start or stopped.
@@ -45,15 +98,29 @@ pub enum ServeError {
     /// The transport failed.
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// Authentication is on and nothing could authenticate a caller.
+    #[error("{NO_KEYS}")]
+    NoCredentials,
 }
 
-/// Serves `spares` on an already-bound listener until `shutdown` resolves.
+/// Serves `spares` on an already-bound listener until `shutdown` resolves,
+/// with authentication by the store's API keys ([`Security::default`]).
 pub async fn serve(
     spares: Arc<Spares>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    serve_incoming(spares, TcpListenerStream::new(listener), shutdown).await
+    serve_with(spares, listener, shutdown, Security::default()).await
+}
+
+/// Serves `spares` on an already-bound listener until `shutdown` resolves.
+pub async fn serve_with(
+    spares: Arc<Spares>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+    security: Security,
+) -> Result<(), ServeError> {
+    serve_incoming_with(spares, TcpListenerStream::new(listener), shutdown, security).await
 }
 
 /// Sets the options every accepted connection needs, whichever way the
@@ -80,9 +147,7 @@ pub fn tune_accepted(stream: &TcpStream, limits: &Limits) -> std::io::Result<()>
 }
 
 /// Serves `spares` on a stream of accepted connections until `shutdown`
-/// resolves. Each connection is tuned with [`tune_accepted`] before it is
-/// served; one whose options cannot be set is still served (it works, only
-/// slower) and the failure is logged.
+/// resolves, with [`Security::default`].
 pub async fn serve_incoming<S>(
     spares: Arc<Spares>,
     accepted: S,
@@ -91,6 +156,32 @@ pub async fn serve_incoming<S>(
 where
     S: Stream<Item = std::io::Result<TcpStream>> + Send + 'static,
 {
+    serve_incoming_with(spares, accepted, shutdown, Security::default()).await
+}
+
+/// Serves `spares` on a stream of accepted connections until `shutdown`
+/// resolves. Each connection is tuned with [`tune_accepted`] before it is
+/// served; one whose options cannot be set is still served (it works, only
+/// slower) and the failure is logged.
+///
+/// # Errors
+/// [`ServeError::NoCredentials`] before serving when authentication is on
+/// and nothing could authenticate a caller; reflection and transport errors.
+pub async fn serve_incoming_with<S>(
+    spares: Arc<Spares>,
+    accepted: S,
+    shutdown: impl Future<Output = ()> + Send,
+    security: Security,
+) -> Result<(), ServeError>
+where
+    S: Stream<Item = std::io::Result<TcpStream>> + Send + 'static,
+{
+    let gate = GateLayer::new(gate_settings(&spares, &security)?);
+    if security.insecure_dev {
+        tracing::warn!(
+            "AUTHENTICATION IS OFF (--insecure-dev): every caller acts as an administrator"
+        );
+    }
     let limits = spares.limits().clone();
     let tuning = limits.clone();
     let incoming = accepted.map(move |accepted| {
@@ -147,9 +238,9 @@ where
         .timeout(limits.request_timeout)
         .concurrency_limit_per_connection(limits.concurrency_per_connection)
         // Outermost, so the access line covers everything inside, the
-        // interceptor's refusals included.
+        // gate's refusals included.
         .layer(AccessLogLayer::new(limits.request_timeout))
-        .layer(InterceptorLayer::new(intercept))
+        .layer(gate)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

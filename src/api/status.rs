@@ -49,6 +49,29 @@ pub fn status(code: Code, mut message: String) -> Status {
     Status::new(code, message)
 }
 
+/// The metadata key of the retry hint on a rate-limited answer: whole
+/// seconds to wait, as in HTTP's `Retry-After`.
+pub const RETRY_AFTER: &str = "retry-after";
+
+impl From<crate::auth::AuthError> for Status {
+    fn from(error: crate::auth::AuthError) -> Self {
+        use crate::auth::AuthError;
+        let code = match &error {
+            AuthError::Unauthenticated => Code::Unauthenticated,
+            AuthError::PermissionDenied { .. } => Code::PermissionDenied,
+            AuthError::RateLimited { .. } => Code::ResourceExhausted,
+        };
+        let mut answer = status(code, error.to_string());
+        if let AuthError::RateLimited { retry_after_ms, .. } = error {
+            let seconds = retry_after_ms.div_ceil(1000).max(1);
+            if let Ok(value) = seconds.to_string().parse() {
+                answer.metadata_mut().insert(RETRY_AFTER, value);
+            }
+        }
+        answer
+    }
+}
+
 impl From<DomainError> for Status {
     fn from(error: DomainError) -> Self {
         domain_status(&error)

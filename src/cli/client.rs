@@ -5,7 +5,10 @@ use crate::pb;
 use crate::pb::availability_service_client::AvailabilityServiceClient;
 use crate::pb::inventory_service_client::InventoryServiceClient;
 use crate::pb::network_service_client::NetworkServiceClient;
+use crate::pb::admin_service_client::AdminServiceClient;
 use crate::pb::planning_service_client::PlanningServiceClient;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 /// Why a client command failed.
@@ -29,16 +32,103 @@ pub enum ClientError {
     Usage(String),
 }
 
-/// Clients of the four services over one channel.
+/// Where a client connects and the credentials it presents.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Target {
+    /// `http://host:port`, or `host:port`.
+    pub url: String,
+    /// An API key (`spk_...`) sent with every call, if any.
+    pub api_key: Option<String>,
+}
+
+impl Target {
+    /// `url` with the API key `api_key`.
+    pub fn new(url: impl Into<String>, api_key: Option<String>) -> Self {
+        Self {
+            url: url.into(),
+            api_key,
+        }
+    }
+}
+
+impl From<&str> for Target {
+    /// An anonymous target.
+    fn from(url: &str) -> Self {
+        Self::new(url, None)
+    }
+}
+
+impl From<&String> for Target {
+    /// An anonymous target.
+    fn from(url: &String) -> Self {
+        Self::new(url.as_str(), None)
+    }
+}
+
+impl From<String> for Target {
+    /// An anonymous target.
+    fn from(url: String) -> Self {
+        Self::new(url, None)
+    }
+}
+
+impl From<&Target> for Target {
+    fn from(target: &Target) -> Self {
+        target.clone()
+    }
+}
+
+/// The credentials a client adds to every call (an interceptor).
+#[derive(Debug, Clone, Default)]
+pub struct CallCredentials {
+    api_key: Option<MetadataValue<Ascii>>,
+}
+
+impl CallCredentials {
+    /// Credentials carrying `api_key`, if given.
+    ///
+    /// # Errors
+    /// [`ClientError::Usage`] if the key cannot be a header value.
+    pub fn new(api_key: Option<&str>) -> Result<Self, ClientError> {
+        let api_key = api_key
+            .map(|key| {
+                key.trim().parse::<MetadataValue<Ascii>>().map_err(|_| {
+                    ClientError::Usage(
+                        "--api-key / SPARES_API_KEY: not a valid key (expected spk_...)".into(),
+                    )
+                })
+            })
+            .transpose()?;
+        Ok(Self { api_key })
+    }
+}
+
+impl tonic::service::Interceptor for CallCredentials {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(key) = &self.api_key {
+            request
+                .metadata_mut()
+                .insert(crate::auth::keys::KEY_HEADER, key.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A channel that presents the caller's credentials on every call.
+pub type AuthChannel = InterceptedService<Channel, CallCredentials>;
+
+/// Clients of the five services over one channel.
 pub struct Clients {
     /// NetworkService.
-    pub network: NetworkServiceClient<Channel>,
+    pub network: NetworkServiceClient<AuthChannel>,
     /// InventoryService.
-    pub inventory: InventoryServiceClient<Channel>,
+    pub inventory: InventoryServiceClient<AuthChannel>,
     /// AvailabilityService.
-    pub availability: AvailabilityServiceClient<Channel>,
+    pub availability: AvailabilityServiceClient<AuthChannel>,
     /// PlanningService.
-    pub planning: PlanningServiceClient<Channel>,
+    pub planning: PlanningServiceClient<AuthChannel>,
+    /// AdminService.
+    pub admin: AdminServiceClient<AuthChannel>,
 }
 
 /// The URL for a `--server` value: `host:port` alone means plain
@@ -52,9 +142,15 @@ pub fn server_url(server: &str) -> String {
     }
 }
 
-/// Connects to `url` (`http://host:port`, or `host:port`).
-pub async fn connect(url: &str) -> Result<Clients, ClientError> {
-    let url = &server_url(url);
+/// Connects to a target (a URL, `http://host:port` or `host:port`, for an
+/// anonymous client) and returns a channel presenting its credentials.
+///
+/// # Errors
+/// [`ClientError::Usage`] for a bad URL or key; [`ClientError::Connect`].
+pub async fn channel(target: impl Into<Target>) -> Result<AuthChannel, ClientError> {
+    let target = target.into();
+    let credentials = CallCredentials::new(target.api_key.as_deref())?;
+    let url = &server_url(&target.url);
     let channel = Channel::from_shared(url.to_string())
         .map_err(|e| ClientError::Usage(format!("bad server URL {url:?}: {e}")))?
         .connect()
@@ -63,13 +159,24 @@ pub async fn connect(url: &str) -> Result<Clients, ClientError> {
             url: url.to_string(),
             source,
         })?;
+    Ok(InterceptedService::new(channel, credentials))
+}
+
+/// Connects to a target (a URL for an anonymous client, or a [`Target`]
+/// with an API key).
+///
+/// # Errors
+/// [`ClientError::Usage`] for a bad URL or key; [`ClientError::Connect`].
+pub async fn connect(target: impl Into<Target>) -> Result<Clients, ClientError> {
+    let channel = channel(target).await?;
     let max = 64 * 1024 * 1024;
     Ok(Clients {
         network: NetworkServiceClient::new(channel.clone()).max_decoding_message_size(max),
         inventory: InventoryServiceClient::new(channel.clone()).max_decoding_message_size(max),
         availability: AvailabilityServiceClient::new(channel.clone())
             .max_decoding_message_size(max),
-        planning: PlanningServiceClient::new(channel).max_decoding_message_size(max),
+        planning: PlanningServiceClient::new(channel.clone()).max_decoding_message_size(max),
+        admin: AdminServiceClient::new(channel).max_decoding_message_size(max),
     })
 }
 
@@ -83,7 +190,7 @@ fn kind_name(kind: i32) -> &'static str {
 }
 
 /// `spares locations`.
-pub async fn locations(url: &str, kind: Option<&str>) -> Result<String, ClientError> {
+pub async fn locations(server: &Target, kind: Option<&str>) -> Result<String, ClientError> {
     let kind = match kind {
         None => pb::LocationKind::Unspecified,
         Some("depot") => pb::LocationKind::FactoryDepot,
@@ -95,7 +202,7 @@ pub async fn locations(url: &str, kind: Option<&str>) -> Result<String, ClientEr
             )));
         }
     };
-    let mut clients = connect(url).await?;
+    let mut clients = connect(server).await?;
     let mut table = Table::new(&["id", "name", "kind", "time zone", "cut-off", "source"]);
     let mut token = String::new();
     loop {
@@ -134,8 +241,8 @@ pub async fn locations(url: &str, kind: Option<&str>) -> Result<String, ClientEr
 }
 
 /// `spares part P`.
-pub async fn part(url: &str, part_id: &str) -> Result<String, ClientError> {
-    let mut clients = connect(url).await?;
+pub async fn part(server: &Target, part_id: &str) -> Result<String, ClientError> {
+    let mut clients = connect(server).await?;
     let r = clients
         .network
         .get_part(pb::GetPartRequest {
@@ -198,12 +305,12 @@ fn lead_time_text(lead: Option<&pb::LeadTime>) -> String {
 
 /// `spares stock P [--location L]`.
 pub async fn stock(
-    url: &str,
+    server: &Target,
     part_id: &str,
     location: Option<&str>,
 ) -> Result<String, ClientError> {
     let part_id = if part_id == "-" { "" } else { part_id };
-    let mut clients = connect(url).await?;
+    let mut clients = connect(server).await?;
     let mut table = Table::new(&[
         "part",
         "location",
@@ -343,13 +450,13 @@ impl WhatIfArgs {
 
 /// `spares simulate`.
 pub async fn simulate(
-    url: &str,
+    server: &Target,
     settings: pb::SimulationSettings,
     what_if: &WhatIfArgs,
     json: bool,
 ) -> Result<String, ClientError> {
     let scenarios = what_if.scenario()?.into_iter().collect();
-    let mut clients = connect(url).await?;
+    let mut clients = connect(server).await?;
     let job = clients
         .planning
         .simulate(pb::SimulateRequest {
@@ -371,12 +478,12 @@ fn local_time(ts: Option<&prost_types::Timestamp>) -> String {
 
 /// `spares where P [--near L]`.
 pub async fn where_is(
-    url: &str,
+    server: &Target,
     part_id: &str,
     near: Option<&str>,
     limit: u32,
 ) -> Result<String, ClientError> {
-    let mut clients = connect(url).await?;
+    let mut clients = connect(server).await?;
     let answer = clients
         .availability
         .where_is(pb::WhereIsRequest {
@@ -447,7 +554,7 @@ pub fn parse_instant(text: &str) -> Result<prost_types::Timestamp, ClientError> 
 
 /// `spares promise P QTY --to L`.
 pub async fn promise(
-    url: &str,
+    server: &Target,
     part_id: &str,
     quantity: u64,
     to: &str,
@@ -456,7 +563,7 @@ pub async fn promise(
     pickup: bool,
 ) -> Result<String, ClientError> {
     let need_by = need_by.map(parse_instant).transpose()?;
-    let mut clients = connect(url).await?;
+    let mut clients = connect(server).await?;
     let answer = clients
         .availability
         .promise(pb::PromiseRequest {
@@ -561,7 +668,7 @@ fn lane_key(text: &str) -> Result<pb::LaneKey, ClientError> {
 
 /// Retires parts, locations and lanes; prints what was retired.
 pub async fn retire(
-    url: &str,
+    server: &Target,
     part_ids: Vec<String>,
     location_ids: Vec<String>,
     lanes: &[String],
@@ -570,7 +677,7 @@ pub async fn retire(
         .iter()
         .map(|l| lane_key(l))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut clients = connect(url).await?;
+    let mut clients = connect(server).await?;
     let r = clients
         .network
         .retire(pb::RetireRequest {

@@ -5,12 +5,11 @@ use crate::pb;
 use crate::pb::planning_service_client::PlanningServiceClient;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio_stream::StreamExt;
-use tonic::transport::Channel;
 
 /// Follows a job until it ends, drawing a progress bar on stderr (hidden when
 /// stderr is not a terminal), and returns the final record.
 pub async fn follow(
-    planning: &mut PlanningServiceClient<Channel>,
+    planning: &mut PlanningServiceClient<super::client::AuthChannel>,
     job: pb::Job,
 ) -> Result<pb::Job, ClientError> {
     let bar = ProgressBar::new(1000);
@@ -45,7 +44,7 @@ pub async fn follow(
 /// The full result of a succeeded job: inline in the job, or paged with
 /// GetJobResult when it was too large to send inline.
 pub async fn full_result(
-    planning: &mut PlanningServiceClient<Channel>,
+    planning: &mut PlanningServiceClient<super::client::AuthChannel>,
     job: &pb::Job,
 ) -> Result<String, ClientError> {
     if !job.result_json.is_empty() || job.result_bytes == 0 {
@@ -74,7 +73,7 @@ pub async fn full_result(
 
 /// `spares jobs`: every job (or those of a kind and state), oldest first.
 pub async fn list(
-    url: &str,
+    server: &super::client::Target,
     kind: Option<&str>,
     state: Option<&str>,
 ) -> Result<String, ClientError> {
@@ -102,7 +101,7 @@ pub async fn list(
             )));
         }
     };
-    let mut clients = super::client::connect(url).await?;
+    let mut clients = super::client::connect(server).await?;
     let mut table = super::table::Table::new(&[
         "job", "kind", "state", "progress", "created", "seed", "result", "message",
     ]);

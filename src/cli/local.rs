@@ -14,8 +14,13 @@ use std::time::Instant;
 /// Store collection remembering which demo a directory holds.
 const DEMO_COLLECTION: &str = "demo";
 
-/// Opens the application over a sled directory.
+/// Opens the application over a sled directory with default limits.
 pub fn open(data_dir: &Path) -> Result<Arc<Spares>, String> {
+    open_with(data_dir, Limits::default())
+}
+
+/// Opens the application over a sled directory.
+pub fn open_with(data_dir: &Path, limits: Limits) -> Result<Arc<Spares>, String> {
     let store = SledStore::open(data_dir).map_err(|e| {
         if e.to_string().contains("could not acquire lock") {
             format!(
@@ -26,19 +31,34 @@ pub fn open(data_dir: &Path) -> Result<Arc<Spares>, String> {
             format!("{}: {e}", data_dir.display())
         }
     })?;
-    let spares = Spares::new(Arc::new(store), Arc::new(SystemClock), Limits::default())
+    let spares = Spares::new(Arc::new(store), Arc::new(SystemClock), limits)
         .map_err(|e| format!("{}: {e}", data_dir.display()))?;
     Ok(Arc::new(spares))
 }
 
-/// Builds and loads the demo unless the directory already holds it; returns
-/// the application and what was done.
+/// Builds and loads the demo unless the directory already holds it; unless
+/// `insecure_dev`, creates an administrator key for this run and prints it
+/// with the example calls (a key is shown only once, so each run makes one;
+/// `spares keys list/revoke` manage them). Returns the application and what
+/// was done.
 pub fn prepare_demo(
     config: &DemoConfig,
     data_dir: &Path,
     addr: &str,
+    insecure_dev: bool,
 ) -> Result<(Arc<Spares>, String), String> {
-    let spares = open(data_dir)?;
+    prepare_demo_with(config, data_dir, addr, insecure_dev, Limits::default())
+}
+
+/// [`prepare_demo`] with these limits.
+pub fn prepare_demo_with(
+    config: &DemoConfig,
+    data_dir: &Path,
+    addr: &str,
+    insecure_dev: bool,
+    limits: Limits,
+) -> Result<(Arc<Spares>, String), String> {
+    let spares = open_with(data_dir, limits)?;
     let mut out = String::new();
     let marker = format!(
         "seed={} parts={} stores={}",
@@ -98,6 +118,24 @@ pub fn prepare_demo(
                 started.elapsed()
             );
         }
+    }
+    if insecure_dev {
+        out.push_str("# Authentication is OFF (--insecure-dev): no key needed.\n");
+    } else {
+        let (record, key) = spares
+            .create_api_key(crate::service::keys::NewApiKey {
+                role: crate::auth::Role::Admin,
+                stores: Vec::new(),
+                locations: Vec::new(),
+                name: "spares demo".into(),
+                created_by: crate::service::keys::OFFLINE_CREATOR.into(),
+            })
+            .map_err(|e| e.to_string())?;
+        let _ = writeln!(
+            out,
+            "# An administrator API key for this demo (id {}), shown once:\nexport SPARES_API_KEY={key}",
+            record.key_id
+        );
     }
     out.push_str(&example_calls(&demo, addr));
     Ok((spares, out))

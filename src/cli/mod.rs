@@ -4,6 +4,7 @@
 pub mod backup;
 pub mod client;
 pub mod jobs;
+pub mod keys;
 pub mod load;
 pub mod local;
 pub mod planning;
@@ -27,6 +28,10 @@ pub struct Cli {
     /// Log line format on stderr: text or json (one object per line).
     #[arg(long, global = true, value_enum, default_value_t = crate::logging::LogFormat::Text)]
     pub log_format: crate::logging::LogFormat,
+    /// API key presented by client commands (`spk_...`; create one with
+    /// `spares keys create`).
+    #[arg(long, global = true, env = "SPARES_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -46,6 +51,16 @@ pub enum Command {
         /// Serve Prometheus metrics over HTTP at ADDR/metrics (e.g. 127.0.0.1:9464).
         #[arg(long)]
         metrics_listen: Option<SocketAddr>,
+        /// Turn authentication OFF: every caller acts as an administrator.
+        /// Only for development or a private network; announced at start.
+        #[arg(long)]
+        insecure_dev: bool,
+        /// Sustained requests a second per principal (0 = unlimited).
+        #[arg(long, default_value_t = crate::config::Limits::default().rate_per_principal_per_second)]
+        rate_limit: f64,
+        /// Requests a principal may make at once after being idle.
+        #[arg(long, default_value_t = crate::config::Limits::default().rate_burst_per_principal)]
+        rate_burst: u32,
     },
     /// Builds the demo network (real cities, 20,000 parts, seeded stock) into
     /// an embedded sled store, serves it over gRPC and prints calls to try.
@@ -71,6 +86,18 @@ pub enum Command {
         /// Serve Prometheus metrics over HTTP at ADDR/metrics (e.g. 127.0.0.1:9464).
         #[arg(long)]
         metrics_listen: Option<SocketAddr>,
+        /// Turn authentication OFF instead of creating an administrator key.
+        #[arg(long)]
+        insecure_dev: bool,
+    },
+    /// API keys: create (the key is printed once), list, revoke. Offline on a
+    /// data directory no server is using (`--data-dir`; how the first
+    /// administrator key is made), or through a running server (`--server`,
+    /// with an administrator `--api-key`).
+    Keys {
+        /// What to do.
+        #[command(subcommand)]
+        command: KeysCommand,
     },
     /// Imports a directory of CSV or JSON files (locations, lanes, parts, stock,
     /// machine models, fleets, demand, policies) into a store or a running server.
@@ -365,6 +392,55 @@ pub enum Command {
         /// Print every forecast as JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// `spares keys ...`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Creates a key and prints it once.
+    Create {
+        /// dealer, ordering_app, planner, warehouse or admin.
+        #[arg(long)]
+        role: String,
+        /// A dealer's stores (comma-separated; required for dealers).
+        #[arg(long, value_delimiter = ',')]
+        stores: Vec<String>,
+        /// A warehouse's locations (comma-separated; required for warehouses).
+        #[arg(long, value_delimiter = ',')]
+        locations: Vec<String>,
+        /// A label for people.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Offline: this data directory (no server may be using it).
+        #[arg(long, conflicts_with = "server")]
+        data_dir: Option<PathBuf>,
+        /// Through this running server.
+        #[arg(long)]
+        server: Option<String>,
+    },
+    /// Lists keys (ids, roles, scope; never secrets).
+    List {
+        /// Also revoked keys.
+        #[arg(long)]
+        all: bool,
+        /// Offline: this data directory.
+        #[arg(long, conflicts_with = "server")]
+        data_dir: Option<PathBuf>,
+        /// Through this running server.
+        #[arg(long)]
+        server: Option<String>,
+    },
+    /// Revokes a key: it authenticates nothing from then on.
+    Revoke {
+        /// The key id (the middle part of spk_<id>_<secret>).
+        key_id: String,
+        /// Offline: this data directory.
+        #[arg(long, conflicts_with = "server")]
+        data_dir: Option<PathBuf>,
+        /// Through this running server.
+        #[arg(long)]
+        server: Option<String>,
     },
 }
 

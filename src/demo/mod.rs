@@ -353,8 +353,8 @@ pub fn example_calls(demo: &DemoNetwork, addr: &str) -> String {
          # gRPC (server reflection is on):\n\
          grpcurl -plaintext {addr} list\n\
          grpcurl -plaintext {addr} describe spares.v1.AvailabilityService\n\
-         grpcurl -plaintext -d '{{\"part_id\":\"{part}\",\"near_location_id\":\"{store}\"}}' {addr} spares.v1.AvailabilityService/WhereIs\n\
-         # CLI:\n\
+         grpcurl -plaintext -H \"x-api-key: $SPARES_API_KEY\" -d '{{\"part_id\":\"{part}\",\"near_location_id\":\"{store}\"}}' {addr} spares.v1.AvailabilityService/WhereIs\n\
+         # CLI (reads the key from SPARES_API_KEY, or pass --api-key):\n\
          spares stock {part}\n\
          spares stock {part} --at {regional}\n\
          spares where {part} --near {store}\n\

@@ -182,6 +182,11 @@ pub struct ReserveCommand {
     pub protected_quantity: Qty,
     /// Client's order reference.
     pub order_reference: String,
+    /// The location the stock is held for when it is not where it is held
+    /// (an order's destination store); it decides which dealer sees the
+    /// reservation. `None`: held for `location_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_location_id: Option<LocationId>,
 }
 
 /// Stock held for an order.
@@ -213,6 +218,19 @@ pub struct Reservation {
     pub ship_to_location_id: Option<LocationId>,
     /// Posted as this shipment.
     pub shipment_id: Option<String>,
+    /// The location the stock is held for, when not `location_id` (see
+    /// [`ReserveCommand::for_location_id`]); absent in older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_location_id: Option<LocationId>,
+}
+
+impl Reservation {
+    /// The location this reservation holds stock for: the order's
+    /// destination, else where the stock is held. Dealers see the
+    /// reservations held for their stores.
+    pub fn held_for(&self) -> &str {
+        self.for_location_id.as_deref().unwrap_or(&self.location_id)
+    }
 }
 
 /// Confirm a reservation: reserved -> customer, or -> in transit to `ship_to`.
@@ -246,6 +264,9 @@ pub struct ReservationFilter {
     pub location_id: Option<LocationId>,
     /// Only this state.
     pub state: Option<ReservationState>,
+    /// Only reservations held for one of these locations
+    /// ([`Reservation::held_for`]): a dealer's stores.
+    pub held_for: Option<Vec<LocationId>>,
     /// Start after this reservation id (paging).
     pub after_id: Option<String>,
     /// At most this many.
@@ -1237,6 +1258,7 @@ pub fn reserve_entry(
         order_reference: command.order_reference.clone(),
         ship_to_location_id: None,
         shipment_id: None,
+        for_location_id: command.for_location_id.clone(),
     };
     let entry = LedgerEntry {
         sequence,
@@ -1496,6 +1518,7 @@ mod tests {
             priority: Priority::Critical,
             protected_quantity: 0,
             order_reference: String::new(),
+            for_location_id: None,
         };
         let (entry, _) = reserve_entry(&reserve, "", &staged, 2, at(1)).unwrap();
         staged.push(entry).unwrap();
@@ -1522,6 +1545,7 @@ mod tests {
             priority: Priority::Routine,
             protected_quantity: 1,
             order_reference: String::new(),
+            for_location_id: None,
         };
         let (_, reservation) = reserve_entry(&reserve, "", &state, 2, at(0)).unwrap();
         assert_eq!(reservation.reservation_id, reservation_id_for(2));

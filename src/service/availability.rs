@@ -105,7 +105,12 @@ impl Spares {
             if !promise.complete {
                 return Ok((promise, Vec::new()));
             }
-            let commands = reserve_commands(&promise, query.priority, reserve)?;
+            let commands = reserve_commands(
+                &promise,
+                query.priority,
+                reserve,
+                &query.destination_location_id,
+            )?;
             match self.reserve(commands) {
                 Ok(reservations) => return Ok((promise, reservations)),
                 Err(StoreError::Rejected(DomainError::FailedPrecondition(reason))) => {
@@ -122,11 +127,13 @@ impl Spares {
     }
 }
 
-/// One reserve command per claim; inbound stock cannot be reserved until it is received.
+/// One reserve command per claim, each held for the order's destination;
+/// inbound stock cannot be reserved until it is received.
 fn reserve_commands(
     promise: &OrderPromise,
     priority: Priority,
     reserve: &OrderReservation,
+    destination: &str,
 ) -> Result<Vec<ReserveCommand>, DomainError> {
     promise
         .claims
@@ -148,6 +155,7 @@ fn reserve_commands(
                 priority,
                 protected_quantity: 0,
                 order_reference: reserve.order_reference.clone(),
+                for_location_id: Some(destination.to_string()),
             })
         })
         .collect()

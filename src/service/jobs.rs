@@ -95,8 +95,15 @@ impl JobState {
 /// A job as stored and reported.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRecord {
-    /// Id, e.g. `job-000042`.
+    /// Id: a sequence number (so ids sort in submission order) and 128
+    /// random bits (so an id cannot be guessed), e.g.
+    /// `job-000042-9f86d081884c7d659a2feaa0c55ad015`. Jobs from before
+    /// owners existed keep their `job-000042` ids.
     pub job_id: String,
+    /// The principal that started it; empty for older jobs (only
+    /// administrators cancel those).
+    #[serde(default)]
+    pub owner: String,
     /// What it does.
     pub kind: JobKind,
     /// Where it is in its life cycle.
@@ -289,6 +296,7 @@ impl Jobs {
     pub fn start<F>(
         self: &Arc<Self>,
         kind: JobKind,
+        owner: &str,
         seed: u64,
         request_json: String,
         work: F,
@@ -311,9 +319,10 @@ impl Jobs {
         }
         let record = {
             let mut entries = self.lock();
-            let job_id = format!("job-{:06}", entries.len() + 1);
+            let job_id = new_job_id(entries.len() + 1)?;
             let record = JobRecord {
                 job_id: job_id.clone(),
+                owner: owner.to_string(),
                 kind,
                 state: JobState::Queued,
                 progress: 0.0,
@@ -615,6 +624,21 @@ impl Jobs {
     }
 }
 
+/// A new job id: `job-<sequence>-<128 random bits, hex>`. The sequence keeps
+/// ids (and so listings) in submission order after older `job-<sequence>`
+/// ids; the random part makes an id useless to guess.
+fn new_job_id(sequence: usize) -> Result<String, StoreError> {
+    use rand::TryRng;
+    let mut random = [0u8; 16];
+    rand::rngs::SysRng
+        .try_fill_bytes(&mut random)
+        .map_err(|e| StoreError::Storage(format!("no random bytes for a job id: {e}")))?;
+    Ok(format!(
+        "job-{sequence:06}-{}",
+        crate::auth::keys::hex(&random)
+    ))
+}
+
 /// Marks a job that did not end on its own as failed, saying why and how to
 /// run it again.
 fn interrupt(record: &mut JobRecord, now: Timestamp, by: &str) {
@@ -632,6 +656,7 @@ fn interrupt(record: &mut JobRecord, now: Timestamp, by: &str) {
 fn without_result(record: &JobRecord) -> JobRecord {
     JobRecord {
         job_id: record.job_id.clone(),
+        owner: record.owner.clone(),
         kind: record.kind,
         state: record.state,
         progress: record.progress,
@@ -668,6 +693,7 @@ mod tests {
     fn record(started_at: Timestamp) -> JobRecord {
         JobRecord {
             job_id: "job-000001".into(),
+            owner: String::new(),
             kind: JobKind::Simulate,
             state: JobState::Running,
             progress: 0.0,

@@ -10,6 +10,7 @@
 pub mod availability;
 pub mod backup;
 pub mod jobs;
+pub mod keys;
 pub mod load;
 mod plans;
 
@@ -53,6 +54,8 @@ pub struct Spares {
     changes: broadcast::Sender<StockChanged>,
     closing: tokio::sync::watch::Sender<bool>,
     limits: Limits,
+    key_ring: Arc<crate::auth::keys::KeyRing>,
+    keys_writer: Mutex<()>,
 }
 
 impl Spares {
@@ -69,6 +72,9 @@ impl Spares {
             queue: limits.job_queue,
         };
         let jobs = Arc::new(jobs::Jobs::open(store.clone(), clock.clone(), pool)?);
+        let key_ring = Arc::new(crate::auth::keys::KeyRing::new(keys::load_keys(
+            store.as_ref(),
+        )?));
         Ok(Self {
             availability_cache: Mutex::new(None),
             jobs,
@@ -79,6 +85,8 @@ impl Spares {
             changes,
             closing: tokio::sync::watch::Sender::new(false),
             limits,
+            key_ring,
+            keys_writer: Mutex::new(()),
         })
     }
 
@@ -103,6 +111,11 @@ impl Spares {
     /// The clock.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
+    }
+
+    /// The API keys authentication checks, in memory.
+    pub fn key_ring(&self) -> &Arc<crate::auth::keys::KeyRing> {
+        &self.key_ring
     }
 
     /// Named limits.

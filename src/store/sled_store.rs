@@ -1096,7 +1096,11 @@ impl Store for SledStore {
                     .location_id
                     .as_ref()
                     .is_none_or(|l| *l == reservation.location_id)
-                && filter.state.is_none_or(|s| s == reservation.state);
+                && filter.state.is_none_or(|s| s == reservation.state)
+                && filter
+                    .held_for
+                    .as_ref()
+                    .is_none_or(|stores| stores.iter().any(|l| l == reservation.held_for()));
             if wanted {
                 out.push(reservation);
                 if out.len() >= limit {

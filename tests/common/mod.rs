@@ -7,7 +7,8 @@ pub mod raw;
 
 use jiff::Timestamp;
 use spares::api::server::serve;
-use spares::cli::client::{Clients, connect};
+use spares::auth::Role;
+use spares::cli::client::{Clients, Target, connect};
 use spares::clock::ManualClock;
 use spares::config::Limits;
 use spares::pb;
@@ -17,9 +18,13 @@ use std::sync::Arc;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 
-/// A running server and what a test needs to drive it.
+/// A running server and what a test needs to drive it. Authentication is
+/// on, as in production: the harness creates an administrator key before the
+/// server starts, and [`TestServer::clients`] present it.
 pub struct TestServer {
     pub url: String,
+    /// The administrator key every harness client presents.
+    pub admin_key: String,
     pub spares: Arc<Spares>,
     pub clock: Arc<ManualClock>,
     pub dir: TempDir,
@@ -46,6 +51,7 @@ impl TestServer {
         ));
         let store = SledStore::open(dir.path()).unwrap();
         let spares = Arc::new(Spares::new(Arc::new(store), clock.clone(), limits).unwrap());
+        let admin_key = create_key(&spares, Role::Admin, &[], &[]);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -59,6 +65,7 @@ impl TestServer {
         });
         Self {
             url,
+            admin_key,
             spares,
             clock,
             dir,
@@ -79,11 +86,72 @@ impl TestServer {
         dir
     }
 
+    /// Clients presenting the administrator key.
     pub async fn clients(&self) -> Clients {
-        connect(&self.url).await.unwrap()
+        connect(self.target()).await.unwrap()
+    }
+
+    /// The server's URL with the administrator key.
+    pub fn target(&self) -> Target {
+        Target::new(self.url.clone(), Some(self.admin_key.clone()))
+    }
+
+    /// Clients presenting `key` (`None`: anonymous).
+    pub async fn clients_as(&self, key: Option<&str>) -> Clients {
+        connect(Target::new(self.url.clone(), key.map(str::to_string)))
+            .await
+            .unwrap()
+    }
+
+    /// Creates a key with `role` and scope; returns the whole key.
+    pub fn key(&self, role: Role, stores: &[&str], locations: &[&str]) -> String {
+        create_key(&self.spares, role, stores, locations)
+    }
+
+    /// A raw-call channel presenting the administrator key.
+    pub async fn raw_channel(&self) -> spares::cli::client::AuthChannel {
+        raw::channel_as(&self.url, Some(&self.admin_key)).await
     }
 }
 
+/// Creates a key in `spares` directly (as `spares keys create` does).
+pub fn create_key(spares: &Spares, role: Role, stores: &[&str], locations: &[&str]) -> String {
+    let (_, key) = spares
+        .create_api_key(spares::service::keys::NewApiKey {
+            role,
+            stores: stores.iter().map(|s| s.to_string()).collect(),
+            locations: locations.iter().map(|s| s.to_string()).collect(),
+            name: format!("test {role}"),
+            created_by: "test".into(),
+        })
+        .unwrap();
+    key
+}
+
+/// Creates an administrator key in the data directory `dir` (no server may
+/// be using it), for tests that start the binary: the record `spares keys
+/// create` writes, put straight into the store.
+pub fn admin_key_in(dir: &std::path::Path) -> String {
+    use spares::auth::keys::{ApiKeyRecord, COLLECTION, generate};
+    use spares::store::Store;
+    let store = SledStore::open(dir).unwrap();
+    let new = generate().unwrap();
+    let record = ApiKeyRecord {
+        key_id: new.key_id.clone(),
+        role: Role::Admin,
+        stores: Vec::new(),
+        locations: Vec::new(),
+        name: "test admin".into(),
+        created_at: Timestamp::now(),
+        created_by: "test".into(),
+        revoked_at: None,
+        sha256: new.sha256,
+    };
+    store
+        .put_record(COLLECTION, &record.key_id, &serde_json::to_vec(&record).unwrap())
+        .unwrap();
+    new.key
+}
 pub fn location(id: &str, kind: pb::LocationKind, tz: &str, source: &str) -> pb::Location {
     pb::Location {
         id: id.into(),

@@ -16,6 +16,9 @@ pub struct ServerProcess {
     pub url: String,
     /// Every line it wrote to stderr so far (for failure messages).
     pub log: Arc<Mutex<Vec<String>>>,
+    /// The administrator key put into its data directory before it started
+    /// (none with `--insecure-dev` or without `--data-dir`).
+    pub api_key: Option<String>,
 }
 
 /// Generous bound on a server's start (a demo build included); a hang guard,
@@ -23,7 +26,10 @@ pub struct ServerProcess {
 pub const START: Duration = Duration::from_secs(300);
 
 /// Starts `spares ARGS` (which must include `--listen 127.0.0.1:0`) and waits
-/// until it says where it serves.
+/// until it says where it serves. Authentication is on as in production:
+/// unless ARGS say `--insecure-dev`, an administrator key is first written to
+/// the `--data-dir` (as `spares keys create` would), and
+/// [`ServerProcess::target`] presents it.
 pub fn spawn(args: &[&str]) -> ServerProcess {
     spawn_logging(args, Some("warn"))
 }
@@ -31,6 +37,16 @@ pub fn spawn(args: &[&str]) -> ServerProcess {
 /// Like [`spawn`], with `RUST_LOG` set to `rust_log`, or unset (the default
 /// level) when it is `None`.
 pub fn spawn_logging(args: &[&str], rust_log: Option<&str>) -> ServerProcess {
+    let data_dir = args
+        .iter()
+        .position(|a| *a == "--data-dir")
+        .and_then(|i| args.get(i + 1));
+    let api_key = match data_dir {
+        Some(dir) if !args.contains(&"--insecure-dev") => {
+            Some(super::admin_key_in(std::path::Path::new(dir)))
+        }
+        _ => None,
+    };
     let mut command = Command::new(env!("CARGO_BIN_EXE_spares"));
     match rust_log {
         Some(filter) => command.env("RUST_LOG", filter),
@@ -68,6 +84,7 @@ pub fn spawn_logging(args: &[&str], rust_log: Option<&str>) -> ServerProcess {
         child,
         url: format!("http://{addr}"),
         log,
+        api_key,
     }
 }
 
@@ -83,6 +100,11 @@ impl Drop for ServerProcess {
 }
 
 impl ServerProcess {
+    /// The server's URL with its administrator key.
+    pub fn target(&self) -> spares::cli::client::Target {
+        spares::cli::client::Target::new(self.url.clone(), self.api_key.clone())
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

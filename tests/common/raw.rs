@@ -6,7 +6,7 @@ use prost::bytes::{Buf, BufMut};
 use std::time::Duration;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
-use tonic::transport::Channel;
+use spares::cli::client::{AuthChannel, Target};
 use tonic::{Code, Status};
 
 /// A codec that sends and receives message bytes as they are.
@@ -49,11 +49,14 @@ impl Codec for RawCodec {
     }
 }
 
-/// A connection for raw calls.
-pub async fn channel(url: &str) -> Channel {
-    Channel::from_shared(url.to_string())
-        .unwrap()
-        .connect()
+/// An anonymous connection for raw calls.
+pub async fn channel(url: &str) -> AuthChannel {
+    channel_as(url, None).await
+}
+
+/// A connection for raw calls presenting `key`.
+pub async fn channel_as(url: &str, key: Option<&str>) -> AuthChannel {
+    spares::cli::client::channel(Target::new(url, key.map(str::to_string)))
         .await
         .unwrap()
 }
@@ -64,7 +67,7 @@ pub const HANG: Duration = Duration::from_secs(60);
 /// Sends `body` to `path` (`/spares.v1.Service/Method`) and returns the
 /// status code (Ok for a reply) and the message. Server-streaming methods
 /// read the first item only.
-pub async fn call(channel: &Channel, path: &str, body: Vec<u8>, streaming: bool) -> (Code, String) {
+pub async fn call(channel: &AuthChannel, path: &str, body: Vec<u8>, streaming: bool) -> (Code, String) {
     let mut grpc = tonic::client::Grpc::new(channel.clone())
         .max_decoding_message_size(64 * 1024 * 1024)
         .max_encoding_message_size(64 * 1024 * 1024);

@@ -91,6 +91,7 @@ pub fn reserve_command(key: &str, part: &str, location: &str, quantity: u64) -> 
         priority: Priority::Routine,
         protected_quantity: 0,
         order_reference: "order".into(),
+        for_location_id: None,
     }
 }
 

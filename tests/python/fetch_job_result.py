@@ -3,12 +3,14 @@ settings (4 MB receive limit): GetJob first (the result is too large to come
 inline, so only its size does), then every page of GetJobResult.
 
 Usage: fetch_job_result.py HOST:PORT JOB_ID
+The API key is read from SPARES_API_KEY (sent as `x-api-key` metadata).
 Prints one JSON line: total bytes, pages, and the result's top-level keys.
 No generated stubs: the two small requests and the replies are encoded and
 decoded here (protobuf wire format), so grpcio is the only dependency.
 """
 
 import json
+import os
 import sys
 
 import grpc
@@ -68,15 +70,17 @@ def read_varint(data, i):
 
 def main(address, job_id):
     channel = grpc.insecure_channel(address)  # default options: 4 MB receive limit
+    key = os.environ.get("SPARES_API_KEY")
+    metadata = (("x-api-key", key),) if key else None
     get_job = channel.unary_unary("/spares.v1.PlanningService/GetJob")
-    job = decode(get_job(field_bytes(1, job_id.encode()), timeout=60))
+    job = decode(get_job(field_bytes(1, job_id.encode()), timeout=60, metadata=metadata))
     inline = len(job.get(11, b""))
     result_bytes = job.get(13, 0)
     get_page = channel.unary_unary("/spares.v1.PlanningService/GetJobResult")
     data, offset, pages, largest = bytearray(), 0, 0, 0
     while True:
         request = field_bytes(1, job_id.encode()) + field_varint(2, offset)
-        reply = get_page(request, timeout=60)
+        reply = get_page(request, timeout=60, metadata=metadata)
         largest = max(largest, len(reply))
         page = decode(reply)
         chunk = page.get(3, b"")

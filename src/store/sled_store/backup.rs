@@ -390,6 +390,7 @@ mod tests {
             priority: Priority::Critical,
             protected_quantity: 0,
             order_reference: String::new(),
+            for_location_id: None,
         }
     }
 
