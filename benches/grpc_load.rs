@@ -16,6 +16,7 @@
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use spares::api::server::serve;
+use spares::cli::client::{AuthChannel, Target};
 use spares::cli::local::prepare_demo_with;
 use spares::demo::DemoConfig;
 use spares::domain::network::LocationKind;
@@ -26,7 +27,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use spares::cli::client::{AuthChannel, Target};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 
@@ -89,9 +89,7 @@ struct Clients {
 async fn connections(url: &Target, count: usize) -> Vec<Clients> {
     let mut out = Vec::with_capacity(count);
     for _ in 0..count {
-        let channel = spares::cli::client::channel(url)
-            .await
-            .expect("connect");
+        let channel = spares::cli::client::channel(url).await.expect("connect");
         out.push(Clients {
             health: HealthClient::new(channel.clone()),
             inventory: InventoryServiceClient::new(channel.clone())
@@ -363,19 +361,18 @@ async fn run(plan: Plan, full: bool) {
     let path = dir.path().to_path_buf();
     let served = addr.clone();
     let started = Instant::now();
-    let (spares, _) =
-        tokio::task::spawn_blocking(move || {
-            // A load generator is one principal sending as fast as it can:
-            // no rate limit, or it would measure the limit.
-            let limits = spares::config::Limits {
-                rate_per_principal_per_second: 0.0,
-                ..spares::config::Limits::default()
-            };
-            prepare_demo_with(&config, &path, &served, true, limits)
-        })
-            .await
-            .expect("demo thread")
-            .expect("demo");
+    let (spares, _) = tokio::task::spawn_blocking(move || {
+        // A load generator is one principal sending as fast as it can:
+        // no rate limit, or it would measure the limit.
+        let limits = spares::config::Limits {
+            rate_per_principal_per_second: 0.0,
+            ..spares::config::Limits::default()
+        };
+        prepare_demo_with(&config, &path, &served, true, limits)
+    })
+    .await
+    .expect("demo thread")
+    .expect("demo");
     // Authentication is on, as in production: every call presents this key.
     let (_, key) = spares
         .create_api_key(spares::service::keys::NewApiKey {

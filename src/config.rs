@@ -64,6 +64,12 @@ pub struct Limits {
     /// Requests one principal may make at once after being idle (the
     /// bucket's size): two seconds' worth by default.
     pub rate_burst_per_principal: u32,
+    /// Longest a TLS handshake may take before the connection is closed: a
+    /// client that connects and says nothing must not hold a slot.
+    pub tls_handshake_timeout: Duration,
+    /// TLS handshakes in progress at once; past this a new connection is
+    /// closed at once, so a flood of silent connections stays bounded.
+    pub max_tls_handshakes: usize,
 }
 
 impl Default for Limits {
@@ -87,6 +93,8 @@ impl Default for Limits {
             tcp_keepalive_retries: 3,
             rate_per_principal_per_second: 1000.0,
             rate_burst_per_principal: 2000,
+            tls_handshake_timeout: Duration::from_secs(10),
+            max_tls_handshakes: 1024,
         }
     }
 }

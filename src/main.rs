@@ -2,8 +2,8 @@
 
 use clap::Parser;
 use spares::api::server::{Security, serve_with};
-use spares::cli::client::Target;
-use spares::cli::{Cli, Command, KeysCommand, PoliciesCommand, client, load, local};
+use spares::api::tls::ServerTls;
+use spares::cli::{Cli, Command, KeysCommand, PoliciesCommand, ServeTlsArgs, client, load, local};
 use spares::demo::DemoConfig;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -59,14 +59,48 @@ const INSECURE_BANNER: &str = "\
 * it can change master data, record movements and read everything.   *
 * Use only for development or on a private network.                  *
 **********************************************************************";
+/// Loads the TLS files named on the command line, if any, and starts
+/// their reloading: on SIGHUP always, and every `--tls-reload-seconds`
+/// (default 60) when a file changed.
+fn server_tls(args: &ServeTlsArgs) -> Result<Option<Arc<ServerTls>>, String> {
+    let Some(files) = args.files() else {
+        return Ok(None);
+    };
+    let tls = Arc::new(ServerTls::load(files).map_err(|e| format!("TLS: {e}"))?);
+    let seconds = args.tls_reload_seconds.unwrap_or(60);
+    if seconds > 0 {
+        tokio::spawn(tls.clone().watch(std::time::Duration::from_secs(seconds)));
+    }
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut hangups) = signal(SignalKind::hangup()) {
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                while hangups.recv().await.is_some() {
+                    match tls.reload() {
+                        Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                        Err(error) => tracing::warn!(
+                            %error,
+                            "SIGHUP: cannot reload TLS; keeping the previous certificate"
+                        ),
+                    }
+                }
+            });
+        }
+    }
+    Ok(Some(tls))
+}
 
 async fn serve_until_ctrl_c(
     spares: Arc<spares::service::Spares>,
     listen: std::net::SocketAddr,
     metrics_listen: Option<std::net::SocketAddr>,
     insecure_dev: bool,
+    tls: Option<Arc<ServerTls>>,
 ) -> Result<(), String> {
     let security = Security {
+        tls,
         insecure_dev,
         ..Security::default()
     };
@@ -90,7 +124,18 @@ async fn serve_until_ctrl_c(
         }));
     }
     let bound = listener.local_addr().unwrap_or(listen);
-    eprintln!("spares serving gRPC on {bound}; Ctrl-C or SIGTERM stops it");
+    match &security.tls {
+        None => eprintln!("spares serving gRPC on {bound}; Ctrl-C or SIGTERM stops it"),
+        Some(tls) => eprintln!(
+            "spares serving gRPC on {bound}; TLS{} with certificate {} (SIGHUP reloads it); Ctrl-C or SIGTERM stops it",
+            if tls.requires_client_certificate() {
+                " with client certificates required"
+            } else {
+                ""
+            },
+            tls.files().cert.display()
+        ),
+    }
     let served = serve_with(spares, listener, shutdown_signal(), security)
         .await
         .map_err(|e| e.to_string());
@@ -100,9 +145,15 @@ async fn serve_until_ctrl_c(
 
 async fn run(cli: Cli) -> Result<String, String> {
     let text = |r: Result<String, client::ClientError>| r.map_err(|e| e.to_string());
+    let client_tls = cli.client_tls.settings()?;
     let api_key = cli.api_key.clone();
-    // Client commands connect to `--server` with the caller's key.
-    let target = |server: String| Target::new(server, api_key.clone());
+    // Client commands connect to `--server` over TLS if asked, with the
+    // caller's key.
+    let target = |server: &str| {
+        client::Target::from(server)
+            .tls(client_tls.clone())
+            .api_key(api_key.clone())
+    };
     match cli.command {
         Command::Serve {
             listen,
@@ -111,17 +162,21 @@ async fn run(cli: Cli) -> Result<String, String> {
             insecure_dev,
             rate_limit,
             rate_burst,
+            tls,
         } => {
             if !(rate_limit >= 0.0 && rate_limit.is_finite()) {
-                return Err(format!("--rate-limit: {rate_limit} is not a rate (0 = unlimited)"));
+                return Err(format!(
+                    "--rate-limit: {rate_limit} is not a rate (0 = unlimited)"
+                ));
             }
+            let tls = server_tls(&tls)?;
             let limits = spares::config::Limits {
                 rate_per_principal_per_second: rate_limit,
                 rate_burst_per_principal: rate_burst,
                 ..spares::config::Limits::default()
             };
             let spares = local::open_with(&data_dir, limits)?;
-            serve_until_ctrl_c(spares, listen, metrics_listen, insecure_dev).await?;
+            serve_until_ctrl_c(spares, listen, metrics_listen, insecure_dev, tls).await?;
             Ok(String::new())
         }
         Command::Keys { command } => keys(command, api_key.as_deref()).await,
@@ -134,7 +189,9 @@ async fn run(cli: Cli) -> Result<String, String> {
             no_serve,
             metrics_listen,
             insecure_dev,
+            tls,
         } => {
+            let tls = server_tls(&tls)?;
             let config = DemoConfig {
                 seed,
                 parts,
@@ -142,15 +199,16 @@ async fn run(cli: Cli) -> Result<String, String> {
                 ..DemoConfig::default()
             };
             let addr = listen.to_string();
-            let (spares, report) =
-                tokio::task::spawn_blocking(move || local::prepare_demo(&config, &data_dir, &addr, insecure_dev))
-                    .await
-                    .map_err(|e| e.to_string())??;
+            let (spares, report) = tokio::task::spawn_blocking(move || {
+                local::prepare_demo(&config, &data_dir, &addr, insecure_dev)
+            })
+            .await
+            .map_err(|e| e.to_string())??;
             if no_serve {
                 return Ok(report);
             }
             print!("{report}");
-            serve_until_ctrl_c(spares, listen, metrics_listen, insecure_dev).await?;
+            serve_until_ctrl_c(spares, listen, metrics_listen, insecure_dev, tls).await?;
             Ok(String::new())
         }
         Command::Import {
@@ -160,7 +218,7 @@ async fn run(cli: Cli) -> Result<String, String> {
         } => match server {
             Some(url) => {
                 let bundle = spares::import::load_dir(&dir).map_err(|e| e.to_string())?;
-                text(load::import_remote(&target(url), &bundle).await)
+                text(load::import_remote(&target(&url), &bundle).await)
             }
             None => local::import_local(&dir, &data_dir),
         },
@@ -169,33 +227,36 @@ async fn run(cli: Cli) -> Result<String, String> {
             file,
             server,
             data_dir,
-        } => spares::cli::backup::backup(&file, server.map(target).as_ref(), data_dir.as_deref()).await,
+        } => {
+            let server = server.as_deref().map(target);
+            spares::cli::backup::backup(&file, server.as_ref(), data_dir.as_deref()).await
+        }
         Command::Restore { file, data_dir } => {
             tokio::task::spawn_blocking(move || spares::cli::backup::restore(&file, &data_dir))
                 .await
                 .map_err(|e| e.to_string())?
         }
         Command::Locations { server, kind } => {
-            text(client::locations(&target(server), kind.as_deref()).await)
+            text(client::locations(&target(&server), kind.as_deref()).await)
         }
-        Command::Part { part, server } => text(client::part(&target(server), &part).await),
+        Command::Part { part, server } => text(client::part(&target(&server), &part).await),
         Command::Retire {
             parts,
             locations,
             lane,
             server,
-        } => text(client::retire(&target(server), parts, locations, &lane).await),
+        } => text(client::retire(&target(&server), parts, locations, &lane).await),
         Command::Stock {
             part,
             location,
             server,
-        } => text(client::stock(&target(server), &part, location.as_deref()).await),
+        } => text(client::stock(&target(&server), &part, location.as_deref()).await),
         Command::Where {
             part,
             near,
             limit,
             server,
-        } => text(client::where_is(&target(server), &part, near.as_deref(), limit).await),
+        } => text(client::where_is(&target(&server), &part, near.as_deref(), limit).await),
         Command::Promise {
             part,
             quantity,
@@ -206,7 +267,7 @@ async fn run(cli: Cli) -> Result<String, String> {
             server,
         } => text(
             client::promise(
-                &target(server),
+                &target(&server),
                 &part,
                 quantity,
                 &to,
@@ -242,7 +303,7 @@ async fn run(cli: Cli) -> Result<String, String> {
                 fleet_growth,
                 demand_multiplier,
             };
-            text(client::simulate(&target(server), settings, &what_if, json).await)
+            text(client::simulate(&target(&server), settings, &what_if, json).await)
         }
         Command::Optimize {
             budget,
@@ -295,7 +356,7 @@ async fn run(cli: Cli) -> Result<String, String> {
                 compare,
                 apply,
             };
-            text(spares::cli::planning::optimize(&target(server), request, json).await)
+            text(spares::cli::planning::optimize(&target(&server), request, json).await)
         }
         Command::Frontier {
             method,
@@ -316,26 +377,30 @@ async fn run(cli: Cli) -> Result<String, String> {
                 points,
                 part_ids: parts,
             };
-            text(spares::cli::planning::frontier(&target(server), request, json).await)
+            text(spares::cli::planning::frontier(&target(&server), request, json).await)
         }
         Command::Report {
             job,
             output,
             server,
-        } => text(spares::cli::report::report(&target(server), &job, &output).await),
+        } => text(spares::cli::report::report(&target(&server), &job, &output).await),
         Command::Jobs {
             kind,
             state,
             server,
-        } => text(spares::cli::jobs::list(&target(server), kind.as_deref(), state.as_deref()).await),
+        } => {
+            text(spares::cli::jobs::list(&target(&server), kind.as_deref(), state.as_deref()).await)
+        }
         Command::Policies { command } => match command {
             PoliciesCommand::History {
                 plan,
                 limit,
                 server,
-            } => text(spares::cli::policies::history(&target(server), plan.as_deref(), limit).await),
+            } => {
+                text(spares::cli::policies::history(&target(&server), plan.as_deref(), limit).await)
+            }
             PoliciesCommand::Rollback { plan_id, server } => {
-                text(spares::cli::policies::rollback(&target(server), &plan_id).await)
+                text(spares::cli::policies::rollback(&target(&server), &plan_id).await)
             }
         },
         Command::Forecast {
@@ -397,7 +462,13 @@ async fn keys(command: KeysCommand, api_key: Option<&str>) -> Result<String, Str
             key_id,
             data_dir,
             server,
-        } => revoke(place(data_dir.as_deref(), server.as_deref(), api_key)?, &key_id).await,
+        } => {
+            revoke(
+                place(data_dir.as_deref(), server.as_deref(), api_key)?,
+                &key_id,
+            )
+            .await
+        }
     }
 }
 

@@ -36,7 +36,15 @@ fn serve_without_a_key_refuses_to_start_and_says_how_to_make_one() {
 async fn an_offline_key_works_against_the_server_and_no_key_does_not() {
     let dir = tempfile::tempdir().unwrap();
     let output = spares()
-        .args(["keys", "create", "--role", "admin", "--name", "first", "--data-dir"])
+        .args([
+            "keys",
+            "create",
+            "--role",
+            "admin",
+            "--name",
+            "first",
+            "--data-dir",
+        ])
         .arg(dir.path())
         .output()
         .unwrap();
@@ -53,8 +61,14 @@ async fn an_offline_key_works_against_the_server_and_no_key_does_not() {
         .output()
         .unwrap();
     let listed = String::from_utf8_lossy(&listed.stdout);
-    assert!(listed.contains("admin") && listed.contains("first"), "{listed}");
-    assert!(!listed.contains(&key), "a list never shows a secret: {listed}");
+    assert!(
+        listed.contains("admin") && listed.contains("first"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains(&key),
+        "a list never shows a secret: {listed}"
+    );
 
     // The process helper would add its own key; start the binary by hand
     // through it with --insecure-dev absent but the directory already keyed.
@@ -83,7 +97,10 @@ async fn an_offline_key_works_against_the_server_and_no_key_does_not() {
     assert!(with.status.success(), "{with:?}");
     assert!(!without.status.success());
     let stderr = String::from_utf8_lossy(&without.stderr);
-    assert!(stderr.contains("Unauthenticated") || stderr.contains("credentials"), "{stderr}");
+    assert!(
+        stderr.contains("Unauthenticated") || stderr.contains("credentials"),
+        "{stderr}"
+    );
     server.kill();
 }
 

@@ -127,9 +127,15 @@ async fn every_rpc_by_every_role_gets_the_outcome_the_table_says() {
     for method in served_methods() {
         let path = method.path.as_str();
         let access = table::access(path).expect("a row (checked above)");
-        let admin_key = &callers.roles.iter().find(|(r, _)| *r == Role::Admin).unwrap().1;
+        let admin_key = &callers
+            .roles
+            .iter()
+            .find(|(r, _)| *r == Role::Admin)
+            .unwrap()
+            .1;
         let admin = channel(Some(admin_key.clone())).await;
-        let (admin_code, admin_message) = raw::call(&admin, path, Vec::new(), method.streaming).await;
+        let (admin_code, admin_message) =
+            raw::call(&admin, path, Vec::new(), method.streaming).await;
         assert!(
             !matches!(admin_code, Code::Unauthenticated | Code::PermissionDenied),
             "{path}: admin got {admin_code:?} {admin_message}"
@@ -143,7 +149,10 @@ async fn every_rpc_by_every_role_gets_the_outcome_the_table_says() {
             ),
             Access::Roles(_) => {
                 assert_eq!(code, Code::Unauthenticated, "{path}: anonymous: {message}");
-                assert!(message.contains("missing or invalid credentials"), "{message}");
+                assert!(
+                    message.contains("missing or invalid credentials"),
+                    "{message}"
+                );
             }
         }
         cells += 1;
@@ -216,7 +225,12 @@ async fn bad_unknown_and_revoked_keys_are_refused_alike() {
     wrong_secret.push(if key.ends_with('0') { '1' } else { '0' });
     let unknown = format!("spk_0000000000000000_{}", "ab".repeat(32));
     let mut messages = BTreeSet::new();
-    for presented in [Some(wrong_secret.as_str()), Some(unknown.as_str()), Some("garbage"), None] {
+    for presented in [
+        Some(wrong_secret.as_str()),
+        Some(unknown.as_str()),
+        Some("garbage"),
+        None,
+    ] {
         let mut clients = server.clients_as(presented).await;
         let status = clients
             .network
@@ -226,7 +240,11 @@ async fn bad_unknown_and_revoked_keys_are_refused_alike() {
         assert_eq!(status.code(), Code::Unauthenticated, "{presented:?}");
         messages.insert(status.message().to_string());
     }
-    assert_eq!(messages.len(), 1, "one message for every refusal: {messages:?}");
+    assert_eq!(
+        messages.len(),
+        1,
+        "one message for every refusal: {messages:?}"
+    );
 
     let revoked = admin
         .admin
@@ -243,7 +261,10 @@ async fn bad_unknown_and_revoked_keys_are_refused_alike() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
-    assert_eq!(Some(status.message()), messages.iter().next().map(String::as_str));
+    assert_eq!(
+        Some(status.message()),
+        messages.iter().next().map(String::as_str)
+    );
     let unknown_revoke = admin
         .admin
         .revoke_api_key(pb::RevokeApiKeyRequest {
@@ -263,7 +284,11 @@ async fn bad_unknown_and_revoked_keys_are_refused_alike() {
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument);
-    assert!(refused.message().contains("store_ids"), "{}", refused.message());
+    assert!(
+        refused.message().contains("store_ids"),
+        "{}",
+        refused.message()
+    );
     server.stop().await;
 }
 
@@ -288,7 +313,9 @@ async fn a_server_with_authentication_on_and_no_key_refuses_to_start() {
         "{error}"
     );
     assert!(
-        error.to_string().contains("spares keys create --role admin"),
+        error
+            .to_string()
+            .contains("spares keys create --role admin"),
         "{error}"
     );
 }

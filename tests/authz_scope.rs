@@ -129,9 +129,7 @@ async fn a_dealer_cannot_see_confirm_or_release_another_dealers_reservation() {
         let id = id.to_string();
         async move {
             client
-                .get_reservation(pb::GetReservationRequest {
-                    reservation_id: id,
-                })
+                .get_reservation(pb::GetReservationRequest { reservation_id: id })
                 .await
         }
     };
@@ -189,7 +187,10 @@ async fn a_dealer_cannot_see_confirm_or_release_another_dealers_reservation() {
                 .collect::<Vec<_>>()
         }
     };
-    assert!(!listed(&mut b).await.contains(&id), "B does not list A's reservation");
+    assert!(
+        !listed(&mut b).await.contains(&id),
+        "B does not list A's reservation"
+    );
     assert_eq!(listed(&mut a).await, vec![id.clone()], "A lists its own");
 
     // B's attempts changed nothing: A's reservation is still pending, and A
@@ -209,7 +210,11 @@ async fn a_dealer_cannot_see_confirm_or_release_another_dealers_reservation() {
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::PermissionDenied);
-    assert!(refused.message().contains(&store_a), "{}", refused.message());
+    assert!(
+        refused.message().contains(&store_a),
+        "{}",
+        refused.message()
+    );
     let ordering = server.key(Role::OrderingApp, &[], &[]);
     let mut app = server.clients_as(Some(&ordering)).await;
     let order = pb::PromiseOrderRequest {
@@ -223,8 +228,17 @@ async fn a_dealer_cannot_see_confirm_or_release_another_dealers_reservation() {
         idempotency_key: "app-1".into(),
         ..Default::default()
     };
-    let refused = app.availability.promise_order(order.clone()).await.unwrap_err();
-    assert_eq!(refused.code(), Code::PermissionDenied, "{}", refused.message());
+    let refused = app
+        .availability
+        .promise_order(order.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.code(),
+        Code::PermissionDenied,
+        "{}",
+        refused.message()
+    );
     let asked = app
         .availability
         .promise_order(pb::PromiseOrderRequest {
@@ -311,9 +325,7 @@ async fn jobs_belong_to_the_principal_that_started_them() {
     assert_eq!(random.len(), 32, "{id}");
     assert!(random.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
 
-    let get = pb::GetJobRequest {
-        job_id: id.clone(),
-    };
+    let get = pb::GetJobRequest { job_id: id.clone() };
     other
         .planning
         .get_job(get.clone())
@@ -328,9 +340,7 @@ async fn jobs_belong_to_the_principal_that_started_them() {
         .unwrap_err();
     assert_eq!(listed.code(), Code::PermissionDenied);
 
-    let cancel = pb::CancelJobRequest {
-        job_id: id.clone(),
-    };
+    let cancel = pb::CancelJobRequest { job_id: id.clone() };
     let refused = other.planning.cancel_job(cancel.clone()).await.unwrap_err();
     assert_eq!(refused.code(), Code::PermissionDenied);
     assert!(refused.message().contains("owner"), "{}", refused.message());
@@ -378,7 +388,11 @@ async fn a_burst_past_the_rate_is_refused_for_that_principal_only() {
     assert_eq!(served, 5, "the burst is served");
     let refused = refused.expect("the call past the burst is refused");
     assert_eq!(refused.code(), Code::ResourceExhausted);
-    assert!(refused.message().contains("retry after"), "{}", refused.message());
+    assert!(
+        refused.message().contains("retry after"),
+        "{}",
+        refused.message()
+    );
     let hint: u64 = refused
         .metadata()
         .get("retry-after")

@@ -44,7 +44,9 @@ async fn with_small_demo() -> TestServer {
 }
 
 async fn follow(
-    planning: &mut pb::planning_service_client::PlanningServiceClient<spares::cli::client::AuthChannel>,
+    planning: &mut pb::planning_service_client::PlanningServiceClient<
+        spares::cli::client::AuthChannel,
+    >,
     job_id: &str,
 ) -> Vec<pb::Job> {
     let mut stream = planning

@@ -185,8 +185,7 @@ impl AdminService for AdminApi {
             .iter()
             .filter(|r| request.include_revoked || r.revoked_at.is_none())
             .map(|r| (r.key_id.clone(), api_key_to_pb(r)));
-        let (keys, next_page_token) =
-            paginate(items, request.page.as_ref(), self.spares.limits())?;
+        let (keys, next_page_token) = paginate(items, request.page.as_ref(), self.spares.limits())?;
         Ok(Response::new(pb::ListApiKeysResponse {
             keys,
             next_page_token,

@@ -217,7 +217,11 @@ impl AvailabilityService for AvailabilityApi {
         if r.reserve {
             // Reserving is a ledger write: dealers for their own stores and
             // administrators only; ordering apps and planners only ask.
-            scope::require_store(&principal, "destination_location_id", &r.destination_location_id)?;
+            scope::require_store(
+                &principal,
+                "destination_location_id",
+                &r.destination_location_id,
+            )?;
             required("idempotency_key", &r.idempotency_key)?;
         }
         let query = OrderQuery {

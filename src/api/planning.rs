@@ -601,10 +601,12 @@ impl PlanningService for PlanningApi {
         let network = self.spares.network();
         let request_json = serde_json::to_string(&request).unwrap_or_default();
         let seed = request.settings.seed;
-        let job = self
-            .spares
-            .jobs()
-            .start(JobKind::Simulate, &owner.id, seed, request_json, move |ctx| {
+        let job = self.spares.jobs().start(
+            JobKind::Simulate,
+            &owner.id,
+            seed,
+            request_json,
+            move |ctx| {
                 let progress = |f: f64| ctx.progress(f, "simulating");
                 match run_simulation(&network, &request, &progress, ctx.cancel_flag()) {
                     Ok(result) => JobOutcome::Done {
@@ -614,7 +616,8 @@ impl PlanningService for PlanningApi {
                     Err(_) if ctx.is_cancelled() => JobOutcome::Cancelled,
                     Err(error) => JobOutcome::Failed(error.to_string()),
                 }
-            })?;
+            },
+        )?;
         Ok(Response::new(job_to_pb(&job)))
     }
 
@@ -631,10 +634,12 @@ impl PlanningService for PlanningApi {
         let spares = self.spares.clone();
         let request_json = serde_json::to_string(&request).unwrap_or_default();
         let seed = request.settings.seed;
-        let job = self
-            .spares
-            .jobs()
-            .start(JobKind::Optimize, &owner.id, seed, request_json, move |ctx| {
+        let job = self.spares.jobs().start(
+            JobKind::Optimize,
+            &owner.id,
+            seed,
+            request_json,
+            move |ctx| {
                 let progress = |f: f64, message: &str| ctx.progress(f, message);
                 match op::run_optimize(&network, &request, &progress, ctx.cancel_flag()) {
                     Ok(result) => {
@@ -654,7 +659,8 @@ impl PlanningService for PlanningApi {
                     Err(_) if ctx.is_cancelled() => JobOutcome::Cancelled,
                     Err(error) => JobOutcome::Failed(error.to_string()),
                 }
-            })?;
+            },
+        )?;
         Ok(Response::new(job_to_pb(&job)))
     }
 
@@ -666,10 +672,12 @@ impl PlanningService for PlanningApi {
         let request = frontier_from_pb(request.get_ref(), &self.spares)?;
         let network = self.spares.network();
         let request_json = serde_json::to_string(&request).unwrap_or_default();
-        let job = self
-            .spares
-            .jobs()
-            .start(JobKind::Frontier, &owner.id, 0, request_json, move |ctx| {
+        let job = self.spares.jobs().start(
+            JobKind::Frontier,
+            &owner.id,
+            0,
+            request_json,
+            move |ctx| {
                 ctx.progress(0.0, "tracing the frontier");
                 if ctx.is_cancelled() {
                     return JobOutcome::Cancelled;
@@ -681,7 +689,8 @@ impl PlanningService for PlanningApi {
                     },
                     Err(error) => JobOutcome::Failed(error.to_string()),
                 }
-            })?;
+            },
+        )?;
         Ok(Response::new(job_to_pb(&job)))
     }
 

@@ -67,7 +67,10 @@ pub fn sees(principal: &Principal, reservation: &Reservation) -> bool {
 ///
 /// # Errors
 /// `NOT_FOUND` for a reservation the principal does not see.
-pub fn visible(principal: &Principal, reservation: Reservation) -> Result<Reservation, DomainError> {
+pub fn visible(
+    principal: &Principal,
+    reservation: Reservation,
+) -> Result<Reservation, DomainError> {
     if sees(principal, &reservation) {
         Ok(reservation)
     } else {

@@ -2,15 +2,17 @@
 //! reflection (v1 and v1alpha), the gate (authentication, the authorisation
 //! table, rate limits) in front of every RPC, message-size limits and the
 //! reservation-expiry task. Every accepted
-//! connection gets TCP_NODELAY and TCP keep-alive (see [`tune_accepted`]).
+//! connection gets TCP_NODELAY and TCP keep-alive (see [`tune_accepted`]),
+//! then, when TLS is configured, a TLS handshake (see [`super::tls`]).
 
 use super::access_log::AccessLogLayer;
-use super::gate::{GateLayer, GateSettings};
 use super::admin::AdminApi;
 use super::availability::AvailabilityApi;
+use super::gate::{GateLayer, GateSettings};
 use super::inventory::InventoryApi;
 use super::network::NetworkApi;
 use super::planning::PlanningApi;
+use super::tls::{ServerTls, tls_incoming};
 use crate::config::Limits;
 use crate::pb;
 use crate::pb::admin_service_server::AdminServiceServer;
@@ -22,14 +24,33 @@ use crate::service::Spares;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::transport::Server;
+use tonic::transport::server::Connected;
 
-/// How the server authenticates callers.
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Reflection could not be built from the descriptor set.
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The transport failed.
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// Authentication is on and nothing could authenticate a caller.
+    #[error("{NO_KEYS}")]
+    NoCredentials,
+}
+
+/// How the server protects its connections and who it lets in.
 #[derive(Debug, Clone)]
 pub struct Security {
+    /// TLS (with mutual TLS if it names a client CA); `None` serves
+    /// plaintext.
+    pub tls: Option<Arc<ServerTls>>,
     /// Authentication off: every request acts as an administrator. Announced
     /// at start; only for development or a private network.
     pub insecure_dev: bool,
@@ -43,9 +64,11 @@ pub struct Security {
 }
 
 impl Default for Security {
-    /// Authentication on, by the store's API keys; health and reflection open.
+    /// Plaintext; authentication on, by the store's API keys; health and
+    /// reflection open.
     fn default() -> Self {
         Self {
+            tls: None,
             insecure_dev: false,
             open_health: true,
             open_reflection: true,
@@ -89,22 +112,9 @@ pub fn gate_settings(spares: &Spares, security: &Security) -> Result<GateSetting
     })
 }
 
-/// Why the server could not start or stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum ServeError {
-    /// Reflection could not be built from the descriptor set.
-    #[error("reflection: {0}")]
-    Reflection(#[from] tonic_reflection::server::Error),
-    /// The transport failed.
-    #[error("transport: {0}")]
-    Transport(#[from] tonic::transport::Error),
-    /// Authentication is on and nothing could authenticate a caller.
-    #[error("{NO_KEYS}")]
-    NoCredentials,
-}
-
 /// Serves `spares` on an already-bound listener until `shutdown` resolves,
-/// with authentication by the store's API keys ([`Security::default`]).
+/// with [`Security::default`] (plaintext; authentication by the store's API
+/// keys).
 pub async fn serve(
     spares: Arc<Spares>,
     listener: TcpListener,
@@ -147,7 +157,7 @@ pub fn tune_accepted(stream: &TcpStream, limits: &Limits) -> std::io::Result<()>
 }
 
 /// Serves `spares` on a stream of accepted connections until `shutdown`
-/// resolves, with [`Security::default`].
+/// resolves, with [`Security::default`]; see [`serve_incoming_with`].
 pub async fn serve_incoming<S>(
     spares: Arc<Spares>,
     accepted: S,
@@ -161,8 +171,9 @@ where
 
 /// Serves `spares` on a stream of accepted connections until `shutdown`
 /// resolves. Each connection is tuned with [`tune_accepted`] before it is
-/// served; one whose options cannot be set is still served (it works, only
-/// slower) and the failure is logged.
+/// served (one whose options cannot be set is still served: it works, only
+/// slower, and the failure is logged), then goes through a TLS handshake
+/// when `security` has TLS.
 ///
 /// # Errors
 /// [`ServeError::NoCredentials`] before serving when authentication is on
@@ -184,13 +195,35 @@ where
     }
     let limits = spares.limits().clone();
     let tuning = limits.clone();
-    let incoming = accepted.map(move |accepted| {
+    let tuned = accepted.map(move |accepted| {
         accepted.inspect(|stream| {
             if let Err(error) = tune_accepted(stream, &tuning) {
                 tracing::warn!(%error, "cannot set TCP options on an accepted connection");
             }
         })
     });
+    match security.tls {
+        None => serve_connections(spares, tuned, shutdown, gate).await,
+        Some(tls) => {
+            let incoming = tls_incoming(tuned, tls, &limits);
+            serve_connections(spares, incoming, shutdown, gate).await
+        }
+    }
+}
+
+/// Serves every service on `incoming` (plain TCP or TLS connections) until
+/// `shutdown` resolves.
+async fn serve_connections<I, IO>(
+    spares: Arc<Spares>,
+    incoming: I,
+    shutdown: impl Future<Output = ()> + Send,
+    gate: GateLayer,
+) -> Result<(), ServeError>
+where
+    I: Stream<Item = std::io::Result<IO>> + Send + 'static,
+    IO: AsyncRead + AsyncWrite + Connected + Unpin + Send + 'static,
+{
+    let limits = spares.limits().clone();
     let max = limits.max_message_bytes;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter

@@ -342,11 +342,20 @@ mod tests {
                 extensions: &extensions,
             })
         };
-        assert!(matches!(verdict(KEY_HEADER, &new.key), Verdict::Accepted(_)));
+        assert!(matches!(
+            verdict(KEY_HEADER, &new.key),
+            Verdict::Accepted(_)
+        ));
         let bearer = format!("Bearer {}", new.key);
-        assert!(matches!(verdict("authorization", &bearer), Verdict::Accepted(_)));
+        assert!(matches!(
+            verdict("authorization", &bearer),
+            Verdict::Accepted(_)
+        ));
         assert!(matches!(verdict(KEY_HEADER, "spk_nope"), Verdict::Refused));
-        assert!(matches!(verdict("authorization", "Bearer eyJhbGciOi"), Verdict::Absent));
+        assert!(matches!(
+            verdict("authorization", "Bearer eyJhbGciOi"),
+            Verdict::Absent
+        ));
         let none = http::HeaderMap::new();
         assert!(matches!(
             auth.authenticate(&Credentials {

@@ -100,7 +100,9 @@ pub enum AuthError {
     },
     /// The caller has used up its request budget (maps to
     /// `RESOURCE_EXHAUSTED` with a `retry-after` hint).
-    #[error("rate limit of {principal} exceeded: {rate_per_second} requests a second (burst {burst}); retry after {retry_after_ms} ms")]
+    #[error(
+        "rate limit of {principal} exceeded: {rate_per_second} requests a second (burst {burst}); retry after {retry_after_ms} ms"
+    )]
     RateLimited {
         /// The caller.
         principal: String,

@@ -115,10 +115,24 @@ mod tests {
             assert!(limiter.take("a", start).is_ok());
         }
         let wait = limiter.take("a", start).expect_err("the sixth is refused");
-        assert!(wait > Duration::from_millis(90) && wait <= Duration::from_millis(100), "{wait:?}");
-        assert!(limiter.take("b", start).is_ok(), "another principal is not affected");
-        assert!(limiter.take("a", start + Duration::from_millis(100)).is_ok());
-        assert!(limiter.take("a", start + Duration::from_millis(100)).is_err());
+        assert!(
+            wait > Duration::from_millis(90) && wait <= Duration::from_millis(100),
+            "{wait:?}"
+        );
+        assert!(
+            limiter.take("b", start).is_ok(),
+            "another principal is not affected"
+        );
+        assert!(
+            limiter
+                .take("a", start + Duration::from_millis(100))
+                .is_ok()
+        );
+        assert!(
+            limiter
+                .take("a", start + Duration::from_millis(100))
+                .is_err()
+        );
         // Idle for long: back to a full burst, no more.
         let later = start + Duration::from_secs(60);
         for _ in 0..5 {

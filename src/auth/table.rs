@@ -61,51 +61,165 @@ pub const TABLE: &[(&str, Access)] = &[
     ("/spares.v1.AdminService/RevokeApiKey", Access::Roles(ADMIN)),
     ("/spares.v1.AdminService/ListApiKeys", Access::Roles(ADMIN)),
     // AvailabilityService.
-    ("/spares.v1.AvailabilityService/WhereIs", Access::Roles(AVAILABILITY)),
-    ("/spares.v1.AvailabilityService/Promise", Access::Roles(AVAILABILITY)),
-    ("/spares.v1.AvailabilityService/PromiseOrder", Access::Roles(AVAILABILITY)),
-    ("/spares.v1.AvailabilityService/Reserve", Access::Roles(RESERVE)),
-    ("/spares.v1.AvailabilityService/ConfirmReservation", Access::Roles(RESERVE)),
-    ("/spares.v1.AvailabilityService/ReleaseReservation", Access::Roles(RESERVE)),
-    ("/spares.v1.AvailabilityService/GetReservation", Access::Roles(RESERVATIONS)),
-    ("/spares.v1.AvailabilityService/ListReservations", Access::Roles(RESERVATIONS)),
-    ("/spares.v1.AvailabilityService/WatchAvailability", Access::Roles(AVAILABILITY)),
+    (
+        "/spares.v1.AvailabilityService/WhereIs",
+        Access::Roles(AVAILABILITY),
+    ),
+    (
+        "/spares.v1.AvailabilityService/Promise",
+        Access::Roles(AVAILABILITY),
+    ),
+    (
+        "/spares.v1.AvailabilityService/PromiseOrder",
+        Access::Roles(AVAILABILITY),
+    ),
+    (
+        "/spares.v1.AvailabilityService/Reserve",
+        Access::Roles(RESERVE),
+    ),
+    (
+        "/spares.v1.AvailabilityService/ConfirmReservation",
+        Access::Roles(RESERVE),
+    ),
+    (
+        "/spares.v1.AvailabilityService/ReleaseReservation",
+        Access::Roles(RESERVE),
+    ),
+    (
+        "/spares.v1.AvailabilityService/GetReservation",
+        Access::Roles(RESERVATIONS),
+    ),
+    (
+        "/spares.v1.AvailabilityService/ListReservations",
+        Access::Roles(RESERVATIONS),
+    ),
+    (
+        "/spares.v1.AvailabilityService/WatchAvailability",
+        Access::Roles(AVAILABILITY),
+    ),
     // InventoryService.
-    ("/spares.v1.InventoryService/RecordMovements", Access::Roles(MOVEMENTS)),
+    (
+        "/spares.v1.InventoryService/RecordMovements",
+        Access::Roles(MOVEMENTS),
+    ),
     ("/spares.v1.InventoryService/GetStock", Access::Roles(STOCK)),
-    ("/spares.v1.InventoryService/WatchStock", Access::Roles(STOCK_FEED)),
+    (
+        "/spares.v1.InventoryService/WatchStock",
+        Access::Roles(STOCK_FEED),
+    ),
     // NetworkService: master data is written by administrators, read by planners.
-    ("/spares.v1.NetworkService/UpsertLocations", Access::Roles(ADMIN)),
-    ("/spares.v1.NetworkService/ListLocations", Access::Roles(PLANNING)),
-    ("/spares.v1.NetworkService/UpsertLanes", Access::Roles(ADMIN)),
-    ("/spares.v1.NetworkService/ListLanes", Access::Roles(PLANNING)),
-    ("/spares.v1.NetworkService/UpsertParts", Access::Roles(ADMIN)),
+    (
+        "/spares.v1.NetworkService/UpsertLocations",
+        Access::Roles(ADMIN),
+    ),
+    (
+        "/spares.v1.NetworkService/ListLocations",
+        Access::Roles(PLANNING),
+    ),
+    (
+        "/spares.v1.NetworkService/UpsertLanes",
+        Access::Roles(ADMIN),
+    ),
+    (
+        "/spares.v1.NetworkService/ListLanes",
+        Access::Roles(PLANNING),
+    ),
+    (
+        "/spares.v1.NetworkService/UpsertParts",
+        Access::Roles(ADMIN),
+    ),
     ("/spares.v1.NetworkService/GetPart", Access::Roles(PLANNING)),
-    ("/spares.v1.NetworkService/ListParts", Access::Roles(PLANNING)),
-    ("/spares.v1.NetworkService/UpsertInstalledBase", Access::Roles(ADMIN)),
-    ("/spares.v1.NetworkService/UpsertDemandHistory", Access::Roles(ADMIN)),
-    ("/spares.v1.NetworkService/UpsertSupplierLeadTimes", Access::Roles(ADMIN)),
-    ("/spares.v1.NetworkService/ListSupplierLeadTimes", Access::Roles(PLANNING)),
-    ("/spares.v1.NetworkService/UpsertCriticalityCosts", Access::Roles(ADMIN)),
-    ("/spares.v1.NetworkService/ListCriticalityCosts", Access::Roles(PLANNING)),
-    ("/spares.v1.NetworkService/UpsertDemandRates", Access::Roles(ADMIN)),
-    ("/spares.v1.NetworkService/ListDemandRates", Access::Roles(PLANNING)),
+    (
+        "/spares.v1.NetworkService/ListParts",
+        Access::Roles(PLANNING),
+    ),
+    (
+        "/spares.v1.NetworkService/UpsertInstalledBase",
+        Access::Roles(ADMIN),
+    ),
+    (
+        "/spares.v1.NetworkService/UpsertDemandHistory",
+        Access::Roles(ADMIN),
+    ),
+    (
+        "/spares.v1.NetworkService/UpsertSupplierLeadTimes",
+        Access::Roles(ADMIN),
+    ),
+    (
+        "/spares.v1.NetworkService/ListSupplierLeadTimes",
+        Access::Roles(PLANNING),
+    ),
+    (
+        "/spares.v1.NetworkService/UpsertCriticalityCosts",
+        Access::Roles(ADMIN),
+    ),
+    (
+        "/spares.v1.NetworkService/ListCriticalityCosts",
+        Access::Roles(PLANNING),
+    ),
+    (
+        "/spares.v1.NetworkService/UpsertDemandRates",
+        Access::Roles(ADMIN),
+    ),
+    (
+        "/spares.v1.NetworkService/ListDemandRates",
+        Access::Roles(PLANNING),
+    ),
     ("/spares.v1.NetworkService/Retire", Access::Roles(ADMIN)),
     // PlanningService.
-    ("/spares.v1.PlanningService/SetPolicies", Access::Roles(PLANNING)),
-    ("/spares.v1.PlanningService/GetPolicies", Access::Roles(PLANNING)),
-    ("/spares.v1.PlanningService/Simulate", Access::Roles(PLANNING)),
-    ("/spares.v1.PlanningService/Optimize", Access::Roles(PLANNING)),
-    ("/spares.v1.PlanningService/Frontier", Access::Roles(PLANNING)),
-    ("/spares.v1.PlanningService/Forecast", Access::Roles(PLANNING)),
+    (
+        "/spares.v1.PlanningService/SetPolicies",
+        Access::Roles(PLANNING),
+    ),
+    (
+        "/spares.v1.PlanningService/GetPolicies",
+        Access::Roles(PLANNING),
+    ),
+    (
+        "/spares.v1.PlanningService/Simulate",
+        Access::Roles(PLANNING),
+    ),
+    (
+        "/spares.v1.PlanningService/Optimize",
+        Access::Roles(PLANNING),
+    ),
+    (
+        "/spares.v1.PlanningService/Frontier",
+        Access::Roles(PLANNING),
+    ),
+    (
+        "/spares.v1.PlanningService/Forecast",
+        Access::Roles(PLANNING),
+    ),
     ("/spares.v1.PlanningService/GetJob", Access::Roles(PLANNING)),
-    ("/spares.v1.PlanningService/WatchJob", Access::Roles(PLANNING)),
-    ("/spares.v1.PlanningService/CancelJob", Access::Roles(PLANNING)),
-    ("/spares.v1.PlanningService/GetJobResult", Access::Roles(PLANNING)),
-    ("/spares.v1.PlanningService/ListJobs", Access::Roles(PLANNING)),
-    ("/spares.v1.PlanningService/GetJobReport", Access::Roles(PLANNING)),
-    ("/spares.v1.PlanningService/GetPolicyHistory", Access::Roles(PLANNING)),
-    ("/spares.v1.PlanningService/RollbackPlan", Access::Roles(PLANNING)),
+    (
+        "/spares.v1.PlanningService/WatchJob",
+        Access::Roles(PLANNING),
+    ),
+    (
+        "/spares.v1.PlanningService/CancelJob",
+        Access::Roles(PLANNING),
+    ),
+    (
+        "/spares.v1.PlanningService/GetJobResult",
+        Access::Roles(PLANNING),
+    ),
+    (
+        "/spares.v1.PlanningService/ListJobs",
+        Access::Roles(PLANNING),
+    ),
+    (
+        "/spares.v1.PlanningService/GetJobReport",
+        Access::Roles(PLANNING),
+    ),
+    (
+        "/spares.v1.PlanningService/GetPolicyHistory",
+        Access::Roles(PLANNING),
+    ),
+    (
+        "/spares.v1.PlanningService/RollbackPlan",
+        Access::Roles(PLANNING),
+    ),
 ];
 
 /// Who may call the RPC at `path` (`/package.Service/Method`); `None` for a
@@ -139,7 +253,10 @@ mod tests {
         let mut seen = HashSet::new();
         for (path, access) in TABLE {
             assert!(seen.insert(*path), "{path} has two rows");
-            assert!(path.starts_with('/') && path.matches('/').count() == 2, "{path}");
+            assert!(
+                path.starts_with('/') && path.matches('/').count() == 2,
+                "{path}"
+            );
             if let Access::Roles(roles) = access {
                 assert!(roles.contains(&Role::Admin), "{path} excludes admins");
             }
@@ -150,7 +267,13 @@ mod tests {
     fn a_path_without_a_row_is_for_administrators_only() {
         assert!(allows("/spares.v1.NetworkService/Nope", Role::Admin));
         assert!(!allows("/spares.v1.NetworkService/Nope", Role::Planner));
-        assert!(allows("/spares.v1.AvailabilityService/Reserve", Role::Dealer));
-        assert!(!allows("/spares.v1.AvailabilityService/Reserve", Role::OrderingApp));
+        assert!(allows(
+            "/spares.v1.AvailabilityService/Reserve",
+            Role::Dealer
+        ));
+        assert!(!allows(
+            "/spares.v1.AvailabilityService/Reserve",
+            Role::OrderingApp
+        ));
     }
 }

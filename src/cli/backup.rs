@@ -45,9 +45,9 @@ pub async fn backup(
     let out =
         std::fs::File::create(&temporary).map_err(|e| format!("{}: {e}", temporary.display()))?;
     let source = match (server, data_dir) {
-        (Some(url), None) => {
-            backup_remote(url, BufWriter::new(out)).await?;
-            url.url.clone()
+        (Some(target), None) => {
+            backup_remote(target, BufWriter::new(out)).await?;
+            target.url.clone()
         }
         (None, Some(dir)) => {
             let store = SledStore::open(dir).map_err(|e| in_use(dir, &e.to_string()))?;
@@ -78,8 +78,8 @@ fn in_use(dir: &Path, error: &str) -> String {
     }
 }
 
-async fn backup_remote(server: &Target, mut out: impl Write) -> Result<(), String> {
-    let channel = super::client::channel(server)
+async fn backup_remote(target: &Target, mut out: impl Write) -> Result<(), String> {
+    let channel = super::client::channel(target)
         .await
         .map_err(|e| e.to_string())?;
     let mut client = AdminServiceClient::new(channel);

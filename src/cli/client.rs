@@ -2,21 +2,23 @@
 
 use super::table::Table;
 use crate::pb;
+use crate::pb::admin_service_client::AdminServiceClient;
 use crate::pb::availability_service_client::AvailabilityServiceClient;
 use crate::pb::inventory_service_client::InventoryServiceClient;
 use crate::pb::network_service_client::NetworkServiceClient;
-use crate::pb::admin_service_client::AdminServiceClient;
 use crate::pb::planning_service_client::PlanningServiceClient;
+use std::path::{Path, PathBuf};
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 /// Why a client command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// Could not reach the server.
     #[error(
-        "cannot reach the server at {url}: {source} (is `spares serve` or `spares demo` running?)"
+        "cannot reach the server at {url}: {} (is `spares serve` or `spares demo` running?)",
+        error_chain(source)
     )]
     Connect {
         /// The URL tried.
@@ -30,52 +32,27 @@ pub enum ClientError {
     /// Bad command-line input.
     #[error("{0}")]
     Usage(String),
+    /// A certificate or key file could not be read.
+    #[error("{}: {source}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
 }
 
-/// Where a client connects and the credentials it presents.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Target {
-    /// `http://host:port`, or `host:port`.
-    pub url: String,
-    /// An API key (`spk_...`) sent with every call, if any.
-    pub api_key: Option<String>,
-}
-
-impl Target {
-    /// `url` with the API key `api_key`.
-    pub fn new(url: impl Into<String>, api_key: Option<String>) -> Self {
-        Self {
-            url: url.into(),
-            api_key,
-        }
+/// An error with its causes, so a TLS failure says why ("invalid peer
+/// certificate: UnknownIssuer"), not only "transport error".
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
     }
-}
-
-impl From<&str> for Target {
-    /// An anonymous target.
-    fn from(url: &str) -> Self {
-        Self::new(url, None)
-    }
-}
-
-impl From<&String> for Target {
-    /// An anonymous target.
-    fn from(url: &String) -> Self {
-        Self::new(url.as_str(), None)
-    }
-}
-
-impl From<String> for Target {
-    /// An anonymous target.
-    fn from(url: String) -> Self {
-        Self::new(url, None)
-    }
-}
-
-impl From<&Target> for Target {
-    fn from(target: &Target) -> Self {
-        target.clone()
-    }
+    text
 }
 
 /// The credentials a client adds to every call (an interceptor).
@@ -104,7 +81,10 @@ impl CallCredentials {
 }
 
 impl tonic::service::Interceptor for CallCredentials {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
         if let Some(key) = &self.api_key {
             request
                 .metadata_mut()
@@ -131,42 +111,191 @@ pub struct Clients {
     pub admin: AdminServiceClient<AuthChannel>,
 }
 
-/// The URL for a `--server` value: `host:port` alone means plain
-/// `http://host:port`; a value with a scheme is taken as it is.
-pub fn server_url(server: &str) -> String {
-    let server = server.trim();
-    if server.contains("://") {
-        server.to_string()
-    } else {
-        format!("http://{server}")
+/// How a client speaks TLS: the CA that signed the server's certificate
+/// and, for a server that asks for one (mutual TLS), the client's own
+/// certificate and key. All are PEM files.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientTls {
+    /// CA certificate(s) the server's certificate must chain to.
+    pub ca_cert: PathBuf,
+    /// The client's certificate chain, for mutual TLS.
+    pub client_cert: Option<PathBuf>,
+    /// The client's private key, for mutual TLS.
+    pub client_key: Option<PathBuf>,
+    /// The name the server's certificate must carry, when it differs from
+    /// the host in the URL (e.g. connecting by IP address).
+    pub server_name: Option<String>,
+}
+
+/// A server to call, how, and as whom.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Target {
+    /// `host:port`, `http://host:port` or `https://host:port`.
+    pub url: String,
+    /// TLS settings; required for `https://`.
+    pub tls: Option<ClientTls>,
+    /// An API key (`spk_...`) sent with every call, if any.
+    pub api_key: Option<String>,
+}
+
+impl Target {
+    /// A plaintext target `url` presenting `api_key`.
+    pub fn new(url: impl Into<String>, api_key: Option<String>) -> Self {
+        Self {
+            url: url.into(),
+            tls: None,
+            api_key,
+        }
+    }
+
+    /// This target presenting `api_key` (`None`: anonymous).
+    #[must_use]
+    pub fn api_key(mut self, api_key: Option<String>) -> Self {
+        self.api_key = api_key;
+        self
+    }
+
+    /// This target with TLS settings (`None`: plaintext).
+    #[must_use]
+    pub fn tls(mut self, tls: Option<ClientTls>) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// The URL to dial: one with a scheme is taken as is; `host:port`
+    /// alone means `https://host:port` with TLS settings and
+    /// `http://host:port` without.
+    pub fn dial_url(&self) -> String {
+        let server = self.url.trim();
+        if server.contains("://") {
+            server.to_string()
+        } else if self.tls.is_some() {
+            format!("https://{server}")
+        } else {
+            format!("http://{server}")
+        }
     }
 }
 
-/// Connects to a target (a URL, `http://host:port` or `host:port`, for an
-/// anonymous client) and returns a channel presenting its credentials.
+impl From<&str> for Target {
+    /// A plaintext target.
+    fn from(url: &str) -> Self {
+        Self::new(url, None)
+    }
+}
+
+impl From<&String> for Target {
+    /// A plaintext target.
+    fn from(url: &String) -> Self {
+        Self::from(url.as_str())
+    }
+}
+
+impl From<String> for Target {
+    /// A plaintext target.
+    fn from(url: String) -> Self {
+        Self::new(url, None)
+    }
+}
+
+impl From<&Target> for Target {
+    fn from(target: &Target) -> Self {
+        target.clone()
+    }
+}
+
+/// The URL for a plaintext `--server` value: `host:port` alone means plain
+/// `http://host:port`; a value with a scheme is taken as it is.
+pub fn server_url(server: &str) -> String {
+    Target::from(server).dial_url()
+}
+
+fn read_pem(path: &Path) -> Result<Vec<u8>, ClientError> {
+    std::fs::read(path).map_err(|source| ClientError::File {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+impl ClientTls {
+    /// tonic's TLS settings from the files (rustls with ring underneath).
+    ///
+    /// # Errors
+    /// [`ClientError::File`] for a file that cannot be read;
+    /// [`ClientError::Usage`] for a client certificate without its key or
+    /// the reverse.
+    pub fn config(&self) -> Result<ClientTlsConfig, ClientError> {
+        let mut config =
+            ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read_pem(&self.ca_cert)?));
+        match (&self.client_cert, &self.client_key) {
+            (Some(cert), Some(key)) => {
+                config = config.identity(Identity::from_pem(read_pem(cert)?, read_pem(key)?));
+            }
+            (None, None) => {}
+            _ => {
+                return Err(ClientError::Usage(
+                    "--client-cert and --client-key go together".into(),
+                ));
+            }
+        }
+        if let Some(name) = &self.server_name {
+            config = config.domain_name(name.clone());
+        }
+        Ok(config)
+    }
+}
+
+/// A connected channel to `target`, over TLS for `https://`, presenting
+/// the target's API key on every call.
 ///
 /// # Errors
-/// [`ClientError::Usage`] for a bad URL or key; [`ClientError::Connect`].
+/// [`ClientError::Usage`] for a bad URL or key, `https://` without a CA
+/// file or a CA file with `http://`; TLS file errors as
+/// [`ClientTls::config`]; [`ClientError::Connect`] when the server cannot be
+/// reached or the TLS handshake fails.
 pub async fn channel(target: impl Into<Target>) -> Result<AuthChannel, ClientError> {
     let target = target.into();
     let credentials = CallCredentials::new(target.api_key.as_deref())?;
-    let url = &server_url(&target.url);
-    let channel = Channel::from_shared(url.to_string())
-        .map_err(|e| ClientError::Usage(format!("bad server URL {url:?}: {e}")))?
+    let url = &target.dial_url();
+    let mut endpoint = Channel::from_shared(url.clone())
+        .map_err(|e| ClientError::Usage(format!("bad server URL {url:?}: {e}")))?;
+    match (&target.tls, url.starts_with("https://")) {
+        (Some(tls), true) => {
+            endpoint =
+                endpoint
+                    .tls_config(tls.config()?)
+                    .map_err(|source| ClientError::Connect {
+                        url: url.clone(),
+                        source,
+                    })?;
+        }
+        (None, true) => {
+            return Err(ClientError::Usage(format!(
+                "{url}: https needs --ca-cert FILE, the CA certificate that signed the server's"
+            )));
+        }
+        (Some(_), false) => {
+            return Err(ClientError::Usage(format!(
+                "--ca-cert is given but {url} is not https://; use https://HOST:PORT or HOST:PORT"
+            )));
+        }
+        (None, false) => {}
+    }
+    let channel = endpoint
         .connect()
         .await
         .map_err(|source| ClientError::Connect {
-            url: url.to_string(),
+            url: url.clone(),
             source,
         })?;
     Ok(InterceptedService::new(channel, credentials))
 }
 
-/// Connects to a target (a URL for an anonymous client, or a [`Target`]
-/// with an API key).
+/// Connects to `target`: a URL (`http://host:port`, or `host:port`) for
+/// plaintext, or a [`Target`] with TLS settings.
 ///
 /// # Errors
-/// [`ClientError::Usage`] for a bad URL or key; [`ClientError::Connect`].
+/// As [`channel`].
 pub async fn connect(target: impl Into<Target>) -> Result<Clients, ClientError> {
     let channel = channel(target).await?;
     let max = 64 * 1024 * 1024;

@@ -1,6 +1,6 @@
 //! Client side of long jobs: submit, follow with a progress bar, print the result.
 
-use super::client::ClientError;
+use super::client::{ClientError, Target};
 use crate::pb;
 use crate::pb::planning_service_client::PlanningServiceClient;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -73,7 +73,7 @@ pub async fn full_result(
 
 /// `spares jobs`: every job (or those of a kind and state), oldest first.
 pub async fn list(
-    server: &super::client::Target,
+    server: &Target,
     kind: Option<&str>,
     state: Option<&str>,
 ) -> Result<String, ClientError> {

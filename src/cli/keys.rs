@@ -156,7 +156,9 @@ pub async fn list(place: KeysPlace<'_>, include_revoked: bool) -> Result<String,
             keys
         }
     };
-    let mut table = Table::new(&["key id", "role", "scope", "name", "created", "by", "revoked"]);
+    let mut table = Table::new(&[
+        "key id", "role", "scope", "name", "created", "by", "revoked",
+    ]);
     let time = |t: Option<&prost_types::Timestamp>| {
         t.map(|t| {
             jiff::Timestamp::new(t.seconds, 0)

@@ -3,10 +3,10 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use prost::bytes::{Buf, BufMut};
+use spares::cli::client::{AuthChannel, Target};
 use std::time::Duration;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
-use spares::cli::client::{AuthChannel, Target};
 use tonic::{Code, Status};
 
 /// A codec that sends and receives message bytes as they are.
@@ -67,7 +67,12 @@ pub const HANG: Duration = Duration::from_secs(60);
 /// Sends `body` to `path` (`/spares.v1.Service/Method`) and returns the
 /// status code (Ok for a reply) and the message. Server-streaming methods
 /// read the first item only.
-pub async fn call(channel: &AuthChannel, path: &str, body: Vec<u8>, streaming: bool) -> (Code, String) {
+pub async fn call(
+    channel: &AuthChannel,
+    path: &str,
+    body: Vec<u8>,
+    streaming: bool,
+) -> (Code, String) {
     let mut grpc = tonic::client::Grpc::new(channel.clone())
         .max_decoding_message_size(64 * 1024 * 1024)
         .max_encoding_message_size(64 * 1024 * 1024);
