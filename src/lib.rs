@@ -15,6 +15,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod identity;
 pub mod import;
 pub mod logging;
 pub mod metrics;
