@@ -155,31 +155,35 @@ async fn run(cli: Cli) -> Result<String, String> {
             server,
         } => text(client::stock(&server, &part, location.as_deref()).await),
         Command::Where {
-            part,
+            parts,
             near,
             limit,
             server,
-        } => text(client::where_is(&server, &part, near.as_deref(), limit).await),
+        } => text(client::where_is(&server, &parts, near.as_deref(), limit).await),
         Command::Promise {
             part,
             quantity,
+            line,
+            lines,
             to,
             need_by,
             critical,
             pickup,
             server,
-        } => text(
-            client::promise(
-                &server,
-                &part,
-                quantity,
-                &to,
-                need_by.as_deref(),
+        } => {
+            let ask = client::PromiseAsk {
+                to,
+                need_by,
                 critical,
                 pickup,
+            };
+            text(
+                match client::promise_lines(part, quantity, &line, lines.as_deref()) {
+                    Ok(lines) => client::promise(&server, &lines, &ask).await,
+                    Err(e) => Err(e),
+                },
             )
-            .await,
-        ),
+        }
         Command::Simulate {
             parts,
             replications,
