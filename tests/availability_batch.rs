@@ -321,7 +321,7 @@ async fn a_batch_past_the_line_limit_is_out_of_range_naming_lines() {
 
 #[tokio::test]
 async fn the_cli_asks_a_pick_list_in_one_batch() {
-    use spares::cli::client::{PromiseAsk, promise, promise_lines, where_is};
+    use spares::cli::client::{PromiseAsk, Target, promise, promise_lines, where_is};
     let demo = demo().await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("lines.csv");
@@ -338,7 +338,7 @@ async fn the_cli_asks_a_pick_list_in_one_batch() {
         ]
     );
     assert!(promise_lines(None, None, &["P-1".to_string()], None).is_err());
-    let url = demo.url.clone();
+    let url = Target::from(&demo.url);
     let ask = PromiseAsk {
         to: demo.stores[0].clone(),
         need_by: None,
