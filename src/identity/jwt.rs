@@ -383,10 +383,10 @@ fn jwks_keys(
         if matches!(common.public_key_use, Some(ref u) if *u != PublicKeyUse::Signature) {
             continue;
         }
-        if let Some(alg) = common.key_algorithm {
-            if Algorithm::try_from(alg).ok() != Some(algorithm) {
-                continue;
-            }
+        if let Some(alg) = common.key_algorithm
+            && Algorithm::try_from(alg).ok() != Some(algorithm)
+        {
+            continue;
         }
         let Ok(key) = DecodingKey::from_jwk(jwk) else {
             continue;
