@@ -56,6 +56,12 @@ pub struct Limits {
     /// Unanswered probes before the kernel closes the connection: with the
     /// defaults a dead peer is dropped about 90 s after it went silent.
     pub tcp_keepalive_retries: u32,
+    /// Longest a TLS handshake may take before the connection is closed: a
+    /// client that connects and says nothing must not hold a slot.
+    pub tls_handshake_timeout: Duration,
+    /// TLS handshakes in progress at once; past this a new connection is
+    /// closed at once, so a flood of silent connections stays bounded.
+    pub max_tls_handshakes: usize,
 }
 
 impl Default for Limits {
@@ -77,6 +83,8 @@ impl Default for Limits {
             tcp_keepalive_idle: Duration::from_secs(60),
             tcp_keepalive_interval: Duration::from_secs(10),
             tcp_keepalive_retries: 3,
+            tls_handshake_timeout: Duration::from_secs(10),
+            max_tls_handshakes: 1024,
         }
     }
 }

@@ -1,8 +1,9 @@
 //! The `spares` command-line interface: server, demo, import and client commands.
 
 use clap::Parser;
-use spares::api::server::serve;
-use spares::cli::{Cli, Command, PoliciesCommand, client, load, local};
+use spares::api::server::{Security, serve_with};
+use spares::api::tls::ServerTls;
+use spares::cli::{Cli, Command, PoliciesCommand, ServeTlsArgs, client, load, local};
 use spares::demo::DemoConfig;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -50,10 +51,44 @@ fn log_config(format: spares::logging::LogFormat) -> spares::logging::LogConfig 
     }
 }
 
+/// Loads the TLS files named on the command line, if any, and starts
+/// their reloading: on SIGHUP always, and every `--tls-reload-seconds`
+/// (default 60) when a file changed.
+fn server_tls(args: &ServeTlsArgs) -> Result<Option<Arc<ServerTls>>, String> {
+    let Some(files) = args.files() else {
+        return Ok(None);
+    };
+    let tls = Arc::new(ServerTls::load(files).map_err(|e| format!("TLS: {e}"))?);
+    let seconds = args.tls_reload_seconds.unwrap_or(60);
+    if seconds > 0 {
+        tokio::spawn(tls.clone().watch(std::time::Duration::from_secs(seconds)));
+    }
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut hangups) = signal(SignalKind::hangup()) {
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                while hangups.recv().await.is_some() {
+                    match tls.reload() {
+                        Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                        Err(error) => tracing::warn!(
+                            %error,
+                            "SIGHUP: cannot reload TLS; keeping the previous certificate"
+                        ),
+                    }
+                }
+            });
+        }
+    }
+    Ok(Some(tls))
+}
+
 async fn serve_until_ctrl_c(
     spares: Arc<spares::service::Spares>,
     listen: std::net::SocketAddr,
     metrics_listen: Option<std::net::SocketAddr>,
+    tls: Option<Arc<ServerTls>>,
 ) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -70,8 +105,19 @@ async fn serve_until_ctrl_c(
         }));
     }
     let bound = listener.local_addr().unwrap_or(listen);
-    eprintln!("spares serving gRPC on {bound}; Ctrl-C or SIGTERM stops it");
-    let served = serve(spares, listener, shutdown_signal())
+    match &tls {
+        None => eprintln!("spares serving gRPC on {bound}; Ctrl-C or SIGTERM stops it"),
+        Some(tls) => eprintln!(
+            "spares serving gRPC on {bound}; TLS{} with certificate {} (SIGHUP reloads it); Ctrl-C or SIGTERM stops it",
+            if tls.requires_client_certificate() {
+                " with client certificates required"
+            } else {
+                ""
+            },
+            tls.files().cert.display()
+        ),
+    }
+    let served = serve_with(spares, listener, shutdown_signal(), Security { tls })
         .await
         .map_err(|e| e.to_string());
     let _ = stop_metrics.send(());
@@ -80,14 +126,18 @@ async fn serve_until_ctrl_c(
 
 async fn run(cli: Cli) -> Result<String, String> {
     let text = |r: Result<String, client::ClientError>| r.map_err(|e| e.to_string());
+    let client_tls = cli.client_tls.settings()?;
+    let target = |server: &str| client::Target::from(server).tls(client_tls.clone());
     match cli.command {
         Command::Serve {
             listen,
             data_dir,
             metrics_listen,
+            tls,
         } => {
+            let tls = server_tls(&tls)?;
             let spares = local::open(&data_dir)?;
-            serve_until_ctrl_c(spares, listen, metrics_listen).await?;
+            serve_until_ctrl_c(spares, listen, metrics_listen, tls).await?;
             Ok(String::new())
         }
         Command::Demo {
@@ -98,7 +148,9 @@ async fn run(cli: Cli) -> Result<String, String> {
             data_dir,
             no_serve,
             metrics_listen,
+            tls,
         } => {
+            let tls = server_tls(&tls)?;
             let config = DemoConfig {
                 seed,
                 parts,
@@ -114,7 +166,7 @@ async fn run(cli: Cli) -> Result<String, String> {
                 return Ok(report);
             }
             print!("{report}");
-            serve_until_ctrl_c(spares, listen, metrics_listen).await?;
+            serve_until_ctrl_c(spares, listen, metrics_listen, tls).await?;
             Ok(String::new())
         }
         Command::Import {
@@ -124,7 +176,7 @@ async fn run(cli: Cli) -> Result<String, String> {
         } => match server {
             Some(url) => {
                 let bundle = spares::import::load_dir(&dir).map_err(|e| e.to_string())?;
-                text(load::import_remote(&url, &bundle).await)
+                text(load::import_remote(&target(&url), &bundle).await)
             }
             None => local::import_local(&dir, &data_dir),
         },
@@ -133,33 +185,36 @@ async fn run(cli: Cli) -> Result<String, String> {
             file,
             server,
             data_dir,
-        } => spares::cli::backup::backup(&file, server.as_deref(), data_dir.as_deref()).await,
+        } => {
+            let server = server.as_deref().map(target);
+            spares::cli::backup::backup(&file, server.as_ref(), data_dir.as_deref()).await
+        }
         Command::Restore { file, data_dir } => {
             tokio::task::spawn_blocking(move || spares::cli::backup::restore(&file, &data_dir))
                 .await
                 .map_err(|e| e.to_string())?
         }
         Command::Locations { server, kind } => {
-            text(client::locations(&server, kind.as_deref()).await)
+            text(client::locations(&target(&server), kind.as_deref()).await)
         }
-        Command::Part { part, server } => text(client::part(&server, &part).await),
+        Command::Part { part, server } => text(client::part(&target(&server), &part).await),
         Command::Retire {
             parts,
             locations,
             lane,
             server,
-        } => text(client::retire(&server, parts, locations, &lane).await),
+        } => text(client::retire(&target(&server), parts, locations, &lane).await),
         Command::Stock {
             part,
             location,
             server,
-        } => text(client::stock(&server, &part, location.as_deref()).await),
+        } => text(client::stock(&target(&server), &part, location.as_deref()).await),
         Command::Where {
             part,
             near,
             limit,
             server,
-        } => text(client::where_is(&server, &part, near.as_deref(), limit).await),
+        } => text(client::where_is(&target(&server), &part, near.as_deref(), limit).await),
         Command::Promise {
             part,
             quantity,
@@ -170,7 +225,7 @@ async fn run(cli: Cli) -> Result<String, String> {
             server,
         } => text(
             client::promise(
-                &server,
+                &target(&server),
                 &part,
                 quantity,
                 &to,
@@ -206,7 +261,7 @@ async fn run(cli: Cli) -> Result<String, String> {
                 fleet_growth,
                 demand_multiplier,
             };
-            text(client::simulate(&server, settings, &what_if, json).await)
+            text(client::simulate(&target(&server), settings, &what_if, json).await)
         }
         Command::Optimize {
             budget,
@@ -272,7 +327,7 @@ async fn run(cli: Cli) -> Result<String, String> {
                 compare,
                 apply,
             };
-            text(spares::cli::planning::optimize(&server, request, json).await)
+            text(spares::cli::planning::optimize(&target(&server), request, json).await)
         }
         Command::Frontier {
             method,
@@ -293,26 +348,30 @@ async fn run(cli: Cli) -> Result<String, String> {
                 points,
                 part_ids: parts,
             };
-            text(spares::cli::planning::frontier(&server, request, json).await)
+            text(spares::cli::planning::frontier(&target(&server), request, json).await)
         }
         Command::Report {
             job,
             output,
             server,
-        } => text(spares::cli::report::report(&server, &job, &output).await),
+        } => text(spares::cli::report::report(&target(&server), &job, &output).await),
         Command::Jobs {
             kind,
             state,
             server,
-        } => text(spares::cli::jobs::list(&server, kind.as_deref(), state.as_deref()).await),
+        } => {
+            text(spares::cli::jobs::list(&target(&server), kind.as_deref(), state.as_deref()).await)
+        }
         Command::Policies { command } => match command {
             PoliciesCommand::History {
                 plan,
                 limit,
                 server,
-            } => text(spares::cli::policies::history(&server, plan.as_deref(), limit).await),
+            } => {
+                text(spares::cli::policies::history(&target(&server), plan.as_deref(), limit).await)
+            }
             PoliciesCommand::Rollback { plan_id, server } => {
-                text(spares::cli::policies::rollback(&server, &plan_id).await)
+                text(spares::cli::policies::rollback(&target(&server), &plan_id).await)
             }
         },
         Command::Forecast {

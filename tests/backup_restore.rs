@@ -366,9 +366,13 @@ async fn a_backup_of_a_busy_server_restores_to_identical_answers() {
     }
     let files = tempfile::tempdir().unwrap();
     let busy = files.path().join("busy.jsonl");
-    let report = spares::cli::backup::backup(&busy, Some(&server.url), None)
-        .await
-        .unwrap();
+    let report = spares::cli::backup::backup(
+        &busy,
+        Some(&spares::cli::client::Target::from(&server.url)),
+        None,
+    )
+    .await
+    .unwrap();
     println!("backup_restore: {}", report.trim());
     while acked.lock().await.movements.len() < 120 {
         tokio::task::yield_now().await;
@@ -382,9 +386,13 @@ async fn a_backup_of_a_busy_server_restores_to_identical_answers() {
 
     // Quiet: back up again, restore, serve the copy, compare answers.
     let quiet = files.path().join("quiet.jsonl");
-    spares::cli::backup::backup(&quiet, Some(&server.url), None)
-        .await
-        .unwrap();
+    spares::cli::backup::backup(
+        &quiet,
+        Some(&spares::cli::client::Target::from(&server.url)),
+        None,
+    )
+    .await
+    .unwrap();
     let copy_dir = tempfile::tempdir().unwrap();
     let (file, data) = (quiet.clone(), copy_dir.path().to_path_buf());
     tokio::task::spawn_blocking(move || spares::cli::backup::restore(&file, &data).unwrap())

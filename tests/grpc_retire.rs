@@ -249,9 +249,13 @@ async fn a_location_retires_with_its_lanes_and_leaves_plans() {
     // A backup keeps the retired store retired (and its record).
     let files = tempfile::tempdir().unwrap();
     let file = files.path().join("backup.jsonl");
-    spares::cli::backup::backup(&file, Some(&server.url), None)
-        .await
-        .unwrap();
+    spares::cli::backup::backup(
+        &file,
+        Some(&spares::cli::client::Target::from(&server.url)),
+        None,
+    )
+    .await
+    .unwrap();
     let copy = tempfile::tempdir().unwrap();
     let (from, to) = (file.clone(), copy.path().to_path_buf());
     tokio::task::spawn_blocking(move || spares::cli::backup::restore(&from, &to).unwrap())

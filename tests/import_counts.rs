@@ -99,20 +99,22 @@ async fn over_a_server_a_changed_then_restored_file_imports_cleanly() {
         load_dir(files.path()).unwrap()
     };
     let bundle = import(STOCK);
-    spares::cli::load::import_remote(&server.url, &bundle)
+    spares::cli::load::import_remote(&spares::cli::client::Target::from(&server.url), &bundle)
         .await
         .unwrap();
     let changed = import(&STOCK.replace("P-2,RWH-FRA,20", "P-2,RWH-FRA,18"));
-    spares::cli::load::import_remote(&server.url, &changed)
+    spares::cli::load::import_remote(&spares::cli::client::Target::from(&server.url), &changed)
         .await
         .unwrap();
-    let out = spares::cli::load::import_remote(&server.url, &bundle)
-        .await
-        .unwrap();
+    let out =
+        spares::cli::load::import_remote(&spares::cli::client::Target::from(&server.url), &bundle)
+            .await
+            .unwrap();
     assert!(out.contains("1 of 3 stock counts changed stock"), "{out}");
-    let again = spares::cli::load::import_remote(&server.url, &bundle)
-        .await
-        .unwrap();
+    let again =
+        spares::cli::load::import_remote(&spares::cli::client::Target::from(&server.url), &bundle)
+            .await
+            .unwrap();
     assert!(again.contains("0 of 3 stock counts"), "{again}");
     let on_hand: Vec<u64> = [("P-1", "DEP-ROT"), ("P-2", "RWH-FRA"), ("P-3", "STR-0001")]
         .iter()

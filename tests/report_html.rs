@@ -169,9 +169,13 @@ async fn simulate_and_frontier_reports_render_in_a_browser() {
     let mut pages = Vec::new();
     for (job, name) in [(&simulate, "simulate.html"), (&frontier, "frontier.html")] {
         let path = dir.path().join(name);
-        let said = spares::cli::report::report(&server.url, &job.job_id, &path)
-            .await
-            .unwrap();
+        let said = spares::cli::report::report(
+            &spares::cli::client::Target::from(&server.url),
+            &job.job_id,
+            &path,
+        )
+        .await
+        .unwrap();
         assert!(said.contains(&job.job_id), "{said}");
         let html = std::fs::read_to_string(&path).unwrap();
         assert!(html.starts_with("<!DOCTYPE html>"));
@@ -200,9 +204,12 @@ async fn simulate_and_frontier_reports_render_in_a_browser() {
     assert!(svg(frontier_html, "frontier").contains("data-name=\"recommended\""));
 
     // A report of an unfinished or unknown job is refused by code.
-    let missing = spares::cli::report::fetch(&server.url, "job-999999")
-        .await
-        .unwrap_err();
+    let missing = spares::cli::report::fetch(
+        &spares::cli::client::Target::from(&server.url),
+        "job-999999",
+    )
+    .await
+    .unwrap_err();
     assert!(
         missing.to_string().contains("NOT_FOUND") || missing.to_string().contains("not found"),
         "{missing}"

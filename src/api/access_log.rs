@@ -26,7 +26,7 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 use tonic::Code;
-use tonic::transport::server::TcpConnectInfo;
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tower::{Layer, Service};
 
 /// The tracing target of access lines (filter with `RUST_LOG=spares::access=off`).
@@ -243,9 +243,15 @@ impl Entry {
             .and_then(|v| v.to_str().ok())
             .filter(|v| is_plain_id(v))
             .map_or_else(next_request_id, str::to_string);
-        let peer = request
-            .extensions()
+        // Over TLS the TCP details sit inside the TLS connection's info.
+        let extensions = request.extensions();
+        let peer = extensions
             .get::<TcpConnectInfo>()
+            .or_else(|| {
+                extensions
+                    .get::<TlsConnectInfo<TcpConnectInfo>>()
+                    .map(TlsConnectInfo::get_ref)
+            })
             .and_then(TcpConnectInfo::remote_addr);
         let principal = PrincipalSlot::default();
         request.extensions_mut().insert(principal.clone());

@@ -15,4 +15,5 @@ pub mod network;
 pub mod planning;
 pub mod server;
 pub mod status;
+pub mod tls;
 pub mod util;

@@ -1,7 +1,8 @@
 //! Builds and runs the gRPC server: the five spares.v1 services, health and
 //! reflection (v1 and v1alpha), one interceptor layer in front of every RPC,
 //! message-size limits and the reservation-expiry task. Every accepted
-//! connection gets TCP_NODELAY and TCP keep-alive (see [`tune_accepted`]).
+//! connection gets TCP_NODELAY and TCP keep-alive (see [`tune_accepted`]),
+//! then, when TLS is configured, a TLS handshake (see [`super::tls`]).
 
 use super::access_log::AccessLogLayer;
 use super::admin::AdminApi;
@@ -9,6 +10,7 @@ use super::availability::AvailabilityApi;
 use super::inventory::InventoryApi;
 use super::network::NetworkApi;
 use super::planning::PlanningApi;
+use super::tls::{ServerTls, tls_incoming};
 use crate::config::Limits;
 use crate::pb;
 use crate::pb::admin_service_server::AdminServiceServer;
@@ -20,11 +22,13 @@ use crate::service::Spares;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::service::InterceptorLayer;
 use tonic::transport::Server;
+use tonic::transport::server::Connected;
 use tonic::{Request, Status};
 
 /// The one interceptor every RPC passes through. Authentication goes here,
@@ -47,13 +51,32 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
-/// Serves `spares` on an already-bound listener until `shutdown` resolves.
+/// How the server protects its connections.
+#[derive(Debug, Clone, Default)]
+pub struct Security {
+    /// TLS (with mutual TLS if it names a client CA); `None` serves
+    /// plaintext.
+    pub tls: Option<Arc<ServerTls>>,
+}
+
+/// Serves `spares` on an already-bound listener until `shutdown` resolves,
+/// with [`Security::default`] (plaintext).
 pub async fn serve(
     spares: Arc<Spares>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    serve_incoming(spares, TcpListenerStream::new(listener), shutdown).await
+    serve_with(spares, listener, shutdown, Security::default()).await
+}
+
+/// Serves `spares` on an already-bound listener until `shutdown` resolves.
+pub async fn serve_with(
+    spares: Arc<Spares>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+    security: Security,
+) -> Result<(), ServeError> {
+    serve_incoming_with(spares, TcpListenerStream::new(listener), shutdown, security).await
 }
 
 /// Sets the options every accepted connection needs, whichever way the
@@ -80,9 +103,7 @@ pub fn tune_accepted(stream: &TcpStream, limits: &Limits) -> std::io::Result<()>
 }
 
 /// Serves `spares` on a stream of accepted connections until `shutdown`
-/// resolves. Each connection is tuned with [`tune_accepted`] before it is
-/// served; one whose options cannot be set is still served (it works, only
-/// slower) and the failure is logged.
+/// resolves, with [`Security::default`]; see [`serve_incoming_with`].
 pub async fn serve_incoming<S>(
     spares: Arc<Spares>,
     accepted: S,
@@ -91,15 +112,53 @@ pub async fn serve_incoming<S>(
 where
     S: Stream<Item = std::io::Result<TcpStream>> + Send + 'static,
 {
+    serve_incoming_with(spares, accepted, shutdown, Security::default()).await
+}
+
+/// Serves `spares` on a stream of accepted connections until `shutdown`
+/// resolves. Each connection is tuned with [`tune_accepted`] before it is
+/// served (one whose options cannot be set is still served: it works, only
+/// slower, and the failure is logged), then goes through a TLS handshake
+/// when `security` has TLS.
+pub async fn serve_incoming_with<S>(
+    spares: Arc<Spares>,
+    accepted: S,
+    shutdown: impl Future<Output = ()> + Send,
+    security: Security,
+) -> Result<(), ServeError>
+where
+    S: Stream<Item = std::io::Result<TcpStream>> + Send + 'static,
+{
     let limits = spares.limits().clone();
     let tuning = limits.clone();
-    let incoming = accepted.map(move |accepted| {
+    let tuned = accepted.map(move |accepted| {
         accepted.inspect(|stream| {
             if let Err(error) = tune_accepted(stream, &tuning) {
                 tracing::warn!(%error, "cannot set TCP options on an accepted connection");
             }
         })
     });
+    match security.tls {
+        None => serve_connections(spares, tuned, shutdown).await,
+        Some(tls) => {
+            let incoming = tls_incoming(tuned, tls, &limits);
+            serve_connections(spares, incoming, shutdown).await
+        }
+    }
+}
+
+/// Serves every service on `incoming` (plain TCP or TLS connections) until
+/// `shutdown` resolves.
+async fn serve_connections<I, IO>(
+    spares: Arc<Spares>,
+    incoming: I,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError>
+where
+    I: Stream<Item = std::io::Result<IO>> + Send + 'static,
+    IO: AsyncRead + AsyncWrite + Connected + Unpin + Send + 'static,
+{
+    let limits = spares.limits().clone();
     let max = limits.max_message_bytes;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter

@@ -2,7 +2,7 @@
 //! engine-independent backup format, online over gRPC or offline from a data
 //! directory, and restores into an empty data directory.
 
-use super::client::ClientError;
+use super::client::{ClientError, Target};
 use crate::clock::{Clock, SystemClock};
 use crate::pb;
 use crate::pb::admin_service_client::AdminServiceClient;
@@ -10,7 +10,6 @@ use crate::service::backup::{restore_backup, write_backup};
 use crate::store::sled_store::SledStore;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use tonic::transport::Channel;
 
 fn partial(file: &Path) -> PathBuf {
     let mut name = file.as_os_str().to_owned();
@@ -36,7 +35,7 @@ fn seal(file: &Path) -> Result<crate::backup::Backup, String> {
 /// `spares backup FILE --server URL` or `--data-dir D`.
 pub async fn backup(
     file: &Path,
-    server: Option<&str>,
+    server: Option<&Target>,
     data_dir: Option<&Path>,
 ) -> Result<String, String> {
     if file.exists() {
@@ -46,9 +45,9 @@ pub async fn backup(
     let out =
         std::fs::File::create(&temporary).map_err(|e| format!("{}: {e}", temporary.display()))?;
     let source = match (server, data_dir) {
-        (Some(url), None) => {
-            backup_remote(url, BufWriter::new(out)).await?;
-            url.to_string()
+        (Some(target), None) => {
+            backup_remote(target, BufWriter::new(out)).await?;
+            target.url.clone()
         }
         (None, Some(dir)) => {
             let store = SledStore::open(dir).map_err(|e| in_use(dir, &e.to_string()))?;
@@ -79,19 +78,10 @@ fn in_use(dir: &Path, error: &str) -> String {
     }
 }
 
-async fn backup_remote(url: &str, mut out: impl Write) -> Result<(), String> {
-    let url = &super::client::server_url(url);
-    let channel = Channel::from_shared(url.to_string())
-        .map_err(|e| format!("bad server URL {url:?}: {e}"))?
-        .connect()
+async fn backup_remote(target: &Target, mut out: impl Write) -> Result<(), String> {
+    let channel = super::client::channel(target)
         .await
-        .map_err(|source| {
-            ClientError::Connect {
-                url: url.to_string(),
-                source,
-            }
-            .to_string()
-        })?;
+        .map_err(|e| e.to_string())?;
     let mut client = AdminServiceClient::new(channel);
     let mut stream = client
         .backup(pb::BackupRequest {})

@@ -6,14 +6,16 @@ use crate::pb::availability_service_client::AvailabilityServiceClient;
 use crate::pb::inventory_service_client::InventoryServiceClient;
 use crate::pb::network_service_client::NetworkServiceClient;
 use crate::pb::planning_service_client::PlanningServiceClient;
-use tonic::transport::Channel;
+use std::path::{Path, PathBuf};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 /// Why a client command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// Could not reach the server.
     #[error(
-        "cannot reach the server at {url}: {source} (is `spares serve` or `spares demo` running?)"
+        "cannot reach the server at {url}: {} (is `spares serve` or `spares demo` running?)",
+        error_chain(source)
     )]
     Connect {
         /// The URL tried.
@@ -27,6 +29,27 @@ pub enum ClientError {
     /// Bad command-line input.
     #[error("{0}")]
     Usage(String),
+    /// A certificate or key file could not be read.
+    #[error("{}: {source}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// An error with its causes, so a TLS failure says why ("invalid peer
+/// certificate: UnknownIssuer"), not only "transport error".
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Clients of the four services over one channel.
@@ -41,28 +64,175 @@ pub struct Clients {
     pub planning: PlanningServiceClient<Channel>,
 }
 
-/// The URL for a `--server` value: `host:port` alone means plain
-/// `http://host:port`; a value with a scheme is taken as it is.
-pub fn server_url(server: &str) -> String {
-    let server = server.trim();
-    if server.contains("://") {
-        server.to_string()
-    } else {
-        format!("http://{server}")
+/// How a client speaks TLS: the CA that signed the server's certificate
+/// and, for a server that asks for one (mutual TLS), the client's own
+/// certificate and key. All are PEM files.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientTls {
+    /// CA certificate(s) the server's certificate must chain to.
+    pub ca_cert: PathBuf,
+    /// The client's certificate chain, for mutual TLS.
+    pub client_cert: Option<PathBuf>,
+    /// The client's private key, for mutual TLS.
+    pub client_key: Option<PathBuf>,
+    /// The name the server's certificate must carry, when it differs from
+    /// the host in the URL (e.g. connecting by IP address).
+    pub server_name: Option<String>,
+}
+
+/// A server to call, and how.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Target {
+    /// `host:port`, `http://host:port` or `https://host:port`.
+    pub url: String,
+    /// TLS settings; required for `https://`.
+    pub tls: Option<ClientTls>,
+}
+
+impl Target {
+    /// This target with TLS settings (`None`: plaintext).
+    #[must_use]
+    pub fn tls(mut self, tls: Option<ClientTls>) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// The URL to dial: one with a scheme is taken as is; `host:port`
+    /// alone means `https://host:port` with TLS settings and
+    /// `http://host:port` without.
+    pub fn dial_url(&self) -> String {
+        let server = self.url.trim();
+        if server.contains("://") {
+            server.to_string()
+        } else if self.tls.is_some() {
+            format!("https://{server}")
+        } else {
+            format!("http://{server}")
+        }
     }
 }
 
-/// Connects to `url` (`http://host:port`, or `host:port`).
-pub async fn connect(url: &str) -> Result<Clients, ClientError> {
-    let url = &server_url(url);
-    let channel = Channel::from_shared(url.to_string())
-        .map_err(|e| ClientError::Usage(format!("bad server URL {url:?}: {e}")))?
+impl From<&str> for Target {
+    /// A plaintext target.
+    fn from(url: &str) -> Self {
+        Self {
+            url: url.to_string(),
+            tls: None,
+        }
+    }
+}
+
+impl From<&String> for Target {
+    /// A plaintext target.
+    fn from(url: &String) -> Self {
+        Self::from(url.as_str())
+    }
+}
+
+impl From<String> for Target {
+    /// A plaintext target.
+    fn from(url: String) -> Self {
+        Self { url, tls: None }
+    }
+}
+
+impl From<&Target> for Target {
+    fn from(target: &Target) -> Self {
+        target.clone()
+    }
+}
+
+/// The URL for a plaintext `--server` value: `host:port` alone means plain
+/// `http://host:port`; a value with a scheme is taken as it is.
+pub fn server_url(server: &str) -> String {
+    Target::from(server).dial_url()
+}
+
+fn read_pem(path: &Path) -> Result<Vec<u8>, ClientError> {
+    std::fs::read(path).map_err(|source| ClientError::File {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+impl ClientTls {
+    /// tonic's TLS settings from the files (rustls with ring underneath).
+    ///
+    /// # Errors
+    /// [`ClientError::File`] for a file that cannot be read;
+    /// [`ClientError::Usage`] for a client certificate without its key or
+    /// the reverse.
+    pub fn config(&self) -> Result<ClientTlsConfig, ClientError> {
+        let mut config =
+            ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read_pem(&self.ca_cert)?));
+        match (&self.client_cert, &self.client_key) {
+            (Some(cert), Some(key)) => {
+                config = config.identity(Identity::from_pem(read_pem(cert)?, read_pem(key)?));
+            }
+            (None, None) => {}
+            _ => {
+                return Err(ClientError::Usage(
+                    "--client-cert and --client-key go together".into(),
+                ));
+            }
+        }
+        if let Some(name) = &self.server_name {
+            config = config.domain_name(name.clone());
+        }
+        Ok(config)
+    }
+}
+
+/// A connected channel to `target`, over TLS for `https://`.
+///
+/// # Errors
+/// [`ClientError::Usage`] for a bad URL, `https://` without a CA file or a
+/// CA file with `http://`; TLS file errors as [`ClientTls::config`];
+/// [`ClientError::Connect`] when the server cannot be reached or the TLS
+/// handshake fails.
+pub async fn channel(target: impl Into<Target>) -> Result<Channel, ClientError> {
+    let target = target.into();
+    let url = &target.dial_url();
+    let mut endpoint = Channel::from_shared(url.clone())
+        .map_err(|e| ClientError::Usage(format!("bad server URL {url:?}: {e}")))?;
+    match (&target.tls, url.starts_with("https://")) {
+        (Some(tls), true) => {
+            endpoint =
+                endpoint
+                    .tls_config(tls.config()?)
+                    .map_err(|source| ClientError::Connect {
+                        url: url.clone(),
+                        source,
+                    })?;
+        }
+        (None, true) => {
+            return Err(ClientError::Usage(format!(
+                "{url}: https needs --ca-cert FILE, the CA certificate that signed the server's"
+            )));
+        }
+        (Some(_), false) => {
+            return Err(ClientError::Usage(format!(
+                "--ca-cert is given but {url} is not https://; use https://HOST:PORT or HOST:PORT"
+            )));
+        }
+        (None, false) => {}
+    }
+    endpoint
         .connect()
         .await
         .map_err(|source| ClientError::Connect {
-            url: url.to_string(),
+            url: url.clone(),
             source,
-        })?;
+        })
+}
+
+/// Connects to `target`: a URL (`http://host:port`, or `host:port`) for
+/// plaintext, or a [`Target`] with TLS settings.
+///
+/// # Errors
+/// As [`channel`].
+pub async fn connect(target: impl Into<Target>) -> Result<Clients, ClientError> {
+    let channel = channel(target).await?;
     let max = 64 * 1024 * 1024;
     Ok(Clients {
         network: NetworkServiceClient::new(channel.clone()).max_decoding_message_size(max),
@@ -83,7 +253,7 @@ fn kind_name(kind: i32) -> &'static str {
 }
 
 /// `spares locations`.
-pub async fn locations(url: &str, kind: Option<&str>) -> Result<String, ClientError> {
+pub async fn locations(server: &Target, kind: Option<&str>) -> Result<String, ClientError> {
     let kind = match kind {
         None => pb::LocationKind::Unspecified,
         Some("depot") => pb::LocationKind::FactoryDepot,
@@ -95,7 +265,7 @@ pub async fn locations(url: &str, kind: Option<&str>) -> Result<String, ClientEr
             )));
         }
     };
-    let mut clients = connect(url).await?;
+    let mut clients = connect(server).await?;
     let mut table = Table::new(&["id", "name", "kind", "time zone", "cut-off", "source"]);
     let mut token = String::new();
     loop {
@@ -134,8 +304,8 @@ pub async fn locations(url: &str, kind: Option<&str>) -> Result<String, ClientEr
 }
 
 /// `spares part P`.
-pub async fn part(url: &str, part_id: &str) -> Result<String, ClientError> {
-    let mut clients = connect(url).await?;
+pub async fn part(server: &Target, part_id: &str) -> Result<String, ClientError> {
+    let mut clients = connect(server).await?;
     let r = clients
         .network
         .get_part(pb::GetPartRequest {
@@ -198,12 +368,12 @@ fn lead_time_text(lead: Option<&pb::LeadTime>) -> String {
 
 /// `spares stock P [--location L]`.
 pub async fn stock(
-    url: &str,
+    server: &Target,
     part_id: &str,
     location: Option<&str>,
 ) -> Result<String, ClientError> {
     let part_id = if part_id == "-" { "" } else { part_id };
-    let mut clients = connect(url).await?;
+    let mut clients = connect(server).await?;
     let mut table = Table::new(&[
         "part",
         "location",
@@ -343,13 +513,13 @@ impl WhatIfArgs {
 
 /// `spares simulate`.
 pub async fn simulate(
-    url: &str,
+    server: &Target,
     settings: pb::SimulationSettings,
     what_if: &WhatIfArgs,
     json: bool,
 ) -> Result<String, ClientError> {
     let scenarios = what_if.scenario()?.into_iter().collect();
-    let mut clients = connect(url).await?;
+    let mut clients = connect(server).await?;
     let job = clients
         .planning
         .simulate(pb::SimulateRequest {
@@ -371,12 +541,12 @@ fn local_time(ts: Option<&prost_types::Timestamp>) -> String {
 
 /// `spares where P [--near L]`.
 pub async fn where_is(
-    url: &str,
+    server: &Target,
     part_id: &str,
     near: Option<&str>,
     limit: u32,
 ) -> Result<String, ClientError> {
-    let mut clients = connect(url).await?;
+    let mut clients = connect(server).await?;
     let answer = clients
         .availability
         .where_is(pb::WhereIsRequest {
@@ -447,7 +617,7 @@ pub fn parse_instant(text: &str) -> Result<prost_types::Timestamp, ClientError> 
 
 /// `spares promise P QTY --to L`.
 pub async fn promise(
-    url: &str,
+    server: &Target,
     part_id: &str,
     quantity: u64,
     to: &str,
@@ -456,7 +626,7 @@ pub async fn promise(
     pickup: bool,
 ) -> Result<String, ClientError> {
     let need_by = need_by.map(parse_instant).transpose()?;
-    let mut clients = connect(url).await?;
+    let mut clients = connect(server).await?;
     let answer = clients
         .availability
         .promise(pb::PromiseRequest {
@@ -561,7 +731,7 @@ fn lane_key(text: &str) -> Result<pb::LaneKey, ClientError> {
 
 /// Retires parts, locations and lanes; prints what was retired.
 pub async fn retire(
-    url: &str,
+    server: &Target,
     part_ids: Vec<String>,
     location_ids: Vec<String>,
     lanes: &[String],
@@ -570,7 +740,7 @@ pub async fn retire(
         .iter()
         .map(|l| lane_key(l))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut clients = connect(url).await?;
+    let mut clients = connect(server).await?;
     let r = clients
         .network
         .retire(pb::RetireRequest {

@@ -1,6 +1,6 @@
 //! Client side of long jobs: submit, follow with a progress bar, print the result.
 
-use super::client::ClientError;
+use super::client::{ClientError, Target};
 use crate::pb;
 use crate::pb::planning_service_client::PlanningServiceClient;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -74,7 +74,7 @@ pub async fn full_result(
 
 /// `spares jobs`: every job (or those of a kind and state), oldest first.
 pub async fn list(
-    url: &str,
+    server: &Target,
     kind: Option<&str>,
     state: Option<&str>,
 ) -> Result<String, ClientError> {
@@ -102,7 +102,7 @@ pub async fn list(
             )));
         }
     };
-    let mut clients = super::client::connect(url).await?;
+    let mut clients = super::client::connect(server).await?;
     let mut table = super::table::Table::new(&[
         "job", "kind", "state", "progress", "created", "seed", "result", "message",
     ]);

@@ -5,7 +5,7 @@
 //! is idempotent (upserts replace, counts set a figure and replay their keys),
 //! so an import stopped part-way is completed by running it again.
 
-use super::client::{ClientError, connect};
+use super::client::{ClientError, Target, connect};
 use crate::api::convert;
 use crate::domain::ledger::MovementCommand;
 use crate::import::ImportBundle;
@@ -17,8 +17,8 @@ use std::fmt::Write as _;
 pub const BATCH: usize = 2_000;
 
 /// Sends a bundle to a running server and returns a summary.
-pub async fn import_remote(url: &str, bundle: &ImportBundle) -> Result<String, ClientError> {
-    let mut c = connect(url).await?;
+pub async fn import_remote(server: &Target, bundle: &ImportBundle) -> Result<String, ClientError> {
+    let mut c = connect(server).await?;
     let mut out = String::new();
     // Checked before anything is written: a count below reserved units fails
     // the whole import here.

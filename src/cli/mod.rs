@@ -27,9 +27,117 @@ pub struct Cli {
     /// Log line format on stderr: text or json (one object per line).
     #[arg(long, global = true, value_enum, default_value_t = crate::logging::LogFormat::Text)]
     pub log_format: crate::logging::LogFormat,
+    /// How client commands speak TLS.
+    #[command(flatten)]
+    pub client_tls: ClientTlsArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// TLS flags of client commands (given before or after the subcommand).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ClientTlsArgs {
+    /// CA certificate (PEM) that signed the server's certificate: client
+    /// commands then speak TLS, and `--server HOST:PORT` means https.
+    #[arg(long, global = true, env = "SPARES_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// Client certificate (PEM) for a server that requires one (mutual TLS).
+    #[arg(
+        long,
+        global = true,
+        env = "SPARES_CLIENT_CERT",
+        value_name = "FILE",
+        requires = "client_key"
+    )]
+    pub client_cert: Option<PathBuf>,
+    /// Private key (PEM) of --client-cert.
+    #[arg(
+        long,
+        global = true,
+        env = "SPARES_CLIENT_KEY",
+        value_name = "FILE",
+        requires = "client_cert"
+    )]
+    pub client_key: Option<PathBuf>,
+    /// Name the server's certificate must carry, when it differs from the
+    /// host in --server (e.g. when connecting by IP address).
+    #[arg(
+        long,
+        global = true,
+        env = "SPARES_TLS_SERVER_NAME",
+        value_name = "NAME"
+    )]
+    pub tls_server_name: Option<String>,
+}
+
+impl ClientTlsArgs {
+    /// The client's TLS settings: `None` (plaintext) without --ca-cert.
+    ///
+    /// # Errors
+    /// A message when a client certificate, key or server name is given
+    /// without --ca-cert.
+    pub fn settings(&self) -> Result<Option<client::ClientTls>, String> {
+        let Some(ca_cert) = self.ca_cert.clone() else {
+            if self.client_cert.is_some() || self.tls_server_name.is_some() {
+                return Err(
+                    "--client-cert and --tls-server-name need --ca-cert FILE (TLS)".to_string(),
+                );
+            }
+            return Ok(None);
+        };
+        Ok(Some(client::ClientTls {
+            ca_cert,
+            client_cert: self.client_cert.clone(),
+            client_key: self.client_key.clone(),
+            server_name: self.tls_server_name.clone(),
+        }))
+    }
+}
+
+/// TLS flags of `spares serve` and `spares demo`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeTlsArgs {
+    /// Serve TLS with this certificate chain (PEM, leaf first); needs --tls-key.
+    #[arg(
+        long,
+        env = "SPARES_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM: PKCS#8, PKCS#1 or SEC1) of --tls-cert.
+    #[arg(
+        long,
+        env = "SPARES_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+    /// Require every client to present a certificate issued by this CA
+    /// (PEM): mutual TLS.
+    #[arg(
+        long,
+        env = "SPARES_CLIENT_CA",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub client_ca: Option<PathBuf>,
+    /// Check the TLS files this often and reload them when they change
+    /// (0: only on SIGHUP) [default: 60].
+    #[arg(long, env = "SPARES_TLS_RELOAD_SECONDS", value_name = "SECONDS")]
+    pub tls_reload_seconds: Option<u64>,
+}
+
+impl ServeTlsArgs {
+    /// The TLS files, if TLS is asked for.
+    pub fn files(&self) -> Option<crate::api::tls::TlsFiles> {
+        Some(crate::api::tls::TlsFiles {
+            cert: self.tls_cert.clone()?,
+            key: self.tls_key.clone()?,
+            client_ca: self.client_ca.clone(),
+        })
+    }
 }
 
 /// Subcommands.
@@ -46,6 +154,9 @@ pub enum Command {
         /// Serve Prometheus metrics over HTTP at ADDR/metrics (e.g. 127.0.0.1:9464).
         #[arg(long)]
         metrics_listen: Option<SocketAddr>,
+        /// TLS.
+        #[command(flatten)]
+        tls: ServeTlsArgs,
     },
     /// Builds the demo network (real cities, 20,000 parts, seeded stock) into
     /// an embedded sled store, serves it over gRPC and prints calls to try.
@@ -71,6 +182,9 @@ pub enum Command {
         /// Serve Prometheus metrics over HTTP at ADDR/metrics (e.g. 127.0.0.1:9464).
         #[arg(long)]
         metrics_listen: Option<SocketAddr>,
+        /// TLS.
+        #[command(flatten)]
+        tls: ServeTlsArgs,
     },
     /// Imports a directory of CSV or JSON files (locations, lanes, parts, stock,
     /// machine models, fleets, demand, policies) into a store or a running server.

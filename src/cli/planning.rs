@@ -1,7 +1,7 @@
 //! Client commands of planning: `spares optimize`, `spares frontier` (jobs followed with a
 //! progress bar) and `spares forecast FILE.csv` (local: forecasting is pure).
 
-use super::client::{ClientError, connect};
+use super::client::{ClientError, Target, connect};
 use super::table::Table;
 use crate::pb;
 use crate::planning::forecast::{ForecastSettings, SeriesForecast, SeriesInput, forecast_all};
@@ -16,11 +16,11 @@ const SHOWN_FORECASTS: usize = 25;
 
 /// `spares optimize`: starts the job, follows it, prints the comparison and levels.
 pub async fn optimize(
-    url: &str,
+    server: &Target,
     request: pb::OptimizeRequest,
     json: bool,
 ) -> Result<String, ClientError> {
-    let mut clients = connect(url).await?;
+    let mut clients = connect(server).await?;
     let job = clients.planning.optimize(request).await?.into_inner();
     eprintln!("started {} (seed {})", job.job_id, job.seed);
     let done = super::jobs::follow(&mut clients.planning, job).await?;
@@ -161,11 +161,11 @@ fn render_optimize(job_id: &str, r: &OptimizeResult) -> String {
 
 /// `spares frontier`: starts the job, follows it, prints its table.
 pub async fn frontier(
-    url: &str,
+    server: &Target,
     request: pb::FrontierRequest,
     json: bool,
 ) -> Result<String, ClientError> {
-    let mut clients = connect(url).await?;
+    let mut clients = connect(server).await?;
     let job = clients.planning.frontier(request).await?.into_inner();
     eprintln!("started {}", job.job_id);
     let done = super::jobs::follow(&mut clients.planning, job).await?;

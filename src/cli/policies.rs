@@ -1,7 +1,7 @@
 //! `spares policies history` and `spares policies rollback`: the policy
 //! history of applied plans, and undoing one.
 
-use super::client::{ClientError, connect};
+use super::client::{ClientError, Target, connect};
 use super::table::Table;
 use crate::pb;
 
@@ -86,11 +86,11 @@ pub fn changes_table(changes: &[pb::PolicyChange], total: u64) -> String {
 
 /// `spares policies history [--plan ID]`: the plans applied, or one plan's changes.
 pub async fn history(
-    url: &str,
+    server: &Target,
     plan_id: Option<&str>,
     limit: usize,
 ) -> Result<String, ClientError> {
-    let mut clients = connect(url).await?;
+    let mut clients = connect(server).await?;
     let mut token = String::new();
     let mut plans = Vec::new();
     let mut changes = Vec::new();
@@ -136,8 +136,8 @@ pub async fn history(
 }
 
 /// `spares policies rollback PLAN_ID`: restores the policies the plan replaced.
-pub async fn rollback(url: &str, plan_id: &str) -> Result<String, ClientError> {
-    let mut clients = connect(url).await?;
+pub async fn rollback(server: &Target, plan_id: &str) -> Result<String, ClientError> {
+    let mut clients = connect(server).await?;
     let plan = clients
         .planning
         .rollback_plan(pb::RollbackPlanRequest {

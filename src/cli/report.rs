@@ -1,7 +1,7 @@
 //! `spares report JOB -o report.html`: a job's HTML report, streamed from
 //! the server in chunks and written whole (FILE.partial, then renamed).
 
-use super::client::{ClientError, connect};
+use super::client::{ClientError, Target, connect};
 use crate::pb;
 use std::path::Path;
 use tokio_stream::StreamExt;
@@ -11,8 +11,8 @@ use tokio_stream::StreamExt;
 pub const MAX_REPORT_BYTES: usize = 256 * 1024 * 1024;
 
 /// Fetches a job's report.
-pub async fn fetch(url: &str, job_id: &str) -> Result<Vec<u8>, ClientError> {
-    let mut clients = connect(url).await?;
+pub async fn fetch(server: &Target, job_id: &str) -> Result<Vec<u8>, ClientError> {
+    let mut clients = connect(server).await?;
     let mut stream = clients
         .planning
         .get_job_report(pb::GetJobReportRequest {
@@ -41,8 +41,8 @@ pub async fn fetch(url: &str, job_id: &str) -> Result<Vec<u8>, ClientError> {
 }
 
 /// `spares report JOB -o FILE`.
-pub async fn report(url: &str, job_id: &str, out: &Path) -> Result<String, ClientError> {
-    let html = fetch(url, job_id).await?;
+pub async fn report(server: &Target, job_id: &str, out: &Path) -> Result<String, ClientError> {
+    let html = fetch(server, job_id).await?;
     let partial = out.with_extension("partial");
     let io = |e: std::io::Error| ClientError::Usage(format!("{}: {e}", out.display()));
     std::fs::write(&partial, &html).map_err(io)?;

@@ -6,7 +6,8 @@ pub mod process;
 pub mod raw;
 
 use jiff::Timestamp;
-use spares::api::server::serve;
+use spares::api::server::{Security, serve_with};
+use spares::api::tls::ServerTls;
 use spares::cli::client::{Clients, connect};
 use spares::clock::ManualClock;
 use spares::config::Limits;
@@ -41,19 +42,35 @@ impl TestServer {
 
     /// Starts a server over an existing data directory.
     pub async fn start_in(dir: TempDir, limits: Limits) -> Self {
+        Self::start_serving(dir, limits, None).await
+    }
+
+    /// Starts a server over TLS; its `url` is `https://127.0.0.1:PORT`.
+    pub async fn start_tls(tls: Arc<ServerTls>) -> Self {
+        Self::start_serving(tempfile::tempdir().unwrap(), Limits::default(), Some(tls)).await
+    }
+
+    /// Starts a server over `dir`, over TLS when `tls` is given.
+    pub async fn start_serving(dir: TempDir, limits: Limits, tls: Option<Arc<ServerTls>>) -> Self {
         let clock = Arc::new(ManualClock::new(
             "2026-11-23T14:00:00Z".parse::<Timestamp>().unwrap(),
         ));
         let store = SledStore::open(dir.path()).unwrap();
         let spares = Arc::new(Spares::new(Arc::new(store), clock.clone(), limits).unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
         let server = spares.clone();
         let handle = tokio::spawn(async move {
-            serve(server, listener, async {
-                let _ = stopped.await;
-            })
+            serve_with(
+                server,
+                listener,
+                async {
+                    let _ = stopped.await;
+                },
+                Security { tls },
+            )
             .await
             .unwrap();
         });
