@@ -210,31 +210,35 @@ async fn run(cli: Cli) -> Result<String, String> {
             server,
         } => text(client::stock(&target(&server), &part, location.as_deref()).await),
         Command::Where {
-            part,
+            parts,
             near,
             limit,
             server,
-        } => text(client::where_is(&target(&server), &part, near.as_deref(), limit).await),
+        } => text(client::where_is(&target(&server), &parts, near.as_deref(), limit).await),
         Command::Promise {
             part,
             quantity,
+            line,
+            lines,
             to,
             need_by,
             critical,
             pickup,
             server,
-        } => text(
-            client::promise(
-                &target(&server),
-                &part,
-                quantity,
-                &to,
-                need_by.as_deref(),
+        } => {
+            let ask = client::PromiseAsk {
+                to,
+                need_by,
                 critical,
                 pickup,
+            };
+            text(
+                match client::promise_lines(part, quantity, &line, lines.as_deref()) {
+                    Ok(lines) => client::promise(&target(&server), &lines, &ask).await,
+                    Err(e) => Err(e),
+                },
             )
-            .await,
-        ),
+        }
         Command::Simulate {
             parts,
             replications,

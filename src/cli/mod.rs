@@ -312,9 +312,12 @@ pub enum Command {
         server: String,
     },
     /// Where is a part (and its interchangeable part numbers), nearest first.
+    /// Several part numbers are asked in one WhereIsBatch call, all read at
+    /// one ledger sequence.
     Where {
-        /// Part number.
-        part: String,
+        /// Part number(s).
+        #[arg(required = true, num_args = 1..)]
+        parts: Vec<String>,
         /// Sort by distance from this location.
         #[arg(long)]
         near: Option<String>,
@@ -325,12 +328,22 @@ pub enum Command {
         #[arg(long, default_value = DEFAULT_SERVER)]
         server: String,
     },
-    /// When can QTY units of a part reach a location? Holds nothing.
+    /// When can QTY units of a part reach a location? Holds nothing. With
+    /// --line or --lines, many independent lines (a pick list) are asked in
+    /// one PromiseBatch call, all read at one ledger sequence.
     Promise {
-        /// Part number.
-        part: String,
-        /// Units.
-        quantity: u64,
+        /// Part number (omit with --line / --lines).
+        #[arg(required_unless_present_any = ["line", "lines"])]
+        part: Option<String>,
+        /// Units (omit with --line / --lines).
+        #[arg(required_unless_present_any = ["line", "lines"])]
+        quantity: Option<u64>,
+        /// A line PART:QTY; repeat for a pick list.
+        #[arg(long, conflicts_with_all = ["part", "quantity"])]
+        line: Vec<String>,
+        /// A CSV file of lines `part,quantity` (a header row is allowed).
+        #[arg(long, conflicts_with_all = ["part", "quantity"])]
+        lines: Option<PathBuf>,
         /// Destination location.
         #[arg(long)]
         to: String,
