@@ -269,6 +269,7 @@ async fn run(cli: Cli) -> Result<String, String> {
         }
         Command::Optimize {
             budget,
+            mode,
             alpha,
             lambda,
             model,
@@ -296,12 +297,24 @@ async fn run(cli: Cli) -> Result<String, String> {
                 }
             };
             let model = match model.to_ascii_lowercase().replace('_', "-").as_str() {
+                "echelons" => spares::pb::TrainingModel::Echelons,
                 "curves" => spares::pb::TrainingModel::Curves,
                 "lead-time" | "leadtime" => spares::pb::TrainingModel::LeadTime,
-                other => return Err(format!("--model: unknown `{other}` (curves, lead-time)")),
+                other => {
+                    return Err(format!(
+                        "--model: unknown `{other}` (echelons, curves, lead-time)"
+                    ));
+                }
+            };
+            let mode = match mode.to_ascii_lowercase().as_str() {
+                "" => spares::pb::PlanMode::Unspecified,
+                "budget" => spares::pb::PlanMode::Budget,
+                "cost" => spares::pb::PlanMode::Cost,
+                other => return Err(format!("--mode: unknown `{other}` (budget, cost)")),
             };
             let request = spares::pb::OptimizeRequest {
                 model: model as i32,
+                mode: mode as i32,
                 settings: Some(spares::pb::SimulationSettings {
                     horizon_days,
                     warmup_days,

@@ -361,32 +361,38 @@ pub enum Command {
         #[arg(long, default_value = DEFAULT_SERVER)]
         server: String,
     },
-    /// Sizes store stock by consequence (scenario CVaR LP on simulated demand) and, with
-    /// --compare, evaluates it out of sample against the averages and METRIC plans at the
-    /// same investment.
+    /// Plans stock of every echelon (depot, regional, store) of every part with demand by
+    /// simulated consequence (candidate stock vectors per part, chosen against the
+    /// network-wide CVaR of downtime cost) and, with --compare, scores it out of sample
+    /// against the downtime-weighted METRIC and averages plans at the same investment.
     Optimize {
-        /// Budget for store stock of the selected parts, USD (0 = no budget).
+        /// Budget for stock of the selected parts over every echelon, USD (0 = none).
         #[arg(long, default_value_t = 0.0)]
         budget: f64,
+        /// `budget` (expected + lambda x CVaR within --budget) or `cost` (holding +
+        /// expected + lambda x CVaR, no budget); default: budget when --budget > 0.
+        #[arg(long, default_value = "")]
+        mode: String,
         /// CVaR level.
         #[arg(long, default_value_t = 0.95)]
         alpha: f64,
         /// Weight of CVaR in the objective.
         #[arg(long, default_value_t = 1.0)]
         lambda: f64,
-        /// What the model trains on: `curves` (each store's simulated downtime cost per
-        /// level over the horizon) or `lead-time` (lead-time demand with recourse in the LP).
-        #[arg(long, default_value = "curves")]
+        /// What the model trains on: `echelons` (every echelon, the default), or the
+        /// store-only `curves` or `lead-time`.
+        #[arg(long, default_value = "echelons")]
         model: String,
         /// LP backend of the lead-time model: clarabel, microlp or highs (highs needs the
         /// `highs` feature).
         #[arg(long, default_value = "clarabel")]
         backend: String,
-        /// Parts (comma-separated); default: the 50 with most downtime exposure.
+        /// Parts (comma-separated); default: every part with demand (store-only models:
+        /// the 50 with most downtime exposure).
         #[arg(long, value_delimiter = ',')]
         parts: Vec<String>,
         /// Training scenarios (replications of the training simulation); 0 = the model's
-        /// default (100 for curves, 300 for lead-time).
+        /// default (100 for echelons and curves, 300 for lead-time).
         #[arg(long, default_value_t = 0)]
         scenarios: u32,
         /// Days each out-of-sample evaluation measures.
