@@ -13,6 +13,7 @@ pub mod backup;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod config_file;
 pub mod demo;
 pub mod domain;
 pub mod identity;
