@@ -1,8 +1,8 @@
 //! gRPC load generator: the demo server in process on 127.0.0.1, driven by
 //! tonic clients at 1, 16, 64 and 256 requests in flight. Prints, in one
 //! run, req/s and p50/p99/p99.9 latency for Health/Check, Promise, WhereIs,
-//! GetStock (one part at one location), GetStock (a location, pages of 1,000)
-//! and a 20-line PromiseOrder without reservation, each with its ratio to
+//! GetStock (one part at one location), a 20-line PromiseBatch (independent
+//! lines to one store) and a 20-line PromiseOrder without reservation, each with its ratio to
 //! Health/Check at the same concurrency (the strongest baseline on the same
 //! server, connections and client: it does no work of ours); then
 //! acknowledged movements/s over `RecordMovements` in batches of 1,000; then
@@ -199,6 +199,22 @@ async fn run_cell(plan: &Plan, ids: &Arc<Ids>, clients: &[Clients], rpc: &str, n
             })
             .await
         }
+        "PromiseBatch 20 lines" => {
+            drive(plan, clients, n, move |mut c, i| {
+                let destination = pick(&ids.stores, i, 2).to_string();
+                let lines = (0..ORDER_LINES as u64)
+                    .map(|l| pb::PromiseRequest {
+                        part_id: pick(&ids.parts, i * 64 + l, 4).to_string(),
+                        quantity: 1,
+                        destination_location_id: destination.clone(),
+                        ..Default::default()
+                    })
+                    .collect();
+                let request = pb::PromiseBatchRequest { lines };
+                async move { c.availability.promise_batch(request).await.is_ok() }
+            })
+            .await
+        }
         _ => {
             drive(plan, clients, n, move |mut c, i| {
                 let lines = (0..ORDER_LINES as u64)
@@ -220,11 +236,12 @@ async fn run_cell(plan: &Plan, ids: &Arc<Ids>, clients: &[Clients], rpc: &str, n
     }
 }
 
-const RPCS: [&str; 5] = [
+const RPCS: [&str; 6] = [
     "Health/Check",
     "Promise",
     "WhereIs",
     "GetStock part@location",
+    "PromiseBatch 20 lines",
     "PromiseOrder 20 lines",
 ];
 

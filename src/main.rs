@@ -3,7 +3,11 @@
 use clap::Parser;
 use spares::api::server::{Security, serve_with};
 use spares::api::tls::ServerTls;
-use spares::cli::{Cli, Command, KeysCommand, PoliciesCommand, ServeTlsArgs, client, load, local};
+use spares::cli::{
+    Cli, Command, DEFAULT_LISTEN, KeysCommand, PoliciesCommand, ServeTlsArgs, client, load, local,
+};
+use spares::config::Limits;
+use spares::config_file::ConfigFile;
 use spares::demo::DemoConfig;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -63,7 +67,7 @@ const INSECURE_BANNER: &str = "\
 /// their reloading: on SIGHUP always, and every `--tls-reload-seconds`
 /// (default 60) when a file changed.
 fn server_tls(args: &ServeTlsArgs) -> Result<Option<Arc<ServerTls>>, String> {
-    let Some(files) = args.files() else {
+    let Some(files) = args.files()? else {
         return Ok(None);
     };
     let tls = Arc::new(ServerTls::load(files).map_err(|e| format!("TLS: {e}"))?);
@@ -156,6 +160,7 @@ async fn run(cli: Cli) -> Result<String, String> {
     };
     match cli.command {
         Command::Serve {
+            config,
             listen,
             data_dir,
             metrics_listen,
@@ -164,17 +169,35 @@ async fn run(cli: Cli) -> Result<String, String> {
             rate_burst,
             tls,
         } => {
-            if !(rate_limit >= 0.0 && rate_limit.is_finite()) {
-                return Err(format!(
-                    "--rate-limit: {rate_limit} is not a rate (0 = unlimited)"
-                ));
-            }
-            let tls = server_tls(&tls)?;
-            let limits = spares::config::Limits {
-                rate_per_principal_per_second: rate_limit,
-                rate_burst_per_principal: rate_burst,
-                ..spares::config::Limits::default()
+            // Flags and environment variables (clap reads both) over the
+            // file, over the defaults.
+            let file = match &config {
+                Some(path) => ConfigFile::load(path).map_err(|e| e.to_string())?,
+                None => ConfigFile::default(),
             };
+            let mut limits = file.limits.apply(Limits::default())?;
+            if let Some(rate) = rate_limit {
+                if !(rate >= 0.0 && rate.is_finite()) {
+                    return Err(format!(
+                        "--rate-limit: {rate} is not a rate (0 = unlimited)"
+                    ));
+                }
+                limits.rate_per_principal_per_second = rate;
+            }
+            if let Some(burst) = rate_burst {
+                limits.rate_burst_per_principal = burst;
+            }
+            let listen = match listen.or(file.listen) {
+                Some(listen) => listen,
+                None => DEFAULT_LISTEN
+                    .parse()
+                    .map_err(|e| format!("{DEFAULT_LISTEN}: {e}"))?,
+            };
+            let data_dir = data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| "spares-data".into());
+            let metrics_listen = metrics_listen.or(file.metrics_listen);
+            let tls = server_tls(&tls.over(&file.tls))?;
             let spares = local::open_with(&data_dir, limits)?;
             serve_until_ctrl_c(spares, listen, metrics_listen, insecure_dev, tls).await?;
             Ok(String::new())
@@ -252,31 +275,35 @@ async fn run(cli: Cli) -> Result<String, String> {
             server,
         } => text(client::stock(&target(&server), &part, location.as_deref()).await),
         Command::Where {
-            part,
+            parts,
             near,
             limit,
             server,
-        } => text(client::where_is(&target(&server), &part, near.as_deref(), limit).await),
+        } => text(client::where_is(&target(&server), &parts, near.as_deref(), limit).await),
         Command::Promise {
             part,
             quantity,
+            line,
+            lines,
             to,
             need_by,
             critical,
             pickup,
             server,
-        } => text(
-            client::promise(
-                &target(&server),
-                &part,
-                quantity,
-                &to,
-                need_by.as_deref(),
+        } => {
+            let ask = client::PromiseAsk {
+                to,
+                need_by,
                 critical,
                 pickup,
+            };
+            text(
+                match client::promise_lines(part, quantity, &line, lines.as_deref()) {
+                    Ok(lines) => client::promise(&target(&server), &lines, &ask).await,
+                    Err(e) => Err(e),
+                },
             )
-            .await,
-        ),
+        }
         Command::Simulate {
             parts,
             replications,
@@ -307,6 +334,7 @@ async fn run(cli: Cli) -> Result<String, String> {
         }
         Command::Optimize {
             budget,
+            mode,
             alpha,
             lambda,
             model,
@@ -334,12 +362,24 @@ async fn run(cli: Cli) -> Result<String, String> {
                 }
             };
             let model = match model.to_ascii_lowercase().replace('_', "-").as_str() {
+                "echelons" => spares::pb::TrainingModel::Echelons,
                 "curves" => spares::pb::TrainingModel::Curves,
                 "lead-time" | "leadtime" => spares::pb::TrainingModel::LeadTime,
-                other => return Err(format!("--model: unknown `{other}` (curves, lead-time)")),
+                other => {
+                    return Err(format!(
+                        "--model: unknown `{other}` (echelons, curves, lead-time)"
+                    ));
+                }
+            };
+            let mode = match mode.to_ascii_lowercase().as_str() {
+                "" => spares::pb::PlanMode::Unspecified,
+                "budget" => spares::pb::PlanMode::Budget,
+                "cost" => spares::pb::PlanMode::Cost,
+                other => return Err(format!("--mode: unknown `{other}` (budget, cost)")),
             };
             let request = spares::pb::OptimizeRequest {
                 model: model as i32,
+                mode: mode as i32,
                 settings: Some(spares::pb::SimulationSettings {
                     horizon_days,
                     warmup_days,

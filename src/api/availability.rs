@@ -10,7 +10,8 @@ use crate::domain::DomainError;
 use crate::domain::availability::PartRelation;
 use crate::domain::ledger::{Balance, PostCommand, ReservationFilter, ReserveCommand, VoidCommand};
 use crate::domain::promise::{
-    FulfilmentMode, NoPromiseReason, OrderLine, OrderQuery, PromiseOption, PromiseQuery,
+    FulfilmentMode, NoPromiseReason, OrderLine, OrderQuery, PromiseOption, PromiseOutcome,
+    PromiseQuery,
 };
 use crate::domain::where_is::{WhereIsAnswer, WhereIsQuery};
 use crate::pb;
@@ -159,21 +160,79 @@ fn required(field: &str, value: &str) -> Result<(), DomainError> {
     Ok(())
 }
 
+/// A WhereIs request as a query (the same for a single call and a batch line).
+fn where_is_query(r: pb::WhereIsRequest) -> Result<WhereIsQuery, DomainError> {
+    required("part_id", &r.part_id)?;
+    Ok(WhereIsQuery {
+        part_id: r.part_id,
+        near_location_id: (!r.near_location_id.is_empty()).then_some(r.near_location_id),
+        exact_part_only: r.exact_part_only,
+        only_with_stock: r.only_with_stock,
+        max_locations: r.max_locations as usize,
+    })
+}
+
+/// A Promise request as a query; an unset order time is `now`.
+fn promise_query(r: pb::PromiseRequest, now: Timestamp) -> Result<PromiseQuery, DomainError> {
+    required("part_id", &r.part_id)?;
+    required("destination_location_id", &r.destination_location_id)?;
+    Ok(PromiseQuery {
+        part_id: r.part_id,
+        quantity: r.quantity,
+        destination_location_id: r.destination_location_id,
+        need_by: convert::opt_timestamp("need_by", r.need_by.as_ref())?,
+        mode: mode_from_pb(r.mode)?,
+        order_time: convert::opt_timestamp("order_time", r.order_time.as_ref())?.unwrap_or(now),
+        transit_quantile: r.transit_quantile,
+        priority: convert::priority_from_pb(r.priority)?,
+        exact_part_only: r.exact_part_only,
+        max_options: r.max_options as usize,
+    })
+}
+
+fn promise_to_pb(outcome: &PromiseOutcome, now: Timestamp) -> pb::PromiseResponse {
+    pb::PromiseResponse {
+        options: outcome.options.iter().map(option_to_pb).collect(),
+        reason: reason_to_pb(outcome.reason.or(outcome.late_reason)),
+        reason_detail: outcome.reason_detail.clone(),
+        as_of: Some(convert::timestamp_to_pb(now)),
+    }
+}
+
+/// The error of batch line `i`: the status a separate call would have ended
+/// with, and the field at fault. An unknown part is the line's `part_id`; an
+/// unknown location is its `location_field`.
+fn line_error(error: &DomainError, i: usize, location_field: &str) -> pb::LineError {
+    let field = match error {
+        DomainError::InvalidArgument { field, .. } | DomainError::OutOfRange { field, .. } => {
+            field.clone()
+        }
+        DomainError::NotFound { entity: "part", .. } => format!("lines[{i}].part_id"),
+        DomainError::NotFound {
+            entity: "location", ..
+        } => format!("lines[{i}].{location_field}"),
+        _ => String::new(),
+    };
+    let status = super::status::domain_status(error);
+    let message = if field.is_empty() || status.message().contains(&field) {
+        status.message().to_string()
+    } else {
+        format!("{field}: {}", status.message())
+    };
+    pb::LineError {
+        code: status.code() as i32,
+        message,
+        field,
+    }
+}
+
 #[tonic::async_trait]
 impl AvailabilityService for AvailabilityApi {
     async fn where_is(
         &self,
         request: Request<pb::WhereIsRequest>,
     ) -> Result<Response<pb::WhereIsResponse>, Status> {
-        let r = request.into_inner();
-        required("part_id", &r.part_id)?;
-        let query = WhereIsQuery {
-            part_id: r.part_id,
-            near_location_id: (!r.near_location_id.is_empty()).then_some(r.near_location_id),
-            exact_part_only: r.exact_part_only,
-            only_with_stock: r.only_with_stock,
-            max_locations: r.max_locations as usize,
-        };
+        let query = where_is_query(request.into_inner())?;
         let answer = self.spares.where_is(&query)?;
         let now = self.spares.clock().now();
         Ok(Response::new(where_is_to_pb(&answer, now)))
@@ -183,27 +242,86 @@ impl AvailabilityService for AvailabilityApi {
         &self,
         request: Request<pb::PromiseRequest>,
     ) -> Result<Response<pb::PromiseResponse>, Status> {
-        let r = request.into_inner();
-        required("part_id", &r.part_id)?;
-        required("destination_location_id", &r.destination_location_id)?;
-        let query = PromiseQuery {
-            part_id: r.part_id,
-            quantity: r.quantity,
-            destination_location_id: r.destination_location_id,
-            need_by: convert::opt_timestamp("need_by", r.need_by.as_ref())?,
-            mode: mode_from_pb(r.mode)?,
-            order_time: self.order_time(r.order_time.as_ref())?,
-            transit_quantile: r.transit_quantile,
-            priority: convert::priority_from_pb(r.priority)?,
-            exact_part_only: r.exact_part_only,
-            max_options: r.max_options as usize,
-        };
+        let now = self.spares.clock().now();
+        let query = promise_query(request.into_inner(), now)?;
         let outcome = self.spares.promise(&query)?;
-        Ok(Response::new(pb::PromiseResponse {
-            options: outcome.options.iter().map(option_to_pb).collect(),
-            reason: reason_to_pb(outcome.reason.or(outcome.late_reason)),
-            reason_detail: outcome.reason_detail,
-            as_of: Some(convert::timestamp_to_pb(self.spares.clock().now())),
+        Ok(Response::new(promise_to_pb(
+            &outcome,
+            self.spares.clock().now(),
+        )))
+    }
+
+    async fn where_is_batch(
+        &self,
+        request: Request<pb::WhereIsBatchRequest>,
+    ) -> Result<Response<pb::WhereIsBatchResponse>, Status> {
+        let lines = request.into_inner().lines;
+        let queries = lines
+            .into_iter()
+            .enumerate()
+            .map(|(i, line)| where_is_query(line).map_err(|e| e.within(&format!("lines[{i}]"))))
+            .collect();
+        let answers = blocking(&self.spares, move |s| s.where_is_batch(queries)).await?;
+        let now = self.spares.clock().now();
+        let lines = answers
+            .lines
+            .iter()
+            .enumerate()
+            .map(|(i, line)| pb::WhereIsBatchLine {
+                result: Some(match line {
+                    Ok(answer) => {
+                        pb::where_is_batch_line::Result::Answer(where_is_to_pb(answer, now))
+                    }
+                    Err(error) => pb::where_is_batch_line::Result::Error(line_error(
+                        error,
+                        i,
+                        "near_location_id",
+                    )),
+                }),
+            })
+            .collect();
+        Ok(Response::new(pb::WhereIsBatchResponse {
+            lines,
+            ledger_sequence: answers.sequence,
+            as_of: Some(convert::timestamp_to_pb(now)),
+        }))
+    }
+
+    async fn promise_batch(
+        &self,
+        request: Request<pb::PromiseBatchRequest>,
+    ) -> Result<Response<pb::PromiseBatchResponse>, Status> {
+        let lines = request.into_inner().lines;
+        // One instant for the whole batch: lines without an order time are
+        // all placed at it, as the answer's `as_of` says.
+        let now = self.spares.clock().now();
+        let queries = lines
+            .into_iter()
+            .enumerate()
+            .map(|(i, line)| promise_query(line, now).map_err(|e| e.within(&format!("lines[{i}]"))))
+            .collect();
+        let answers = blocking(&self.spares, move |s| s.promise_batch(queries)).await?;
+        let lines = answers
+            .lines
+            .iter()
+            .enumerate()
+            .map(|(i, line)| pb::PromiseBatchLine {
+                result: Some(match line {
+                    Ok(outcome) => {
+                        pb::promise_batch_line::Result::Answer(promise_to_pb(outcome, now))
+                    }
+                    Err(error) => pb::promise_batch_line::Result::Error(line_error(
+                        error,
+                        i,
+                        "destination_location_id",
+                    )),
+                }),
+            })
+            .collect();
+        Ok(Response::new(pb::PromiseBatchResponse {
+            lines,
+            ledger_sequence: answers.sequence,
+            as_of: Some(convert::timestamp_to_pb(now)),
         }))
     }
 

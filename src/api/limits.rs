@@ -157,6 +157,14 @@ pub const LIMITS: &[(&str, Limit)] = &[
         "PromiseOrderRequest.lines",
         Limit::Items(crate::domain::promise::MAX_ORDER_LINES),
     ),
+    (
+        "WhereIsBatchRequest.lines",
+        Limit::Items(crate::domain::promise::MAX_BATCH_LINES),
+    ),
+    (
+        "PromiseBatchRequest.lines",
+        Limit::Items(crate::domain::promise::MAX_BATCH_LINES),
+    ),
     ("BusinessCalendar.working_days", Limit::Items(7)),
     ("BusinessCalendar.holidays", Limit::Items(MAX_HOLIDAYS)),
     (

@@ -74,6 +74,14 @@ pub const TABLE: &[(&str, Access)] = &[
         Access::Roles(AVAILABILITY),
     ),
     (
+        "/spares.v1.AvailabilityService/WhereIsBatch",
+        Access::Roles(AVAILABILITY),
+    ),
+    (
+        "/spares.v1.AvailabilityService/PromiseBatch",
+        Access::Roles(AVAILABILITY),
+    ),
+    (
         "/spares.v1.AvailabilityService/Reserve",
         Access::Roles(RESERVE),
     ),

@@ -48,8 +48,12 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        // Some errors repeat their source in their own message.
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
         source = cause.source();
     }
     text
@@ -605,25 +609,60 @@ fn local_time(ts: Option<&prost_types::Timestamp>) -> String {
         .unwrap_or_default()
 }
 
-/// `spares where P [--near L]`.
+/// `spares where P [P2 ...] [--near L]`: one part with WhereIs, several with
+/// one WhereIsBatch (every part read at one ledger sequence).
 pub async fn where_is(
     server: &Target,
-    part_id: &str,
+    parts: &[String],
     near: Option<&str>,
     limit: u32,
 ) -> Result<String, ClientError> {
-    let mut clients = connect(server).await?;
-    let answer = clients
+    let request = |part_id: &str| pb::WhereIsRequest {
+        part_id: part_id.into(),
+        near_location_id: near.unwrap_or_default().into(),
+        only_with_stock: true,
+        max_locations: limit,
+        ..Default::default()
+    };
+    let mut clients = connect(server.clone()).await?;
+    if let [part_id] = parts {
+        let answer = clients
+            .availability
+            .where_is(request(part_id))
+            .await?
+            .into_inner();
+        return Ok(render_where_is(&answer, near.is_some()));
+    }
+    let batch = clients
         .availability
-        .where_is(pb::WhereIsRequest {
-            part_id: part_id.into(),
-            near_location_id: near.unwrap_or_default().into(),
-            only_with_stock: true,
-            max_locations: limit,
-            ..Default::default()
+        .where_is_batch(pb::WhereIsBatchRequest {
+            lines: parts.iter().map(|p| request(p)).collect(),
         })
         .await?
         .into_inner();
+    let mut out = format!(
+        "{} parts at ledger sequence {}\n",
+        parts.len(),
+        batch.ledger_sequence
+    );
+    for (part_id, line) in parts.iter().zip(&batch.lines) {
+        out.push_str(&format!("\n== {part_id}\n"));
+        out.push_str(&match &line.result {
+            Some(pb::where_is_batch_line::Result::Answer(answer)) => {
+                render_where_is(answer, near.is_some())
+            }
+            Some(pb::where_is_batch_line::Result::Error(e)) => line_error_text(e),
+            None => "no answer\n".into(),
+        });
+    }
+    Ok(out)
+}
+
+fn line_error_text(e: &pb::LineError) -> String {
+    format!("error ({:?}): {}\n", tonic::Code::from(e.code), e.message)
+}
+
+fn render_where_is(answer: &pb::WhereIsResponse, near: bool) -> String {
     let mut table = Table::new(&[
         "part",
         "as",
@@ -649,7 +688,7 @@ pub async fn where_is(
             relation,
             format!("{} {}", s.location_id, l.location_name),
             kind_name(l.location_kind).into(),
-            if near.is_some() {
+            if near {
                 format!("{:.0}", l.distance_km)
             } else {
                 String::new()
@@ -666,7 +705,7 @@ pub async fn where_is(
     } else {
         table.render()
     });
-    Ok(out)
+    out
 }
 
 /// Parses a need-by instant: RFC 3339 with offset, or a zoned local date-time.
@@ -681,39 +720,135 @@ pub fn parse_instant(text: &str) -> Result<prost_types::Timestamp, ClientError> 
     })
 }
 
-/// `spares promise P QTY --to L`.
+/// What every line of `spares promise` shares: destination, need-by,
+/// priority and mode.
+#[derive(Debug, Clone)]
+pub struct PromiseAsk {
+    /// Destination location.
+    pub to: String,
+    /// Need-by instant (see [`parse_instant`]).
+    pub need_by: Option<String>,
+    /// Machine-down demand.
+    pub critical: bool,
+    /// The customer collects at the destination.
+    pub pickup: bool,
+}
+
+/// Most lines `spares promise --lines` reads: the server's batch limit.
+const MAX_CLI_LINES: usize = crate::domain::promise::MAX_BATCH_LINES;
+
+/// The (part, quantity) lines of `spares promise`: the positional pair, the
+/// `--line PART:QTY` values, then the rows of the `--lines` CSV file
+/// (`part,quantity`; a first row whose quantity is not a number is a header).
+pub fn promise_lines(
+    part: Option<String>,
+    quantity: Option<u64>,
+    line: &[String],
+    file: Option<&std::path::Path>,
+) -> Result<Vec<(String, u64)>, ClientError> {
+    let mut lines = Vec::new();
+    if let (Some(part), Some(quantity)) = (part, quantity) {
+        lines.push((part, quantity));
+    }
+    for text in line {
+        let (part, quantity) = text
+            .split_once(':')
+            .ok_or_else(|| ClientError::Usage(format!("--line {text:?}: expected PART:QTY")))?;
+        let quantity = quantity
+            .trim()
+            .parse()
+            .map_err(|e| ClientError::Usage(format!("--line {text:?}: quantity: {e}")))?;
+        lines.push((part.trim().to_string(), quantity));
+    }
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ClientError::Usage(format!("--lines {}: {e}", path.display())))?;
+        for (row, record) in text.lines().enumerate() {
+            if record.trim().is_empty() {
+                continue;
+            }
+            let at = || format!("--lines {} row {}", path.display(), row + 1);
+            let (part, quantity) = record
+                .split_once(',')
+                .ok_or_else(|| ClientError::Usage(format!("{}: expected part,quantity", at())))?;
+            match quantity.trim().parse() {
+                Ok(quantity) => lines.push((part.trim().to_string(), quantity)),
+                Err(_) if row == 0 => {} // a header
+                Err(e) => return Err(ClientError::Usage(format!("{}: quantity: {e}", at()))),
+            }
+            if lines.len() > MAX_CLI_LINES {
+                return Err(ClientError::Usage(format!(
+                    "{}: more than {MAX_CLI_LINES} lines; split the file",
+                    at()
+                )));
+            }
+        }
+    }
+    if lines.is_empty() {
+        return Err(ClientError::Usage("no lines to promise".into()));
+    }
+    Ok(lines)
+}
+
+/// `spares promise P QTY --to L`, or many lines with one PromiseBatch call
+/// (every line read at one ledger sequence).
 pub async fn promise(
     server: &Target,
-    part_id: &str,
-    quantity: u64,
-    to: &str,
-    need_by: Option<&str>,
-    critical: bool,
-    pickup: bool,
+    lines: &[(String, u64)],
+    ask: &PromiseAsk,
 ) -> Result<String, ClientError> {
-    let need_by = need_by.map(parse_instant).transpose()?;
-    let mut clients = connect(server).await?;
-    let answer = clients
+    let need_by = ask.need_by.as_deref().map(parse_instant).transpose()?;
+    let request = |part_id: &str, quantity: u64| pb::PromiseRequest {
+        part_id: part_id.into(),
+        quantity,
+        destination_location_id: ask.to.clone(),
+        need_by,
+        mode: (if ask.pickup {
+            pb::FulfilmentMode::Pickup
+        } else {
+            pb::FulfilmentMode::Delivery
+        }) as i32,
+        priority: (if ask.critical {
+            pb::Priority::Critical
+        } else {
+            pb::Priority::Routine
+        }) as i32,
+        ..Default::default()
+    };
+    let mut clients = connect(server.clone()).await?;
+    if let [(part_id, quantity)] = lines {
+        let answer = clients
+            .availability
+            .promise(request(part_id, *quantity))
+            .await?
+            .into_inner();
+        return Ok(render_promise(&answer));
+    }
+    let batch = clients
         .availability
-        .promise(pb::PromiseRequest {
-            part_id: part_id.into(),
-            quantity,
-            destination_location_id: to.into(),
-            need_by,
-            mode: (if pickup {
-                pb::FulfilmentMode::Pickup
-            } else {
-                pb::FulfilmentMode::Delivery
-            }) as i32,
-            priority: (if critical {
-                pb::Priority::Critical
-            } else {
-                pb::Priority::Routine
-            }) as i32,
-            ..Default::default()
+        .promise_batch(pb::PromiseBatchRequest {
+            lines: lines.iter().map(|(p, q)| request(p, *q)).collect(),
         })
         .await?
         .into_inner();
+    let mut out = format!(
+        "{} lines to {} at ledger sequence {}\n",
+        lines.len(),
+        ask.to,
+        batch.ledger_sequence
+    );
+    for (i, ((part_id, quantity), line)) in lines.iter().zip(&batch.lines).enumerate() {
+        out.push_str(&format!("\n== line {}: {part_id} x{quantity}\n", i + 1));
+        out.push_str(&match &line.result {
+            Some(pb::promise_batch_line::Result::Answer(answer)) => render_promise(answer),
+            Some(pb::promise_batch_line::Result::Error(e)) => line_error_text(e),
+            None => "no answer\n".into(),
+        });
+    }
+    Ok(out)
+}
+
+fn render_promise(answer: &pb::PromiseResponse) -> String {
     let mut out = String::new();
     if answer.options.is_empty() {
         let reason = pb::NoPromiseReason::try_from(answer.reason)
@@ -724,7 +859,7 @@ pub async fn promise(
                     .replace('_', " ")
             })
             .unwrap_or_default();
-        return Ok(format!("no promise: {reason}. {}\n", answer.reason_detail));
+        return format!("no promise: {reason}. {}\n", answer.reason_detail);
     }
     let mut table = Table::new(&[
         "#",
@@ -774,7 +909,7 @@ pub async fn promise(
     if !answer.reason_detail.is_empty() {
         out.push_str(&format!("note: {}\n", answer.reason_detail));
     }
-    Ok(out)
+    out
 }
 
 /// Parses `FROM:TO:MODE:KIND` (e.g. `DEP-ROT:RWH-FRA:road:emergency`).

@@ -65,6 +65,51 @@ impl StockView for MemoryStock {
     }
 }
 
+/// Balances of a few parts copied from the ledger at one cut (a ledger
+/// sequence), with the protection of the engine they are read through: the
+/// [`StockView`] a batch of WhereIs or Promise lines is answered from, so
+/// every line sees the same stock. Balances keep the order they were copied
+/// in, so a line reads them exactly as it would read the live ledger.
+#[derive(Debug)]
+pub struct StockSnapshot<'a> {
+    engine: &'a Availability,
+    sequence: u64,
+    balances: HashMap<PartId, Vec<Balance>>,
+}
+
+impl<'a> StockSnapshot<'a> {
+    /// A snapshot of `balances` (by part, each in location order) taken at
+    /// ledger `sequence`, with `engine`'s protection.
+    pub fn new(
+        engine: &'a Availability,
+        sequence: u64,
+        balances: HashMap<PartId, Vec<Balance>>,
+    ) -> Self {
+        Self {
+            engine,
+            sequence,
+            balances,
+        }
+    }
+
+    /// The ledger sequence the balances were read at.
+    pub fn sequence(&self) -> u64 {
+        self.sequence
+    }
+}
+
+impl StockView for StockSnapshot<'_> {
+    fn visit_balances(&self, part_id: &str, visit: &mut dyn FnMut(&Balance)) {
+        if let Some(balances) = self.balances.get(part_id) {
+            balances.iter().for_each(visit);
+        }
+    }
+
+    fn protected_quantity(&self, part_id: &str, location_id: &str) -> Qty {
+        self.engine.protected_quantity(part_id, location_id)
+    }
+}
+
 /// How a supplied part number relates to the one asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PartRelation {

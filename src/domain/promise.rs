@@ -45,6 +45,12 @@ pub const MAX_PROMISE_OPTIONS: usize = 50;
 /// of one request.
 pub const MAX_ORDER_LINES: usize = 500;
 
+/// Most lines in one WhereIsBatch or PromiseBatch: each line is a whole
+/// WhereIs or Promise (about 0.1 ms of one core on the demo network), so 500
+/// bound one call to tens of milliseconds, like a PromiseOrder of
+/// [`MAX_ORDER_LINES`].
+pub const MAX_BATCH_LINES: usize = 500;
+
 /// Delivery to the destination, or pick-up there by the customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum FulfilmentMode {

@@ -10,6 +10,12 @@ use super::network::{LocationId, LocationKind, PartId, Qty, great_circle_km};
 /// every location for a chain of a few part numbers fits well under a 4 MiB message.
 pub const MAX_WHERE_IS_LOCATIONS: usize = 10_000;
 
+/// Most rows one WhereIsBatch answer may hold over all its lines: about 150
+/// bytes a row, 50,000 rows stay well inside the 16 MiB message limit. A
+/// line that would pass it is refused on its own (`OUT_OF_RANGE` naming its
+/// `max_locations`), so the caller can ask for fewer rows per line.
+pub const MAX_WHERE_IS_BATCH_ROWS: usize = 50_000;
+
 /// A WhereIs request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WhereIsQuery {

@@ -4,12 +4,15 @@
 
 use super::Spares;
 use crate::domain::DomainError;
-use crate::domain::availability::{Availability, StockView};
+use crate::domain::availability::{Availability, StockSnapshot, StockView};
 use crate::domain::ledger::{Balance, Priority, Reservation, ReserveCommand};
 use crate::domain::network::Qty;
-use crate::domain::promise::{OrderPromise, OrderQuery, PromiseOutcome, PromiseQuery};
-use crate::domain::where_is::{WhereIsAnswer, WhereIsQuery};
+use crate::domain::promise::{
+    MAX_BATCH_LINES, OrderPromise, OrderQuery, PromiseOutcome, PromiseQuery,
+};
+use crate::domain::where_is::{MAX_WHERE_IS_BATCH_ROWS, WhereIsAnswer, WhereIsQuery};
 use crate::store::StoreError;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// How many times PromiseOrder re-quotes when a concurrent reservation took
@@ -34,6 +37,17 @@ impl StockView for LedgerView<'_> {
     fn protected_quantity(&self, part_id: &str, location_id: &str) -> Qty {
         self.engine.protected_quantity(part_id, location_id)
     }
+}
+
+/// The answers to a batch of independent lines, all read at one ledger
+/// sequence: one result per line, in line order. A line's error is the error
+/// a separate call would have returned, with its field prefixed `lines[i]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchAnswers<T> {
+    /// The ledger sequence every line was read at (the last movement applied).
+    pub sequence: u64,
+    /// One result per line.
+    pub lines: Vec<Result<T, DomainError>>,
 }
 
 /// Reservation options of a PromiseOrder.
@@ -84,6 +98,114 @@ impl Spares {
         engine.promise(query, &self.view(&engine))
     }
 
+    /// Promise for each line on its own, exactly as [`Spares::promise`] would
+    /// answer it, all at one ledger sequence. Lines given as errors (a request
+    /// line that did not convert, its field already prefixed) keep their error. Errors of the call:
+    /// `OutOfRange` naming `lines` past [`MAX_BATCH_LINES`]; a storage failure.
+    pub fn promise_batch(
+        &self,
+        lines: Vec<Result<PromiseQuery, DomainError>>,
+    ) -> Result<BatchAnswers<PromiseOutcome>, StoreError> {
+        check_batch_lines(lines.len())?;
+        let engine = self.availability()?;
+        let wanted = lines
+            .iter()
+            .flatten()
+            .map(|q| (q.part_id.as_str(), q.exact_part_only));
+        let snapshot = self.snapshot(&engine, wanted)?;
+        let answers = lines
+            .into_iter()
+            .enumerate()
+            .map(|(i, line)| {
+                line.and_then(|query| {
+                    engine
+                        .promise(&query, &snapshot)
+                        .map_err(|e| e.within(&format!("lines[{i}]")))
+                })
+            })
+            .collect();
+        Ok(BatchAnswers {
+            sequence: snapshot.sequence(),
+            lines: answers,
+        })
+    }
+
+    /// WhereIs for each line on its own, exactly as [`Spares::where_is`]
+    /// would answer it, all at one ledger sequence. A line whose rows would
+    /// take the answer past [`MAX_WHERE_IS_BATCH_ROWS`] is refused on its own
+    /// (`OutOfRange` naming its `max_locations`). Errors of the call: as
+    /// [`Spares::promise_batch`].
+    pub fn where_is_batch(
+        &self,
+        lines: Vec<Result<WhereIsQuery, DomainError>>,
+    ) -> Result<BatchAnswers<WhereIsAnswer>, StoreError> {
+        check_batch_lines(lines.len())?;
+        let engine = self.availability()?;
+        let wanted = lines
+            .iter()
+            .flatten()
+            .map(|q| (q.part_id.as_str(), q.exact_part_only));
+        let snapshot = self.snapshot(&engine, wanted)?;
+        let mut rows = 0usize;
+        let answers = lines
+            .into_iter()
+            .enumerate()
+            .map(|(i, line)| {
+                line.and_then(|query| {
+                    let answer = engine.where_is(&query, &snapshot);
+                    answer
+                        .and_then(|answer| {
+                        if rows + answer.locations.len() > MAX_WHERE_IS_BATCH_ROWS {
+                            return Err(DomainError::OutOfRange {
+                                field: "max_locations".into(),
+                                reason: format!(
+                                    "this line's {} rows would take the batch past {MAX_WHERE_IS_BATCH_ROWS} rows; \
+                                     ask for fewer locations per line or only locations with stock",
+                                    answer.locations.len()
+                                ),
+                            });
+                        }
+                        rows += answer.locations.len();
+                        Ok(answer)
+                    })
+                        .map_err(|e| e.within(&format!("lines[{i}]")))
+                })
+            })
+            .collect();
+        Ok(BatchAnswers {
+            sequence: snapshot.sequence(),
+            lines: answers,
+        })
+    }
+
+    /// Copies, under one read of the ledger, the balances of every part
+    /// number the given (part, exact_part_only) lines may be supplied from.
+    /// Unknown parts are skipped: their lines fail with `NotFound` on their own.
+    fn snapshot<'a, 'q>(
+        &self,
+        engine: &'a Availability,
+        lines: impl Iterator<Item = (&'q str, bool)>,
+    ) -> Result<StockSnapshot<'a>, StoreError> {
+        let mut parts = BTreeSet::new();
+        for (part_id, exact_part_only) in lines {
+            let candidates = engine
+                .candidate_parts(part_id, exact_part_only)
+                .unwrap_or_default();
+            parts.extend(candidates.into_iter().map(|c| c.part_id));
+        }
+        let part_ids: Vec<&str> = parts.iter().map(String::as_str).collect();
+        let mut balances: HashMap<String, Vec<Balance>> = HashMap::with_capacity(parts.len());
+        let sequence = self
+            .store()
+            .visit_balances_at_one_sequence(&part_ids, &mut |balance| {
+                balances
+                    .entry(balance.part_id.clone())
+                    .or_default()
+                    .push(balance.clone());
+            })?;
+        Ok(StockSnapshot::new(engine, sequence, balances))
+    }
+
     /// Promises every line consistently and, when asked, reserves every
     /// claimed unit or none. A reservation lost to a concurrent order is
     /// re-quoted up to [`PROMISE_ORDER_ATTEMPTS`] times.
@@ -125,6 +247,17 @@ impl Spares {
         ))
         .into())
     }
+}
+
+/// Refuses a batch of more than [`MAX_BATCH_LINES`] lines.
+fn check_batch_lines(len: usize) -> Result<(), DomainError> {
+    if len > MAX_BATCH_LINES {
+        return Err(DomainError::OutOfRange {
+            field: "lines".into(),
+            reason: format!("{len} lines; at most {MAX_BATCH_LINES} per call"),
+        });
+    }
+    Ok(())
 }
 
 /// One reserve command per claim, each held for the order's destination;

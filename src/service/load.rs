@@ -267,6 +267,13 @@ impl Store for DryRunStore {
     fn balances(&self, _: Option<&str>, _: Option<&str>) -> Result<Vec<Balance>, StoreError> {
         Ok(Vec::new())
     }
+    fn visit_balances_at_one_sequence(
+        &self,
+        _: &[&str],
+        _: &mut dyn FnMut(&Balance),
+    ) -> Result<u64, StoreError> {
+        Ok(0)
+    }
     fn audit(&self) -> Result<AuditReport, StoreError> {
         Ok(AuditReport::default())
     }

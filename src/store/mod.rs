@@ -279,6 +279,17 @@ pub trait Store: Send + Sync + 'static {
         self.balances(Some(part_id), None)?.iter().for_each(visit);
         Ok(())
     }
+    /// Calls `visit` with every non-zero balance of each of `part_ids` (in the
+    /// order given; a part's balances ordered by location, as
+    /// [`Store::visit_part_balances`] gives them), all read at one cut of the
+    /// ledger, and returns that cut: the sequence of the last movement
+    /// applied (0 for an empty ledger). Answers computed from one such read
+    /// are consistent with each other (the batch availability calls).
+    fn visit_balances_at_one_sequence(
+        &self,
+        part_ids: &[&str],
+        visit: &mut dyn FnMut(&Balance),
+    ) -> Result<u64, StoreError>;
     /// Replays the movement log and checks conservation, non-negativity and that
     /// the persisted balances equal the replayed ones.
     fn audit(&self) -> Result<AuditReport, StoreError>;

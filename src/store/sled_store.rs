@@ -133,6 +133,9 @@ struct Cache {
     ledger: LedgerState,
     /// Pending reservations by (expires_at, id), for the expiry sweep.
     pending: BTreeSet<(Timestamp, String)>,
+    /// The sequence of the last entry applied to `ledger` (0 for none): the
+    /// cut a reader of `ledger` sees.
+    last_sequence: u64,
 }
 
 /// Serialised writer state.
@@ -251,6 +254,7 @@ impl SledStore {
         store.cache = RwLock::new(Cache {
             ledger: checked.ledger,
             pending: checked.pending,
+            last_sequence: checked.last_sequence,
         });
         Ok(store)
     }
@@ -397,6 +401,7 @@ impl SledStore {
         for entry in &entries {
             // The entries were checked when staged; `apply` cannot find new problems.
             cache.ledger.apply(entry);
+            cache.last_sequence = entry.sequence;
             writer.next_sequence = entry.sequence + 1;
         }
         for reservation in writes.reservations {
@@ -1145,6 +1150,21 @@ impl Store for SledStore {
         let cache = self.cache.read().map_err(poisoned)?;
         cache.ledger.visit_part_balances(part_id, visit);
         Ok(())
+    }
+
+    fn visit_balances_at_one_sequence(
+        &self,
+        part_ids: &[&str],
+        visit: &mut dyn FnMut(&Balance),
+    ) -> Result<u64, StoreError> {
+        // One read lock over every part: a commit applies its entries and
+        // moves `last_sequence` under the write lock, so this read sees
+        // either all of a write or none of it.
+        let cache = self.cache.read().map_err(poisoned)?;
+        for part_id in part_ids {
+            cache.ledger.visit_part_balances(part_id, visit);
+        }
+        Ok(cache.last_sequence)
     }
 
     fn audit(&self) -> Result<AuditReport, StoreError> {

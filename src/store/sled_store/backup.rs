@@ -341,6 +341,7 @@ impl SledStore {
         let mut cache = self.cache.write().map_err(poisoned)?;
         cache.ledger = checked.ledger;
         cache.pending = checked.pending;
+        cache.last_sequence = checked.last_sequence;
         Ok(())
     }
 }
