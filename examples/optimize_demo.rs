@@ -1,10 +1,13 @@
 //! Runs the consequence optimisation with the out-of-sample comparison on the default demo
 //! network in-process and prints the summary with timings:
-//! `cargo run --release --example optimize_demo -- [SEED] [SCENARIOS] [PARTS] [curves|lead-time]`.
+//! `cargo run --release --example optimize_demo -- [SEED] [SCENARIOS] [PARTS] [echelons|curves|lead-time] [BUDGET]`
+//! (0 scenarios or parts: the defaults; no budget: cost mode).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use spares::demo::{DemoConfig, build_demo};
-use spares::planning::optimize::{OptimizeRequest, TrainingModel, run_optimize, summarize};
+use spares::planning::optimize::{
+    OptimizeRequest, PlanMode, TrainingModel, run_optimize, summarize,
+};
 use spares::planning::simulate::Settings;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -28,10 +31,17 @@ fn main() {
     }
     let model = match args.get(4).map(String::as_str) {
         Some("lead-time") => TrainingModel::LeadTime,
-        _ => TrainingModel::Curves,
+        Some("curves") => TrainingModel::Curves,
+        _ => TrainingModel::Echelons,
     };
+    let budget = args.get(5).and_then(|a| a.parse::<f64>().ok());
     let request = OptimizeRequest {
         model,
+        mode: if budget.is_some() {
+            PlanMode::Budget
+        } else {
+            PlanMode::Cost
+        },
         settings: Settings {
             horizon_days: 365,
             warmup_days: 0,
@@ -39,7 +49,7 @@ fn main() {
             seed: arg(1, 42),
             part_ids,
         },
-        budget_usd: None,
+        budget_usd: budget,
         cvar_alpha: 0.95,
         cvar_weight: 1.0,
         backend: spares_solver::lp::Backend::Clarabel,

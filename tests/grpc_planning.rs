@@ -137,7 +137,24 @@ async fn optimize_compares_three_plans_at_equal_investment() {
     );
     assert_eq!(
         result.model,
-        spares::planning::optimize::TrainingModel::Curves
+        spares::planning::optimize::TrainingModel::Echelons
+    );
+    // No budget: cost mode, every echelon decided (the demo's depots and regionals too).
+    assert_eq!(result.mode, spares::planning::optimize::PlanMode::Cost);
+    let upstream: Vec<&(String, String, u64)> = result
+        .levels
+        .iter()
+        .filter(|(_, l, _)| {
+            network.locations[l].kind != spares::domain::network::LocationKind::Store
+        })
+        .collect();
+    assert!(!upstream.is_empty());
+    assert_eq!(result.paired.len(), 4, "{:?}", result.paired);
+    assert!(
+        result
+            .comparison
+            .iter()
+            .all(|r| r.in_sample_cvar95.is_some())
     );
 }
 
@@ -282,7 +299,7 @@ async fn bad_inputs_name_the_field() {
                 budget_usd: -1.0,
                 ..optimize_request(1, 10)
             },
-            Code::InvalidArgument,
+            Code::FailedPrecondition,
             "budget_usd",
         ),
         (

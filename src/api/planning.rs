@@ -14,7 +14,9 @@ use crate::pb;
 use crate::pb::planning_service_server::PlanningService;
 use crate::planning::forecast::{self as fc, ForecastSettings, SeriesInput};
 use crate::planning::frontier::{self as fr, FrontierRequest};
-use crate::planning::optimize::{self as op, OptimizeError, OptimizeRequest, TrainingModel};
+use crate::planning::optimize::{
+    self as op, OptimizeError, OptimizeRequest, PlanMode, TrainingModel,
+};
 use crate::planning::simulate::{
     Settings, SimulationRequest, WhatIf, WhatIfScenario, compact, run_simulation, summarize,
 };
@@ -235,6 +237,12 @@ pub fn optimize_from_pb(
             ),
         });
     }
+    if r.budget_usd.is_finite() && r.budget_usd < 0.0 {
+        return Err(DomainError::FailedPrecondition(format!(
+            "budget_usd: {} is below the cheapest plan (no stock, 0 USD)",
+            r.budget_usd
+        )));
+    }
     let budget = finite("budget_usd", r.budget_usd)?;
     let cvar_alpha = match r.cvar_alpha {
         0.0 => 0.95,
@@ -268,8 +276,26 @@ pub fn optimize_from_pb(
         .map_err(|e| DomainError::invalid("settings", e.to_string()))?;
     let network = spares.network();
     check_planning_network(&network, "settings.part_ids", &settings.part_ids)?;
-    let parts =
-        op::optimized_parts(&network, &settings.part_ids).map_err(|e| e.within("settings"))?;
+    let model = match pb::TrainingModel::try_from(r.model) {
+        Ok(pb::TrainingModel::LeadTime) => TrainingModel::LeadTime,
+        Ok(pb::TrainingModel::Curves) => TrainingModel::Curves,
+        Ok(pb::TrainingModel::Unspecified | pb::TrainingModel::Echelons) => TrainingModel::Echelons,
+        Err(_) => return Err(DomainError::invalid("model", "unknown training model")),
+    };
+    let mode = match pb::PlanMode::try_from(r.mode) {
+        Ok(pb::PlanMode::Unspecified) if budget > 0.0 => PlanMode::Budget,
+        Ok(pb::PlanMode::Unspecified | pb::PlanMode::Cost) => PlanMode::Cost,
+        Ok(pb::PlanMode::Budget) if budget > 0.0 => PlanMode::Budget,
+        Ok(pb::PlanMode::Budget) => {
+            return Err(DomainError::invalid(
+                "budget_usd",
+                "budget mode needs a budget above 0 (or mode cost)",
+            ));
+        }
+        Err(_) => return Err(DomainError::invalid("mode", "unknown plan mode")),
+    };
+    let parts = op::optimized_parts(&network, &settings.part_ids, model)
+        .map_err(|e| e.within("settings"))?;
     let config = settings.sim_config();
     let runs = if r.compare { 4 } else { 2 };
     check_work(
@@ -279,13 +305,9 @@ pub fn optimize_from_pb(
         parts.len() * network.locations.len(),
         runs,
     )?;
-    let model = match pb::TrainingModel::try_from(r.model) {
-        Ok(pb::TrainingModel::LeadTime) => TrainingModel::LeadTime,
-        Ok(_) => TrainingModel::Curves,
-        Err(_) => return Err(DomainError::invalid("model", "unknown training model")),
-    };
     Ok(OptimizeRequest {
         model,
+        mode,
         settings,
         budget_usd: (budget > 0.0).then_some(budget),
         cvar_alpha,

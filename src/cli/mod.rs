@@ -131,28 +131,55 @@ pub struct ServeTlsArgs {
 
 impl ServeTlsArgs {
     /// The TLS files, if TLS is asked for.
-    pub fn files(&self) -> Option<crate::api::tls::TlsFiles> {
-        Some(crate::api::tls::TlsFiles {
-            cert: self.tls_cert.clone()?,
-            key: self.tls_key.clone()?,
-            client_ca: self.client_ca.clone(),
-        })
+    ///
+    /// # Errors
+    /// A message when only one of certificate and key is given, or a client
+    /// CA without them.
+    pub fn files(&self) -> Result<Option<crate::api::tls::TlsFiles>, String> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Ok(Some(crate::api::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: self.client_ca.clone(),
+            })),
+            (None, None) if self.client_ca.is_none() => Ok(None),
+            (None, None) => Err("a client CA needs a TLS certificate and key".into()),
+            _ => Err("the TLS certificate and key go together: give both".into()),
+        }
+    }
+
+    /// These flags, with the configuration file's `[tls]` section under
+    /// them (a flag or environment variable wins).
+    pub fn over(self, file: &crate::config_file::TlsSection) -> Self {
+        Self {
+            tls_cert: self.tls_cert.or_else(|| file.cert.clone()),
+            tls_key: self.tls_key.or_else(|| file.key.clone()),
+            client_ca: self.client_ca.or_else(|| file.client_ca.clone()),
+            tls_reload_seconds: self.tls_reload_seconds.or(file.reload_seconds),
+        }
     }
 }
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Runs the gRPC server on an embedded sled store.
+    /// Runs the gRPC server on an embedded sled store. Settings come from
+    /// flags, then environment variables, then `--config FILE`, then the
+    /// defaults.
     Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = DEFAULT_LISTEN)]
-        listen: SocketAddr,
-        /// Directory of the sled database.
-        #[arg(long, default_value = "spares-data")]
-        data_dir: PathBuf,
+        /// Configuration file (TOML; every key listed in
+        /// docs/spares.example.toml). Flags and environment variables
+        /// override it.
+        #[arg(long, env = "SPARES_CONFIG", value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Address to listen on [default: 127.0.0.1:50051].
+        #[arg(long, env = "SPARES_LISTEN")]
+        listen: Option<SocketAddr>,
+        /// Directory of the sled database [default: spares-data].
+        #[arg(long, env = "SPARES_DATA_DIR")]
+        data_dir: Option<PathBuf>,
         /// Serve Prometheus metrics over HTTP at ADDR/metrics (e.g. 127.0.0.1:9464).
-        #[arg(long)]
+        #[arg(long, env = "SPARES_METRICS_LISTEN")]
         metrics_listen: Option<SocketAddr>,
         /// TLS.
         #[command(flatten)]
@@ -361,32 +388,38 @@ pub enum Command {
         #[arg(long, default_value = DEFAULT_SERVER)]
         server: String,
     },
-    /// Sizes store stock by consequence (scenario CVaR LP on simulated demand) and, with
-    /// --compare, evaluates it out of sample against the averages and METRIC plans at the
-    /// same investment.
+    /// Plans stock of every echelon (depot, regional, store) of every part with demand by
+    /// simulated consequence (candidate stock vectors per part, chosen against the
+    /// network-wide CVaR of downtime cost) and, with --compare, scores it out of sample
+    /// against the downtime-weighted METRIC and averages plans at the same investment.
     Optimize {
-        /// Budget for store stock of the selected parts, USD (0 = no budget).
+        /// Budget for stock of the selected parts over every echelon, USD (0 = none).
         #[arg(long, default_value_t = 0.0)]
         budget: f64,
+        /// `budget` (expected + lambda x CVaR within --budget) or `cost` (holding +
+        /// expected + lambda x CVaR, no budget); default: budget when --budget > 0.
+        #[arg(long, default_value = "")]
+        mode: String,
         /// CVaR level.
         #[arg(long, default_value_t = 0.95)]
         alpha: f64,
         /// Weight of CVaR in the objective.
         #[arg(long, default_value_t = 1.0)]
         lambda: f64,
-        /// What the model trains on: `curves` (each store's simulated downtime cost per
-        /// level over the horizon) or `lead-time` (lead-time demand with recourse in the LP).
-        #[arg(long, default_value = "curves")]
+        /// What the model trains on: `echelons` (every echelon, the default), or the
+        /// store-only `curves` or `lead-time`.
+        #[arg(long, default_value = "echelons")]
         model: String,
         /// LP backend of the lead-time model: clarabel, microlp or highs (highs needs the
         /// `highs` feature).
         #[arg(long, default_value = "clarabel")]
         backend: String,
-        /// Parts (comma-separated); default: the 50 with most downtime exposure.
+        /// Parts (comma-separated); default: every part with demand (store-only models:
+        /// the 50 with most downtime exposure).
         #[arg(long, value_delimiter = ',')]
         parts: Vec<String>,
         /// Training scenarios (replications of the training simulation); 0 = the model's
-        /// default (100 for curves, 300 for lead-time).
+        /// default (100 for echelons and curves, 300 for lead-time).
         #[arg(long, default_value_t = 0)]
         scenarios: u32,
         /// Days each out-of-sample evaluation measures.

@@ -5,7 +5,7 @@ use super::client::{ClientError, Target, connect};
 use super::table::Table;
 use crate::pb;
 use crate::planning::forecast::{ForecastSettings, SeriesForecast, SeriesInput, forecast_all};
-use crate::planning::optimize::{OptimizeResult, PlanEvaluation, money};
+use crate::planning::optimize::{OptimizeResult, PairedDifference, PlanEvaluation, money};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -37,30 +37,55 @@ fn percent(value: Option<f64>) -> String {
     value.map_or("-".into(), |v| format!("{:.2}%", v * 100.0))
 }
 
-/// The comparison of plans as a table.
+/// The comparison of plans as a table: out of sample, with the in-sample (training)
+/// figures beside.
 pub fn comparison_table(rows: &[PlanEvaluation]) -> String {
     let mut table = Table::new(&[
         "plan",
         "investment",
         "fill rate",
-        "availability",
         "mean cost",
         "p95 cost",
         "p99 cost",
         "CVaR95 cost",
         "emergency",
+        "in-sample mean",
+        "in-sample CVaR95",
     ]);
+    let optional = |v: Option<f64>| v.map_or("-".into(), money);
     for r in rows {
         table.row(vec![
             r.plan.clone(),
             money(r.investment_usd),
             percent(r.fill_rate),
-            percent(r.availability),
             money(r.downtime_cost_mean),
             money(r.downtime_cost_p95),
             money(r.downtime_cost_p99),
             money(r.downtime_cost_cvar95),
             format!("{:.1}", r.emergency_shipments),
+            optional(r.in_sample_mean),
+            optional(r.in_sample_cvar95),
+        ]);
+    }
+    table.render()
+}
+
+/// Paired differences (consequence minus each baseline) as a table.
+pub fn paired_table(rows: &[PairedDifference]) -> String {
+    let mut table = Table::new(&[
+        "consequence -",
+        "statistic",
+        "difference",
+        "95% interval",
+        "significant",
+    ]);
+    for p in rows {
+        table.row(vec![
+            p.baseline.clone(),
+            p.statistic.clone(),
+            money(p.difference),
+            format!("[{}, {}]", money(p.low), money(p.high)),
+            if p.significant { "yes" } else { "no" }.to_string(),
         ]);
     }
     table.render()
@@ -68,9 +93,11 @@ pub fn comparison_table(rows: &[PlanEvaluation]) -> String {
 
 fn render_optimize(job_id: &str, r: &OptimizeResult) -> String {
     let mut out = format!(
-        "{job_id}: {} parts at {} store part-locations, {} training scenarios (seed {}); {:?} by {:?}{}, gap {:.2}%, solve {:.1} s\n",
+        "{job_id}: {} parts at {} part-locations ({:?} model, {} mode), {} training scenarios (seed {}); {:?} by {:?}{}, gap {:.2}%, solve {:.1} s\n",
         r.part_ids.len(),
         r.part_locations,
+        r.model,
+        r.mode.name(),
         r.scenarios,
         r.training_seed,
         r.status,
@@ -81,6 +108,20 @@ fn render_optimize(job_id: &str, r: &OptimizeResult) -> String {
         r.gap * 100.0,
         r.solve_seconds
     );
+    if let Some(budget) = r.budget_usd {
+        out.push_str(&format!(
+            "Budget {}; plan {}\n",
+            money(budget),
+            money(r.investment_usd)
+        ));
+    }
+    if !r.unspent_reason.is_empty() {
+        out.push_str(&format!(
+            "Unspent {}: {}\n",
+            money(r.unspent_usd),
+            r.unspent_reason
+        ));
+    }
     if let Some(seed) = r.evaluation_seed {
         out.push_str(&format!(
             "\nOut of sample ({} replications, evaluation seed {seed}); downtime cost per replication:\n",
@@ -90,8 +131,12 @@ fn render_optimize(job_id: &str, r: &OptimizeResult) -> String {
         for row in r.comparison.iter().filter(|row| !row.note.is_empty()) {
             out.push_str(&format!("note: {}\n", row.note));
         }
+        if !r.paired.is_empty() {
+            out.push_str(&paired_table(&r.paired));
+            out.push_str(&format!("Intervals: {}\n", r.interval_method));
+        }
     }
-    let mut table = Table::new(&["part", "store", "units", "averages", "metric", "why"]);
+    let mut table = Table::new(&["part", "location", "units", "averages", "metric", "why"]);
     for rec in r.recommendations.iter().take(SHOWN_RECOMMENDATIONS) {
         let opt = |v: Option<u64>| v.map_or("-".into(), |v| v.to_string());
         table.row(vec![

@@ -1,95 +1,114 @@
-//! Consequence-based stock optimisation, as pure glue between the network, the
-//! `simulations` engine and the `solver` crate.
+//! Consequence planning for every echelon of every part with demand, as pure glue between
+//! the network, the exact per-part simulator (`simulations::tree`) and the scenario CVaR
+//! model of the `solver` crate. [`run_optimize`] reads like the method:
 //!
-//! 1. Training (default, [`TrainingModel::Curves`]): the selected parts are simulated on the
-//!    training seed over the request's horizon with every sized store at level 0, 1, 2, ...
-//!    (common random numbers, lateral shipments off so each curve is the store's own). The
-//!    downtime cost plus expediting cost of each replication at each store part-location is
-//!    one point of that part-location's consequence curve. A curve stops once no further unit could pay: when
-//!    its mean plus lambda x CVaR at the last level is below one unit's holding cost (CVaR is
-//!    monotone and subadditive, so that bounds what any further stock can save), and the
-//!    critical fill floor, if any, is met.
-//!    With [`TrainingModel::LeadTime`] each replication's demand in one store lead time is a
-//!    scenario of the solver's scenario LP instead, with lateral and emergency recourse in
-//!    the LP and the request's backend.
-//! 2. The solver sizes stock to minimise holding cost (unit cost x [`ANNUAL_HOLDING_RATE`]
-//!    over the horizon) + expected downtime cost + lambda CVaR_alpha(downtime cost), within
-//!    the budget; curves are solved by the Lagrangian decomposition (one block per store
-//!    part-location) with its lower bound and gap.
-//! 3. With `compare`, the averages-based plan and the METRIC plan are scaled to the
-//!    consequence plan's investment and all three are simulated out of sample on a fresh
-//!    seed ([`evaluation_seed`]) with the same upstream stock and lateral shipments on.
-//! 4. Each recommended level carries the solver's explanation in numbers.
+//! 1. [`problem`]: one supply tree per (part, depot): depot, regional warehouses and the
+//!    locations with demand under them, with lead times, transits, emergency sources and the
+//!    cost of a waiting hour.
+//! 2. [`candidates`]: per tree, candidate stock vectors over all its echelons: the part's
+//!    downtime-weighted METRIC allocation of every total stock in reach (so the METRIC plan
+//!    is one choice among them), plus the averages plan's vector.
+//! 3. [`train`]: each candidate's downtime cost in every training year, by the exact tree
+//!    simulator under common random numbers (streams from seed, replication, part, location
+//!    and purpose: no dependence on threads or batching). Only per-candidate yearly costs are
+//!    kept.
+//!    Then rounds of a search beyond METRIC's order ([`SEARCH_ROUNDS`]): single-unit moves
+//!    from each tree's chosen candidate (one more, one fewer, one shifted between a node
+//!    and its parent or child), simulated, the most promising added, and the model solved
+//!    again.
+//! 4. [`solve`]: one candidate per tree against the network-wide tail
+//!    (`spares_solver::scenario::vectors`): budget mode minimises expected + lambda x CVaR
+//!    of downtime cost within the budget; cost mode adds holding cost
+//!    ([`ANNUAL_HOLDING_RATE`]) and has no budget. Unspent money is reported with its reason.
+//! 5. [`compare`]: with `compare`, the downtime-weighted METRIC plan and the averages plan at
+//!    the same investment, all scored out of sample on a fresh seed with common random
+//!    numbers, paired differences with bootstrap intervals, in-sample beside out-of-sample.
+//! 6. [`explain`]: a row per decided level, with the numbers behind it.
 //!
-//! The decision is the store level: depots and warehouses keep the plan in force, the same
-//! for all three plans, so the comparison isolates how store stock is sized.
+//! The store-only methods that came before ([`TrainingModel::Curves`] and
+//! [`TrainingModel::LeadTime`]) live in [`store_only`], reached only when asked for.
 
 pub mod baselines;
+pub mod candidates;
+pub mod compare;
 pub mod evaluate;
+pub mod explain;
 pub mod problem;
+pub mod solve;
+pub mod store_only;
+pub mod train;
 
-use super::model::{
-    FACTORY_LEAD_TIME_DAYS_MEAN, build_model, criticality_share, select_parts, transit_days,
-};
 use super::simulate::{Settings, WarmUpChoice};
 use crate::domain::DomainError;
-use crate::domain::network::{LaneKind, LocationKind, Network, PartId};
+use crate::domain::network::{Network, PartId};
 use serde::{Deserialize, Serialize};
 use spares_simulations as sim;
+use spares_simulations::tree::{PartTree, TreeWindow};
 use spares_solver::lp::Backend;
-use spares_solver::metric::{self, MetricItem, MetricModel, MetricNode, MetricOptions};
-use spares_solver::scenario::{
-    self, CurveItem, CurveModel, LateralLane, Method, PartLocation, PlanStatus, ScenarioModel,
-};
-use std::collections::BTreeMap;
+use spares_solver::scenario::{Method, PlanStatus};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 /// Holding cost per year as a share of unit cost (capital, space, obsolescence).
 pub const ANNUAL_HOLDING_RATE: f64 = 0.25;
-/// Parts optimised when a request names none: the top of the downtime-exposure ranking.
-/// Keeps a default run on the demo to tens of seconds.
+/// Parts the store-only methods optimise when a request names none: the top of the
+/// downtime-exposure ranking (they do not scale to every part; the default planner does).
 pub const DEFAULT_OPTIMIZED_PARTS: usize = 50;
 /// Training scenarios (replications) of the lead-time model when the request gives none.
 pub const DEFAULT_SCENARIOS: u32 = 300;
-/// Training scenarios of the curve model when the request gives none: each is a whole
-/// horizon simulated at every level, so fewer go further (100 keep a default run on the
-/// demo to about two minutes on 2 cores).
+/// Training scenarios (simulated years) of the curve and every-echelon models when the
+/// request gives none.
 pub const DEFAULT_CURVE_SCENARIOS: u32 = 100;
 /// Highest store level a consequence curve is simulated to.
 pub const MAX_CURVE_LEVEL: u64 = 200;
-/// Curves are simulated at every level up to this one, then on a grid 25% apart (a busy
-/// store needing 60 units is sized to within a few units in 18 runs instead of 60).
+/// Curves are simulated at every level up to this one, then on a grid 25% apart.
 pub const FINE_CURVE_LEVELS: u64 = 10;
-/// Most training scenarios: part-locations x scenarios bounds the solver's memory.
+/// Most training scenarios: candidates x scenarios bounds the solver's memory.
 pub const MAX_SCENARIOS: u32 = 5_000;
-/// Replications of each out-of-sample evaluation.
+/// Replications (simulated years) of each out-of-sample evaluation.
 pub const EVALUATION_REPLICATIONS: u32 = 200;
-/// Days simulated after the warm-up for lead-time training: longer than any store's lead
-/// time, which is all a lead-time demand sample needs.
+/// Days simulated after the warm-up for lead-time training.
 pub const TRAINING_WINDOW_DAYS: u32 = 30;
-/// Cycle service level of the averages plan before it is scaled (z = 1.645).
+/// Cycle service level of the store-only averages plan before it is scaled (z = 1.645).
 pub const AVERAGES_CYCLE_SERVICE_LEVEL: f64 = 0.95;
+/// Rounds of the simulation-guided search beyond METRIC's order (`train::search_round`).
+pub const SEARCH_ROUNDS: usize = 2;
 /// Most recommendation rows kept in a result (the ones tying up the most money).
 pub const MAX_RECOMMENDATION_ROWS: usize = 2_000;
-/// Most store part-locations one group of lateral lanes may join: the solver prices a group
-/// by enumerating its stock combinations, so lanes that would grow a group past this are
-/// left out (their demand falls back to emergency recourse, a conservative cost).
+/// Most store part-locations one group of lateral lanes may join (lead-time model).
 pub const MAX_LATERAL_GROUP: usize = 2;
-/// Units per part-location the averages plan may reach while being scaled.
-const MAX_AVERAGES_UNITS: u64 = 200;
 
 /// What the consequence model is trained on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TrainingModel {
-    /// Per-store-part-location consequence curves simulated over the horizon, solved by
-    /// decomposition (the default: scenarios are the same objects the evaluation measures).
+    /// Every echelon of every part: candidate stock vectors per part tree scored by the
+    /// exact tree simulator, chosen against the network-wide tail (the default).
     #[default]
+    Echelons,
+    /// Store levels only: per-store consequence curves, solved by decomposition.
     Curves,
-    /// One store lead time of demand per scenario, with lateral and emergency recourse in
-    /// the scenario LP (solved by the request's backend at moderate sizes).
+    /// Store levels only: one store lead time of demand per scenario in the scenario LP.
     LeadTime,
+}
+
+/// What the plan minimises.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PlanMode {
+    /// Expected + lambda x CVaR of downtime cost, within the budget.
+    #[default]
+    Budget,
+    /// Holding + expected + lambda x CVaR of downtime cost, no budget.
+    Cost,
+}
+
+impl PlanMode {
+    /// Lower-case name for summaries.
+    pub fn name(self) -> &'static str {
+        match self {
+            PlanMode::Budget => "budget",
+            PlanMode::Cost => "cost",
+        }
+    }
 }
 
 /// An optimisation request in the service's words.
@@ -98,19 +117,22 @@ pub struct OptimizeRequest {
     /// What the consequence model is trained on.
     #[serde(default)]
     pub model: TrainingModel,
+    /// What the plan minimises (the every-echelon model; budget mode needs a budget).
+    #[serde(default)]
+    pub mode: PlanMode,
     /// Parts, seed, training scenarios (`replications`), evaluation horizon.
     pub settings: Settings,
-    /// Most money to tie up in store stock of the selected parts, if limited.
+    /// Most money to tie up in stock of the selected parts (every echelon), if limited.
     pub budget_usd: Option<f64>,
     /// CVaR level in (0, 1).
     pub cvar_alpha: f64,
     /// Weight of CVaR in the objective.
     pub cvar_weight: f64,
-    /// LP backend.
+    /// LP backend (lead-time model).
     pub backend: Backend,
     /// Wall-clock limit of the solve.
     pub time_limit_seconds: f64,
-    /// Least share of demand served from the shelf for critical parts, if any.
+    /// Least share of demand served from the shelf for critical parts (store-only models).
     pub critical_fill_rate_floor: Option<f64>,
     /// Also evaluate the averages and METRIC plans at the same investment.
     pub compare: bool,
@@ -121,7 +143,7 @@ pub struct OptimizeRequest {
 pub struct PlanEvaluation {
     /// "consequence", "averages" or "metric".
     pub plan: String,
-    /// Money in store stock of the selected parts.
+    /// Money in stock of the selected parts.
     pub investment_usd: f64,
     /// First-time fill rate.
     pub fill_rate: Option<f64>,
@@ -140,6 +162,30 @@ pub struct PlanEvaluation {
     /// Why the plan holds less than the others, if it does (empty otherwise).
     #[serde(default)]
     pub note: String,
+    /// Mean downtime cost per training year (in sample), when known.
+    #[serde(default)]
+    pub in_sample_mean: Option<f64>,
+    /// CVaR95 of downtime cost over the training years (in sample), when known.
+    #[serde(default)]
+    pub in_sample_cvar95: Option<f64>,
+}
+
+/// The consequence plan minus a baseline, on the same evaluation years.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairedDifference {
+    /// The baseline ("metric" or "averages").
+    pub baseline: String,
+    /// "mean" or "CVaR95" of yearly downtime cost.
+    pub statistic: String,
+    /// Consequence plan's value minus the baseline's (negative: the consequence plan is
+    /// lower).
+    pub difference: f64,
+    /// Lower end of the 95% interval.
+    pub low: f64,
+    /// Upper end of the 95% interval.
+    pub high: f64,
+    /// Whether the interval excludes 0.
+    pub significant: bool,
 }
 
 /// One recommended level, with the alternatives and the reason.
@@ -147,7 +193,7 @@ pub struct PlanEvaluation {
 pub struct Recommendation {
     /// Part.
     pub part_id: PartId,
-    /// Store.
+    /// Location (any echelon).
     pub location_id: String,
     /// Base stock of the consequence plan.
     pub order_up_to: u64,
@@ -159,12 +205,27 @@ pub struct Recommendation {
     pub explanation: String,
 }
 
+/// What the training simulation did, for the throughput figure.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainingStats {
+    /// Part trees planned.
+    pub trees: usize,
+    /// Candidate stock vectors simulated (all trees).
+    pub candidates: usize,
+    /// Failures simulated (every candidate's pass over its tree's failures).
+    pub failures_simulated: u64,
+    /// Seconds the worker threads were busy simulating (CPU-seconds on an idle machine).
+    pub busy_seconds: f64,
+    /// Wall-clock seconds of training.
+    pub wall_seconds: f64,
+}
+
 /// The result of an optimisation job.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OptimizeResult {
     /// Parts optimised.
     pub part_ids: Vec<PartId>,
-    /// Store part-locations sized.
+    /// Part-locations decided (every echelon for the default model, stores otherwise).
     pub part_locations: usize,
     /// Training scenarios.
     pub scenarios: usize,
@@ -187,18 +248,39 @@ pub struct OptimizeResult {
     /// What the model was trained on.
     #[serde(default)]
     pub model: TrainingModel,
-    /// In-sample CVaR_alpha of downtime cost per scenario (the horizon for curves, one
-    /// lead time for the lead-time model).
+    /// What the plan minimised.
+    #[serde(default)]
+    pub mode: PlanMode,
+    /// In-sample CVaR_alpha of downtime cost per scenario (the horizon for curves and
+    /// echelons, one lead time for the lead-time model).
     pub in_sample_cvar: f64,
+    /// Money in the consequence plan.
+    #[serde(default)]
+    pub investment_usd: f64,
+    /// Budget left unspent (budget mode), and why.
+    #[serde(default)]
+    pub unspent_usd: f64,
+    /// Why money was left unspent (empty when none was).
+    #[serde(default)]
+    pub unspent_reason: String,
     /// The three plans side by side, when compared.
     pub comparison: Vec<PlanEvaluation>,
+    /// Consequence minus each baseline, with 95% intervals, when compared.
+    #[serde(default)]
+    pub paired: Vec<PairedDifference>,
+    /// How the paired intervals were computed.
+    #[serde(default)]
+    pub interval_method: String,
     /// Non-zero levels (any plan), most money first, at most [`MAX_RECOMMENDATION_ROWS`].
     pub recommendations: Vec<Recommendation>,
-    /// Every sized part-location and its consequence level (for `apply`).
+    /// Every decided part-location and its consequence level (for `apply`).
     pub levels: Vec<(PartId, String, u64)>,
     /// The warm-up of every simulation of the run, and why.
     #[serde(default)]
     pub warm_up: WarmUpChoice,
+    /// What training simulated (every-echelon model).
+    #[serde(default)]
+    pub training: Option<TrainingStats>,
 }
 
 /// Why an optimisation did not produce a result.
@@ -227,27 +309,6 @@ pub fn evaluation_seed(training_seed: u64) -> u64 {
         ^ 0xD1B5_4A32_D192_ED03
 }
 
-/// A store part-location with what the plans need to know about it.
-#[derive(Debug, Clone)]
-struct Cell {
-    part: PartId,
-    store: String,
-    demand_per_day: f64,
-    lead_time_days_mean: f64,
-    lead_time_days_std_dev: f64,
-    unit_cost: f64,
-    downtime_cost_per_hour: f64,
-    emergency_delay_hours: f64,
-    emergency_cost_per_unit: f64,
-    critical: bool,
-}
-
-/// The trained model, ready to solve.
-enum Trained {
-    Curves(CurveModel),
-    LeadTime(ScenarioModel),
-}
-
 /// Runs the whole optimisation. `progress` gets (share done, stage).
 pub fn run_optimize(
     network: &Network,
@@ -255,123 +316,120 @@ pub fn run_optimize(
     progress: &(dyn Fn(f64, &str) + Sync),
     cancel: &AtomicBool,
 ) -> Result<OptimizeResult, OptimizeError> {
-    let part_ids = optimized_parts(network, &request.settings.part_ids)?;
-    // A warm-up of 0 becomes the network's derived default, for every simulation below.
+    match request.model {
+        TrainingModel::Echelons => run(network, request, progress, cancel),
+        TrainingModel::Curves | TrainingModel::LeadTime => {
+            store_only::run(network, request, progress, cancel)
+        }
+    }
+}
+
+/// The every-echelon planner (see the module docs).
+fn run(
+    network: &Network,
+    request: &OptimizeRequest,
+    progress: &(dyn Fn(f64, &str) + Sync),
+    cancel: &AtomicBool,
+) -> Result<OptimizeResult, OptimizeError> {
+    let part_ids = optimized_parts(network, &request.settings.part_ids, request.model)?;
     let mut resolved = request.clone();
     let warm_up = resolved.settings.resolve_warm_up(network, &part_ids);
     let request = &resolved;
-    let base = build_model(network, &part_ids)?;
-    let cells = store_cells(network, &part_ids)?;
-    progress(0.0, "training simulation");
-    let (trained, simulated_rates) = match request.model {
-        TrainingModel::Curves => {
-            let (model, rates) = curve_model(network, &cells, request, progress, cancel)?;
-            (Trained::Curves(model), rates)
+    let objective = solve::Objective::of(request)?;
+    let window = tree_window(&request.settings);
+    let trees = problem::part_trees(network, &part_ids)?;
+    let years = training_years(&request.settings, &trees, window);
+    progress(0.0, "choosing candidates");
+    let baselines = compare::Baselines::build(network, &trees, request.budget_usd)?;
+    let class_z = baselines::tree_z(network, &trees);
+    let candidates = candidates::generate(&trees, &class_z, &objective, &baselines)?;
+    check_cancel(cancel)?;
+    let on_training = |f: f64| progress(0.02 + 0.43 * f, "simulating candidates");
+    let mut trained = train::train(
+        &trees,
+        candidates,
+        window,
+        request.settings.seed,
+        years,
+        objective.holding_per_usd(window),
+        &on_training,
+        cancel,
+    )?;
+    progress(0.45, "solving");
+    let fallbacks = baselines.choices(&trained);
+    let mut solved = solve::solve(&mut trained, &objective, &fallbacks)?;
+    for round in 0..SEARCH_ROUNDS {
+        check_cancel(cancel)?;
+        let share = 0.15 / SEARCH_ROUNDS as f64;
+        let start = 0.45 + share * round as f64;
+        let on_search = |f: f64| progress(start + share * f, "searching beyond METRIC's order");
+        let weights = spares_solver::tail::tail_weights(
+            &solved.plan.evaluation.scenario_losses,
+            objective.cvar_alpha,
+        )?;
+        let added = train::search_round(
+            &trees,
+            &mut trained,
+            &solved.choice,
+            &weights,
+            objective.cvar_weight,
+            window,
+            request.settings.seed,
+            objective.holding_per_usd(window),
+            &on_search,
+            cancel,
+        )?;
+        if added == 0 {
+            break;
         }
-        TrainingModel::LeadTime => {
-            let samples = training_samples(&base, &request.settings, progress, cancel)?;
-            let rates = sampled_rates(&cells, &samples);
-            (
-                Trained::LeadTime(scenario_model(network, &cells, &samples, request)?),
-                rates,
-            )
-        }
-    };
-    // The averages and METRIC plans size for the mean demand the training simulation saw,
-    // the same information the consequence plan has; only the use of it differs.
-    let mut cells = cells;
-    for (cell, rate) in cells.iter_mut().zip(simulated_rates) {
-        cell.demand_per_day = rate;
+        let mut fallbacks = baselines.choices(&trained);
+        fallbacks.push(solved.choice.clone());
+        solved = solve::solve(&mut trained, &objective, &fallbacks)?;
     }
     check_cancel(cancel)?;
-    progress(0.5, "solving");
-    let plan = solve(&trained, request, cancel)?;
-    let consequence = plan.stock.clone();
-    let investment = plan.evaluation.investment;
-    let unit_costs: Vec<f64> = cells.iter().map(|c| c.unit_cost).collect();
-    let (averages, metric_plan) = if request.compare {
-        (
-            Some(averages_plan(&cells, &unit_costs, investment)?),
-            Some(metric_plan(
-                &cells,
-                &metric_lead_times(network, &cells)?,
-                &unit_costs,
-                investment,
-            )?),
-        )
+    let plan = trained.stock_of(&solved.choice);
+    let comparison = if request.compare {
+        let stage = |f: f64| progress(0.62 + 0.33 * f, "scoring plans out of sample");
+        Some(compare::compare(
+            network, &trees, &trained, &solved, &baselines, &objective, window, request, &stage,
+        )?)
     } else {
-        (None, None)
+        None
     };
-    // A scaled plan stops short of the target by less than one unit of the dearest part.
-    let dearest = unit_costs.iter().copied().fold(0.0, f64::max);
-    let mut comparison = Vec::new();
-    let mut eval_seed = None;
-    if let (Some(a), Some(m)) = (&averages, &metric_plan) {
-        let seed = evaluation_seed(request.settings.seed);
-        eval_seed = Some(seed);
-        let plans = [
-            ("consequence", &consequence),
-            ("averages", a),
-            ("metric", m),
-        ];
-        for (index, (name, stock)) in plans.iter().enumerate() {
-            let stage = format!("evaluating the {name} plan");
-            let on_progress = |f: f64| progress(0.55 + 0.4 * (index as f64 + f) / 3.0, &stage);
-            on_progress(0.0);
-            let report = evaluate_plan(&base, &cells, stock, request, seed, &on_progress, cancel)?;
-            let mut row = plan_evaluation(name, &report, &unit_costs, stock);
-            if investment - row.investment_usd > dearest {
-                row.note = format!(
-                    "{name} stops at {}: its model sees no benefit in more stock",
-                    money(row.investment_usd)
-                );
-            }
-            comparison.push(row);
-        }
-    }
     progress(0.96, "explaining");
-    let explanations = match &trained {
-        Trained::Curves(model) => {
-            spares_solver::explain::explain_curves(model, &consequence, averages.as_deref())?
-        }
-        Trained::LeadTime(model) => {
-            spares_solver::explain::explain(model, &consequence, averages.as_deref())?
-        }
-    };
-    let recommendations = recommendations(
-        &cells,
-        &consequence,
-        averages.as_deref(),
-        metric_plan.as_deref(),
-        &unit_costs,
-        &explanations,
+    let recommendations = explain::recommendations(
+        &trees,
+        &trained,
+        &solved,
+        objective.cvar_alpha,
+        comparison.as_ref(),
     );
-    Ok(OptimizeResult {
+    Ok(explain::result(explain::Parts {
         part_ids,
-        part_locations: cells.len(),
-        scenarios: scenarios(&request.settings, request.model) as usize,
-        training_seed: request.settings.seed,
-        evaluation_seed: eval_seed,
-        status: plan.status,
-        method: plan.method,
-        backend: plan.backend,
-        gap: plan.gap,
-        solve_seconds: plan.seconds,
-        budget_usd: request.budget_usd,
-        model: request.model,
-        in_sample_cvar: plan.evaluation.cvar_downtime_cost,
+        trees: &trees,
+        trained: &trained,
+        solved: &solved,
+        plan: &plan,
         comparison,
         recommendations,
-        levels: cells
-            .iter()
-            .zip(&consequence)
-            .map(|(c, s)| (c.part.clone(), c.store.clone(), *s))
-            .collect(),
+        request,
+        years,
         warm_up,
-    })
+    }))
 }
 
-fn check_cancel(cancel: &AtomicBool) -> Result<(), OptimizeError> {
+/// The window every tree simulation of a request measures: the resolved warm-up, then the
+/// horizon (365 days unless asked).
+pub fn tree_window(settings: &Settings) -> TreeWindow {
+    let config = settings.sim_config();
+    TreeWindow {
+        warm_up_days: config.warm_up_days,
+        measured_days: config.horizon_days - config.warm_up_days,
+    }
+}
+
+/// Returns `Cancelled` once the flag is raised.
+pub fn check_cancel(cancel: &AtomicBool) -> Result<(), OptimizeError> {
     if cancel.load(Ordering::Relaxed) {
         Err(OptimizeError::Cancelled)
     } else {
@@ -379,12 +437,27 @@ fn check_cancel(cancel: &AtomicBool) -> Result<(), OptimizeError> {
     }
 }
 
-/// The parts asked for, or the top [`DEFAULT_OPTIMIZED_PARTS`] by downtime exposure.
-pub fn optimized_parts(network: &Network, asked: &[PartId]) -> Result<Vec<PartId>, DomainError> {
-    let mut parts = select_parts(network, asked)?;
-    if asked.is_empty() {
-        parts.truncate(DEFAULT_OPTIMIZED_PARTS);
-    }
+/// The parts asked for, or by default every part with demand (the store-only models: the
+/// top [`DEFAULT_OPTIMIZED_PARTS`] by downtime exposure). Errors: an unknown part
+/// (`NotFound`), or no part with demand (`InvalidArgument` on `part_ids`).
+pub fn optimized_parts(
+    network: &Network,
+    asked: &[PartId],
+    model: TrainingModel,
+) -> Result<Vec<PartId>, DomainError> {
+    let parts = match (asked.is_empty(), model) {
+        (true, TrainingModel::Echelons) => super::model::part_demand_per_day(network)
+            .into_iter()
+            .filter(|(part, rate)| *rate > 0.0 && network.parts.contains_key(part))
+            .map(|(part, _)| part)
+            .collect(),
+        (true, _) => {
+            let mut parts = super::model::select_parts(network, asked)?;
+            parts.truncate(DEFAULT_OPTIMIZED_PARTS);
+            parts
+        }
+        (false, _) => super::model::select_parts(network, asked)?,
+    };
     if parts.is_empty() {
         return Err(DomainError::invalid(
             "part_ids",
@@ -394,809 +467,44 @@ pub fn optimized_parts(network: &Network, asked: &[PartId]) -> Result<Vec<PartId
     Ok(parts)
 }
 
-fn training_samples(
-    base: &sim::Model,
-    settings: &Settings,
-    progress: &(dyn Fn(f64, &str) + Sync),
-    cancel: &AtomicBool,
-) -> Result<sim::ScenarioSamples, OptimizeError> {
-    let warm = settings.sim_config().warm_up_days;
-    let config = sim::SimConfig {
-        seed: settings.seed,
-        replications: scenarios(settings, TrainingModel::LeadTime),
-        horizon_days: warm + f64::from(TRAINING_WINDOW_DAYS),
-        warm_up_days: warm,
-        scenario_samples: true,
-        ..sim::SimConfig::default()
-    };
-    let report = |p: sim::Progress| {
-        let f = p.replications_done as f64 / p.replications_total.max(1) as f64;
-        progress(0.5 * f, "training simulation");
-    };
-    let report = sim::simulate(base, &config, &report, cancel).map_err(sim_error)?;
-    report.scenario_samples.ok_or_else(|| {
-        DomainError::invalid("settings", "the simulation returned no scenario samples").into()
-    })
+/// Failures the default training aims to simulate per candidate pass over every tree: a
+/// few seconds of one core, so small networks get many years (a stable tail estimate) and
+/// large ones [`DEFAULT_CURVE_SCENARIOS`].
+pub const DEFAULT_TRAINING_FAILURES: f64 = 2e7;
+/// Most training years the default picks.
+pub const MAX_DEFAULT_TRAINING_YEARS: u32 = 2_000;
+/// Most yearly loss cells (trees x candidates x years) the default keeps, about 400 MB;
+/// candidates per tree are counted at 40.
+pub const MAX_DEFAULT_LOSS_CELLS: f64 = 5e7;
+
+/// Training years of the every-echelon model: as asked, or by default enough years that
+/// one candidate pass simulates about [`DEFAULT_TRAINING_FAILURES`] failures, within
+/// [`DEFAULT_CURVE_SCENARIOS`]..=[`MAX_DEFAULT_TRAINING_YEARS`] and the memory bound
+/// [`MAX_DEFAULT_LOSS_CELLS`] (never below the minimum).
+pub fn training_years(settings: &Settings, trees: &[PartTree], window: TreeWindow) -> u32 {
+    if settings.replications != 0 {
+        return settings.replications;
+    }
+    let days = window.warm_up_days + window.measured_days;
+    let per_year: f64 = trees
+        .iter()
+        .flat_map(|t| &t.nodes)
+        .map(|n| n.demand_per_day * days)
+        .sum();
+    let by_failures = DEFAULT_TRAINING_FAILURES / per_year.max(1e-9);
+    let by_memory = MAX_DEFAULT_LOSS_CELLS / (40.0 * trees.len().max(1) as f64);
+    let years = by_failures
+        .min(by_memory)
+        .min(f64::from(MAX_DEFAULT_TRAINING_YEARS));
+    (years.floor() as u32).max(DEFAULT_CURVE_SCENARIOS)
 }
 
 /// Training scenarios of a request.
 pub fn scenarios(settings: &Settings, model: TrainingModel) -> u32 {
     match (settings.replications, model) {
-        (0, TrainingModel::Curves) => DEFAULT_CURVE_SCENARIOS,
+        (0, TrainingModel::Curves | TrainingModel::Echelons) => DEFAULT_CURVE_SCENARIOS,
         (0, TrainingModel::LeadTime) => DEFAULT_SCENARIOS,
         (n, _) => n,
-    }
-}
-
-/// Mean and standard deviation in days of a time distribution.
-fn moments(d: &sim::TimeDistribution) -> (f64, f64) {
-    let sd = match *d {
-        sim::TimeDistribution::Deterministic { .. } => 0.0,
-        sim::TimeDistribution::Exponential { mean_days } => mean_days,
-        sim::TimeDistribution::Uniform { min_days, max_days } => {
-            (max_days - min_days) / 12f64.sqrt()
-        }
-        sim::TimeDistribution::LogNormal { std_dev_days, .. } => std_dev_days,
-    };
-    (d.mean_days(), sd)
-}
-
-/// Lanes of one kind into `to`, as (from, mean hours, cost per unit).
-fn lanes_into(network: &Network, to: &str, kind: LaneKind) -> Vec<(String, f64, f64)> {
-    network
-        .lanes
-        .values()
-        .filter(|l| l.kind == kind && l.to == to)
-        .map(|l| {
-            (
-                l.from.clone(),
-                transit_days(&l.transit).mean_days() * 24.0,
-                l.cost_per_unit_usd,
-            )
-        })
-        .collect()
-}
-
-/// Resupply time of a store from its replenishment source (fastest lane), in days.
-fn store_lead_time(network: &Network, store: &str) -> (f64, f64) {
-    let source = network
-        .locations
-        .get(store)
-        .and_then(|l| l.replenishment_source.clone());
-    network
-        .lanes
-        .values()
-        .filter(|l| l.kind == LaneKind::Replenishment && l.to == store)
-        .filter(|l| source.as_deref() == Some(l.from.as_str()))
-        .map(|l| moments(&transit_days(&l.transit)))
-        .min_by(|a, b| a.0.total_cmp(&b.0))
-        .unwrap_or((FACTORY_LEAD_TIME_DAYS_MEAN, 0.0))
-}
-
-/// Installed-base demand per day and downtime cost per hour of one unit short (machine
-/// cost x criticality share, weighted by where the failures come from), per (part, store).
-fn store_rates(network: &Network, parts: &[PartId]) -> BTreeMap<(PartId, String), (f64, f64)> {
-    let wanted: std::collections::BTreeSet<&str> = parts.iter().map(String::as_str).collect();
-    let mut rates: BTreeMap<(PartId, String), (f64, f64)> = BTreeMap::new();
-    for fleet in network.fleets.values() {
-        let Some(machine) = network.machine_models.get(&fleet.machine_model_id) else {
-            continue;
-        };
-        for part in machine
-            .parts
-            .iter()
-            .filter(|p| wanted.contains(p.part_id.as_str()))
-        {
-            let rate = f64::from(fleet.machine_count)
-                * f64::from(part.units_per_machine)
-                * part.attach_rate
-                * part.failures_per_million_operating_hours
-                / 1e6
-                * fleet.usage_hours_per_day;
-            let entry = rates
-                .entry((part.part_id.clone(), fleet.store_location_id.clone()))
-                .or_insert((0.0, 0.0));
-            entry.0 += rate;
-            entry.1 += rate * machine.downtime_cost_usd_per_hour;
-        }
-    }
-    for ((part_id, _), (rate, cost)) in rates.iter_mut() {
-        let share = network
-            .parts
-            .get(part_id)
-            .map_or(1.0, |p| criticality_share(p.criticality));
-        *cost = if *rate > 0.0 {
-            *cost / *rate * share
-        } else {
-            0.0
-        };
-    }
-    rates.retain(|_, (rate, _)| *rate > 0.0);
-    rates
-}
-
-/// Every store part-location of `parts` with installed-base demand, in (part, store) order.
-fn store_cells(network: &Network, parts: &[PartId]) -> Result<Vec<Cell>, DomainError> {
-    let rates = store_rates(network, parts);
-    let mut cells = Vec::new();
-    for ((part_id, store), (demand_per_day, downtime_per_hour)) in rates {
-        let is_store = network
-            .locations
-            .get(&store)
-            .is_some_and(|l| l.kind == LocationKind::Store);
-        let Some(part) = network.parts.get(&part_id).filter(|_| is_store) else {
-            continue;
-        };
-        let (lead_mean, lead_sd) = store_lead_time(network, &store);
-        // Without an emergency lane a unit short waits for resupply.
-        let (delay_hours, cost) = lanes_into(network, &store, LaneKind::Emergency)
-            .into_iter()
-            .map(|(_, h, c)| (h, c))
-            .min_by(|a, b| a.0.total_cmp(&b.0))
-            .unwrap_or((lead_mean * 24.0, 0.0));
-        cells.push(Cell {
-            part: part_id,
-            store,
-            demand_per_day,
-            lead_time_days_mean: lead_mean,
-            lead_time_days_std_dev: lead_sd,
-            unit_cost: part.unit_cost_usd,
-            downtime_cost_per_hour: downtime_per_hour,
-            emergency_delay_hours: delay_hours,
-            emergency_cost_per_unit: cost,
-            critical: part.criticality == crate::domain::network::Criticality::Critical,
-        });
-    }
-    if cells.is_empty() {
-        return Err(DomainError::invalid(
-            "settings.part_ids",
-            "no store of the selected parts has installed-base demand",
-        ));
-    }
-    Ok(cells)
-}
-
-/// The lead-time scenario LP: each replication's demand in one store lead time.
-fn scenario_model(
-    network: &Network,
-    cells: &[Cell],
-    samples: &sim::ScenarioSamples,
-    request: &OptimizeRequest,
-) -> Result<ScenarioModel, DomainError> {
-    let columns = sample_columns(cells, samples);
-    let part_locations = cells
-        .iter()
-        .map(|c| PartLocation {
-            part: c.part.clone(),
-            location: c.store.clone(),
-            unit_cost: c.unit_cost,
-            holding_cost: c.unit_cost * ANNUAL_HOLDING_RATE * c.lead_time_days_mean / 365.0,
-            downtime_cost_per_hour: c.downtime_cost_per_hour,
-            emergency_delay_hours: c.emergency_delay_hours,
-            emergency_cost_per_unit: c.emergency_cost_per_unit,
-            fill_rate_floor: request.critical_fill_rate_floor.filter(|_| c.critical),
-            max_stock: None,
-        })
-        .collect();
-    let demand = samples
-        .replications
-        .iter()
-        .map(|row| {
-            columns
-                .iter()
-                .map(|c| c.map_or(0, |c| row[c].lead_time_demand_units))
-                .collect()
-        })
-        .collect();
-    Ok(ScenarioModel {
-        lanes: lateral_lanes(network, cells),
-        part_locations,
-        capacities: Vec::new(),
-        demand,
-        budget: request.budget_usd,
-        cvar_alpha: request.cvar_alpha,
-        cvar_weight: request.cvar_weight,
-    })
-}
-
-/// One store part-location's curve as it is simulated.
-#[derive(Default)]
-struct CurveBuild {
-    /// Levels simulated.
-    levels: Vec<u64>,
-    /// Per level, per replication: downtime cost.
-    losses: Vec<Vec<f64>>,
-    /// Per level: own-shelf fills over all replications.
-    fills: Vec<u64>,
-    /// Units demanded over all replications (the same at every level).
-    demand: u64,
-    /// Still being extended.
-    open: bool,
-}
-
-/// Simulates every sized store at level 0, 1, 2, ... (see the module docs) and returns the
-/// curve model.
-fn curve_model(
-    network: &Network,
-    cells: &[Cell],
-    request: &OptimizeRequest,
-    progress: &(dyn Fn(f64, &str) + Sync),
-    cancel: &AtomicBool,
-) -> Result<(CurveModel, Vec<f64>), OptimizeError> {
-    let settings = &request.settings;
-    let replications = scenarios(settings, TrainingModel::Curves);
-    let config = sim::SimConfig {
-        replications,
-        scenario_samples: true,
-        ..settings.sim_config()
-    };
-    let horizon_years = (config.horizon_days - config.warm_up_days) / 365.0;
-    let holding: Vec<f64> = cells
-        .iter()
-        .map(|c| c.unit_cost * ANNUAL_HOLDING_RATE * horizon_years)
-        .collect();
-    let floor = |c: &Cell| request.critical_fill_rate_floor.filter(|_| c.critical);
-    let index: BTreeMap<(&str, &str), usize> = cells
-        .iter()
-        .enumerate()
-        .map(|(i, c)| ((c.part.as_str(), c.store.as_str()), i))
-        .collect();
-    let mut curves: Vec<CurveBuild> = cells
-        .iter()
-        .map(|_| CurveBuild {
-            open: true,
-            ..CurveBuild::default()
-        })
-        .collect();
-    let mut level = 0u64;
-    loop {
-        let mut parts: Vec<PartId> = cells
-            .iter()
-            .zip(&curves)
-            .filter(|(_, b)| b.open)
-            .map(|(c, _)| c.part.clone())
-            .collect();
-        parts.dedup();
-        if parts.is_empty() {
-            break;
-        }
-        let open = curves.iter().filter(|b| b.open).count();
-        let held: usize = curves.iter().map(|b| b.losses.len()).sum();
-        let entries = (held + open).saturating_mul(replications as usize);
-        if entries > scenario::MAX_CELLS {
-            return Err(DomainError::OutOfRange {
-                field: "settings.replications".into(),
-                reason: format!(
-                    "{replications} training scenarios need {entries} curve entries by store level {level}, more than {} (use fewer scenarios or parts)",
-                    scenario::MAX_CELLS
-                ),
-            }
-            .into());
-        }
-        let mut model = build_model(network, &parts)?;
-        model.fulfilment.lateral = false;
-        let levels: Vec<u64> = curves
-            .iter()
-            .map(|b| {
-                if b.open {
-                    level
-                } else {
-                    b.levels.last().copied().unwrap_or(0)
-                }
-            })
-            .collect();
-        set_store_levels(&mut model, cells, &levels);
-        let done = curves.iter().filter(|b| !b.open).count() as f64 / cells.len() as f64;
-        let stage = format!(
-            "training simulation, store level {level} ({} parts, {open} part-locations open)",
-            parts.len()
-        );
-        let report = |p: sim::Progress| {
-            let f = p.replications_done as f64 / p.replications_total.max(1) as f64;
-            progress(0.5 * (done + (1.0 - done) * f * 0.5), &stage);
-        };
-        let report = sim::simulate(&model, &config, &report, cancel).map_err(sim_error)?;
-        let samples = report.scenario_samples.ok_or_else(|| {
-            DomainError::invalid("settings", "the simulation returned no scenario samples")
-        })?;
-        for (column, key) in samples.part_locations.iter().enumerate() {
-            let Some(&i) = index.get(&(key.part.as_str(), key.location.as_str())) else {
-                continue;
-            };
-            let curve = &mut curves[i];
-            if !curve.open {
-                continue;
-            }
-            let row: Vec<f64> = samples
-                .replications
-                .iter()
-                .map(|r| r[column].downtime_cost + r[column].expediting_cost)
-                .collect();
-            curve.fills.push(
-                samples
-                    .replications
-                    .iter()
-                    .map(|r| r[column].first_time_fills)
-                    .sum(),
-            );
-            if level == 0 {
-                curve.demand = samples
-                    .replications
-                    .iter()
-                    .map(|r| r[column].demand_units)
-                    .sum();
-            }
-            let at_most_saved = mean(&row)
-                + request.cvar_weight
-                    * spares_solver::tail::cvar(&row, request.cvar_alpha).unwrap_or(0.0);
-            let floor_met = floor(&cells[i]).is_none_or(|f| {
-                curve.demand == 0
-                    || curve.fills.last().copied().unwrap_or(0) as f64
-                        >= f * curve.demand as f64 - 1e-9
-            });
-            curve.losses.push(row);
-            curve.levels.push(level);
-            if (at_most_saved <= holding[i] && floor_met) || level >= MAX_CURVE_LEVEL {
-                curve.open = false;
-            }
-        }
-        // A cell the simulation did not report (no demand source reached it) has nothing
-        // to save: close it with the rows it has, or an all-zero level 0.
-        for curve in curves.iter_mut().filter(|b| b.open) {
-            if curve.levels.last() != Some(&level) {
-                curve.losses.push(vec![0.0; replications as usize]);
-                curve.levels.push(level);
-                curve.fills.push(0);
-                curve.open = false;
-            }
-        }
-        level = next_curve_level(level);
-    }
-    let days = f64::from(replications) * (config.horizon_days - config.warm_up_days);
-    let rates = curves.iter().map(|b| b.demand as f64 / days).collect();
-    let items = cells
-        .iter()
-        .zip(curves)
-        .zip(&holding)
-        .map(|((c, b), &holding_cost)| {
-            let min_stock = floor(c)
-                .and_then(|f| {
-                    (b.demand > 0).then(|| {
-                        let j = b
-                            .fills
-                            .iter()
-                            .position(|&x| x as f64 >= f * b.demand as f64 - 1e-9)
-                            .unwrap_or(b.fills.len().saturating_sub(1));
-                        b.levels.get(j).copied().unwrap_or(0)
-                    })
-                })
-                .unwrap_or(0);
-            CurveItem {
-                part: c.part.clone(),
-                location: c.store.clone(),
-                unit_cost: c.unit_cost,
-                holding_cost,
-                min_stock,
-                levels: b.levels,
-                losses: b.losses,
-            }
-        })
-        .collect();
-    let model = CurveModel {
-        items,
-        scenarios: replications as usize,
-        budget: request.budget_usd,
-        cvar_alpha: request.cvar_alpha,
-        cvar_weight: request.cvar_weight,
-    };
-    Ok((model, rates))
-}
-
-/// The sample column of each cell, if the simulation reported it.
-fn sample_columns(cells: &[Cell], samples: &sim::ScenarioSamples) -> Vec<Option<usize>> {
-    let column: BTreeMap<(&str, &str), usize> = samples
-        .part_locations
-        .iter()
-        .enumerate()
-        .map(|(i, k)| ((k.part.as_str(), k.location.as_str()), i))
-        .collect();
-    cells
-        .iter()
-        .map(|c| column.get(&(c.part.as_str(), c.store.as_str())).copied())
-        .collect()
-}
-
-/// Mean demand per day of each cell in lead-time training samples (0 where unsampled).
-fn sampled_rates(cells: &[Cell], samples: &sim::ScenarioSamples) -> Vec<f64> {
-    let days = samples.replications.len().max(1) as f64 * f64::from(TRAINING_WINDOW_DAYS);
-    sample_columns(cells, samples)
-        .into_iter()
-        .map(|column| {
-            column.map_or(0.0, |column| {
-                samples
-                    .replications
-                    .iter()
-                    .map(|r| r[column].demand_units as f64)
-                    .sum::<f64>()
-                    / days
-            })
-        })
-        .collect()
-}
-
-/// The level simulated after `level`: every one up to [`FINE_CURVE_LEVELS`], then 25% up.
-fn next_curve_level(level: u64) -> u64 {
-    if level < FINE_CURVE_LEVELS {
-        level + 1
-    } else {
-        (level + 1).max((level as f64 * 1.25).ceil() as u64)
-    }
-}
-
-fn mean(values: &[f64]) -> f64 {
-    values.iter().sum::<f64>() / values.len().max(1) as f64
-}
-
-fn sim_error(e: sim::SimError) -> OptimizeError {
-    match e {
-        sim::SimError::Cancelled => OptimizeError::Cancelled,
-        other => other.into(),
-    }
-}
-
-/// Replaces the store policies of `model` by base stock `levels[i]` at each cell (0 at
-/// stores that are not cells); depots and warehouses keep theirs.
-fn set_store_levels(model: &mut sim::Model, cells: &[Cell], levels: &[u64]) {
-    let stores: std::collections::BTreeSet<String> = model
-        .locations
-        .iter()
-        .filter(|l| l.echelon == sim::Echelon::Store)
-        .map(|l| l.id.clone())
-        .collect();
-    let parts: std::collections::BTreeSet<&str> =
-        model.parts.iter().map(|p| p.id.as_str()).collect();
-    model.policies.retain(|p| !stores.contains(&p.location));
-    for (cell, level) in cells.iter().zip(levels) {
-        if *level > 0 && parts.contains(cell.part.as_str()) {
-            model.policies.push(sim::StockingPolicy {
-                part: cell.part.clone(),
-                location: cell.store.clone(),
-                policy: sim::Policy::BaseStock {
-                    level: u32::try_from(*level).unwrap_or(u32::MAX),
-                },
-            });
-        }
-    }
-}
-
-/// Lateral lanes between stores that both have demand for the same part.
-fn lateral_lanes(network: &Network, cells: &[Cell]) -> Vec<LateralLane> {
-    let index: BTreeMap<(&str, &str), usize> = cells
-        .iter()
-        .enumerate()
-        .map(|(i, c)| ((c.part.as_str(), c.store.as_str()), i))
-        .collect();
-    let mut by_store: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, c) in cells.iter().enumerate() {
-        by_store.entry(c.store.as_str()).or_default().push(i);
-    }
-    let mut candidates = Vec::new();
-    for lane in network
-        .lanes
-        .values()
-        .filter(|l| l.kind == LaneKind::Lateral)
-    {
-        let Some(receivers) = by_store.get(lane.to.as_str()) else {
-            continue;
-        };
-        let hours = transit_days(&lane.transit).mean_days() * 24.0;
-        for &to in receivers {
-            if let Some(&from) = index.get(&(cells[to].part.as_str(), lane.from.as_str())) {
-                candidates.push(LateralLane {
-                    from,
-                    to,
-                    delay_hours: hours,
-                    cost_per_unit: lane.cost_per_unit_usd,
-                });
-            }
-        }
-    }
-    // Fastest lanes first; union-find keeps every group within MAX_LATERAL_GROUP.
-    candidates.sort_by(|a, b| a.delay_hours.total_cmp(&b.delay_hours));
-    let mut root: Vec<usize> = (0..cells.len()).collect();
-    let mut size = vec![1usize; cells.len()];
-    fn find(root: &mut [usize], mut i: usize) -> usize {
-        while root[i] != i {
-            root[i] = root[root[i]];
-            i = root[i];
-        }
-        i
-    }
-    let mut lanes = Vec::new();
-    for lane in candidates {
-        let (a, b) = (find(&mut root, lane.from), find(&mut root, lane.to));
-        if a != b {
-            if size[a] + size[b] > MAX_LATERAL_GROUP {
-                continue;
-            }
-            root[b] = a;
-            size[a] += size[b];
-        }
-        lanes.push(lane);
-    }
-    lanes
-}
-
-/// Solves on its own thread so a cancel is answered at once; an abandoned solve ends by
-/// its time limit.
-fn solve(
-    trained: &Trained,
-    request: &OptimizeRequest,
-    cancel: &AtomicBool,
-) -> Result<scenario::Plan, OptimizeError> {
-    let options = scenario::OptimizeOptions {
-        backend: request.backend,
-        time_limit_seconds: request.time_limit_seconds,
-        ..scenario::OptimizeOptions::default()
-    };
-    let (sender, receiver) = std::sync::mpsc::channel();
-    let job: Box<dyn FnOnce() -> spares_solver::Result<scenario::Plan> + Send> = match trained {
-        Trained::Curves(model) => {
-            let model = model.clone();
-            Box::new(move || scenario::optimize_curves(&model, &options))
-        }
-        Trained::LeadTime(model) => {
-            let model = model.clone();
-            Box::new(move || scenario::optimize(&model, &options))
-        }
-    };
-    std::thread::Builder::new()
-        .name("optimize-solve".into())
-        .spawn(move || {
-            let _ = sender.send(job());
-        })
-        .map_err(|e| DomainError::FailedPrecondition(format!("cannot start the solver: {e}")))?;
-    loop {
-        check_cancel(cancel)?;
-        match receiver.recv_timeout(Duration::from_millis(50)) {
-            Ok(result) => return Ok(result?),
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(DomainError::FailedPrecondition("the solver stopped".into()).into());
-            }
-        }
-    }
-}
-
-/// Buys candidate levels in order while they fit the budget: a candidate (cell, target)
-/// raises the cell to `target`; once a cell's step does not fit, its later steps are
-/// skipped so every cell keeps the order its planner would buy in.
-fn buy_in_order(candidates: &[(usize, u64)], unit_costs: &[f64], budget: f64) -> Vec<u64> {
-    let mut stock = vec![0u64; unit_costs.len()];
-    let mut blocked = vec![false; unit_costs.len()];
-    let mut spent = 0.0;
-    // A cent of slack absorbs floating-point sums of the same prices.
-    let limit = budget + 0.01;
-    for &(cell, target) in candidates {
-        if blocked[cell] || target <= stock[cell] {
-            continue;
-        }
-        let cost = (target - stock[cell]) as f64 * unit_costs[cell];
-        if spent + cost <= limit {
-            spent += cost;
-            stock[cell] = target;
-        } else {
-            blocked[cell] = true;
-        }
-    }
-    stock
-}
-
-/// The averages plan (SS = z sqrt(L sigma_d^2 + d^2 sigma_L^2), Poisson daily demand) scaled
-/// to `budget` by moving z: unit n of a cell is bought once z passes the level where the
-/// reorder point d L + z sigma exceeds n - 1, so units are bought in order of z.
-fn averages_plan(
-    cells: &[Cell],
-    unit_costs: &[f64],
-    budget: f64,
-) -> Result<Vec<u64>, OptimizeError> {
-    let mut candidates: Vec<(f64, usize, u64)> = Vec::new();
-    for (i, c) in cells.iter().enumerate() {
-        let input = spares_solver::averages::AveragesInput {
-            demand_per_day_mean: c.demand_per_day,
-            demand_per_day_std_dev: c.demand_per_day.sqrt(),
-            lead_time_days_mean: c.lead_time_days_mean,
-            lead_time_days_std_dev: c.lead_time_days_std_dev,
-        };
-        // Checks the inputs and gives the unscaled plan's spread.
-        let plan = spares_solver::averages::safety_stock(&input, AVERAGES_CYCLE_SERVICE_LEVEL)?;
-        let mean = c.demand_per_day * c.lead_time_days_mean;
-        let sigma = plan.safety_stock / 1.644_853_626_951_472_2;
-        // Far past the unscaled plan, so z can reach any budget a consequence plan sets.
-        let top = (plan.stock.max(1) * 20).min(MAX_AVERAGES_UNITS);
-        for n in 1..=top {
-            let gap = (n - 1) as f64 - mean;
-            let z = if sigma > 0.0 {
-                gap / sigma
-            } else if gap < 0.0 {
-                f64::NEG_INFINITY
-            } else {
-                f64::INFINITY
-            };
-            if z.is_finite() || z < 0.0 {
-                candidates.push((z, i, n));
-            }
-        }
-    }
-    candidates.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    let order: Vec<(usize, u64)> = candidates.iter().map(|&(_, i, n)| (i, n)).collect();
-    Ok(buy_in_order(&order, unit_costs, budget))
-}
-
-/// METRIC's resupply time of each store part-location with the warehouses and depots at
-/// the levels in force: the transit from its parent plus the parent's mean delay
-/// EBO(s) / lambda (Little's law), where the parent's pipeline is Poisson with mean
-/// lambda x (its own transit + its parent's delay), up to the depot and its factory lead
-/// time. lambda is the installed-base demand of the stores below. A min/max or (R, Q)
-/// policy counts as base stock at its order-up-to level.
-fn metric_lead_times(network: &Network, cells: &[Cell]) -> Result<Vec<f64>, OptimizeError> {
-    let parent = |location: &str| {
-        network
-            .locations
-            .get(location)
-            .and_then(|l| l.replenishment_source.clone())
-    };
-    let mut rates: BTreeMap<(&str, String), f64> = BTreeMap::new();
-    for c in cells {
-        let mut at = parent(&c.store);
-        let mut depth = 0;
-        while let Some(location) = at {
-            *rates
-                .entry((c.part.as_str(), location.clone()))
-                .or_default() += c.demand_per_day;
-            at = parent(&location);
-            depth += 1;
-            if depth > network.locations.len() {
-                break;
-            }
-        }
-    }
-    let mut delays: BTreeMap<(String, String), f64> = BTreeMap::new();
-    let mut delay = |part: &str, location: &str| -> Result<f64, OptimizeError> {
-        // The chain from the top down, so each parent's delay is known first.
-        let mut chain = vec![location.to_string()];
-        while let Some(up) = parent(&chain[chain.len() - 1]) {
-            if chain.contains(&up) || chain.len() > network.locations.len() {
-                break;
-            }
-            chain.push(up);
-        }
-        let mut above = 0.0;
-        for node in chain.iter().rev() {
-            let key = (part.to_string(), node.clone());
-            if let Some(d) = delays.get(&key) {
-                above = *d;
-                continue;
-            }
-            let rate = rates.get(&(part, node.clone())).copied().unwrap_or(0.0);
-            let level = network.policies.get(&key).map_or(0, |p| p.order_up_to);
-            let (transit, _) = store_lead_time(network, node);
-            let d = if rate > 0.0 {
-                let pipeline =
-                    spares_solver::distribution::Pipeline::poisson(rate * (transit + above))?;
-                pipeline.at(level).expected_backorders / rate
-            } else {
-                0.0
-            };
-            delays.insert(key, d);
-            above = d;
-        }
-        Ok(above)
-    };
-    cells
-        .iter()
-        .map(|c| {
-            let above = match parent(&c.store) {
-                Some(p) => delay(&c.part, &p)?,
-                None => 0.0,
-            };
-            Ok(c.lead_time_days_mean + above)
-        })
-        .collect()
-}
-
-/// The METRIC plan: marginal analysis of expected backorders per dollar over every store
-/// part-location (each a one-node METRIC item resupplied in its METRIC lead time, which
-/// counts the delay upstream at the levels in force), bought in frontier order up to
-/// `budget`.
-fn metric_plan(
-    cells: &[Cell],
-    lead_times: &[f64],
-    unit_costs: &[f64],
-    budget: f64,
-) -> Result<Vec<u64>, OptimizeError> {
-    let frontier = metric_frontier(cells, lead_times, unit_costs)?;
-    let order: Vec<(usize, u64)> = frontier
-        .points
-        .iter()
-        .filter_map(|p| p.item.map(|i| (i, p.item_total_stock)))
-        .collect();
-    Ok(buy_in_order(&order, unit_costs, budget))
-}
-
-fn metric_frontier(
-    cells: &[Cell],
-    lead_times: &[f64],
-    unit_costs: &[f64],
-) -> Result<metric::Frontier, OptimizeError> {
-    let items: Vec<MetricItem> = cells
-        .iter()
-        .zip(unit_costs)
-        .zip(lead_times)
-        .map(|((c, cost), lead_time)| MetricItem {
-            name: format!("{}@{}", c.part, c.store),
-            unit_cost: *cost,
-            units_per_machine: 1,
-            nodes: vec![MetricNode {
-                parent: None,
-                demand_per_day: c.demand_per_day,
-                local_repair_probability: 1.0,
-                local_repair_days: *lead_time,
-                order_and_ship_days: 0.0,
-            }],
-        })
-        .collect();
-    let options = MetricOptions {
-        model: MetricModel::Metric,
-        ..MetricOptions::default()
-    };
-    Ok(metric::frontier(&items, &options, None)?)
-}
-
-/// Simulates the selected parts with `stock` at the sized stores (0 at other stores of
-/// those parts), upstream as in force.
-fn evaluate_plan(
-    base: &sim::Model,
-    cells: &[Cell],
-    stock: &[u64],
-    request: &OptimizeRequest,
-    seed: u64,
-    on_progress: &(dyn Fn(f64) + Sync),
-    cancel: &AtomicBool,
-) -> Result<sim::Report, OptimizeError> {
-    let mut model = base.clone();
-    set_store_levels(&mut model, cells, stock);
-    let config = sim::SimConfig {
-        seed,
-        replications: EVALUATION_REPLICATIONS,
-        scenario_samples: false,
-        ..request.settings.sim_config()
-    };
-    let report = |p: sim::Progress| {
-        on_progress(p.replications_done as f64 / p.replications_total.max(1) as f64);
-    };
-    sim::simulate(&model, &config, &report, cancel).map_err(sim_error)
-}
-
-fn plan_evaluation(
-    name: &str,
-    report: &sim::Report,
-    unit_costs: &[f64],
-    stock: &[u64],
-) -> PlanEvaluation {
-    let m = &report.network.measures;
-    let tail = report.network.downtime.total_cost.as_ref();
-    PlanEvaluation {
-        plan: name.to_string(),
-        investment_usd: investment(unit_costs, stock),
-        fill_rate: m.first_time_fill_rate.as_ref().map(|e| e.mean),
-        availability: m.availability.as_ref().map(|e| e.mean),
-        downtime_cost_mean: tail.map_or(m.downtime_cost.mean, |t| t.mean.mean),
-        downtime_cost_p95: tail.map_or(0.0, |t| t.p95.value),
-        downtime_cost_p99: tail.map_or(0.0, |t| t.p99.value),
-        downtime_cost_cvar95: tail.map_or(0.0, |t| t.cvar95.mean),
-        emergency_shipments: m.emergency_shipments.mean,
-        note: String::new(),
     }
 }
 
@@ -1209,83 +517,67 @@ pub fn investment(unit_costs: &[f64], stock: &[u64]) -> f64 {
         .sum()
 }
 
-fn recommendations(
-    cells: &[Cell],
-    consequence: &[u64],
-    averages: Option<&[u64]>,
-    metric_plan: Option<&[u64]>,
-    unit_costs: &[f64],
-    explanations: &[spares_solver::explain::Explanation],
-) -> Vec<Recommendation> {
-    let mut rows: Vec<(f64, Recommendation)> = cells
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| {
-            consequence[*i] > 0
-                || averages.is_some_and(|a| a[*i] > 0)
-                || metric_plan.is_some_and(|m| m[*i] > 0)
-        })
-        .map(|(i, c)| {
-            let value = unit_costs[i] * consequence[i] as f64;
-            let explanation = explanations
-                .iter()
-                .find(|e| e.part_location == i)
-                .map(|e| e.text.clone())
-                .unwrap_or_default();
-            (
-                value,
-                Recommendation {
-                    part_id: c.part.clone(),
-                    location_id: c.store.clone(),
-                    order_up_to: consequence[i],
-                    averages_order_up_to: averages.map(|a| a[i]),
-                    metric_order_up_to: metric_plan.map(|m| m[i]),
-                    explanation,
-                },
-            )
-        })
-        .collect();
-    rows.sort_by(|a, b| {
-        b.0.total_cmp(&a.0)
-            .then_with(|| (&a.1.part_id, &a.1.location_id).cmp(&(&b.1.part_id, &b.1.location_id)))
-    });
-    rows.truncate(MAX_RECOMMENDATION_ROWS);
-    rows.into_iter().map(|(_, r)| r).collect()
-}
-
 pub use spares_solver::explain::money;
 
 fn percent(value: Option<f64>) -> String {
     value.map_or("-".into(), |v| format!("{:.2}%", v * 100.0))
 }
 
+fn optional_money(value: Option<f64>) -> String {
+    value.map_or("-".into(), money)
+}
+
 /// The comparison as an aligned table.
 pub fn comparison_table(rows: &[PlanEvaluation]) -> String {
     let mut out = format!(
-        "{:<12} {:>11} {:>9} {:>12} {:>10} {:>10} {:>10} {:>11} {:>9}\n",
+        "{:<12} {:>11} {:>9} {:>10} {:>10} {:>10} {:>11} {:>9} {:>10} {:>11}\n",
         "plan",
         "investment",
         "fill rate",
-        "availability",
         "mean cost",
         "p95 cost",
         "p99 cost",
         "CVaR95 cost",
-        "emergency"
+        "emergency",
+        "in-s mean",
+        "in-s CVaR95"
     );
     for r in rows {
         let _ = writeln!(
             out,
-            "{:<12} {:>11} {:>9} {:>12} {:>10} {:>10} {:>10} {:>11} {:>9.1}",
+            "{:<12} {:>11} {:>9} {:>10} {:>10} {:>10} {:>11} {:>9.1} {:>10} {:>11}",
             r.plan,
             money(r.investment_usd),
             percent(r.fill_rate),
-            percent(r.availability),
             money(r.downtime_cost_mean),
             money(r.downtime_cost_p95),
             money(r.downtime_cost_p99),
             money(r.downtime_cost_cvar95),
             r.emergency_shipments,
+            optional_money(r.in_sample_mean),
+            optional_money(r.in_sample_cvar95),
+        );
+    }
+    out
+}
+
+/// The paired differences as lines.
+pub fn paired_table(rows: &[PairedDifference]) -> String {
+    let mut out = String::new();
+    for p in rows {
+        let _ = writeln!(
+            out,
+            "consequence - {:<9} {:<7} {:>12}  95% [{}, {}]  {}",
+            p.baseline,
+            p.statistic,
+            money(p.difference),
+            money(p.low),
+            money(p.high),
+            if p.significant {
+                "significant"
+            } else {
+                "not significant"
+            }
         );
     }
     out
@@ -1296,9 +588,11 @@ pub fn summarize(result: &OptimizeResult, shown: usize) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Optimised {} parts at {} store part-locations on {} scenarios (training seed {}): {:?} by {:?}{}, gap {:.2}%, {:.1} s",
+        "Optimised {} parts at {} part-locations ({:?} model, {} mode) on {} scenarios (training seed {}): {:?} by {:?}{}, gap {:.2}%, {:.1} s",
         result.part_ids.len(),
         result.part_locations,
+        result.model,
+        result.mode.name(),
         result.scenarios,
         result.training_seed,
         result.status,
@@ -1312,7 +606,32 @@ pub fn summarize(result: &OptimizeResult, shown: usize) -> String {
     );
     let _ = writeln!(out, "Simulated with {}", result.warm_up.describe());
     if let Some(budget) = result.budget_usd {
-        let _ = writeln!(out, "Budget {}", money(budget));
+        let _ = writeln!(
+            out,
+            "Budget {}; plan {}",
+            money(budget),
+            money(result.investment_usd)
+        );
+    }
+    if !result.unspent_reason.is_empty() {
+        let _ = writeln!(
+            out,
+            "Unspent {}: {}",
+            money(result.unspent_usd),
+            result.unspent_reason
+        );
+    }
+    if let Some(t) = &result.training {
+        let _ = writeln!(
+            out,
+            "Training: {} trees, {} candidates, {:.3e} failures simulated in {:.1} busy s ({:.3e} per busy s), {:.1} s wall",
+            t.trees,
+            t.candidates,
+            t.failures_simulated as f64,
+            t.busy_seconds,
+            t.failures_simulated as f64 / t.busy_seconds.max(1e-9),
+            t.wall_seconds
+        );
     }
     if let Some(seed) = result.evaluation_seed {
         let _ = writeln!(
@@ -1322,6 +641,10 @@ pub fn summarize(result: &OptimizeResult, shown: usize) -> String {
         out.push_str(&comparison_table(&result.comparison));
         for row in result.comparison.iter().filter(|row| !row.note.is_empty()) {
             let _ = writeln!(out, "note: {}", row.note);
+        }
+        out.push_str(&paired_table(&result.paired));
+        if !result.interval_method.is_empty() {
+            let _ = writeln!(out, "Intervals: {}", result.interval_method);
         }
     }
     if !result.recommendations.is_empty() && shown > 0 {
@@ -1350,104 +673,7 @@ pub fn summarize(result: &OptimizeResult, shown: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-
-    #[test]
-    fn buying_in_order_stays_within_budget_and_keeps_order() {
-        let costs = [10.0, 3.0];
-        let order = [(0, 1), (1, 1), (0, 2), (1, 2), (1, 3)];
-        let stock = buy_in_order(&order, &costs, 17.0);
-        // 10 + 3 fit; the 2nd unit of cell 0 (10) does not; cell 1 goes on to 2 units.
-        assert_eq!(stock, vec![1, 2]);
-        assert!(investment(&costs, &stock) <= 17.0);
-    }
-
-    fn small_demo() -> Network {
-        let config = crate::demo::DemoConfig {
-            seed: 3,
-            parts: 30,
-            stores: 10,
-            ..crate::demo::DemoConfig::default()
-        };
-        let now = jiff::Timestamp::from_second(1_790_000_000).unwrap();
-        crate::demo::build_demo(&config, now)
-            .unwrap()
-            .network()
-            .unwrap()
-    }
-
-    #[test]
-    fn metric_lead_time_is_transit_plus_upstream_delay() {
-        let mut network = small_demo();
-        let parts = optimized_parts(&network, &[]).unwrap();
-        let cells = store_cells(&network, &parts).unwrap();
-        // Upstream stocked far beyond its pipeline: no delay, the store waits its transit.
-        let template = network.policies.values().next().unwrap().clone();
-        let upstream: Vec<String> = network
-            .locations
-            .values()
-            .filter(|l| l.kind != LocationKind::Store)
-            .map(|l| l.id.clone())
-            .collect();
-        for part in &parts {
-            for location in &upstream {
-                let policy = crate::domain::network::Policy {
-                    part_id: part.clone(),
-                    location_id: location.clone(),
-                    ..template.clone()
-                };
-                network
-                    .policies
-                    .insert((part.clone(), location.clone()), policy);
-            }
-        }
-        for policy in network.policies.values_mut() {
-            policy.order_up_to = 100_000;
-        }
-        let lead = metric_lead_times(&network, &cells).unwrap();
-        for (c, l) in cells.iter().zip(&lead) {
-            assert!(
-                (l - c.lead_time_days_mean).abs() < 1e-9,
-                "{} @ {}",
-                c.part,
-                c.store
-            );
-        }
-        // Upstream empty: EBO(0) is the whole pipeline, so every echelon's delay is its full
-        // resupply time and the store waits transit + warehouse transit + factory lead time.
-        for policy in network.policies.values_mut() {
-            policy.order_up_to = 0;
-        }
-        let lead = metric_lead_times(&network, &cells).unwrap();
-        for (c, l) in cells.iter().zip(&lead) {
-            let mut expected = c.lead_time_days_mean;
-            let mut at = network.locations[&c.store].replenishment_source.clone();
-            while let Some(location) = at {
-                expected += store_lead_time(&network, &location).0;
-                at = network.locations[&location].replenishment_source.clone();
-            }
-            assert!(
-                (l - expected).abs() < 1e-6,
-                "{}: {l} vs {expected}",
-                c.store
-            );
-            assert!(expected >= c.lead_time_days_mean + FACTORY_LEAD_TIME_DAYS_MEAN - 1e-9);
-        }
-    }
-
-    #[test]
-    fn curve_levels_are_fine_then_a_growing_grid() {
-        let mut levels = vec![0u64];
-        while levels.len() < 20 {
-            levels.push(next_curve_level(levels[levels.len() - 1]));
-        }
-        assert_eq!(&levels[..12], &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13]);
-        for w in levels.windows(2).skip(10) {
-            // At most 25% (rounded up) between neighbours above the fine range.
-            assert!(w[1] > w[0] && w[1] as f64 <= (w[0] as f64 * 1.25).ceil());
-        }
-    }
 
     #[test]
     fn evaluation_seed_differs_from_training_seed() {

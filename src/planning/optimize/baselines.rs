@@ -65,6 +65,15 @@ pub fn weighted_metric(
     })
 }
 
+/// The unscaled averages plan's investment over every part with demand in `network`: the
+/// unit the comparison's budgets are multiples of. Errors: no part with demand
+/// (`InvalidArgument` on `part_ids`).
+pub fn averages_investment(network: &Network) -> Result<f64, DomainError> {
+    let parts = super::optimized_parts(network, &[], super::TrainingModel::Echelons)?;
+    let trees = super::problem::part_trees(network, &parts)?;
+    Ok(averages_unscaled(&trees, &tree_z(network, &trees)).investment)
+}
+
 /// z of the averages plan per criticality class before scaling: critical 2.326 (99%),
 /// essential 1.645 (95%), routine 1.282 (90%).
 pub fn class_z(criticality: Criticality) -> f64 {
@@ -97,33 +106,7 @@ pub fn tree_z(network: &Network, trees: &[PartTree]) -> Vec<f64> {
 /// same investment as the plan it is compared with.
 pub fn averages(trees: &[PartTree], z: &[f64], target_usd: f64) -> TreePlan {
     let flows: Vec<Vec<f64>> = trees.iter().map(subtree_demand).collect();
-    let plan_at = |multiplier: f64| -> TreePlan {
-        let stock: Vec<Vec<u32>> = trees
-            .iter()
-            .zip(&flows)
-            .zip(z)
-            .map(|((tree, flow), &z)| {
-                tree.nodes
-                    .iter()
-                    .zip(flow)
-                    .map(|(node, &d)| {
-                        let mean = d * node.resupply_days.mean_days();
-                        if mean <= 0.0 {
-                            return 0;
-                        }
-                        let level = (mean + z * multiplier * mean.sqrt()).ceil();
-                        level.clamp(0.0, 1e6) as u32
-                    })
-                    .collect()
-            })
-            .collect();
-        let investment = trees
-            .iter()
-            .zip(&stock)
-            .map(|(t, s)| t.unit_cost * s.iter().map(|&u| f64::from(u)).sum::<f64>())
-            .sum();
-        TreePlan { stock, investment }
-    };
+    let plan_at = |multiplier: f64| averages_at(trees, z, &flows, multiplier);
     let (mut low, mut high) = (-10.0, 100.0);
     if plan_at(low).investment > target_usd {
         return plan_at(low);
@@ -139,8 +122,48 @@ pub fn averages(trees: &[PartTree], z: &[f64], target_usd: f64) -> TreePlan {
     plan_at(low)
 }
 
+/// The averages plan as planners set it, unscaled (multiplier 1: each class's own z): the
+/// investment the comparison's budgets are multiples of.
+pub fn averages_unscaled(trees: &[PartTree], z: &[f64]) -> TreePlan {
+    let flows: Vec<Vec<f64>> = trees.iter().map(subtree_demand).collect();
+    averages_at(trees, z, &flows, 1.0)
+}
+
+/// The averages plan with every class z times `multiplier`.
+fn averages_at(trees: &[PartTree], z: &[f64], flows: &[Vec<f64>], multiplier: f64) -> TreePlan {
+    let stock: Vec<Vec<u32>> = trees
+        .iter()
+        .zip(flows)
+        .zip(z)
+        .map(|((tree, flow), &z)| averages_vector(tree, flow, z * multiplier))
+        .collect();
+    let investment = trees
+        .iter()
+        .zip(&stock)
+        .map(|(t, s)| t.unit_cost * s.iter().map(|&u| f64::from(u)).sum::<f64>())
+        .sum();
+    TreePlan { stock, investment }
+}
+
+/// One tree's averages levels at safety factor `z` (see [`averages`]); `flow` is
+/// [`subtree_demand`] of the tree.
+pub fn averages_vector(tree: &PartTree, flow: &[f64], z: f64) -> Vec<u32> {
+    tree.nodes
+        .iter()
+        .zip(flow)
+        .map(|(node, &d)| {
+            let mean = d * node.resupply_days.mean_days();
+            if mean <= 0.0 {
+                return 0;
+            }
+            let level = (mean + z * mean.sqrt()).ceil();
+            level.clamp(0.0, 1e6) as u32
+        })
+        .collect()
+}
+
 /// Mean demand per day reaching each node: its own and all of its subtree's.
-fn subtree_demand(tree: &PartTree) -> Vec<f64> {
+pub fn subtree_demand(tree: &PartTree) -> Vec<f64> {
     let mut flow: Vec<f64> = tree.nodes.iter().map(|n| n.demand_per_day).collect();
     for i in (0..tree.nodes.len()).rev() {
         if let Some(p) = tree.nodes[i].parent {
