@@ -3,7 +3,11 @@
 use clap::Parser;
 use spares::api::server::{Security, serve_with};
 use spares::api::tls::ServerTls;
-use spares::cli::{Cli, Command, PoliciesCommand, ServeTlsArgs, client, load, local};
+use spares::cli::{
+    Cli, Command, DEFAULT_LISTEN, PoliciesCommand, ServeTlsArgs, client, load, local,
+};
+use spares::config::Limits;
+use spares::config_file::ConfigFile;
 use spares::demo::DemoConfig;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -55,7 +59,7 @@ fn log_config(format: spares::logging::LogFormat) -> spares::logging::LogConfig 
 /// their reloading: on SIGHUP always, and every `--tls-reload-seconds`
 /// (default 60) when a file changed.
 fn server_tls(args: &ServeTlsArgs) -> Result<Option<Arc<ServerTls>>, String> {
-    let Some(files) = args.files() else {
+    let Some(files) = args.files()? else {
         return Ok(None);
     };
     let tls = Arc::new(ServerTls::load(files).map_err(|e| format!("TLS: {e}"))?);
@@ -130,13 +134,31 @@ async fn run(cli: Cli) -> Result<String, String> {
     let target = |server: &str| client::Target::from(server).tls(client_tls.clone());
     match cli.command {
         Command::Serve {
+            config,
             listen,
             data_dir,
             metrics_listen,
             tls,
         } => {
-            let tls = server_tls(&tls)?;
-            let spares = local::open(&data_dir)?;
+            // Flags and environment variables (clap reads both) over the
+            // file, over the defaults.
+            let file = match &config {
+                Some(path) => ConfigFile::load(path).map_err(|e| e.to_string())?,
+                None => ConfigFile::default(),
+            };
+            let limits = file.limits.apply(Limits::default())?;
+            let listen = match listen.or(file.listen) {
+                Some(listen) => listen,
+                None => DEFAULT_LISTEN
+                    .parse()
+                    .map_err(|e| format!("{DEFAULT_LISTEN}: {e}"))?,
+            };
+            let data_dir = data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| "spares-data".into());
+            let metrics_listen = metrics_listen.or(file.metrics_listen);
+            let tls = server_tls(&tls.over(&file.tls))?;
+            let spares = local::open_with(&data_dir, limits)?;
             serve_until_ctrl_c(spares, listen, metrics_listen, tls).await?;
             Ok(String::new())
         }

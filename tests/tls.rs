@@ -338,3 +338,39 @@ async fn a_python_grpcio_client_connects_over_tls_and_mutual_tls() {
         server.stop().await;
     }
 }
+
+#[test]
+fn a_client_certificate_maps_to_an_identity_by_its_spares_uri() {
+    use spares::identity::certificate::{CertificateError, identity_from_certificate};
+    let setup = TlsSetup::new();
+    let leaf = |common_name: &str, uri: Option<&str>| {
+        let pair = setup.ca.client(common_name, uri);
+        let path = write(setup.dir.path(), &format!("{common_name}.pem"), &pair.cert);
+        spares::api::tls::read_certificates(&path)
+            .unwrap()
+            .remove(0)
+    };
+    let dealer = identity_from_certificate(&leaf(
+        "acme-dealer",
+        Some("spares://role/dealer/store/S1/store/S2"),
+    ))
+    .unwrap();
+    assert_eq!(dealer.id, "cert:acme-dealer");
+    assert_eq!(dealer.role, "dealer");
+    assert_eq!(dealer.stores, ["S1", "S2"]);
+    let warehouse =
+        identity_from_certificate(&leaf("dock-7", Some("spares://role/warehouse/location/W1")))
+            .unwrap();
+    assert_eq!(
+        (warehouse.role.as_str(), warehouse.locations.as_slice()),
+        ("warehouse", &["W1".to_string()][..])
+    );
+    assert_eq!(
+        identity_from_certificate(&leaf("nobody", None)),
+        Err(CertificateError::NoUri)
+    );
+    assert!(matches!(
+        identity_from_certificate(&leaf("odd", Some("spares://role/dealer/shop/S1"))),
+        Err(CertificateError::BadUri { .. })
+    ));
+}

@@ -14,8 +14,13 @@ use std::time::Instant;
 /// Store collection remembering which demo a directory holds.
 const DEMO_COLLECTION: &str = "demo";
 
-/// Opens the application over a sled directory.
+/// Opens the application over a sled directory with the default limits.
 pub fn open(data_dir: &Path) -> Result<Arc<Spares>, String> {
+    open_with(data_dir, Limits::default())
+}
+
+/// Opens the application over a sled directory with `limits`.
+pub fn open_with(data_dir: &Path, limits: Limits) -> Result<Arc<Spares>, String> {
     let store = SledStore::open(data_dir).map_err(|e| {
         if e.to_string().contains("could not acquire lock") {
             format!(
@@ -26,7 +31,7 @@ pub fn open(data_dir: &Path) -> Result<Arc<Spares>, String> {
             format!("{}: {e}", data_dir.display())
         }
     })?;
-    let spares = Spares::new(Arc::new(store), Arc::new(SystemClock), Limits::default())
+    let spares = Spares::new(Arc::new(store), Arc::new(SystemClock), limits)
         .map_err(|e| format!("{}: {e}", data_dir.display()))?;
     Ok(Arc::new(spares))
 }

@@ -131,28 +131,55 @@ pub struct ServeTlsArgs {
 
 impl ServeTlsArgs {
     /// The TLS files, if TLS is asked for.
-    pub fn files(&self) -> Option<crate::api::tls::TlsFiles> {
-        Some(crate::api::tls::TlsFiles {
-            cert: self.tls_cert.clone()?,
-            key: self.tls_key.clone()?,
-            client_ca: self.client_ca.clone(),
-        })
+    ///
+    /// # Errors
+    /// A message when only one of certificate and key is given, or a client
+    /// CA without them.
+    pub fn files(&self) -> Result<Option<crate::api::tls::TlsFiles>, String> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Ok(Some(crate::api::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: self.client_ca.clone(),
+            })),
+            (None, None) if self.client_ca.is_none() => Ok(None),
+            (None, None) => Err("a client CA needs a TLS certificate and key".into()),
+            _ => Err("the TLS certificate and key go together: give both".into()),
+        }
+    }
+
+    /// These flags, with the configuration file's `[tls]` section under
+    /// them (a flag or environment variable wins).
+    pub fn over(self, file: &crate::config_file::TlsSection) -> Self {
+        Self {
+            tls_cert: self.tls_cert.or_else(|| file.cert.clone()),
+            tls_key: self.tls_key.or_else(|| file.key.clone()),
+            client_ca: self.client_ca.or_else(|| file.client_ca.clone()),
+            tls_reload_seconds: self.tls_reload_seconds.or(file.reload_seconds),
+        }
     }
 }
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Runs the gRPC server on an embedded sled store.
+    /// Runs the gRPC server on an embedded sled store. Settings come from
+    /// flags, then environment variables, then `--config FILE`, then the
+    /// defaults.
     Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = DEFAULT_LISTEN)]
-        listen: SocketAddr,
-        /// Directory of the sled database.
-        #[arg(long, default_value = "spares-data")]
-        data_dir: PathBuf,
+        /// Configuration file (TOML; every key listed in
+        /// docs/spares.example.toml). Flags and environment variables
+        /// override it.
+        #[arg(long, env = "SPARES_CONFIG", value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Address to listen on [default: 127.0.0.1:50051].
+        #[arg(long, env = "SPARES_LISTEN")]
+        listen: Option<SocketAddr>,
+        /// Directory of the sled database [default: spares-data].
+        #[arg(long, env = "SPARES_DATA_DIR")]
+        data_dir: Option<PathBuf>,
         /// Serve Prometheus metrics over HTTP at ADDR/metrics (e.g. 127.0.0.1:9464).
-        #[arg(long)]
+        #[arg(long, env = "SPARES_METRICS_LISTEN")]
         metrics_listen: Option<SocketAddr>,
         /// TLS.
         #[command(flatten)]
