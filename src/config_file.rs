@@ -219,6 +219,9 @@ impl LimitsSection {
     /// (a default page larger than the largest page, a default reservation
     /// TTL longer than the longest).
     pub fn apply(&self, limits: Limits) -> Result<Limits, String> {
+        // Every field is named today; the update keeps a limit added later
+        // (and not yet in the file) at its value instead of failing to build.
+        #[allow(clippy::needless_update)]
         let limits = Limits {
             max_message_bytes: self.max_message_bytes.unwrap_or(limits.max_message_bytes),
             max_batch_items: self.max_batch_items.unwrap_or(limits.max_batch_items),
@@ -254,6 +257,8 @@ impl LimitsSection {
                 .tls_handshake_timeout_seconds
                 .unwrap_or(limits.tls_handshake_timeout),
             max_tls_handshakes: self.max_tls_handshakes.unwrap_or(limits.max_tls_handshakes),
+            // Limits this section does not name keep their values.
+            ..limits
         };
         if limits.default_page_size > limits.max_page_size {
             return Err(format!(
