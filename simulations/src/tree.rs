@@ -137,8 +137,12 @@ pub struct TreeSimulator {
 pub struct TreeScratch {
     arrivals: Vec<Vec<f64>>,
     node_costs: Vec<f64>,
-    transit: Vec<SmallRng>,
-    emergency: Vec<SmallRng>,
+    /// Each node's transit and emergency streams of the current replication, created on
+    /// first use: a node whose times are fixed never draws, and seeding every node's two
+    /// streams per replication cost as much as simulating its failures on sparse trees.
+    transit: Vec<Option<SmallRng>>,
+    emergency: Vec<Option<SmallRng>>,
+    replication: u32,
 }
 
 impl TreeScratch {
@@ -390,21 +394,38 @@ impl TreeSimulator {
         cost
     }
 
-    /// Clears the queues and seeds the node streams of one replication.
+    /// Clears the queues and the node streams of one replication (streams are seeded on
+    /// first use, from the same keys, so the draws are the same as seeding them all here).
     fn reset(&self, scratch: &mut TreeScratch, replication: u32) {
         let count = self.tree.nodes.len();
         scratch.arrivals.resize_with(count, Vec::new);
         scratch.arrivals.iter_mut().for_each(Vec::clear);
         scratch.transit.clear();
+        scratch.transit.resize_with(count, || None);
         scratch.emergency.clear();
-        for &key in &self.node_keys {
-            scratch
-                .transit
-                .push(stream(self.seed, replication, key, Purpose::Transit));
-            scratch
-                .emergency
-                .push(stream(self.seed, replication, key, Purpose::Emergency));
+        scratch.emergency.resize_with(count, || None);
+        scratch.replication = replication;
+    }
+
+    /// A draw of `distribution` from `node`'s stream of `purpose` (created on first use);
+    /// a fixed time draws nothing.
+    fn draw(
+        &self,
+        distribution: &TimeDistribution,
+        node: usize,
+        purpose: Purpose,
+        scratch: &mut TreeScratch,
+    ) -> f64 {
+        if let TimeDistribution::Deterministic { days } = *distribution {
+            return days;
         }
+        let (streams, replication) = match purpose {
+            Purpose::Emergency => (&mut scratch.emergency, scratch.replication),
+            _ => (&mut scratch.transit, scratch.replication),
+        };
+        let rng = streams[node]
+            .get_or_insert_with(|| stream(self.seed, replication, self.node_keys[node], purpose));
+        duration(distribution, rng)
     }
 
     /// Serves one failure at `node` at day `t`: (wait in days, node whose unit served it).
@@ -427,7 +448,7 @@ impl TreeSimulator {
     /// The delay of emergency source `e` of `node`, drawn from the node's stream.
     fn emergency_delay(&self, node: usize, e: usize, scratch: &mut TreeScratch) -> f64 {
         let delay = &self.tree.nodes[node].emergency[e].delay_days;
-        duration(delay, &mut scratch.emergency[node])
+        self.draw(delay, node, Purpose::Emergency, scratch)
     }
 
     /// A demand at `node` at day `t`: orders its replenishment at once (a demand at the
@@ -437,9 +458,11 @@ impl TreeSimulator {
             Some(parent) => self.demand(parent, t, stock, scratch),
             None => t,
         };
-        let transit = duration(
+        let transit = self.draw(
             &self.tree.nodes[node].resupply_days,
-            &mut scratch.transit[node],
+            node,
+            Purpose::Transit,
+            scratch,
         );
         let arrivals = &mut scratch.arrivals[node];
         let last = arrivals.last().copied().unwrap_or(f64::NEG_INFINITY);

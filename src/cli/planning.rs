@@ -115,6 +115,9 @@ fn render_optimize(job_id: &str, r: &OptimizeResult) -> String {
             money(r.investment_usd)
         ));
     }
+    if !r.change_summary.is_empty() {
+        out.push_str(&format!("{}\n", r.change_summary));
+    }
     if !r.unspent_reason.is_empty() {
         out.push_str(&format!(
             "Unspent {}: {}\n",
@@ -147,6 +150,24 @@ fn render_optimize(job_id: &str, r: &OptimizeResult) -> String {
             opt(rec.metric_order_up_to),
             rec.explanation.clone(),
         ]);
+    }
+    let mut changes = Table::new(&["part", "location", "in force", "plan", "money"]);
+    for c in r.changes.iter().take(SHOWN_RECOMMENDATIONS) {
+        changes.row(vec![
+            c.part_id.clone(),
+            c.location_id.clone(),
+            c.in_force.to_string(),
+            c.recommended.to_string(),
+            money(c.change_usd),
+        ]);
+    }
+    if !changes.is_empty() {
+        out.push_str(&format!(
+            "\nLargest {} of {} changes against the plan in force:\n",
+            SHOWN_RECOMMENDATIONS.min(r.changes.len()),
+            r.changes.len()
+        ));
+        out.push_str(&changes.render());
     }
     if !table.is_empty() {
         out.push_str(&format!(

@@ -16,11 +16,37 @@ use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use std::collections::BTreeSet;
+use std::sync::OnceLock;
 
 /// How many local days a calendar search may look ahead or back before giving up.
 /// A year is enough for any real calendar; without a bound a calendar whose only
 /// working weekday is covered by holidays would loop for ever.
 pub const MAX_CALENDAR_SEARCH_DAYS: usize = 366;
+
+/// Local days a [`DayTable`] covers before the instant that first needed it.
+const TABLE_DAYS_BEFORE: usize = 62;
+/// Local days a [`DayTable`] covers from the instant that first needed it:
+/// two years of promises without a network change are answered from it.
+const TABLE_DAYS_AFTER: usize = 731;
+
+/// One working day's opening, closing and cut-off instants.
+#[derive(Debug, Clone, Copy)]
+struct WorkingDay {
+    open: Timestamp,
+    close: Timestamp,
+    cutoff: Timestamp,
+}
+
+/// The working days of a window of local dates, ascending, with their
+/// instants: `dispatch` at cut-off, `available_from` and
+/// `latest_open_at_or_before` become binary searches instead of walks over
+/// local dates through the time zone. Built only when it answers exactly as
+/// the walk does (see [`SiteCalendar::build_day_table`]); a query it cannot
+/// answer exactly (outside the window) falls back to the walk.
+#[derive(Debug, Clone)]
+struct DayTable {
+    days: Vec<WorkingDay>,
+}
 
 /// Working weekdays as a table indexed by `Weekday::to_monday_zero_offset`.
 type WeekTable = [bool; 7];
@@ -98,6 +124,9 @@ pub struct SiteCalendar {
     closes_local: Time,
     cutoff_local: Time,
     handling: SignedDuration,
+    /// Built on first use, around the first instant asked about; `None`
+    /// inside when no exact table exists for this calendar.
+    day_table: OnceLock<Option<DayTable>>,
 }
 
 impl SiteCalendar {
@@ -115,7 +144,56 @@ impl SiteCalendar {
             closes_local: location.calendar.closes_local,
             cutoff_local: location.order_cutoff_local,
             handling: SignedDuration::from_mins(i64::from(location.handling_minutes)),
+            day_table: OnceLock::new(),
         })
+    }
+
+    /// The day table, built around `anchor` on first use.
+    fn day_table(&self, anchor: Timestamp) -> Option<&DayTable> {
+        self.day_table
+            .get_or_init(|| self.build_day_table(anchor))
+            .as_ref()
+    }
+
+    /// The working days from [`TABLE_DAYS_BEFORE`] local days before
+    /// `anchor` to [`TABLE_DAYS_AFTER`] after. `None` unless the table answers
+    /// exactly as the walks over local dates: every instant falls on its own
+    /// local date (a DST gap never pushes one past midnight), each kind of
+    /// instant strictly increases from one working day to the next, and no
+    /// two consecutive working days are more than 365 days apart (the walks
+    /// give up after [`MAX_CALENDAR_SEARCH_DAYS`]).
+    fn build_day_table(&self, anchor: Timestamp) -> Option<DayTable> {
+        let mut date = self.local_date(anchor);
+        for _ in 0..TABLE_DAYS_BEFORE {
+            date = date.yesterday().ok()?;
+        }
+        let mut days: Vec<WorkingDay> = Vec::new();
+        let mut last_working: Option<usize> = None;
+        for n in 0..TABLE_DAYS_BEFORE + TABLE_DAYS_AFTER {
+            if self.is_working_day(date) {
+                let day = WorkingDay {
+                    open: self.instant(date, self.opens_local)?,
+                    close: self.instant(date, self.closes_local)?,
+                    cutoff: self.instant(date, self.cutoff_local)?,
+                };
+                let on_its_date = [day.open, day.close, day.cutoff]
+                    .iter()
+                    .all(|t| self.local_date(*t) == date);
+                let increasing = days.last().is_none_or(|previous| {
+                    previous.open < day.open
+                        && previous.close < day.close
+                        && previous.cutoff < day.cutoff
+                });
+                let near = last_working.is_none_or(|previous| n - previous <= 365);
+                if !(on_its_date && increasing && near) {
+                    return None;
+                }
+                days.push(day);
+                last_working = Some(n);
+            }
+            date = date.tomorrow().ok()?;
+        }
+        (days.len() >= 2).then_some(DayTable { days })
     }
 
     /// Pick-and-pack time before goods can leave.
@@ -170,6 +248,21 @@ impl SiteCalendar {
 
     /// The first departure at or after `at` on a working day, handling not added.
     pub fn next_departure(&self, at: Timestamp, departures: &Departures) -> Option<Timestamp> {
+        if *departures == Departures::AtCutoff
+            && let Some(table) = self.day_table(at)
+        {
+            // The first cut-off at or after `at`, when a working day before
+            // it is in the table too (so `at` is inside the window).
+            let i = table.days.partition_point(|day| day.cutoff < at);
+            if i > 0 && i < table.days.len() {
+                return Some(table.days[i].cutoff);
+            }
+        }
+        self.walk_next_departure(at, departures)
+    }
+
+    /// [`SiteCalendar::next_departure`] by walking local dates.
+    fn walk_next_departure(&self, at: Timestamp, departures: &Departures) -> Option<Timestamp> {
         let mut date = self.local_date(at);
         for _ in 0..MAX_CALENDAR_SEARCH_DAYS {
             if self.is_working_day(date) {
@@ -202,6 +295,18 @@ impl SiteCalendar {
     ///
     /// `None` when no opening exists within [`MAX_CALENDAR_SEARCH_DAYS`].
     pub fn available_from(&self, arrival: Timestamp) -> Option<Timestamp> {
+        if let Some(table) = self.day_table(arrival) {
+            // The first working day closing at or after the arrival.
+            let i = table.days.partition_point(|day| day.close < arrival);
+            if i > 0 && i < table.days.len() {
+                return Some(arrival.max(table.days[i].open));
+            }
+        }
+        self.walk_available_from(arrival)
+    }
+
+    /// [`SiteCalendar::available_from`] by walking local dates.
+    fn walk_available_from(&self, arrival: Timestamp) -> Option<Timestamp> {
         let mut date = self.local_date(arrival);
         for _ in 0..MAX_CALENDAR_SEARCH_DAYS {
             if self.is_working_day(date) {
@@ -222,6 +327,19 @@ impl SiteCalendar {
     ///
     /// `None` when no opening exists within [`MAX_CALENDAR_SEARCH_DAYS`] before.
     pub fn latest_open_at_or_before(&self, deadline: Timestamp) -> Option<Timestamp> {
+        if let Some(table) = self.day_table(deadline) {
+            // The last working day opening at or before the deadline, when a
+            // working day after it is in the table too.
+            let after = table.days.partition_point(|day| day.open <= deadline);
+            if after > 0 && after < table.days.len() {
+                return Some(deadline.min(table.days[after - 1].close));
+            }
+        }
+        self.walk_latest_open_at_or_before(deadline)
+    }
+
+    /// [`SiteCalendar::latest_open_at_or_before`] by walking local dates.
+    fn walk_latest_open_at_or_before(&self, deadline: Timestamp) -> Option<Timestamp> {
         let mut date = self.local_date(deadline);
         for _ in 0..MAX_CALENDAR_SEARCH_DAYS {
             if self.is_working_day(date) {
@@ -304,6 +422,9 @@ mod tests {
             Some(ts("2025-07-14T14:00:00Z"))
         );
         rotterdam.holidays.insert(date(2025, 7, 14));
+        // The day table was built before the holiday was added; a calendar
+        // is built once from its location, so start afresh.
+        rotterdam.day_table = OnceLock::new();
         assert_eq!(
             rotterdam.dispatch(friday_evening, &Departures::AtCutoff),
             Some(ts("2025-07-15T14:00:00Z"))
@@ -366,6 +487,89 @@ mod tests {
             chicago.latest_open_at_or_before(ts("2025-07-13T17:00:00Z")),
             Some(ts("2025-07-11T22:00:00Z"))
         );
+    }
+
+    #[test]
+    fn the_day_table_answers_exactly_as_the_walk_over_local_dates() {
+        use rand::rngs::StdRng;
+        use rand::{RngExt, SeedableRng};
+        let zones = [
+            "Europe/Amsterdam",
+            "America/Chicago",
+            "Asia/Singapore",
+            "Australia/Lord_Howe",
+            "America/Havana",
+            "UTC",
+        ];
+        let cutoffs = [
+            Time::constant(16, 0, 0, 0),
+            Time::constant(0, 0, 0, 0),
+            Time::constant(2, 30, 0, 0),
+            Time::constant(23, 59, 59, 0),
+        ];
+        let mut rng = StdRng::seed_from_u64(11);
+        // Around the spring and autumn DST changes of 2025 and the turn of
+        // the year, and across the whole window and past it.
+        let anchor = ts("2025-03-01T00:00:00Z").as_second();
+        for zone in zones {
+            for cutoff in cutoffs {
+                let mut calendar = site(zone, cutoff, 45);
+                calendar.holidays.insert(date(2025, 3, 31));
+                calendar.holidays.insert(date(2025, 12, 25));
+                calendar.working_days[5] = rng.random_bool(0.5);
+                let table = calendar.day_table(ts("2025-03-01T00:00:00Z"));
+                if cutoff.hour() == 16 {
+                    assert!(table.is_some(), "{zone}: an ordinary calendar has a table");
+                }
+                for _ in 0..3_000 {
+                    let at = Timestamp::from_second(
+                        anchor + rng.random_range(-120 * 86_400..900 * 86_400),
+                    )
+                    .unwrap();
+                    let context = format!("{zone} cut-off {cutoff} at {at}");
+                    assert_eq!(
+                        calendar.next_departure(at, &Departures::AtCutoff),
+                        calendar.walk_next_departure(at, &Departures::AtCutoff),
+                        "{context}"
+                    );
+                    assert_eq!(
+                        calendar.available_from(at),
+                        calendar.walk_available_from(at),
+                        "{context}"
+                    );
+                    assert_eq!(
+                        calendar.latest_open_at_or_before(at),
+                        calendar.walk_latest_open_at_or_before(at),
+                        "{context}"
+                    );
+                }
+                // Instants exactly on a table entry and one nanosecond either side.
+                if let Some(table) = calendar.day_table(ts("2025-03-01T00:00:00Z")) {
+                    for day in table.days.iter().step_by(7) {
+                        for t in [day.open, day.close, day.cutoff] {
+                            for at in [
+                                t.checked_sub(SignedDuration::from_nanos(1)).unwrap(),
+                                t,
+                                t.checked_add(SignedDuration::from_nanos(1)).unwrap(),
+                            ] {
+                                assert_eq!(
+                                    calendar.next_departure(at, &Departures::AtCutoff),
+                                    calendar.walk_next_departure(at, &Departures::AtCutoff)
+                                );
+                                assert_eq!(
+                                    calendar.available_from(at),
+                                    calendar.walk_available_from(at)
+                                );
+                                assert_eq!(
+                                    calendar.latest_open_at_or_before(at),
+                                    calendar.walk_latest_open_at_or_before(at)
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -111,9 +111,14 @@ impl Route {
 pub struct Router {
     graph: DiGraph<Site, LaneEdge>,
     index: HashMap<LocationId, NodeIndex>,
-    /// `hops[from * n + to]`: fewest legs from `from` to `to`, capped at
-    /// `MAX_ROUTE_LEGS + 1`; `UNREACHABLE` when farther or never.
+    /// `hops[to * n + from]`: fewest legs from `from` to `to`, capped at
+    /// `MAX_ROUTE_LEGS + 1`; `UNREACHABLE` when farther or never. Stored by
+    /// destination, so the row one query reads is contiguous.
     hops: Vec<u8>,
+    /// Outgoing lanes per node as (target, lane), in petgraph's iteration
+    /// order (which decides between routes of equal arrival), packed so a
+    /// search reads them without following petgraph's edge lists.
+    outgoing: Vec<Vec<(NodeIndex, EdgeIndex)>>,
 }
 
 /// A search label: the earliest arrival found at a node with a given leg count.
@@ -176,7 +181,21 @@ impl Router {
             );
         }
         let hops = hop_table(&graph);
-        Ok(Self { graph, index, hops })
+        let outgoing = graph
+            .node_indices()
+            .map(|node| {
+                graph
+                    .edges_directed(node, Direction::Outgoing)
+                    .map(|edge| (edge.target(), edge.id()))
+                    .collect()
+            })
+            .collect();
+        Ok(Self {
+            graph,
+            index,
+            hops,
+            outgoing,
+        })
     }
 
     /// The node of a location id.
@@ -207,7 +226,13 @@ impl Router {
     }
 
     fn hops_between(&self, from: NodeIndex, to: NodeIndex) -> u8 {
-        self.hops[from.index() * self.graph.node_count() + to.index()]
+        self.hops[to.index() * self.graph.node_count() + from.index()]
+    }
+
+    /// Fewest legs from every node to `to` (see `hops`), indexed by node.
+    fn hops_to(&self, to: NodeIndex) -> &[u8] {
+        let n = self.graph.node_count();
+        &self.hops[to.index() * n..(to.index() + 1) * n]
     }
 
     /// The earliest arrival at `to` of a unit on hand at `from` at `ready_at`,
@@ -236,6 +261,7 @@ impl Router {
         }];
         // Best arrival per node so far, as an index into `labels`; tiny, so a Vec.
         let mut best: Vec<(NodeIndex, usize)> = vec![(from, 0)];
+        let hops_to = self.hops_to(to);
         let mut frontier = vec![0usize];
         for _ in 0..MAX_ROUTE_LEGS {
             let mut next = Vec::new();
@@ -244,14 +270,23 @@ impl Router {
                 if label.node == to {
                     continue;
                 }
+                // Every leg departs at or after it is entered, so a label no
+                // earlier than the best arrival at `to` cannot improve it
+                // (only a strictly earlier arrival replaces the best).
+                let arrived = best
+                    .iter()
+                    .find(|(node, _)| *node == to)
+                    .map(|(_, index)| labels[*index].arrival);
+                if arrived.is_some_and(|best_arrival| label.arrival >= best_arrival) {
+                    continue;
+                }
                 let remaining = MAX_ROUTE_LEGS - label.legs - 1;
                 let calendar = &self.graph[label.node].calendar;
-                for edge in self.graph.edges_directed(label.node, Direction::Outgoing) {
-                    let target = edge.target();
-                    if target == from || usize::from(self.hops_between(target, to)) > remaining {
+                for &(target, lane_index) in &self.outgoing[label.node.index()] {
+                    if target == from || usize::from(hops_to[target.index()]) > remaining {
                         continue;
                     }
-                    let lane = edge.weight();
+                    let lane = &self.graph[lane_index];
                     let Some(departs_at) = calendar.dispatch(label.arrival, &lane.departures)
                     else {
                         continue;
@@ -270,7 +305,7 @@ impl Router {
                         node: target,
                         arrival,
                         legs: label.legs + 1,
-                        parent: Some((label_index, edge.id(), departs_at)),
+                        parent: Some((label_index, lane_index, departs_at)),
                     });
                     let new_index = labels.len() - 1;
                     match slot {
@@ -396,7 +431,8 @@ fn hop_table(graph: &DiGraph<Site, LaneEdge>) -> Vec<u8> {
     let mut hops = vec![UNREACHABLE; n * n];
     let mut queue = VecDeque::new();
     for to in graph.node_indices() {
-        hops[to.index() * n + to.index()] = 0;
+        let row = to.index() * n;
+        hops[row + to.index()] = 0;
         queue.clear();
         queue.push_back((to, 0u8));
         while let Some((node, distance)) = queue.pop_front() {
@@ -404,7 +440,7 @@ fn hop_table(graph: &DiGraph<Site, LaneEdge>) -> Vec<u8> {
                 continue;
             }
             for previous in graph.neighbors_directed(node, Direction::Incoming) {
-                let cell = &mut hops[previous.index() * n + to.index()];
+                let cell = &mut hops[row + previous.index()];
                 if *cell == UNREACHABLE {
                     *cell = distance + 1;
                     queue.push_back((previous, distance + 1));

@@ -205,6 +205,21 @@ pub struct Recommendation {
     pub explanation: String,
 }
 
+/// One level that differs from the plan in force.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LevelChange {
+    /// Part.
+    pub part_id: PartId,
+    /// Location.
+    pub location_id: String,
+    /// Order-up-to level in force (0 without a policy).
+    pub in_force: u64,
+    /// The plan's level.
+    pub recommended: u64,
+    /// (recommended - in force) x unit cost: money to add (negative: to free).
+    pub change_usd: f64,
+}
+
 /// What the training simulation did, for the throughput figure.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrainingStats {
@@ -281,6 +296,14 @@ pub struct OptimizeResult {
     /// What training simulated (every-echelon model).
     #[serde(default)]
     pub training: Option<TrainingStats>,
+    /// Levels that differ from the plan in force, most money first, at most
+    /// [`MAX_RECOMMENDATION_ROWS`].
+    #[serde(default)]
+    pub changes: Vec<LevelChange>,
+    /// The difference from the plan in force in one line (what to add, where, at what
+    /// cost).
+    #[serde(default)]
+    pub change_summary: String,
 }
 
 /// Why an optimisation did not produce a result.
@@ -356,36 +379,16 @@ fn run(
         cancel,
     )?;
     progress(0.45, "solving");
-    let fallbacks = baselines.choices(&trained);
-    let mut solved = solve::solve(&mut trained, &objective, &fallbacks)?;
-    for round in 0..SEARCH_ROUNDS {
-        check_cancel(cancel)?;
-        let share = 0.15 / SEARCH_ROUNDS as f64;
-        let start = 0.45 + share * round as f64;
-        let on_search = |f: f64| progress(start + share * f, "searching beyond METRIC's order");
-        let weights = spares_solver::tail::tail_weights(
-            &solved.plan.evaluation.scenario_losses,
-            objective.cvar_alpha,
-        )?;
-        let added = train::search_round(
-            &trees,
-            &mut trained,
-            &solved.choice,
-            &weights,
-            objective.cvar_weight,
-            window,
-            request.settings.seed,
-            objective.holding_per_usd(window),
-            &on_search,
-            cancel,
-        )?;
-        if added == 0 {
-            break;
-        }
-        let mut fallbacks = baselines.choices(&trained);
-        fallbacks.push(solved.choice.clone());
-        solved = solve::solve(&mut trained, &objective, &fallbacks)?;
-    }
+    let solved = search(
+        &trees,
+        &mut trained,
+        &objective,
+        &baselines,
+        window,
+        request,
+        progress,
+        cancel,
+    )?;
     check_cancel(cancel)?;
     let plan = trained.stock_of(&solved.choice);
     let comparison = if request.compare {
@@ -403,8 +406,14 @@ fn run(
         &solved,
         objective.cvar_alpha,
         comparison.as_ref(),
-    );
+        window,
+        request.settings.seed,
+        cancel,
+    )?;
+    let (changes, change_summary) = explain::diff(network, &trees, &plan);
     Ok(explain::result(explain::Parts {
+        changes,
+        change_summary,
         part_ids,
         trees: &trees,
         trained: &trained,
@@ -416,6 +425,53 @@ fn run(
         years,
         warm_up,
     }))
+}
+
+/// The first solve, then [`SEARCH_ROUNDS`] rounds of the simulation-guided search beyond
+/// METRIC's order, each followed by a new solve (the previous choice and the baselines as
+/// fallbacks, so the training objective never rises).
+#[allow(clippy::too_many_arguments)]
+fn search(
+    trees: &[PartTree],
+    trained: &mut train::Trained,
+    objective: &solve::Objective,
+    baselines: &compare::Baselines,
+    window: TreeWindow,
+    request: &OptimizeRequest,
+    progress: &(dyn Fn(f64, &str) + Sync),
+    cancel: &AtomicBool,
+) -> Result<solve::Solved, OptimizeError> {
+    let fallbacks = baselines.choices(trained);
+    let mut solved = solve::solve(trained, objective, &fallbacks)?;
+    for round in 0..SEARCH_ROUNDS {
+        check_cancel(cancel)?;
+        let share = 0.15 / SEARCH_ROUNDS as f64;
+        let start = 0.45 + share * round as f64;
+        let on_search = |f: f64| progress(start + share * f, "searching beyond METRIC's order");
+        let weights = spares_solver::tail::tail_weights(
+            &solved.plan.evaluation.scenario_losses,
+            objective.cvar_alpha,
+        )?;
+        let added = train::search_round(
+            trees,
+            trained,
+            &solved.choice,
+            &weights,
+            objective.cvar_weight,
+            window,
+            request.settings.seed,
+            objective.holding_per_usd(window),
+            &on_search,
+            cancel,
+        )?;
+        if added == 0 {
+            break;
+        }
+        let mut fallbacks = baselines.choices(trained);
+        fallbacks.push(solved.choice.clone());
+        solved = solve::solve(trained, objective, &fallbacks)?;
+    }
+    Ok(solved)
 }
 
 /// The window every tree simulation of a request measures: the resolved warm-up, then the
@@ -612,6 +668,9 @@ pub fn summarize(result: &OptimizeResult, shown: usize) -> String {
             money(budget),
             money(result.investment_usd)
         );
+    }
+    if !result.change_summary.is_empty() {
+        let _ = writeln!(out, "{}", result.change_summary);
     }
     if !result.unspent_reason.is_empty() {
         let _ = writeln!(

@@ -193,39 +193,47 @@ fn candidate_totals(curve: &ItemCurve, top: u64, keep: Option<u64>) -> Vec<u64> 
     totals
 }
 
-/// Single-unit moves from `stock` for the simulation-guided search: one unit more at a node
-/// with demand in its subtree, one unit fewer at a stocked node, and one unit shifted
-/// between a stocked node and its parent or a child (the same investment: the question
-/// "store or warehouse"). No duplicates, `stock` itself excluded.
+/// Nodes whose moves the search tries, per tree: the [`BUSIEST_MOVE_NODES`] with the most
+/// demand flowing through them (depot and warehouses first on most trees) and the
+/// [`QUIETEST_STOCKED_MOVE_NODES`] stocked nodes with the least, so the search costs a
+/// bounded number of simulations per tree however many stores it has.
+pub const BUSIEST_MOVE_NODES: usize = 12;
+/// See [`BUSIEST_MOVE_NODES`].
+pub const QUIETEST_STOCKED_MOVE_NODES: usize = 6;
+
+/// Single-unit moves from `stock` for the simulation-guided search, at the nodes
+/// [`BUSIEST_MOVE_NODES`] names: one unit more at a node with demand in its subtree, one
+/// unit fewer at a stocked node, and one unit shifted between the node and its parent
+/// (either way: the question "store or warehouse"). No duplicates, `stock` excluded.
 pub fn neighbours(tree: &PartTree, stock: &[u32]) -> Vec<Vec<u32>> {
-    let count = tree.nodes.len();
-    let mut flows = vec![false; count];
-    for i in (0..count).rev() {
-        flows[i] |= tree.nodes[i].demand_per_day > 0.0;
-        if let Some(p) = tree.nodes[i].parent {
-            flows[p] |= flows[i];
-        }
-    }
+    let flow = subtree_demand(tree);
+    let mut order: Vec<usize> = (0..tree.nodes.len()).filter(|&n| flow[n] > 0.0).collect();
+    order.sort_by(|&a, &b| flow[b].total_cmp(&flow[a]).then(a.cmp(&b)));
+    let mut chosen: Vec<usize> = order.iter().copied().take(BUSIEST_MOVE_NODES).collect();
+    let quiet: Vec<usize> = order
+        .iter()
+        .rev()
+        .copied()
+        .filter(|&n| stock[n] > 0 && !chosen.contains(&n))
+        .take(QUIETEST_STOCKED_MOVE_NODES)
+        .collect();
+    chosen.extend(quiet);
     let mut out: Vec<Vec<u32>> = Vec::new();
     let mut push = |v: Vec<u32>| {
         if v != stock && !out.contains(&v) {
             out.push(v);
         }
     };
-    for n in 0..count {
-        if flows[n] {
-            let mut v = stock.to_vec();
-            v[n] = v[n].saturating_add(1);
-            push(v);
-        }
+    for n in chosen {
+        let mut v = stock.to_vec();
+        v[n] = v[n].saturating_add(1);
+        push(v);
         if stock[n] > 0 {
             let mut v = stock.to_vec();
             v[n] -= 1;
             push(v);
         }
-        if let Some(p) = tree.nodes[n].parent
-            && flows[n]
-        {
+        if let Some(p) = tree.nodes[n].parent {
             for (from, to) in [(n, p), (p, n)] {
                 if stock[from] > 0 {
                     let mut v = stock.to_vec();

@@ -183,6 +183,8 @@ pub(super) fn run(
             .collect(),
         warm_up,
         training: None,
+        changes: Vec::new(),
+        change_summary: String::new(),
     })
 }
 
