@@ -263,3 +263,68 @@ async fn non_finite_numbers_weights_and_alphas_name_the_field() {
     assert_eq!(server.spares.jobs().count(), 1);
     server.stop().await;
 }
+
+/// The job work limit counts what a plan simulates: the every-echelon model simulates each
+/// part's supply tree, so it is not refused for the network's size times its parts, which
+/// the store-only models do simulate (this refused the full demo at its defaults).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_work_limit_counts_the_supply_trees_an_echelon_plan_simulates() {
+    use spares::planning::optimize::{TrainingModel, optimized_parts, simulated_part_locations};
+    let (replications, horizon, warmup) = (20u32, 60u32, 30u32);
+    let demo = spares::demo::DemoConfig {
+        seed: 5,
+        parts: 40,
+        stores: 12,
+        ..Default::default()
+    };
+    // Work as the server counts it: replications x days x part-locations x 2 runs.
+    let network = {
+        let probe = TestServer::with_demo(demo.clone(), spares::config::Limits::default()).await;
+        probe.spares.network()
+    };
+    let work = |model: TrainingModel| {
+        let parts = optimized_parts(&network, &[], model).unwrap();
+        let part_locations = simulated_part_locations(&network, &parts, model).unwrap();
+        f64::from(replications) * f64::from(horizon + warmup) * part_locations as f64 * 2.0
+    };
+    let (echelons, curves) = (work(TrainingModel::Echelons), work(TrainingModel::Curves));
+    assert!(echelons < curves, "{echelons} vs {curves}");
+    let server = TestServer::with_demo(
+        demo,
+        spares::config::Limits {
+            max_job_work: (echelons * curves).sqrt(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut clients = server.clients().await;
+    let request = |model: pb::TrainingModel| pb::OptimizeRequest {
+        settings: Some(pb::SimulationSettings {
+            replications,
+            horizon_days: horizon,
+            warmup_days: warmup,
+            seed: 3,
+            ..Default::default()
+        }),
+        model: model as i32,
+        ..Default::default()
+    };
+    let job = clients
+        .planning
+        .optimize(request(pb::TrainingModel::Echelons))
+        .await
+        .expect("the echelon plan is within the limit")
+        .into_inner();
+    clients
+        .planning
+        .cancel_job(pb::CancelJobRequest { job_id: job.job_id })
+        .await
+        .unwrap();
+    let status = clients
+        .planning
+        .optimize(request(pb::TrainingModel::Curves))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    assert!(status.message().contains("settings"), "{status:?}");
+}

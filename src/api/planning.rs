@@ -298,11 +298,13 @@ pub fn optimize_from_pb(
         .map_err(|e| e.within("settings"))?;
     let config = settings.sim_config();
     let runs = if r.compare { 4 } else { 2 };
+    let part_locations =
+        op::simulated_part_locations(&network, &parts, model).map_err(|e| e.within("settings"))?;
     check_work(
         spares,
         config.replications,
         config.horizon_days,
-        parts.len() * network.locations.len(),
+        part_locations,
         runs,
     )?;
     Ok(OptimizeRequest {

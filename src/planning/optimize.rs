@@ -524,6 +524,26 @@ pub fn optimized_parts(
     Ok(parts)
 }
 
+/// Part-locations a plan of `parts` simulates, for the job work limit: the every-echelon
+/// model simulates each part's supply tree (its stores with demand and the warehouses and
+/// depot above them), the store-only models every location of the network per part.
+/// Errors: an unknown part (`NotFound` on `part`).
+pub fn simulated_part_locations(
+    network: &Network,
+    parts: &[PartId],
+    model: TrainingModel,
+) -> Result<usize, DomainError> {
+    Ok(match model {
+        TrainingModel::Echelons => problem::part_trees(network, parts)?
+            .iter()
+            .map(|t| t.nodes.len())
+            .sum(),
+        TrainingModel::Curves | TrainingModel::LeadTime => {
+            parts.len().saturating_mul(network.locations.len())
+        }
+    })
+}
+
 /// Failures the default training aims to simulate per candidate pass over every tree: a
 /// few seconds of one core, so small networks get many years (a stable tail estimate) and
 /// large ones [`DEFAULT_CURVE_SCENARIOS`].
