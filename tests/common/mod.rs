@@ -39,6 +39,22 @@ impl TestServer {
         Self::start_with(Limits::default()).await
     }
 
+    /// Starts a server with `limits` and loads a demo network built by
+    /// `config` at 2026-11-23T14:00:00Z (master data and opening movements).
+    pub async fn with_demo(config: spares::demo::DemoConfig, limits: Limits) -> Self {
+        let server = Self::start_with(limits).await;
+        let now: jiff::Timestamp = "2026-11-23T14:00:00Z".parse().unwrap();
+        let demo = spares::demo::build_demo(&config, now).unwrap();
+        let spares = server.spares.clone();
+        tokio::task::spawn_blocking(move || {
+            spares.load_master_data(&demo.bundle()).unwrap();
+            spares.load_movements(&demo.movements).unwrap();
+        })
+        .await
+        .unwrap();
+        server
+    }
+
     /// Starts a server with the given limits.
     pub async fn start_with(limits: Limits) -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -238,4 +254,19 @@ pub async fn small_network(clients: &mut Clients) {
         })
         .await
         .unwrap();
+}
+
+/// Whether `python3` with grpcio is available; when it is not, prints a
+/// visible SKIPPED line naming `test` and how to install it.
+pub fn python_with_grpcio(test: &str) -> bool {
+    let found = std::process::Command::new("python3")
+        .args(["-c", "import grpc"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        eprintln!(
+            "SKIPPED {test}: python3 with grpcio not found (`python3 -m pip install grpcio`; .ci/run does)"
+        );
+    }
+    found
 }
