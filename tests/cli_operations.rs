@@ -346,23 +346,13 @@ async fn watch_prints_the_events_of_its_parts_until_count() {
 
 /// A server holding a small seeded demo network (40 parts, 12 stores).
 async fn with_small_demo() -> TestServer {
-    let server = TestServer::start().await;
-    let now: Timestamp = "2026-11-23T14:00:00Z".parse().unwrap();
     let config = spares::demo::DemoConfig {
         seed: 5,
         parts: 40,
         stores: 12,
         ..spares::demo::DemoConfig::default()
     };
-    let demo = spares::demo::build_demo(&config, now).unwrap();
-    let spares = server.spares.clone();
-    tokio::task::spawn_blocking(move || {
-        spares.load_master_data(&demo.bundle()).unwrap();
-        spares.load_movements(&demo.movements).unwrap();
-    })
-    .await
-    .unwrap();
-    server
+    TestServer::with_demo(config, spares::config::Limits::default()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -122,6 +122,9 @@ fn flatten(
             Value::Object(inner) => {
                 flatten(inner, &format!("{column}."), row, table, parents, out);
             }
+            // An empty array could be values or records: it adds nothing
+            // (its column or table comes from the records that have items).
+            Value::Array(items) if items.is_empty() => {}
             Value::Array(items) => {
                 let cells: Option<Vec<String>> = items.iter().map(scalar).collect();
                 match cells {
