@@ -5,6 +5,7 @@
 pub mod access_log;
 pub mod admin;
 pub mod availability;
+pub mod client_certificate;
 pub mod codec;
 pub mod convert;
 pub mod gate;

@@ -73,14 +73,34 @@ impl TestServer {
 
     /// Starts a server over `dir`, over TLS when `tls` is given.
     pub async fn start_serving(dir: TempDir, limits: Limits, tls: Option<Arc<ServerTls>>) -> Self {
+        Self::start_secured(dir, limits, move |_| Security {
+            tls,
+            ..Security::default()
+        })
+        .await
+    }
+
+    /// Starts a server over `dir` whose security `secure` makes from the
+    /// service (authenticators that read its clock, TLS, API keys on or
+    /// off). The administrator key is created whatever `secure` says.
+    pub async fn start_secured(
+        dir: TempDir,
+        limits: Limits,
+        secure: impl FnOnce(&Arc<Spares>) -> Security,
+    ) -> Self {
         let clock = Arc::new(ManualClock::new(
             "2026-11-23T14:00:00Z".parse::<Timestamp>().unwrap(),
         ));
         let store = SledStore::open(dir.path()).unwrap();
         let spares = Arc::new(Spares::new(Arc::new(store), clock.clone(), limits).unwrap());
         let admin_key = create_key(&spares, Role::Admin, &[], &[]);
+        let security = secure(&spares);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let scheme = if tls.is_some() { "https" } else { "http" };
+        let scheme = if security.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let url = format!("{scheme}://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
         let server = spares.clone();
@@ -91,10 +111,7 @@ impl TestServer {
                 async {
                     let _ = stopped.await;
                 },
-                Security {
-                    tls,
-                    ..Security::default()
-                },
+                security,
             )
             .await
             .unwrap();
