@@ -55,6 +55,15 @@ fn log_config(format: spares::logging::LogFormat) -> spares::logging::LogConfig 
     }
 }
 
+/// The actor of offline writes (`spares import --data-dir`): `local:` and
+/// the user from `USER` (or `USERNAME`), `local:cli` when neither is set.
+fn local_actor() -> spares::domain::ledger::Actor {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_default();
+    spares::domain::ledger::Actor::local(&user)
+}
+
 /// The stderr banner of a server with authentication off.
 const INSECURE_BANNER: &str = "\
 **********************************************************************
@@ -243,7 +252,7 @@ async fn run(cli: Cli) -> Result<String, String> {
                 let bundle = spares::import::load_dir(&dir).map_err(|e| e.to_string())?;
                 text(load::import_remote(&target(&url), &bundle).await)
             }
-            None => local::import_local(&dir, &data_dir),
+            None => local::import_local(&dir, &data_dir, &local_actor()),
         },
         Command::Export { dir, data_dir } => local::export_local(&dir, &data_dir),
         Command::Backup {

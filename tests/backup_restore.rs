@@ -41,7 +41,12 @@ async fn demo_server() -> (TestServer, Vec<(String, String)>) {
     let spares = server.spares.clone();
     tokio::task::spawn_blocking(move || {
         spares.load_master_data(&demo.bundle()).unwrap();
-        spares.load_movements(&demo.movements).unwrap();
+        spares
+            .load_movements(
+                &spares::domain::ledger::Actor::local("test"),
+                &demo.movements,
+            )
+            .unwrap();
     })
     .await
     .unwrap();
@@ -161,7 +166,14 @@ async fn check_busy_copy(file: &std::path::Path, acked: &Acked) {
     let (mut before, mut after) = (0, 0);
     for (sequence, movement) in &acked.movements {
         let command = movement_from_pb(movement).unwrap();
-        let outcome = store.record_movements(&[command], now).unwrap().remove(0);
+        let outcome = store
+            .record_movements(
+                &spares::domain::ledger::Actor::local("test"),
+                &[command],
+                now,
+            )
+            .unwrap()
+            .remove(0);
         if *sequence <= cut {
             assert!(outcome.replayed, "{} is missing", movement.idempotency_key);
             assert_eq!(outcome.sequence, *sequence);
