@@ -4,7 +4,8 @@ use clap::Parser;
 use spares::api::server::{Security, serve_with};
 use spares::api::tls::ServerTls;
 use spares::cli::{
-    Cli, Command, DEFAULT_LISTEN, KeysCommand, PoliciesCommand, ServeTlsArgs, client, load, local,
+    Cli, Command, DEFAULT_LISTEN, KeysCommand, MovementsCommand, PoliciesCommand, ServeTlsArgs,
+    client, load, local,
 };
 use spares::config::Limits;
 use spares::config_file::ConfigFile;
@@ -439,6 +440,69 @@ async fn run(cli: Cli) -> Result<String, String> {
             server,
         } => {
             text(spares::cli::jobs::list(&target(&server), kind.as_deref(), state.as_deref()).await)
+        }
+        Command::Movements { command } => match command {
+            MovementsCommand::List {
+                part,
+                location,
+                actor,
+                since,
+                until,
+                limit,
+                server,
+            } => {
+                let query = spares::cli::trail::MovementQuery {
+                    part,
+                    location,
+                    actor,
+                    since,
+                    until,
+                    limit,
+                };
+                text(spares::cli::trail::list_movements(&target(&server), &query).await)
+            }
+            MovementsCommand::Record {
+                kind,
+                part,
+                location,
+                quantity,
+                key,
+                to,
+                shipment,
+                expected_arrival,
+                note,
+                server,
+            } => {
+                let movement = spares::cli::trail::NewMovement {
+                    key,
+                    kind,
+                    part,
+                    location,
+                    quantity,
+                    to,
+                    shipment,
+                    expected_arrival,
+                    note,
+                };
+                text(spares::cli::trail::record_movement(&target(&server), &movement).await)
+            }
+        },
+        Command::Audit {
+            principal,
+            rpc,
+            since,
+            until,
+            limit,
+            server,
+        } => {
+            let query = spares::cli::trail::AuditQuery {
+                principal,
+                rpc,
+                since,
+                until,
+                limit,
+            };
+            text(spares::cli::trail::list_audit_events(&target(&server), &query).await)
         }
         Command::Policies { command } => match command {
             PoliciesCommand::History {
