@@ -4,20 +4,20 @@
 //! network so CI only checks that it runs. Ratios are quoted against the
 //! baseline of one `dispatch` (cut-off) computation measured in the same run.
 
+mod support;
 use criterion::{Criterion, criterion_group, criterion_main};
 use jiff::Timestamp;
-use jiff::civil::Time;
 use spares::domain::availability::{Availability, MemoryStock};
 use spares::domain::calendar::Departures;
 use spares::domain::ledger::{Balance, InboundShipment, Priority};
 use spares::domain::network::{
-    BusinessCalendar, Lane, LaneKind, Location, LocationKind, Network, Part, TransitTime,
-    TransportMode,
+    Lane, LaneKind, LocationKind, Network, Part, TransitTime, TransportMode,
 };
 use spares::domain::promise::{FulfilmentMode, OrderLine, OrderQuery, PromiseQuery};
 use spares::domain::transit::TransitQuantile;
 use spares::domain::where_is::WhereIsQuery;
 use std::hint::black_box;
+use support::location;
 
 /// Network shape: depots, regionals per depot, stores per regional.
 struct Shape {
@@ -27,22 +27,6 @@ struct Shape {
 }
 
 const ZONES: [&str; 3] = ["Europe/Amsterdam", "America/Chicago", "Asia/Singapore"];
-
-fn location(id: String, kind: LocationKind, zone: &str, lat: f64, lon: f64) -> Location {
-    Location {
-        name: id.clone(),
-        id,
-        kind,
-        latitude_deg: lat,
-        longitude_deg: lon,
-        time_zone: zone.into(),
-        calendar: BusinessCalendar::weekdays_8_to_17(),
-        order_cutoff_local: Time::constant(16, 0, 0, 0),
-        handling_minutes: 45,
-        replenishment_source: None,
-        country_code: "XX".into(),
-    }
-}
 
 fn lane(from: &str, to: &str, kind: LaneKind, mode: TransportMode, transit: TransitTime) -> Lane {
     Lane {

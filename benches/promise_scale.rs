@@ -28,19 +28,20 @@
 //! `cargo test --benches` (no `--bench` argument) it shrinks to 200 locations,
 //! 2,000 parts and 2,000 queries so CI only checks that it runs.
 
+mod support;
 use jiff::Timestamp;
-use jiff::civil::Time;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use spares::domain::availability::{Availability, StockSnapshot};
 use spares::domain::ledger::{Balance, InboundShipment, Priority};
 use spares::domain::network::{
-    BusinessCalendar, Criticality, Interchangeability, Lane, LaneKind, Location, LocationKind,
-    Network, Part, TransitTime, TransportMode,
+    Criticality, Interchangeability, Lane, LaneKind, LocationKind, Network, Part, TransitTime,
+    TransportMode,
 };
 use spares::domain::promise::{FulfilmentMode, PromiseQuery};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
+use support::location;
 
 /// Seed of every draw.
 const SEED: u64 = 2_000;
@@ -61,22 +62,6 @@ struct Shape {
     stores: usize,
     parts: usize,
     queries: usize,
-}
-
-fn location(id: String, kind: LocationKind, zone: &str, lat: f64, lon: f64) -> Location {
-    Location {
-        name: id.clone(),
-        id,
-        kind,
-        latitude_deg: lat,
-        longitude_deg: lon,
-        time_zone: zone.into(),
-        calendar: BusinessCalendar::weekdays_8_to_17(),
-        order_cutoff_local: Time::constant(16, 0, 0, 0),
-        handling_minutes: 45,
-        replenishment_source: None,
-        country_code: "XX".into(),
-    }
 }
 
 fn add_lane(network: &mut Network, from: &str, to: &str, kind: LaneKind, transit: TransitTime) {

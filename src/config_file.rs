@@ -64,6 +64,124 @@ pub struct ConfigFile {
     /// `[limits]`.
     #[serde(default)]
     pub limits: LimitsSection,
+    /// `[auth]`.
+    #[serde(default)]
+    pub auth: AuthSection,
+    /// `[jwt]`.
+    #[serde(default)]
+    pub jwt: JwtSection,
+    /// `[rate_limit]`.
+    #[serde(default)]
+    pub rate_limit: RateLimitSection,
+}
+
+/// `[auth]`: which credentials count and which RPCs stay open.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSection {
+    /// Health checks need no credentials (default true).
+    pub open_health: Option<bool>,
+    /// Reflection needs no credentials (default true).
+    pub open_reflection: Option<bool>,
+    /// The store's API keys authenticate (default true). Turn them off
+    /// when every caller comes through the identity provider (JWT) or
+    /// mutual TLS.
+    pub api_keys: Option<bool>,
+}
+
+/// `[jwt]`: bearer JWTs from an identity provider, the same as the
+/// `--jwt-*` flags. Without `public_key` or `jwks`, JWTs are not accepted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSection {
+    /// The provider's public key, PEM.
+    pub public_key: Option<PathBuf>,
+    /// The provider's keys as a JWKS file (a token's `kid` picks one).
+    pub jwks: Option<PathBuf>,
+    /// The one signature algorithm accepted (RS256, PS256, ES256, EdDSA, ...).
+    #[serde(default, deserialize_with = "jwt_algorithm")]
+    pub algorithm: Option<jsonwebtoken::Algorithm>,
+    /// Required `iss`.
+    pub issuer: Option<String>,
+    /// Required `aud`.
+    pub audience: Option<String>,
+    /// Leeway on `exp` and `nbf`, 0 to 600 seconds (default 30).
+    #[serde(default, deserialize_with = "leeway")]
+    pub leeway_seconds: Option<u64>,
+    /// Claim holding the role (default `spares_role`).
+    pub role_claim: Option<String>,
+    /// Claim holding a dealer's stores (default `spares_stores`).
+    pub stores_claim: Option<String>,
+    /// Claim holding a warehouse's locations (default `spares_locations`).
+    pub locations_claim: Option<String>,
+}
+
+/// `[rate_limit]`: each principal's token bucket, the same as
+/// `--rate-limit` and `--rate-burst`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSection {
+    /// Sustained requests a second per principal (0 = unlimited).
+    #[serde(default, deserialize_with = "rate")]
+    pub rate: Option<f64>,
+    /// Requests a principal may make at once after being idle (1 to a
+    /// million).
+    #[serde(default, deserialize_with = "burst")]
+    pub burst: Option<u32>,
+}
+
+impl RateLimitSection {
+    /// `limits` with this section's rate and burst laid over it.
+    pub fn apply(&self, limits: Limits) -> Limits {
+        Limits {
+            rate_per_principal_per_second: self
+                .rate
+                .unwrap_or(limits.rate_per_principal_per_second),
+            rate_burst_per_principal: self.burst.unwrap_or(limits.rate_burst_per_principal),
+            ..limits
+        }
+    }
+}
+
+/// Only asymmetric algorithms: with a shared secret (HS256) anyone who can
+/// verify a token could also mint one.
+fn jwt_algorithm<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<jsonwebtoken::Algorithm>, D::Error> {
+    use jsonwebtoken::Algorithm;
+    let text = String::deserialize(d)?;
+    let algorithm = text.parse::<Algorithm>().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "unknown JWT algorithm `{text}`: use RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384 or EdDSA"
+        ))
+    })?;
+    if matches!(
+        algorithm,
+        Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
+    ) {
+        return Err(serde::de::Error::custom(format!(
+            "JWT algorithm {text} uses a shared secret and is not accepted: use RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384 or EdDSA"
+        )));
+    }
+    Ok(Some(algorithm))
+}
+
+fn leeway<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    bounded(d, 0, 600)
+}
+
+fn rate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    let value = f64::deserialize(d)?;
+    if !(value.is_finite() && (0.0..=1e9).contains(&value)) {
+        return Err(serde::de::Error::custom(format!(
+            "{value} is out of range: use 0 (unlimited) to 1e9 requests a second"
+        )));
+    }
+    Ok(Some(value))
+}
+
+fn burst<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    to_u32(bounded(d, 1, 1_000_000)?)
 }
 
 /// `[tls]`: the same as the `--tls-*` and `--client-ca` flags.
@@ -324,6 +442,14 @@ impl ConfigFile {
         resolve(&mut config.tls.cert);
         resolve(&mut config.tls.key);
         resolve(&mut config.tls.client_ca);
+        resolve(&mut config.jwt.public_key);
+        resolve(&mut config.jwt.jwks);
+        if config.jwt.public_key.is_some() && config.jwt.jwks.is_some() {
+            return Err(ConfigError::Conflict {
+                path: path.to_path_buf(),
+                message: "[jwt] public_key and jwks: give one of them".into(),
+            });
+        }
         Ok(config)
     }
 

@@ -3,6 +3,7 @@
 use clap::Parser;
 use spares::api::server::{Security, serve_with};
 use spares::api::tls::ServerTls;
+use spares::auth::bearer::JwtAuthenticator;
 use spares::cli::{
     Cli, Command, DEFAULT_LISTEN, KeysCommand, MovementsCommand, PoliciesCommand, ServeTlsArgs,
     client, load, local,
@@ -106,21 +107,66 @@ fn server_tls(args: &ServeTlsArgs) -> Result<Option<Arc<ServerTls>>, String> {
     Ok(Some(tls))
 }
 
+/// The bearer-JWT authenticator of `settings`, checked against the
+/// service's clock; its key file is reloaded on SIGHUP and, when it
+/// changed, every `reload_seconds` (0: only on SIGHUP).
+fn jwt_authenticator(
+    settings: spares::identity::jwt::JwtSettings,
+    spares: &spares::service::Spares,
+    reload_seconds: u64,
+) -> Result<Arc<JwtAuthenticator>, String> {
+    let jwt = Arc::new(
+        JwtAuthenticator::load(settings, spares.clock().clone())
+            .map_err(|e| format!("JWT: {e}"))?,
+    );
+    if reload_seconds > 0 {
+        let watched = jwt.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(reload_seconds));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                match watched.reload_if_changed() {
+                    Ok(true) => tracing::info!("JWT key file changed: reloaded"),
+                    Ok(false) => {}
+                    Err(error) => tracing::warn!(
+                        %error,
+                        "JWT key file changed but cannot be used; keeping the previous keys"
+                    ),
+                }
+            }
+        });
+    }
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut hangups) = signal(SignalKind::hangup()) {
+            let reloaded = jwt.clone();
+            tokio::spawn(async move {
+                while hangups.recv().await.is_some() {
+                    match reloaded.reload() {
+                        Ok(()) => tracing::info!("SIGHUP: JWT keys reloaded"),
+                        Err(error) => tracing::warn!(
+                            %error,
+                            "SIGHUP: cannot reload the JWT keys; keeping the previous ones"
+                        ),
+                    }
+                }
+            });
+        }
+    }
+    Ok(jwt)
+}
+
 async fn serve_until_ctrl_c(
     spares: Arc<spares::service::Spares>,
     listen: std::net::SocketAddr,
     metrics_listen: Option<std::net::SocketAddr>,
-    insecure_dev: bool,
-    tls: Option<Arc<ServerTls>>,
+    security: Security,
 ) -> Result<(), String> {
-    let security = Security {
-        tls,
-        insecure_dev,
-        ..Security::default()
-    };
     // Refuse before binding anything when no caller could ever get in.
     spares::api::server::gate_settings(&spares, &security).map_err(|e| e.to_string())?;
-    if insecure_dev {
+    if security.insecure_dev {
         eprintln!("{INSECURE_BANNER}");
     }
     let listener = tokio::net::TcpListener::bind(listen)
@@ -160,13 +206,15 @@ async fn serve_until_ctrl_c(
 async fn run(cli: Cli) -> Result<String, String> {
     let text = |r: Result<String, client::ClientError>| r.map_err(|e| e.to_string());
     let client_tls = cli.client_tls.settings()?;
-    let api_key = cli.api_key.clone();
     // Client commands connect to `--server` over TLS if asked, with the
-    // caller's key.
-    let target = |server: &str| {
-        client::Target::from(server)
-            .tls(client_tls.clone())
-            .api_key(api_key.clone())
+    // caller's key or bearer token.
+    let caller = client::Target::default()
+        .tls(client_tls)
+        .api_key(cli.api_key.clone())
+        .bearer_token(cli.bearer_token.clone());
+    let target = |server: &str| client::Target {
+        url: server.to_string(),
+        ..caller.clone()
     };
     match cli.command {
         Command::Serve {
@@ -178,6 +226,7 @@ async fn run(cli: Cli) -> Result<String, String> {
             rate_limit,
             rate_burst,
             tls,
+            jwt,
         } => {
             // Flags and environment variables (clap reads both) over the
             // file, over the defaults.
@@ -185,7 +234,7 @@ async fn run(cli: Cli) -> Result<String, String> {
                 Some(path) => ConfigFile::load(path).map_err(|e| e.to_string())?,
                 None => ConfigFile::default(),
             };
-            let mut limits = file.limits.apply(Limits::default())?;
+            let mut limits = file.rate_limit.apply(file.limits.apply(Limits::default())?);
             if let Some(rate) = rate_limit {
                 if !(rate >= 0.0 && rate.is_finite()) {
                     return Err(format!(
@@ -207,12 +256,27 @@ async fn run(cli: Cli) -> Result<String, String> {
                 .or(file.data_dir)
                 .unwrap_or_else(|| "spares-data".into());
             let metrics_listen = metrics_listen.or(file.metrics_listen);
-            let tls = server_tls(&tls.over(&file.tls))?;
+            let tls = tls.over(&file.tls);
+            let reload_seconds = tls.tls_reload_seconds.unwrap_or(60);
+            let jwt = jwt.settings(&file.jwt)?;
+            let tls = server_tls(&tls)?;
             let spares = local::open_with(&data_dir, limits)?;
-            serve_until_ctrl_c(spares, listen, metrics_listen, insecure_dev, tls).await?;
+            let mut authenticators: Vec<Arc<dyn spares::auth::Authenticator>> = Vec::new();
+            if let Some(settings) = jwt {
+                authenticators.push(jwt_authenticator(settings, &spares, reload_seconds)?);
+            }
+            let security = Security {
+                tls,
+                insecure_dev,
+                open_health: file.auth.open_health.unwrap_or(true),
+                open_reflection: file.auth.open_reflection.unwrap_or(true),
+                api_keys: file.auth.api_keys.unwrap_or(true),
+                authenticators,
+            };
+            serve_until_ctrl_c(spares, listen, metrics_listen, security).await?;
             Ok(String::new())
         }
-        Command::Keys { command } => keys(command, api_key.as_deref()).await,
+        Command::Keys { command } => keys(command, &caller).await,
         Command::Demo {
             seed,
             parts,
@@ -241,7 +305,12 @@ async fn run(cli: Cli) -> Result<String, String> {
                 return Ok(report);
             }
             print!("{report}");
-            serve_until_ctrl_c(spares, listen, metrics_listen, insecure_dev, tls).await?;
+            let security = Security {
+                tls,
+                insecure_dev,
+                ..Security::default()
+            };
+            serve_until_ctrl_c(spares, listen, metrics_listen, security).await?;
             Ok(String::new())
         }
         Command::Import {
@@ -544,7 +613,7 @@ async fn run(cli: Cli) -> Result<String, String> {
 }
 
 /// `spares keys ...`.
-async fn keys(command: KeysCommand, api_key: Option<&str>) -> Result<String, String> {
+async fn keys(command: KeysCommand, caller: &client::Target) -> Result<String, String> {
     use spares::cli::keys::{create, list, place, revoke};
     match command {
         KeysCommand::Create {
@@ -556,7 +625,7 @@ async fn keys(command: KeysCommand, api_key: Option<&str>) -> Result<String, Str
             server,
         } => {
             let role = role.parse().map_err(|e| format!("--role: {e}"))?;
-            let place = place(data_dir.as_deref(), server.as_deref(), api_key)?;
+            let place = place(data_dir.as_deref(), server.as_deref(), caller)?;
             let new = spares::service::keys::NewApiKey {
                 role,
                 stores,
@@ -570,14 +639,14 @@ async fn keys(command: KeysCommand, api_key: Option<&str>) -> Result<String, Str
             all,
             data_dir,
             server,
-        } => list(place(data_dir.as_deref(), server.as_deref(), api_key)?, all).await,
+        } => list(place(data_dir.as_deref(), server.as_deref(), caller)?, all).await,
         KeysCommand::Revoke {
             key_id,
             data_dir,
             server,
         } => {
             revoke(
-                place(data_dir.as_deref(), server.as_deref(), api_key)?,
+                place(data_dir.as_deref(), server.as_deref(), caller)?,
                 &key_id,
             )
             .await

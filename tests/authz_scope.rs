@@ -12,10 +12,9 @@
 mod common;
 
 use common::TestServer;
-use jiff::Timestamp;
 use spares::auth::Role;
 use spares::config::Limits;
-use spares::demo::{DemoConfig, build_demo};
+use spares::demo::DemoConfig;
 use spares::domain::network::LocationKind;
 use spares::pb;
 use std::time::Duration;
@@ -23,31 +22,16 @@ use tokio_stream::StreamExt;
 use tonic::Code;
 
 async fn with_small_demo(limits: Limits) -> TestServer {
-    let server = TestServer::start_with(limits).await;
-    let now: Timestamp = "2026-11-23T14:00:00Z".parse().unwrap();
-    let demo = build_demo(
-        &DemoConfig {
+    TestServer::with_demo(
+        DemoConfig {
             seed: 5,
             parts: 40,
             stores: 12,
             ..DemoConfig::default()
         },
-        now,
+        limits,
     )
-    .unwrap();
-    let spares = server.spares.clone();
-    tokio::task::spawn_blocking(move || {
-        spares.load_master_data(&demo.bundle()).unwrap();
-        spares
-            .load_movements(
-                &spares::domain::ledger::Actor::local("test"),
-                &demo.movements,
-            )
-            .unwrap();
-    })
     .await
-    .unwrap();
-    server
 }
 
 /// Two stores, each holding available stock of some part: (store, part).

@@ -50,6 +50,15 @@ fn the_documented_example_parses_to_the_defaults() {
     assert_eq!(file.listen, Some("127.0.0.1:50051".parse().unwrap()));
     assert_eq!(file.tls.reload_seconds, Some(60));
     assert!(file.tls.cert.is_none());
+    let rated = file.rate_limit.apply(Limits::default());
+    assert_eq!(
+        format!("{rated:?}"),
+        format!("{defaults:?}"),
+        "[rate_limit] shows the defaults"
+    );
+    assert_eq!(file.auth.open_health, Some(true));
+    assert_eq!(file.auth.api_keys, Some(true));
+    assert!(file.jwt.public_key.is_none() && file.jwt.jwks.is_none());
 }
 
 #[test]
@@ -177,4 +186,113 @@ async fn serve_reads_the_file_and_flags_override_it() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("bad.toml:2:16"), "{stderr}");
+}
+
+#[test]
+fn auth_jwt_and_rate_limit_sections_are_read_and_checked() {
+    use spares::cli::serve_auth::ServeJwtArgs;
+    use spares::identity::jwt::JwtKeySource;
+    let file = parse(
+        r#"
+[auth]
+open_health = true
+open_reflection = false
+api_keys = false
+[jwt]
+jwks = "idp/jwks.json"
+algorithm = "RS256"
+issuer = "https://idp.example"
+audience = "spares"
+leeway_seconds = 5
+role_claim = "roles"
+[rate_limit]
+rate = 50
+burst = 100
+"#,
+    )
+    .unwrap();
+    assert_eq!(file.auth.open_reflection, Some(false));
+    assert_eq!(file.auth.api_keys, Some(false));
+    let limits = file.rate_limit.apply(Limits::default());
+    assert_eq!(limits.rate_per_principal_per_second, 50.0);
+    assert_eq!(limits.rate_burst_per_principal, 100);
+
+    // The file alone gives the settings, the relative path resolved.
+    let settings = ServeJwtArgs::default()
+        .settings(&file.jwt)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        settings.keys,
+        JwtKeySource::Jwks("/etc/spares/idp/jwks.json".into())
+    );
+    assert_eq!(settings.algorithm, jsonwebtoken::Algorithm::RS256);
+    assert_eq!(settings.leeway_seconds, 5);
+    assert_eq!(settings.role_claim, "roles");
+    // Flags win over the file: a public key replaces the file's JWKS.
+    let flags = ServeJwtArgs {
+        jwt_public_key: Some("/keys/idp.pem".into()),
+        jwt_algorithm: Some("ES256".into()),
+        jwt_audience: Some("spares-eu".into()),
+        ..ServeJwtArgs::default()
+    };
+    let settings = flags.settings(&file.jwt).unwrap().unwrap();
+    assert_eq!(
+        settings.keys,
+        JwtKeySource::PublicKeyPem("/keys/idp.pem".into())
+    );
+    assert_eq!(settings.algorithm, jsonwebtoken::Algorithm::ES256);
+    assert_eq!(
+        (settings.issuer.as_str(), settings.audience.as_str()),
+        ("https://idp.example", "spares-eu")
+    );
+
+    // A key without an audience, an issuer without a key, a shared-secret
+    // algorithm: refused, naming what is missing.
+    let no_audience =
+        parse("[jwt]\npublic_key = \"k.pem\"\nalgorithm = \"ES256\"\nissuer = \"i\"\n").unwrap();
+    let error = ServeJwtArgs::default()
+        .settings(&no_audience.jwt)
+        .unwrap_err();
+    assert!(error.contains("--jwt-audience"), "{error}");
+    let no_key = ServeJwtArgs {
+        jwt_issuer: Some("i".into()),
+        ..ServeJwtArgs::default()
+    };
+    let error = no_key.settings(&Default::default()).unwrap_err();
+    assert!(error.contains("--jwt-public-key"), "{error}");
+    let hs = ServeJwtArgs {
+        jwt_public_key: Some("k.pem".into()),
+        jwt_algorithm: Some("HS256".into()),
+        ..ServeJwtArgs::default()
+    };
+    assert!(
+        hs.settings(&Default::default())
+            .unwrap_err()
+            .contains("shared-secret")
+    );
+    assert_eq!(
+        ServeJwtArgs::default().settings(&Default::default()),
+        Ok(None)
+    );
+
+    // Bad values, at their line and column.
+    let (line, column, message) = parse_error("[jwt]\nalgorithm = \"HS256\"\n");
+    assert_eq!((line, column), (2, 13), "{message}");
+    assert!(message.contains("shared secret"), "{message}");
+    let (line, column, message) = parse_error("[jwt]\nalgorithm = \"XYZ\"\n");
+    assert_eq!((line, column), (2, 13), "{message}");
+    let (line, column, message) = parse_error("[rate_limit]\nrate = -1\n");
+    assert_eq!((line, column), (2, 8), "{message}");
+    assert!(message.contains("out of range"), "{message}");
+    let (line, _, message) = parse_error("[rate_limit]\nrate = 1\nburst = 0\n");
+    assert_eq!(line, 3, "{message}");
+    let (line, column, message) = parse_error("[auth]\nopen_health = true\n  keys = false\n");
+    assert_eq!((line, column), (3, 3), "{message}");
+    let (line, _, message) = parse_error("[auth]\napi_keys = \"no\"\n");
+    assert_eq!(line, 2, "{message}");
+    let (line, _, message) = parse_error("[jwt]\nleeway_seconds = 601\n");
+    assert_eq!(line, 2, "{message}");
+    let both = parse("[jwt]\npublic_key = \"a.pem\"\njwks = \"b.json\"\n").unwrap_err();
+    assert!(matches!(both, ConfigError::Conflict { .. }), "{both}");
 }

@@ -9,7 +9,7 @@ use common::TestServer;
 use jiff::Timestamp;
 use spares::clock::ManualClock;
 use spares::config::Limits;
-use spares::demo::{DemoConfig, build_demo};
+use spares::demo::DemoConfig;
 use spares::pb;
 use spares::service::Spares;
 use spares::service::jobs::{JobKind, JobRecord, JobState};
@@ -21,31 +21,16 @@ use tokio_stream::StreamExt;
 use tonic::Code;
 
 async fn with_small_demo() -> TestServer {
-    let server = TestServer::start().await;
-    let now: Timestamp = "2026-11-23T14:00:00Z".parse().unwrap();
-    let demo = build_demo(
-        &DemoConfig {
+    TestServer::with_demo(
+        DemoConfig {
             seed: 5,
             parts: 40,
             stores: 12,
             ..DemoConfig::default()
         },
-        now,
+        Limits::default(),
     )
-    .unwrap();
-    let spares = server.spares.clone();
-    tokio::task::spawn_blocking(move || {
-        spares.load_master_data(&demo.bundle()).unwrap();
-        spares
-            .load_movements(
-                &spares::domain::ledger::Actor::local("test"),
-                &demo.movements,
-            )
-            .unwrap();
-    })
     .await
-    .unwrap();
-    server
 }
 
 async fn follow(

@@ -10,53 +10,29 @@
 
 mod common;
 
-use common::TestServer;
-use jiff::Timestamp;
-use spares::demo::{DemoConfig, build_demo};
+use common::{TestServer, python_with_grpcio};
+use spares::config::Limits;
+use spares::demo::DemoConfig;
 use spares::pb;
 use std::process::Command;
 use std::time::Duration;
 use tokio_stream::StreamExt;
 
-fn python_with_grpcio() -> bool {
-    Command::new("python3")
-        .args(["-c", "import grpc"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_grpcio_on_default_settings_fetches_a_result_over_4_mb() {
-    if !python_with_grpcio() {
-        eprintln!(
-            "SKIPPED python_grpcio_on_default_settings_fetches_a_result_over_4_mb: python3 with grpcio not found (`python3 -m pip install grpcio`; .ci/run does)"
-        );
+    if !python_with_grpcio("python_grpcio_on_default_settings_fetches_a_result_over_4_mb") {
         return;
     }
-    let server = TestServer::start().await;
-    let now: Timestamp = "2026-11-23T14:00:00Z".parse().unwrap();
-    let demo = build_demo(
-        &DemoConfig {
+    let server = TestServer::with_demo(
+        DemoConfig {
             seed: 7,
             parts: 60,
             stores: 40,
             ..DemoConfig::default()
         },
-        now,
+        Limits::default(),
     )
-    .unwrap();
-    let spares = server.spares.clone();
-    tokio::task::spawn_blocking(move || {
-        spares.load_master_data(&demo.bundle()).unwrap();
-        spares
-            .load_movements(
-                &spares::domain::ledger::Actor::local("test"),
-                &demo.movements,
-            )
-            .unwrap();
-    })
-    .await
-    .unwrap();
+    .await;
     let mut clients = server.clients().await;
     let shock = |name: &str, multiplier: f64| pb::Scenario {
         name: name.into(),

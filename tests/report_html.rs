@@ -9,8 +9,8 @@
 mod common;
 
 use common::TestServer;
-use jiff::Timestamp;
-use spares::demo::{DemoConfig, build_demo};
+use spares::config::Limits;
+use spares::demo::DemoConfig;
 use spares::pb;
 use std::path::Path;
 use std::process::Command;
@@ -18,31 +18,16 @@ use std::time::Duration;
 use tokio_stream::StreamExt;
 
 async fn small_demo() -> TestServer {
-    let server = TestServer::start().await;
-    let now: Timestamp = "2026-11-23T14:00:00Z".parse().unwrap();
-    let demo = build_demo(
-        &DemoConfig {
+    TestServer::with_demo(
+        DemoConfig {
             seed: 5,
             parts: 30,
             stores: 10,
             ..DemoConfig::default()
         },
-        now,
+        Limits::default(),
     )
-    .unwrap();
-    let spares = server.spares.clone();
-    tokio::task::spawn_blocking(move || {
-        spares.load_master_data(&demo.bundle()).unwrap();
-        spares
-            .load_movements(
-                &spares::domain::ledger::Actor::local("test"),
-                &demo.movements,
-            )
-            .unwrap();
-    })
     .await
-    .unwrap();
-    server
 }
 
 async fn wait(server: &TestServer, job: pb::Job) -> pb::Job {

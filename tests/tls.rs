@@ -13,7 +13,7 @@ mod certs;
 mod common;
 
 use certs::{Ca, TlsSetup, write};
-use common::{TestServer, small_network};
+use common::{TestServer, python_with_grpcio, small_network};
 use spares::api::tls::{ServerTls, TlsFiles};
 use spares::cli::client::{ClientError, ClientTls, Target, connect};
 use spares::pb;
@@ -341,19 +341,9 @@ async fn the_binary_serves_tls_the_cli_connects_and_sighup_reloads() {
     assert!(status.success());
 }
 
-fn python_with_grpcio() -> bool {
-    Command::new("python3")
-        .args(["-c", "import grpc"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_python_grpcio_client_connects_over_tls_and_mutual_tls() {
-    if !python_with_grpcio() {
-        eprintln!(
-            "SKIPPED a_python_grpcio_client_connects_over_tls_and_mutual_tls: python3 with grpcio not found (`python3 -m pip install grpcio`; .ci/run does)"
-        );
+    if !python_with_grpcio("a_python_grpcio_client_connects_over_tls_and_mutual_tls") {
         return;
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/tls_client.py");

@@ -6,6 +6,7 @@ pub mod access_log;
 pub mod admin;
 pub mod audit;
 pub mod availability;
+pub mod client_certificate;
 pub mod codec;
 pub mod convert;
 pub mod gate;

@@ -44,6 +44,11 @@ pub enum ServeError {
     /// Authentication is on and nothing could authenticate a caller.
     #[error("{NO_KEYS}")]
     NoCredentials,
+    /// API keys are turned off and no other credential is configured.
+    #[error(
+        "authentication is on, API keys are turned off ([auth] api_keys = false) and neither a JWT key (--jwt-public-key / --jwt-jwks) nor client certificates (--client-ca) are configured, so every call would be refused"
+    )]
+    NoAuthenticator,
 }
 
 /// How the server protects its connections and who it lets in.
@@ -59,8 +64,12 @@ pub struct Security {
     pub open_health: bool,
     /// Reflection needs no credentials (the default).
     pub open_reflection: bool,
-    /// Authenticators asked after the API keys of the store (bearer JWT,
-    /// client certificates).
+    /// Whether the store's API keys authenticate (the default). Off, only
+    /// bearer JWTs and client certificates do.
+    pub api_keys: bool,
+    /// Authenticators asked after the API keys of the store (a bearer JWT
+    /// verifier). Client certificates need no entry: with a client CA in
+    /// `tls`, they are asked last (see [`super::client_certificate`]).
     pub authenticators: Vec<Arc<dyn crate::auth::Authenticator>>,
 }
 
@@ -73,6 +82,7 @@ impl Default for Security {
             insecure_dev: false,
             open_health: true,
             open_reflection: true,
+            api_keys: true,
             authenticators: Vec::new(),
         }
     }
@@ -82,23 +92,42 @@ impl Default for Security {
 /// authenticate with: it could only ever answer UNAUTHENTICATED.
 pub const NO_KEYS: &str = "authentication is on and the data directory holds no API key, so every call would be refused. Create the first administrator key with `spares keys create --role admin --data-dir DIR` (with the server stopped; the key is printed once), or serve with `--insecure-dev` to turn authentication off on a private network";
 
-/// The gate of a server over `spares`.
+/// The gate of a server over `spares`: its authenticators in order (API
+/// keys, then the configured ones such as bearer JWT, then client
+/// certificates when TLS has a client CA), open RPCs and rate limit.
 ///
 /// # Errors
 /// [`ServeError::NoCredentials`] when authentication is on and there is
-/// neither an active API key nor another authenticator.
+/// neither an active API key nor another authenticator;
+/// [`ServeError::NoAuthenticator`] when API keys are off and nothing else
+/// is configured.
 pub fn gate_settings(spares: &Spares, security: &Security) -> Result<GateSettings, ServeError> {
-    if !security.insecure_dev
-        && spares.key_ring().active() == 0
-        && security.authenticators.is_empty()
-    {
-        return Err(ServeError::NoCredentials);
+    let mutual_tls = security
+        .tls
+        .as_ref()
+        .is_some_and(|tls| tls.requires_client_certificate());
+    let others = !security.authenticators.is_empty() || mutual_tls;
+    if !security.insecure_dev && !others {
+        if !security.api_keys {
+            return Err(ServeError::NoAuthenticator);
+        }
+        if spares.key_ring().active() == 0 {
+            return Err(ServeError::NoCredentials);
+        }
     }
-    let mut authenticators = crate::auth::Authenticators::new().with(Arc::new(
-        crate::auth::keys::ApiKeyAuthenticator::new(spares.key_ring().clone()),
-    ));
+    let mut authenticators = crate::auth::Authenticators::new();
+    if security.api_keys {
+        authenticators = authenticators.with(Arc::new(
+            crate::auth::keys::ApiKeyAuthenticator::new(spares.key_ring().clone()),
+        ));
+    }
     for extra in &security.authenticators {
         authenticators = authenticators.with(extra.clone());
+    }
+    if mutual_tls {
+        authenticators = authenticators.with(Arc::new(
+            super::client_certificate::ClientCertificateAuthenticator,
+        ));
     }
     let limits = spares.limits();
     Ok(GateSettings {

@@ -57,7 +57,9 @@ impl From<crate::auth::AuthError> for Status {
     fn from(error: crate::auth::AuthError) -> Self {
         use crate::auth::AuthError;
         let code = match &error {
-            AuthError::Unauthenticated => Code::Unauthenticated,
+            AuthError::Unauthenticated | AuthError::MissingCredentials { .. } => {
+                Code::Unauthenticated
+            }
             AuthError::PermissionDenied { .. } => Code::PermissionDenied,
             AuthError::RateLimited { .. } => Code::ResourceExhausted,
         };

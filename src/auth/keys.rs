@@ -274,6 +274,10 @@ impl Authenticator for ApiKeyAuthenticator {
             (Some(_), None) => Verdict::Refused,
         }
     }
+
+    fn accepts(&self) -> &'static str {
+        "an API key (`x-api-key: spk_...` or `authorization: Bearer spk_...`; an administrator creates keys with `spares keys create`)"
+    }
 }
 
 #[cfg(test)]

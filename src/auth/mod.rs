@@ -9,6 +9,7 @@
 //! Nothing here knows protobuf; the gRPC codes of [`AuthError`] are chosen
 //! in `api::status`.
 
+pub mod bearer;
 pub mod keys;
 pub mod principal;
 pub mod rate;
@@ -44,6 +45,11 @@ pub enum Verdict {
 pub trait Authenticator: Send + Sync + std::fmt::Debug + 'static {
     /// Looks at the request's credentials.
     fn authenticate(&self, credentials: &Credentials<'_>) -> Verdict;
+
+    /// The credential this authenticator accepts and how to present it, for
+    /// the refusal of a request that presented none (it says what is
+    /// missing, never which keys, subjects or certificates exist).
+    fn accepts(&self) -> &'static str;
 }
 
 /// The authenticators of a server, asked in order.
@@ -66,8 +72,9 @@ impl Authenticators {
     /// [`Verdict::Absent`] decides.
     ///
     /// # Errors
-    /// [`AuthError::Unauthenticated`] when no credentials were presented or
-    /// the presented ones do not verify (the error does not say which).
+    /// [`AuthError::MissingCredentials`] (naming what this server accepts)
+    /// when no credentials were presented; [`AuthError::Unauthenticated`]
+    /// when the presented ones do not verify (it does not say why).
     pub fn authenticate(&self, credentials: &Credentials<'_>) -> Result<Arc<Principal>, AuthError> {
         for authenticator in &self.0 {
             match authenticator.authenticate(credentials) {
@@ -76,20 +83,50 @@ impl Authenticators {
                 Verdict::Refused => return Err(AuthError::Unauthenticated),
             }
         }
-        Err(AuthError::Unauthenticated)
+        Err(AuthError::MissingCredentials {
+            accepted: self.accepted(),
+        })
+    }
+
+    /// What the authenticators accept, as one sentence fragment.
+    pub fn accepted(&self) -> String {
+        let kinds: Vec<&str> = self.0.iter().map(|a| a.accepts()).collect();
+        match kinds.as_slice() {
+            [] => "nothing: authentication is on and no credential kind is configured".into(),
+            [one] => (*one).to_string(),
+            [first @ .., last] => format!("{}, or {last}", first.join(", ")),
+        }
+    }
+
+    /// How many authenticators there are.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
 /// Why a request was refused before it reached its handler.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum AuthError {
-    /// No valid credentials (maps to `UNAUTHENTICATED`). Deliberately one
-    /// message for missing, malformed, unknown and revoked credentials, so a
-    /// caller learns nothing about which keys exist.
+    /// Credentials that do not verify (maps to `UNAUTHENTICATED`).
+    /// Deliberately one message for malformed, unknown, revoked, expired
+    /// and forged credentials, so a caller learns nothing about which keys
+    /// exist.
     #[error(
-        "missing or invalid credentials: send an API key in the `x-api-key` header (or `authorization: Bearer <key>`); an administrator creates keys with `spares keys create`"
+        "invalid credentials: the API key, bearer token or client certificate presented does not verify (unknown, revoked, expired, for another audience or forged)"
     )]
     Unauthenticated,
+    /// No credentials at all (maps to `UNAUTHENTICATED`): the message names
+    /// the kinds of credential this server accepts.
+    #[error("no credentials: this server accepts {accepted}")]
+    MissingCredentials {
+        /// The credential kinds accepted, and how to present them.
+        accepted: String,
+    },
     /// The caller's role may not call this RPC (maps to `PERMISSION_DENIED`).
     #[error("role {role} may not call {rpc}")]
     PermissionDenied {

@@ -59,10 +59,13 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// The credentials a client adds to every call (an interceptor).
+/// The credentials a client adds to every call (an interceptor): an API
+/// key in `x-api-key`, or a bearer token (a JWT from the organisation's
+/// identity provider) in `authorization: Bearer <token>`.
 #[derive(Debug, Clone, Default)]
 pub struct CallCredentials {
     api_key: Option<MetadataValue<Ascii>>,
+    authorization: Option<MetadataValue<Ascii>>,
 }
 
 impl CallCredentials {
@@ -71,16 +74,50 @@ impl CallCredentials {
     /// # Errors
     /// [`ClientError::Usage`] if the key cannot be a header value.
     pub fn new(api_key: Option<&str>) -> Result<Self, ClientError> {
+        Self::with_bearer(api_key, None)
+    }
+
+    /// Credentials carrying `api_key` or `bearer_token`, if given.
+    ///
+    /// # Errors
+    /// [`ClientError::Usage`] if both are given (the server would act as
+    /// the key and ignore the token, which is never what was meant), or if
+    /// one cannot be a header value.
+    pub fn with_bearer(
+        api_key: Option<&str>,
+        bearer_token: Option<&str>,
+    ) -> Result<Self, ClientError> {
+        let api_key = api_key.map(str::trim).filter(|k| !k.is_empty());
+        let bearer_token = bearer_token.map(str::trim).filter(|t| !t.is_empty());
+        if api_key.is_some() && bearer_token.is_some() {
+            return Err(ClientError::Usage(
+                "both an API key (--api-key / SPARES_API_KEY) and a bearer token (--bearer-token / SPARES_BEARER_TOKEN) are set: give one".into(),
+            ));
+        }
         let api_key = api_key
             .map(|key| {
-                key.trim().parse::<MetadataValue<Ascii>>().map_err(|_| {
+                key.parse::<MetadataValue<Ascii>>().map_err(|_| {
                     ClientError::Usage(
                         "--api-key / SPARES_API_KEY: not a valid key (expected spk_...)".into(),
                     )
                 })
             })
             .transpose()?;
-        Ok(Self { api_key })
+        let authorization = bearer_token
+            .map(|token| {
+                format!("Bearer {token}")
+                    .parse::<MetadataValue<Ascii>>()
+                    .map_err(|_| {
+                        ClientError::Usage(
+                            "--bearer-token / SPARES_BEARER_TOKEN: not a valid token (printable ASCII, e.g. a JWT)".into(),
+                        )
+                    })
+            })
+            .transpose()?;
+        Ok(Self {
+            api_key,
+            authorization,
+        })
     }
 }
 
@@ -93,6 +130,11 @@ impl tonic::service::Interceptor for CallCredentials {
             request
                 .metadata_mut()
                 .insert(crate::auth::keys::KEY_HEADER, key.clone());
+        }
+        if let Some(value) = &self.authorization {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
         }
         Ok(request)
     }
@@ -140,6 +182,8 @@ pub struct Target {
     pub tls: Option<ClientTls>,
     /// An API key (`spk_...`) sent with every call, if any.
     pub api_key: Option<String>,
+    /// A bearer token (a JWT) sent with every call, if any.
+    pub bearer_token: Option<String>,
 }
 
 impl Target {
@@ -149,7 +193,15 @@ impl Target {
             url: url.into(),
             tls: None,
             api_key,
+            bearer_token: None,
         }
+    }
+
+    /// This target presenting `bearer_token` (`None`: no token).
+    #[must_use]
+    pub fn bearer_token(mut self, bearer_token: Option<String>) -> Self {
+        self.bearer_token = bearer_token;
+        self
     }
 
     /// This target presenting `api_key` (`None`: anonymous).
@@ -259,7 +311,8 @@ impl ClientTls {
 /// reached or the TLS handshake fails.
 pub async fn channel(target: impl Into<Target>) -> Result<AuthChannel, ClientError> {
     let target = target.into();
-    let credentials = CallCredentials::new(target.api_key.as_deref())?;
+    let credentials =
+        CallCredentials::with_bearer(target.api_key.as_deref(), target.bearer_token.as_deref())?;
     let url = &target.dial_url();
     let mut endpoint = Channel::from_shared(url.clone())
         .map_err(|e| ClientError::Usage(format!("bad server URL {url:?}: {e}")))?;

@@ -19,23 +19,24 @@ pub enum KeysPlace<'a> {
     Server(Target),
 }
 
-/// The place of a keys command from its flags.
+/// The place of a keys command from its flags; through a server, the
+/// call presents `caller`'s credentials and TLS settings.
 ///
 /// # Errors
 /// A usage message unless exactly one of them is given.
 pub fn place<'a>(
     data_dir: Option<&'a Path>,
     server: Option<&str>,
-    api_key: Option<&str>,
+    caller: &Target,
 ) -> Result<KeysPlace<'a>, String> {
     match (data_dir, server) {
         (Some(dir), None) => Ok(KeysPlace::DataDir(dir)),
-        (None, Some(url)) => Ok(KeysPlace::Server(Target::new(
-            url,
-            api_key.map(str::to_string),
-        ))),
+        (None, Some(url)) => Ok(KeysPlace::Server(Target {
+            url: url.to_string(),
+            ..caller.clone()
+        })),
         _ => Err(
-            "give --data-dir DIR (offline; no server may be using it) or --server URL (with an admin --api-key)"
+            "give --data-dir DIR (offline; no server may be using it) or --server URL (with an admin --api-key or --bearer-token)"
                 .into(),
         ),
     }

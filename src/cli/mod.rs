@@ -10,6 +10,7 @@ pub mod local;
 pub mod planning;
 pub mod policies;
 pub mod report;
+pub mod serve_auth;
 pub mod table;
 pub mod trail;
 
@@ -33,6 +34,16 @@ pub struct Cli {
     /// `spares keys create`).
     #[arg(long, global = true, env = "SPARES_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+    /// Bearer token (a JWT from your identity provider) presented by client
+    /// commands instead of an API key.
+    #[arg(
+        long,
+        global = true,
+        env = "SPARES_BEARER_TOKEN",
+        hide_env_values = true,
+        value_name = "JWT"
+    )]
+    pub bearer_token: Option<String>,
     /// How client commands speak TLS.
     #[command(flatten)]
     pub client_tls: ClientTlsArgs,
@@ -202,6 +213,9 @@ pub enum Command {
         /// TLS.
         #[command(flatten)]
         tls: ServeTlsArgs,
+        /// Bearer JWTs.
+        #[command(flatten)]
+        jwt: serve_auth::ServeJwtArgs,
     },
     /// Builds the demo network (real cities, 20,000 parts, seeded stock) into
     /// an embedded sled store, serves it over gRPC and prints calls to try.

@@ -395,6 +395,7 @@ fn run(
         let stage = |f: f64| progress(0.62 + 0.33 * f, "scoring plans out of sample");
         Some(compare::compare(
             network, &trees, &trained, &solved, &baselines, &objective, window, request, &stage,
+            cancel,
         )?)
     } else {
         None

@@ -39,6 +39,27 @@ impl TestServer {
         Self::start_with(Limits::default()).await
     }
 
+    /// Starts a server with `limits` and loads a demo network built by
+    /// `config` at 2026-11-23T14:00:00Z (master data and opening movements).
+    pub async fn with_demo(config: spares::demo::DemoConfig, limits: Limits) -> Self {
+        let server = Self::start_with(limits).await;
+        let now: jiff::Timestamp = "2026-11-23T14:00:00Z".parse().unwrap();
+        let demo = spares::demo::build_demo(&config, now).unwrap();
+        let spares = server.spares.clone();
+        tokio::task::spawn_blocking(move || {
+            spares.load_master_data(&demo.bundle()).unwrap();
+            spares
+                .load_movements(
+                    &spares::domain::ledger::Actor::local("test"),
+                    &demo.movements,
+                )
+                .unwrap();
+        })
+        .await
+        .unwrap();
+        server
+    }
+
     /// Starts a server with the given limits.
     pub async fn start_with(limits: Limits) -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -57,14 +78,34 @@ impl TestServer {
 
     /// Starts a server over `dir`, over TLS when `tls` is given.
     pub async fn start_serving(dir: TempDir, limits: Limits, tls: Option<Arc<ServerTls>>) -> Self {
+        Self::start_secured(dir, limits, move |_| Security {
+            tls,
+            ..Security::default()
+        })
+        .await
+    }
+
+    /// Starts a server over `dir` whose security `secure` makes from the
+    /// service (authenticators that read its clock, TLS, API keys on or
+    /// off). The administrator key is created whatever `secure` says.
+    pub async fn start_secured(
+        dir: TempDir,
+        limits: Limits,
+        secure: impl FnOnce(&Arc<Spares>) -> Security,
+    ) -> Self {
         let clock = Arc::new(ManualClock::new(
             "2026-11-23T14:00:00Z".parse::<Timestamp>().unwrap(),
         ));
         let store = SledStore::open(dir.path()).unwrap();
         let spares = Arc::new(Spares::new(Arc::new(store), clock.clone(), limits).unwrap());
         let admin_key = create_key(&spares, Role::Admin, &[], &[]);
+        let security = secure(&spares);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let scheme = if tls.is_some() { "https" } else { "http" };
+        let scheme = if security.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let url = format!("{scheme}://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
         let server = spares.clone();
@@ -75,10 +116,7 @@ impl TestServer {
                 async {
                     let _ = stopped.await;
                 },
-                Security {
-                    tls,
-                    ..Security::default()
-                },
+                security,
             )
             .await
             .unwrap();
@@ -238,4 +276,19 @@ pub async fn small_network(clients: &mut Clients) {
         })
         .await
         .unwrap();
+}
+
+/// Whether `python3` with grpcio is available; when it is not, prints a
+/// visible SKIPPED line naming `test` and how to install it.
+pub fn python_with_grpcio(test: &str) -> bool {
+    let found = std::process::Command::new("python3")
+        .args(["-c", "import grpc"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        eprintln!(
+            "SKIPPED {test}: python3 with grpcio not found (`python3 -m pip install grpcio`; .ci/run does)"
+        );
+    }
+    found
 }

@@ -12,7 +12,7 @@
 //! optimality gap, then a local search (single-block switches within the budget) polishes
 //! the plan.
 
-use super::decompose::{Block, Candidate, Coupling, lagrangian, objective, spent, total_losses};
+use super::decompose::{Block, Candidate, Coupling, objective, solve_blocks, spent, total_losses};
 use super::evaluate::Evaluation;
 use super::{MAX_CELLS, Method, OptimizeOptions, Plan};
 use crate::error::{Result, SolverError, invalid, non_negative, open_unit, positive};
@@ -236,31 +236,29 @@ pub fn optimize_curves(model: &CurveModel, options: &OptimizeOptions) -> Result<
         cvar_weight: model.cvar_weight,
         scenarios: model.scenarios,
     };
-    let outcome = lagrangian(&blocks, &coupling, options, start)?;
-    let Some(choice) = outcome.choice else {
-        return Err(SolverError::Infeasible(
-            "the service floors alone cost more than the budget".into(),
-        ));
-    };
-    let remaining = (options.time_limit_seconds - start.elapsed().as_secs_f64()).max(0.0);
-    let (choice, polish_timed_out) = polish(&blocks, &coupling, choice, remaining);
-    let stock = super::decompose::stock_of(&blocks, &choice, model.items.len());
-    let losses = total_losses(&blocks, &choice, model.scenarios);
-    let evaluation = model.summarise(&stock, losses);
+    let solved = solve_blocks(
+        &blocks,
+        &coupling,
+        options,
+        start,
+        "the service floors alone cost more than the budget",
+    )?;
+    let stock = super::decompose::stock_of(&blocks, &solved.choice, model.items.len());
+    let evaluation = model.summarise(&stock, solved.losses);
     let status = super::decompose::status(
         evaluation.objective,
-        outcome.lower_bound,
+        solved.lower_bound,
         options,
-        outcome.timed_out || polish_timed_out,
+        solved.timed_out,
     );
     Ok(super::joint::plan(
         stock,
         evaluation,
-        outcome.lower_bound,
+        solved.lower_bound,
         status,
         Method::Decomposed,
         Some(options),
-        outcome.iterations,
+        solved.iterations,
         start,
     ))
 }

@@ -494,3 +494,44 @@ pub(crate) fn objective(
     let mean = losses.iter().sum::<f64>() / losses.len() as f64;
     holding + mean + coupling.cvar_weight * cvar(losses, coupling.cvar_alpha).unwrap_or(mean)
 }
+
+/// A choice over blocks coupled only by the budget and the network-wide CVaR, after the
+/// Lagrangian loop and the polishing search.
+pub(crate) struct Solved {
+    /// Candidate index per block.
+    pub choice: Vec<usize>,
+    /// Summed losses of the choice in each scenario.
+    pub losses: Vec<f64>,
+    /// Best Lagrangian lower bound.
+    pub lower_bound: f64,
+    /// Lagrangian iterations run.
+    pub iterations: usize,
+    /// Stopped by the time limit (in the loop or the polish).
+    pub timed_out: bool,
+}
+
+/// Solves `blocks` under `coupling` (no capacity rows): the Lagrangian decomposition, then
+/// the polishing search in the time left. `infeasible` says why when no feasible choice
+/// exists (the cheapest candidates together exceed the budget).
+pub(crate) fn solve_blocks(
+    blocks: &[Block],
+    coupling: &Coupling,
+    options: &OptimizeOptions,
+    start: Instant,
+    infeasible: &str,
+) -> Result<Solved> {
+    let outcome = lagrangian(blocks, coupling, options, start)?;
+    let Some(choice) = outcome.choice else {
+        return Err(SolverError::Infeasible(infeasible.into()));
+    };
+    let remaining = (options.time_limit_seconds - start.elapsed().as_secs_f64()).max(0.0);
+    let (choice, polish_timed_out) = super::curves::polish(blocks, coupling, choice, remaining);
+    let losses = total_losses(blocks, &choice, coupling.scenarios);
+    Ok(Solved {
+        choice,
+        losses,
+        lower_bound: outcome.lower_bound,
+        iterations: outcome.iterations,
+        timed_out: outcome.timed_out || polish_timed_out,
+    })
+}

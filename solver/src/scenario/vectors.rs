@@ -9,11 +9,10 @@
 //! decomposition as the curve model (each block priced by enumerating its candidates; the
 //! bound and gap are reported), then polished by single switches and raise/cut pairs.
 
-use super::curves::polish;
-use super::decompose::{Block, Candidate, Coupling, lagrangian, total_losses};
+use super::decompose::{Block, Candidate, Coupling, solve_blocks};
 use super::evaluate::Evaluation;
 use super::{OptimizeOptions, PlanStatus};
-use crate::error::{Result, SolverError, invalid, non_negative, open_unit, positive};
+use crate::error::{Result, invalid, non_negative, open_unit, positive};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::time::Instant;
@@ -185,35 +184,34 @@ pub fn optimize_vectors(model: &VectorModel, options: &OptimizeOptions) -> Resul
         cvar_weight: model.cvar_weight,
         scenarios: model.scenarios,
     };
-    let outcome = lagrangian(&blocks, &coupling, options, start)?;
-    let Some(choice) = outcome.choice else {
-        return Err(SolverError::Infeasible(
-            "the cheapest candidates together cost more than the budget".into(),
-        ));
-    };
-    let remaining = (options.time_limit_seconds - start.elapsed().as_secs_f64()).max(0.0);
-    let (choice, polish_timed_out) = polish(&blocks, &coupling, choice, remaining);
-    let losses = total_losses(&blocks, &choice, model.scenarios);
+    let solved = solve_blocks(
+        &blocks,
+        &coupling,
+        options,
+        start,
+        "the cheapest candidates together cost more than the budget",
+    )?;
+    let choice = solved.choice;
     let (investment, holding) = blocks
         .iter()
         .zip(&choice)
         .fold((0.0, 0.0), |(m, h), (b, &c)| {
             (m + b.candidates[c].investment, h + b.candidates[c].holding)
         });
-    let evaluation = model.summarise(investment, holding, losses);
+    let evaluation = model.summarise(investment, holding, solved.losses);
     let status = super::decompose::status(
         evaluation.objective,
-        outcome.lower_bound,
+        solved.lower_bound,
         options,
-        outcome.timed_out || polish_timed_out,
+        solved.timed_out,
     );
     Ok(VectorPlan {
         choice,
-        gap: super::joint::gap(evaluation.objective, outcome.lower_bound),
+        gap: super::joint::gap(evaluation.objective, solved.lower_bound),
         evaluation,
-        lower_bound: outcome.lower_bound,
+        lower_bound: solved.lower_bound,
         status,
-        iterations: outcome.iterations,
+        iterations: solved.iterations,
         seconds: start.elapsed().as_secs_f64(),
     })
 }

@@ -218,7 +218,17 @@ mod tests {
             warm_up_days: 120.0,
             measured_days: 365.0,
         };
-        let scores = score(&trees, &[&weighted.stock, &plain.stock], window, 7, 40).expect("score");
+        let never = std::sync::atomic::AtomicBool::new(false);
+        let scores = score(
+            &trees,
+            &[&weighted.stock, &plain.stock],
+            window,
+            7,
+            40,
+            &|_| {},
+            &never,
+        )
+        .expect("score");
         let years = &scores.years;
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
         assert!(

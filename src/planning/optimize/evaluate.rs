@@ -1,9 +1,11 @@
 //! Scoring plans with the exact per-part simulator: every plan on the same simulated years
 //! (common random numbers), network-wide downtime cost per year.
 
+use super::{OptimizeError, check_cancel};
 use crate::domain::DomainError;
 use rayon::prelude::*;
 use spares_simulations::tree::{PartTree, TreeScratch, TreeSimulator, TreeTotals, TreeWindow};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Every plan's yearly network-wide downtime cost and its service totals.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,15 +19,18 @@ pub struct Scores {
 /// Downtime cost of every plan in each of `years` simulated years on `seed` (see
 /// [`Scores`]). A plan is a stock vector per tree. Parts run
 /// in parallel; each part's years are summed into the totals in part order, so the result
-/// does not depend on the thread count. Errors: a bad tree (`InvalidArgument`), or a plan
-/// without a vector per tree and a unit count per node (`InvalidArgument` on `plans`).
+/// does not depend on the thread count. `progress` gets the share of parts done; `cancel`
+/// is checked before each part. Errors: a bad tree (`InvalidArgument`), a plan without a
+/// vector per tree and a unit count per node (`InvalidArgument` on `plans`), or `Cancelled`.
 pub fn score(
     trees: &[PartTree],
     plans: &[&[Vec<u32>]],
     window: TreeWindow,
     seed: u64,
     years: u32,
-) -> Result<Scores, DomainError> {
+    progress: &(dyn Fn(f64) + Sync),
+    cancel: &AtomicBool,
+) -> Result<Scores, OptimizeError> {
     for (p, plan) in plans.iter().enumerate() {
         let fits = plan.len() == trees.len()
             && plan
@@ -36,26 +41,33 @@ pub fn score(
             return Err(DomainError::invalid(
                 format!("plans[{p}]"),
                 "needs a stock vector per tree, one entry per node",
-            ));
+            )
+            .into());
         }
     }
+    let done = AtomicUsize::new(0);
+    let total = trees.len().max(1);
     let per_part: Vec<Vec<(Vec<f64>, TreeTotals)>> = trees
         .par_iter()
         .enumerate()
         .map(|(t, tree)| {
+            check_cancel(cancel)?;
             let simulator = TreeSimulator::new(tree.clone(), window, seed, 0, years)
                 .map_err(|e| DomainError::invalid("trees", e.to_string()))?;
             let mut scratch = TreeScratch::default();
-            Ok(plans
+            let part = plans
                 .iter()
                 .map(|plan| {
                     let mut costs = vec![0.0; years as usize];
                     let totals = simulator.costs(&plan[t], &mut costs, &mut scratch);
                     (costs, totals)
                 })
-                .collect())
+                .collect();
+            let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
+            progress(finished as f64 / total as f64);
+            Ok(part)
         })
-        .collect::<Result<_, DomainError>>()?;
+        .collect::<Result<_, OptimizeError>>()?;
     let mut out = Scores {
         years: vec![vec![0.0; years as usize]; plans.len()],
         totals: vec![TreeTotals::default(); plans.len()],
@@ -74,4 +86,68 @@ pub fn score(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::planning::optimize::problem::part_trees;
+    use crate::planning::testnet::{TestNetworkShape, generate};
+    use std::sync::Mutex;
+
+    fn trees() -> Vec<PartTree> {
+        let shape = TestNetworkShape {
+            regionals: 1,
+            stores_per_regional: 2,
+            parts: 6,
+        };
+        let network = generate(3, shape);
+        let parts: Vec<String> = network.parts.keys().cloned().collect();
+        part_trees(&network, &parts).unwrap()
+    }
+
+    const WINDOW: TreeWindow = TreeWindow {
+        warm_up_days: 60.0,
+        measured_days: 365.0,
+    };
+
+    #[test]
+    fn a_raised_cancel_flag_stops_scoring() {
+        let trees = trees();
+        let plan: Vec<Vec<u32>> = trees.iter().map(|t| vec![1; t.nodes.len()]).collect();
+        let cancel = AtomicBool::new(true);
+        let result = score(&trees, &[&plan], WINDOW, 1, 5, &|_| {}, &cancel);
+        assert!(
+            matches!(result, Err(OptimizeError::Cancelled)),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn progress_counts_every_part_up_to_one() {
+        let trees = trees();
+        let plan: Vec<Vec<u32>> = trees.iter().map(|t| vec![1; t.nodes.len()]).collect();
+        let seen = Mutex::new(Vec::new());
+        let cancel = AtomicBool::new(false);
+        let scores = score(
+            &trees,
+            &[&plan],
+            WINDOW,
+            1,
+            5,
+            &|f| seen.lock().unwrap().push(f),
+            &cancel,
+        )
+        .unwrap();
+        assert_eq!(scores.years[0].len(), 5);
+        // Parts finish in any order across threads (the job layer keeps progress monotone);
+        // each part is counted once.
+        let mut seen = seen.into_inner().unwrap();
+        seen.sort_by(f64::total_cmp);
+        let expected: Vec<f64> = (1..=trees.len())
+            .map(|i| i as f64 / trees.len() as f64)
+            .collect();
+        assert_eq!(seen, expected);
+    }
 }

@@ -1,0 +1,151 @@
+//! Bearer JWTs as credentials: `authorization: Bearer <JWT>` verified by
+//! [`crate::identity::jwt::JwtVerifier`] against the injected clock, and the
+//! token's claims turned into a [`Principal`] (`jwt:<sub>`, the role claim,
+//! the stores and locations claims). A bearer value that is an API key
+//! (`spk_...`) is left to the API-key authenticator.
+//!
+//! The verification keys can be replaced while serving ([`JwtAuthenticator::reload`]),
+//! so an identity provider's key rotation needs no restart: publish the new
+//! key next to the old one in the JWKS file, reload, and drop the old key
+//! once no token signed by it is still valid.
+
+use super::keys::{KEY_PREFIX, bearer};
+use super::principal::{Principal, Role};
+use super::{Authenticator, Credentials, Verdict};
+use crate::clock::Clock;
+use crate::identity::jwt::{JwtConfigError, JwtKeySource, JwtSettings, JwtVerifier};
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::SystemTime;
+
+/// The principal-id prefix of a JWT subject, so `jwt:alice` can never be
+/// mistaken for an API key (`apikey:`) or a certificate (`cert:`).
+pub const JWT_ID_PREFIX: &str = "jwt:";
+
+/// When the key file was last read (modification time and size).
+type Stamp = Option<(SystemTime, u64)>;
+
+/// Authenticates bearer JWTs.
+pub struct JwtAuthenticator {
+    verifier: RwLock<Arc<JwtVerifier>>,
+    loaded: Mutex<Stamp>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for JwtAuthenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtAuthenticator")
+            .field("settings", self.current().settings())
+            .finish_non_exhaustive()
+    }
+}
+
+fn key_path(settings: &JwtSettings) -> &Path {
+    match &settings.keys {
+        JwtKeySource::PublicKeyPem(path) | JwtKeySource::Jwks(path) => path,
+    }
+}
+
+fn stamp(path: &Path) -> Stamp {
+    let metadata = std::fs::metadata(path).ok()?;
+    Some((metadata.modified().ok()?, metadata.len()))
+}
+
+impl JwtAuthenticator {
+    /// Reads the keys of `settings`; tokens are checked against `clock`.
+    ///
+    /// # Errors
+    /// As [`JwtVerifier::load`]: an HMAC algorithm, an empty issuer or
+    /// audience, or a key file that cannot be read or holds no usable key.
+    pub fn load(settings: JwtSettings, clock: Arc<dyn Clock>) -> Result<Self, JwtConfigError> {
+        let loaded = stamp(key_path(&settings));
+        let verifier = JwtVerifier::load(settings)?;
+        Ok(Self {
+            verifier: RwLock::new(Arc::new(verifier)),
+            loaded: Mutex::new(loaded),
+            clock,
+        })
+    }
+
+    fn current(&self) -> Arc<JwtVerifier> {
+        self.verifier
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Reads the key file again and, if it holds usable keys, verifies with
+    /// them from now on. On error the previous keys stay in force.
+    ///
+    /// # Errors
+    /// As [`JwtAuthenticator::load`].
+    pub fn reload(&self) -> Result<(), JwtConfigError> {
+        let settings = self.current().settings().clone();
+        let loaded = stamp(key_path(&settings));
+        let verifier = JwtVerifier::load(settings)?;
+        *self
+            .verifier
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(verifier);
+        *self.loaded.lock().unwrap_or_else(PoisonError::into_inner) = loaded;
+        Ok(())
+    }
+
+    /// Reloads if the key file's modification time or size changed since
+    /// the last load; returns whether it reloaded.
+    ///
+    /// # Errors
+    /// As [`JwtAuthenticator::load`]; the file is tried again next time.
+    pub fn reload_if_changed(&self) -> Result<bool, JwtConfigError> {
+        let now = stamp(key_path(self.current().settings()));
+        if *self.loaded.lock().unwrap_or_else(PoisonError::into_inner) == now {
+            return Ok(false);
+        }
+        self.reload().map(|()| true)
+    }
+
+    /// The principal a token stands for at the clock's now.
+    ///
+    /// # Errors
+    /// A message for the server's log (never shown to the caller): why the
+    /// token does not verify, or a role claim naming no role.
+    pub fn principal(&self, token: &str) -> Result<Principal, String> {
+        let now = self.clock.now().as_second();
+        let claims = self
+            .current()
+            .verify(token, now)
+            .map_err(|e| e.to_string())?;
+        let role = claims.role.parse::<Role>().map_err(|e| e.to_string())?;
+        Ok(Principal {
+            id: format!("{JWT_ID_PREFIX}{}", claims.subject),
+            role,
+            stores: claims.stores,
+            locations: claims.locations,
+        })
+    }
+}
+
+impl Authenticator for JwtAuthenticator {
+    fn authenticate(&self, credentials: &Credentials<'_>) -> Verdict {
+        let Some(value) = credentials.headers.get(http::header::AUTHORIZATION) else {
+            return Verdict::Absent;
+        };
+        let Some(token) = value.to_str().ok().and_then(bearer) else {
+            return Verdict::Refused;
+        };
+        if token.starts_with(KEY_PREFIX) {
+            return Verdict::Absent;
+        }
+        match self.principal(token) {
+            Ok(principal) => Verdict::Accepted(Arc::new(principal)),
+            Err(reason) => {
+                tracing::info!(%reason, "bearer JWT refused");
+                Verdict::Refused
+            }
+        }
+    }
+
+    fn accepts(&self) -> &'static str {
+        "a bearer JWT from the configured identity provider (`authorization: Bearer <JWT>`)"
+    }
+}
