@@ -383,6 +383,68 @@ async fn run(cli: Cli) -> Result<String, String> {
                 },
             )
         }
+        Command::Reserve {
+            part,
+            quantity,
+            at,
+            need_by,
+            ttl,
+            key,
+            critical,
+            order,
+            server,
+        } => {
+            let args = spares::cli::operations::ReserveArgs {
+                part_id: part,
+                quantity,
+                location_id: at,
+                need_by,
+                ttl_seconds: ttl,
+                idempotency_key: key,
+                critical,
+                order_reference: order,
+            };
+            text(spares::cli::operations::reserve(&target(&server), args).await)
+        }
+        Command::Confirm {
+            reservation_id,
+            ship_to,
+            key,
+            server,
+        } => text(
+            spares::cli::operations::confirm(
+                &target(&server),
+                &reservation_id,
+                ship_to.as_deref(),
+                key,
+            )
+            .await,
+        ),
+        Command::Release {
+            reservation_id,
+            key,
+            server,
+        } => text(spares::cli::operations::release(&target(&server), &reservation_id, key).await),
+        Command::Reservations {
+            part,
+            location,
+            state,
+            server,
+        } => text(
+            spares::cli::operations::reservations(
+                &target(&server),
+                part.as_deref(),
+                location.as_deref(),
+                state.as_deref(),
+            )
+            .await,
+        ),
+        Command::Watch {
+            part,
+            location,
+            count,
+            server,
+        } => text(spares::cli::operations::watch(&target(&server), part, location, count).await),
         Command::Simulate {
             parts,
             replications,
@@ -393,6 +455,7 @@ async fn run(cli: Cli) -> Result<String, String> {
             lead_time_shock,
             fleet_growth,
             demand_multiplier,
+            csv,
             json,
             server,
         } => {
@@ -409,7 +472,7 @@ async fn run(cli: Cli) -> Result<String, String> {
                 fleet_growth,
                 demand_multiplier,
             };
-            text(client::simulate(&target(&server), settings, &what_if, json).await)
+            text(client::simulate(&target(&server), settings, &what_if, json, csv.as_deref()).await)
         }
         Command::Optimize {
             budget,
@@ -427,6 +490,7 @@ async fn run(cli: Cli) -> Result<String, String> {
             seed,
             compare,
             apply,
+            csv,
             json,
             server,
         } => {
@@ -475,13 +539,17 @@ async fn run(cli: Cli) -> Result<String, String> {
                 compare,
                 apply,
             };
-            text(spares::cli::planning::optimize(&target(&server), request, json).await)
+            text(
+                spares::cli::planning::optimize(&target(&server), request, json, csv.as_deref())
+                    .await,
+            )
         }
         Command::Frontier {
             method,
             points,
             max_investment,
             parts,
+            csv,
             json,
             server,
         } => {
@@ -496,7 +564,10 @@ async fn run(cli: Cli) -> Result<String, String> {
                 points,
                 part_ids: parts,
             };
-            text(spares::cli::planning::frontier(&target(&server), request, json).await)
+            text(
+                spares::cli::planning::frontier(&target(&server), request, json, csv.as_deref())
+                    .await,
+            )
         }
         Command::Report {
             job,
@@ -506,10 +577,17 @@ async fn run(cli: Cli) -> Result<String, String> {
         Command::Jobs {
             kind,
             state,
+            owner,
             server,
-        } => {
-            text(spares::cli::jobs::list(&target(&server), kind.as_deref(), state.as_deref()).await)
-        }
+        } => text(
+            spares::cli::jobs::list(
+                &target(&server),
+                kind.as_deref(),
+                state.as_deref(),
+                owner.as_deref(),
+            )
+            .await,
+        ),
         Command::Movements { command } => match command {
             MovementsCommand::List {
                 part,
@@ -574,6 +652,33 @@ async fn run(cli: Cli) -> Result<String, String> {
             text(spares::cli::trail::list_audit_events(&target(&server), &query).await)
         }
         Command::Policies { command } => match command {
+            PoliciesCommand::Get {
+                part,
+                location,
+                server,
+            } => text(
+                spares::cli::policies::get(&target(&server), part.as_deref(), location.as_deref())
+                    .await,
+            ),
+            PoliciesCommand::Set {
+                part,
+                location,
+                kind,
+                order_up_to,
+                reorder_point,
+                order_quantity,
+                protect,
+                server,
+            } => {
+                let edit = spares::cli::policies::PolicyEdit {
+                    kind,
+                    order_up_to,
+                    reorder_point,
+                    order_quantity,
+                    protected_quantity: protect,
+                };
+                text(spares::cli::policies::set(&target(&server), &part, &location, &edit).await)
+            }
             PoliciesCommand::History {
                 plan,
                 limit,
@@ -592,6 +697,7 @@ async fn run(cli: Cli) -> Result<String, String> {
             beta,
             lead_time,
             seed,
+            csv,
             json,
         } => {
             let method = method
@@ -607,7 +713,7 @@ async fn run(cli: Cli) -> Result<String, String> {
                 lead_time_periods: lead_time,
                 seed,
             };
-            spares::cli::planning::forecast_file(&file, &settings, json)
+            spares::cli::planning::forecast_file(&file, &settings, json, csv.as_deref())
         }
     }
 }

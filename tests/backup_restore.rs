@@ -107,6 +107,7 @@ async fn busy_writer(
             ttl_seconds: 3600,
             priority: pb::Priority::Critical as i32,
             order_reference: format!("order {call}"),
+            hold_until: None,
         };
         let Ok(reservation) = clients.availability.reserve(request.clone()).await else {
             continue;

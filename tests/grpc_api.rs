@@ -19,6 +19,7 @@ fn reserve_request(key: &str, part: &str, location: &str, quantity: u64) -> pb::
         ttl_seconds: 600,
         priority: 0,
         order_reference: String::new(),
+        hold_until: None,
     }
 }
 

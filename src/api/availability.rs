@@ -408,7 +408,11 @@ impl AvailabilityService for AvailabilityApi {
             part_id: r.part_id,
             location_id: r.location_id,
             quantity: r.quantity,
-            ttl_seconds: r.ttl_seconds,
+            ttl_seconds: hold_seconds(
+                r.ttl_seconds,
+                convert::opt_timestamp("hold_until", r.hold_until.as_ref())?,
+                self.spares.clock().now(),
+            )?,
             priority: convert::priority_from_pb(r.priority)?,
             protected_quantity: 0,
             order_reference: r.order_reference,
@@ -531,5 +535,58 @@ impl AvailabilityService for AvailabilityApi {
             r.part_ids,
             r.location_ids,
         )))
+    }
+}
+
+/// How long a Reserve request holds its stock: `ttl_seconds`, or the whole
+/// seconds from `now` until `hold_until` (rounded up). The service applies
+/// the default and the cap to the result.
+///
+/// # Errors
+/// `InvalidArgument` when both are given or `hold_until` is not after `now`.
+fn hold_seconds(
+    ttl_seconds: u32,
+    hold_until: Option<jiff::Timestamp>,
+    now: jiff::Timestamp,
+) -> Result<u32, DomainError> {
+    let Some(until) = hold_until else {
+        return Ok(ttl_seconds);
+    };
+    if ttl_seconds != 0 {
+        return Err(DomainError::invalid(
+            "hold_until",
+            "give ttl_seconds or hold_until, not both",
+        ));
+    }
+    let nanos = until.as_nanosecond() - now.as_nanosecond();
+    if nanos <= 0 {
+        return Err(DomainError::invalid(
+            "hold_until",
+            format!("{until} is not after the server's time {now}"),
+        ));
+    }
+    let seconds = (nanos + 999_999_999) / 1_000_000_000;
+    Ok(u32::try_from(seconds).unwrap_or(u32::MAX))
+}
+
+#[cfg(test)]
+mod hold_tests {
+    use super::hold_seconds;
+
+    #[test]
+    fn a_hold_until_becomes_whole_seconds_from_now() {
+        let now: jiff::Timestamp = "2026-11-30T12:00:00Z".parse().unwrap();
+        let until = |s: &str| Some(s.parse::<jiff::Timestamp>().unwrap());
+        assert_eq!(hold_seconds(300, None, now).unwrap(), 300);
+        assert_eq!(
+            hold_seconds(0, until("2026-11-30T12:00:10.2Z"), now).unwrap(),
+            11
+        );
+        assert!(hold_seconds(0, until("2026-11-30T12:00:00Z"), now).is_err());
+        assert!(hold_seconds(60, until("2026-11-30T13:00:00Z"), now).is_err());
+        assert_eq!(
+            hold_seconds(0, until("2300-01-01T00:00:00Z"), now).unwrap(),
+            u32::MAX
+        );
     }
 }

@@ -94,8 +94,19 @@ impl Spares {
 
     /// Ranked fulfilment options; holds nothing.
     pub fn promise(&self, query: &PromiseQuery) -> Result<PromiseOutcome, DomainError> {
-        let engine = self.availability()?;
-        engine.promise(query, &self.view(&engine))
+        // A DEBUG span: when that level is off for this target, the macro
+        // returns a disabled span after one cached check, without building its
+        // fields (they borrow the query; nothing is allocated either way).
+        let span = tracing::debug_span!(
+            "promise",
+            part = %query.part_id,
+            destination = %query.destination_location_id,
+            quantity = query.quantity,
+        );
+        span.in_scope(|| {
+            let engine = self.availability()?;
+            engine.promise(query, &self.view(&engine))
+        })
     }
 
     /// Promise for each line on its own, exactly as [`Spares::promise`] would
@@ -107,6 +118,7 @@ impl Spares {
         lines: Vec<Result<PromiseQuery, DomainError>>,
     ) -> Result<BatchAnswers<PromiseOutcome>, StoreError> {
         check_batch_lines(lines.len())?;
+        let _span = tracing::debug_span!("promise_batch", lines = lines.len()).entered();
         let engine = self.availability()?;
         let wanted = lines
             .iter()
@@ -140,6 +152,7 @@ impl Spares {
         lines: Vec<Result<WhereIsQuery, DomainError>>,
     ) -> Result<BatchAnswers<WhereIsAnswer>, StoreError> {
         check_batch_lines(lines.len())?;
+        let _span = tracing::debug_span!("promise_batch", lines = lines.len()).entered();
         let engine = self.availability()?;
         let wanted = lines
             .iter()
