@@ -620,7 +620,7 @@ pub enum Command {
         #[arg(long, default_value = DEFAULT_SERVER)]
         server: String,
     },
-    /// Writes a succeeded Simulate or Frontier job's HTML report (charts,
+    /// Writes a succeeded Simulate, Optimize or Frontier job's HTML report (charts,
     /// tables, breakdowns; one self-contained file to open in a browser).
     Report {
         /// The job id.
