@@ -529,11 +529,13 @@ impl AvailabilityService for AvailabilityApi {
         &self,
         request: Request<pb::WatchAvailabilityRequest>,
     ) -> Result<Response<Self::WatchAvailabilityStream>, Status> {
+        let principal = super::gate::caller(&request)?;
         let r = request.into_inner();
         Ok(Response::new(watch(
             self.spares.clone(),
             r.part_ids,
             r.location_ids,
+            Some(principal),
         )))
     }
 }

@@ -421,6 +421,25 @@ pub fn event_line(event: &pb::StockEvent) -> String {
             "lagged: {} events were dropped (this reader was slow); re-read with `spares stock`\n",
             l.missed_events
         ),
+        Some(pb::stock_event::Event::Reservation(r)) => {
+            use pb::ReservationChangeKind as K;
+            let kind = match K::try_from(r.kind) {
+                Ok(K::Reserved) => "reserved",
+                Ok(K::Confirmed) => "confirmed",
+                Ok(K::Released) => "released",
+                Ok(K::Expired) => "expired",
+                Ok(K::Unspecified) | Err(_) => "changed",
+            };
+            format!(
+                "{} reservation {} {kind}: {} x {} at {} for {}\n",
+                when(r.at.as_ref()),
+                r.reservation_id,
+                r.quantity,
+                r.part_id,
+                r.location_id,
+                r.held_for_location_id
+            )
+        }
         other => format!("event {other:?}\n"),
     }
 }

@@ -37,6 +37,10 @@ pub struct StockChanged {
     pub part_id: String,
     /// The location.
     pub location_id: String,
+    /// The reservation whose reserve, confirm, release or expiry made the
+    /// change, as it stands after it (availability streams tell the
+    /// principals who see it).
+    pub reservation: Option<Arc<crate::domain::ledger::Reservation>>,
 }
 
 /// The routing engine and the network snapshot it was built from.
@@ -400,7 +404,7 @@ impl Spares {
         }
         let reservations = self.store.reserve(actor, &commands, self.clock.now())?;
         for r in &reservations {
-            self.publish(&r.part_id, &r.location_id);
+            self.publish_reservation(r);
         }
         Ok(reservations)
     }
@@ -431,7 +435,7 @@ impl Spares {
         let reservation = self
             .store
             .post_reservation(actor, &command, self.clock.now())?;
-        self.publish(&reservation.part_id, &reservation.location_id);
+        self.publish_reservation(&reservation);
         if let Some(to) = &reservation.ship_to_location_id {
             self.publish(&reservation.part_id, to);
         }
@@ -443,7 +447,7 @@ impl Spares {
         let reservation = self
             .store
             .void_reservation(actor, &command, self.clock.now())?;
-        self.publish(&reservation.part_id, &reservation.location_id);
+        self.publish_reservation(&reservation);
         Ok(reservation)
     }
 
@@ -451,7 +455,7 @@ impl Spares {
     pub fn expire_due(&self) -> Result<Vec<Reservation>, StoreError> {
         let expired = self.store.expire_reservations(self.clock.now())?;
         for r in &expired {
-            self.publish(&r.part_id, &r.location_id);
+            self.publish_reservation(r);
         }
         Ok(expired)
     }
@@ -512,6 +516,17 @@ impl Spares {
         let _ = self.changes.send(StockChanged {
             part_id: part_id.to_string(),
             location_id: location_id.to_string(),
+            reservation: None,
+        });
+    }
+
+    /// Publishes the stock change a reservation's step made where its
+    /// stock is held, with the reservation attached.
+    fn publish_reservation(&self, reservation: &crate::domain::ledger::Reservation) {
+        let _ = self.changes.send(StockChanged {
+            part_id: reservation.part_id.clone(),
+            location_id: reservation.location_id.clone(),
+            reservation: Some(Arc::new(reservation.clone())),
         });
     }
 }
