@@ -5,7 +5,8 @@ use spares::api::server::{Security, serve_with};
 use spares::api::tls::ServerTls;
 use spares::auth::bearer::JwtAuthenticator;
 use spares::cli::{
-    Cli, Command, DEFAULT_LISTEN, KeysCommand, PoliciesCommand, ServeTlsArgs, client, load, local,
+    Cli, Command, DEFAULT_LISTEN, KeysCommand, MovementsCommand, PoliciesCommand, ServeTlsArgs,
+    client, load, local,
 };
 use spares::config::Limits;
 use spares::config_file::ConfigFile;
@@ -54,6 +55,15 @@ fn log_config(format: spares::logging::LogFormat) -> spares::logging::LogConfig 
             .unwrap_or_else(|| "info".to_string()),
         ansi: std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     }
+}
+
+/// The actor of offline writes (`spares import --data-dir`): `local:` and
+/// the user from `USER` (or `USERNAME`), `local:cli` when neither is set.
+fn local_actor() -> spares::domain::ledger::Actor {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_default();
+    spares::domain::ledger::Actor::local(&user)
 }
 
 /// The stderr banner of a server with authentication off.
@@ -312,7 +322,7 @@ async fn run(cli: Cli) -> Result<String, String> {
                 let bundle = spares::import::load_dir(&dir).map_err(|e| e.to_string())?;
                 text(load::import_remote(&target(&url), &bundle).await)
             }
-            None => local::import_local(&dir, &data_dir),
+            None => local::import_local(&dir, &data_dir, &local_actor()),
         },
         Command::Export { dir, data_dir } => local::export_local(&dir, &data_dir),
         Command::Backup {
@@ -578,6 +588,69 @@ async fn run(cli: Cli) -> Result<String, String> {
             )
             .await,
         ),
+        Command::Movements { command } => match command {
+            MovementsCommand::List {
+                part,
+                location,
+                actor,
+                since,
+                until,
+                limit,
+                server,
+            } => {
+                let query = spares::cli::trail::MovementQuery {
+                    part,
+                    location,
+                    actor,
+                    since,
+                    until,
+                    limit,
+                };
+                text(spares::cli::trail::list_movements(&target(&server), &query).await)
+            }
+            MovementsCommand::Record {
+                kind,
+                part,
+                location,
+                quantity,
+                key,
+                to,
+                shipment,
+                expected_arrival,
+                note,
+                server,
+            } => {
+                let movement = spares::cli::trail::NewMovement {
+                    key,
+                    kind,
+                    part,
+                    location,
+                    quantity,
+                    to,
+                    shipment,
+                    expected_arrival,
+                    note,
+                };
+                text(spares::cli::trail::record_movement(&target(&server), &movement).await)
+            }
+        },
+        Command::Audit {
+            principal,
+            rpc,
+            since,
+            until,
+            limit,
+            server,
+        } => {
+            let query = spares::cli::trail::AuditQuery {
+                principal,
+                rpc,
+                since,
+                until,
+                limit,
+            };
+            text(spares::cli::trail::list_audit_events(&target(&server), &query).await)
+        }
         Command::Policies { command } => match command {
             PoliciesCommand::Get {
                 part,

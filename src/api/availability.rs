@@ -330,6 +330,9 @@ impl AvailabilityService for AvailabilityApi {
         request: Request<pb::PromiseOrderRequest>,
     ) -> Result<Response<pb::PromiseOrderResponse>, Status> {
         let principal = caller(&request)?;
+        if request.get_ref().reserve {
+            super::audit::note_keys(&request, [request.get_ref().idempotency_key.as_str()]);
+        }
         let r = request.into_inner();
         required("destination_location_id", &r.destination_location_id)?;
         if r.reserve {
@@ -364,8 +367,9 @@ impl AvailabilityService for AvailabilityApi {
             ttl_seconds: r.reservation_ttl_seconds,
             order_reference: r.idempotency_key.clone(),
         });
+        let actor = principal.actor();
         let (promise, reservations) = blocking(&self.spares, move |s| {
-            s.promise_order(&query, reserve.as_ref())
+            s.promise_order(&actor, &query, reserve.as_ref())
         })
         .await?;
         Ok(Response::new(pb::PromiseOrderResponse {
@@ -393,6 +397,7 @@ impl AvailabilityService for AvailabilityApi {
         request: Request<pb::ReserveRequest>,
     ) -> Result<Response<pb::Reservation>, Status> {
         let principal = caller(&request)?;
+        super::audit::note_keys(&request, [request.get_ref().idempotency_key.as_str()]);
         let r = request.into_inner();
         required("idempotency_key", &r.idempotency_key)?;
         required("part_id", &r.part_id)?;
@@ -413,7 +418,9 @@ impl AvailabilityService for AvailabilityApi {
             order_reference: r.order_reference,
             for_location_id: None,
         };
-        let mut reservations = blocking(&self.spares, move |s| s.reserve(vec![command])).await?;
+        let actor = principal.actor();
+        let mut reservations =
+            blocking(&self.spares, move |s| s.reserve(&actor, vec![command])).await?;
         let reservation = reservations
             .pop()
             .ok_or_else(|| Status::internal("the ledger returned no reservation"))?;
@@ -425,6 +432,7 @@ impl AvailabilityService for AvailabilityApi {
         request: Request<pb::ConfirmReservationRequest>,
     ) -> Result<Response<pb::Reservation>, Status> {
         let principal = caller(&request)?;
+        super::audit::note_keys(&request, [request.get_ref().idempotency_key.as_str()]);
         let r = request.into_inner();
         required("reservation_id", &r.reservation_id)?;
         self.check_sees(&principal, &r.reservation_id).await?;
@@ -439,7 +447,8 @@ impl AvailabilityService for AvailabilityApi {
                 r.expected_arrival.as_ref(),
             )?,
         };
-        let reservation = blocking(&self.spares, move |s| s.confirm(command)).await?;
+        let actor = principal.actor();
+        let reservation = blocking(&self.spares, move |s| s.confirm(&actor, command)).await?;
         Ok(Response::new(convert::reservation_to_pb(&reservation)))
     }
 
@@ -448,6 +457,7 @@ impl AvailabilityService for AvailabilityApi {
         request: Request<pb::ReleaseReservationRequest>,
     ) -> Result<Response<pb::Reservation>, Status> {
         let principal = caller(&request)?;
+        super::audit::note_keys(&request, [request.get_ref().idempotency_key.as_str()]);
         let r = request.into_inner();
         required("reservation_id", &r.reservation_id)?;
         self.check_sees(&principal, &r.reservation_id).await?;
@@ -456,7 +466,8 @@ impl AvailabilityService for AvailabilityApi {
             reservation_id: r.reservation_id,
             idempotency_key: r.idempotency_key,
         };
-        let reservation = blocking(&self.spares, move |s| s.release(command)).await?;
+        let actor = principal.actor();
+        let reservation = blocking(&self.spares, move |s| s.release(&actor, command)).await?;
         Ok(Response::new(convert::reservation_to_pb(&reservation)))
     }
 

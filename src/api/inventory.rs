@@ -162,6 +162,14 @@ impl InventoryService for InventoryApi {
         request: Request<pb::RecordMovementsRequest>,
     ) -> Result<Response<pb::RecordMovementsResponse>, Status> {
         let principal = super::gate::caller(&request)?;
+        super::audit::note_keys(
+            &request,
+            request
+                .get_ref()
+                .movements
+                .iter()
+                .map(|m| m.idempotency_key.as_str()),
+        );
         let movements = &request.get_ref().movements;
         if movements.is_empty() {
             return Err(
@@ -178,7 +186,9 @@ impl InventoryService for InventoryApi {
                 &command.location_id,
             )?;
         }
-        let outcomes = blocking(&self.spares, move |s| s.record_movements(commands)).await?;
+        let actor = principal.actor();
+        let outcomes =
+            blocking(&self.spares, move |s| s.record_movements(&actor, commands)).await?;
         Ok(Response::new(pb::RecordMovementsResponse {
             results: outcomes
                 .iter()
@@ -218,6 +228,23 @@ impl InventoryService for InventoryApi {
         Ok(Response::new(pb::GetStockResponse {
             positions: page.into_iter().map(to_pb).collect(),
             next_page_token,
+        }))
+    }
+
+    async fn list_movements(
+        &self,
+        request: Request<pb::ListMovementsRequest>,
+    ) -> Result<Response<pb::ListMovementsResponse>, Status> {
+        let principal = super::gate::caller(&request)?;
+        super::scope::require_movement_reader(&principal, &request.get_ref().location_id)?;
+        let filter = super::trail::movement_filter(request.get_ref(), self.spares.limits())?;
+        let (entries, next) = blocking(&self.spares, move |s| s.store().movements(&filter)).await?;
+        Ok(Response::new(pb::ListMovementsResponse {
+            movements: entries
+                .iter()
+                .map(super::trail::movement_entry_to_pb)
+                .collect(),
+            next_page_token: super::trail::next_token(next),
         }))
     }
 

@@ -14,6 +14,7 @@ pub mod policies;
 pub mod report;
 pub mod serve_auth;
 pub mod table;
+pub mod trail;
 
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -646,6 +647,35 @@ pub enum Command {
         #[arg(long, default_value = DEFAULT_SERVER)]
         server: String,
     },
+    /// The movement log: list it (filtered, with who wrote each entry), or
+    /// record a movement.
+    Movements {
+        /// What to do.
+        #[command(subcommand)]
+        command: MovementsCommand,
+    },
+    /// The audit trail (administrators): one row per call of a writing RPC,
+    /// with its principal, time, RPC, idempotency keys and status.
+    Audit {
+        /// Only this principal id.
+        #[arg(long)]
+        principal: Option<String>,
+        /// Only this RPC (method name such as RecordMovements, or full path).
+        #[arg(long)]
+        rpc: Option<String>,
+        /// Only events at or after this time (2026-11-30T08:00:00Z or 2026-11-30).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only events before this time.
+        #[arg(long)]
+        until: Option<String>,
+        /// Most rows to print.
+        #[arg(long, default_value_t = trail::DEFAULT_ROWS)]
+        limit: usize,
+        /// Server URL.
+        #[arg(long, default_value = DEFAULT_SERVER)]
+        server: String,
+    },
     /// The policies in force (get, set by hand) and the history of plans
     /// applied by `spares optimize --apply` (history, rollback).
     Policies {
@@ -729,6 +759,70 @@ pub enum KeysCommand {
         /// Through this running server.
         #[arg(long)]
         server: Option<String>,
+    },
+}
+
+/// `spares movements ...`.
+#[derive(Debug, Subcommand)]
+pub enum MovementsCommand {
+    /// Lists the movement log, oldest first (warehouses: name one of your
+    /// locations with --location).
+    List {
+        /// Only entries of this part.
+        #[arg(long)]
+        part: Option<String>,
+        /// Only entries moving stock at this location.
+        #[arg(long, alias = "at")]
+        location: Option<String>,
+        /// Only entries written by this principal id (or local:<user>,
+        /// system:reservation-expiry, "unknown (before layout 4)").
+        #[arg(long)]
+        actor: Option<String>,
+        /// Only entries recorded at or after this time (2026-11-30T08:00:00Z or 2026-11-30).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only entries recorded before this time.
+        #[arg(long)]
+        until: Option<String>,
+        /// Most rows to print.
+        #[arg(long, default_value_t = trail::DEFAULT_ROWS)]
+        limit: usize,
+        /// Server URL.
+        #[arg(long, default_value = DEFAULT_SERVER)]
+        server: String,
+    },
+    /// Records one movement (a receipt, issue, transfer, adjustment, scrap or count).
+    Record {
+        /// receipt, issue, transfer-ship, transfer-receive, adjustment, scrap or count.
+        #[arg(long)]
+        kind: String,
+        /// The part.
+        #[arg(long)]
+        part: String,
+        /// Where the stock is (a receipt or transfer receive: where it arrives).
+        #[arg(long, alias = "at")]
+        location: String,
+        /// Units (an adjustment may be negative; a count is the new on hand).
+        #[arg(long, allow_hyphen_values = true)]
+        quantity: i64,
+        /// Idempotency key: the same key and movement again is recorded once.
+        #[arg(long)]
+        key: String,
+        /// Transfer ship: the destination.
+        #[arg(long)]
+        to: Option<String>,
+        /// Transfer ship/receive: the shipment (generated on ship when absent).
+        #[arg(long)]
+        shipment: Option<String>,
+        /// Transfer ship: expected arrival (2026-12-01T08:00:00Z).
+        #[arg(long)]
+        expected_arrival: Option<String>,
+        /// Free text.
+        #[arg(long, default_value = "")]
+        note: String,
+        /// Server URL.
+        #[arg(long, default_value = DEFAULT_SERVER)]
+        server: String,
     },
 }
 

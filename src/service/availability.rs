@@ -5,7 +5,7 @@
 use super::Spares;
 use crate::domain::DomainError;
 use crate::domain::availability::{Availability, StockSnapshot, StockView};
-use crate::domain::ledger::{Balance, Priority, Reservation, ReserveCommand};
+use crate::domain::ledger::{Actor, Balance, Priority, Reservation, ReserveCommand};
 use crate::domain::network::Qty;
 use crate::domain::promise::{
     MAX_BATCH_LINES, OrderPromise, OrderQuery, PromiseOutcome, PromiseQuery,
@@ -224,6 +224,7 @@ impl Spares {
     /// re-quoted up to [`PROMISE_ORDER_ATTEMPTS`] times.
     pub fn promise_order(
         &self,
+        actor: &Actor,
         query: &OrderQuery,
         reserve: Option<&OrderReservation>,
     ) -> Result<(OrderPromise, Vec<Reservation>), StoreError> {
@@ -246,7 +247,7 @@ impl Spares {
                 reserve,
                 &query.destination_location_id,
             )?;
-            match self.reserve(commands) {
+            match self.reserve(actor, commands) {
                 Ok(reservations) => return Ok((promise, reservations)),
                 Err(StoreError::Rejected(DomainError::FailedPrecondition(reason))) => {
                     last_refusal = reason
