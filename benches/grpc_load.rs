@@ -6,7 +6,10 @@
 //! Health/Check at the same concurrency (the strongest baseline on the same
 //! server, connections and client: it does no work of ours); then
 //! acknowledged movements/s over `RecordMovements` in batches of 1,000; then
-//! GetStock of every warehouse and depot in pages of 1,000, timed.
+//! GetStock of every warehouse and depot in pages of 1,000, timed. Between
+//! them, the overhead of authentication on Promise: the same calls with no
+//! credentials (a second server on the same service with `--insecure-dev`),
+//! with an API key and with a bearer JWT (ES256), side by side.
 //!
 //! `cargo bench --bench grpc_load` runs the full demo (20,000 parts, 300
 //! stores) for `SPARES_LOAD_SECONDS` (default 3) per cell; under
@@ -15,7 +18,7 @@
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use spares::api::server::serve;
+use spares::api::server::{Security, serve_with};
 use spares::cli::client::{AuthChannel, Target};
 use spares::cli::local::prepare_demo_with;
 use spares::demo::DemoConfig;
@@ -271,6 +274,77 @@ async fn latency_table(plan: &Plan, ids: &Arc<Ids>, url: &Target) {
     }
 }
 
+/// Requests in flight in the authentication-overhead table.
+const AUTH_IN_FLIGHT: [usize; 2] = [1, 64];
+
+/// Promise with no authentication (a server with `--insecure-dev`), with an
+/// API key and with a bearer JWT (ES256), one after another on the same
+/// network, printed side by side with the ratio to no authentication.
+async fn auth_overhead(plan: &Plan, ids: &Arc<Ids>, modes: &[(&str, Target)]) {
+    println!();
+    println!("Authentication overhead on Promise:");
+    println!("| in flight | credentials | req/s | p50 ms | p99 ms | errors | ratio to none |");
+    println!("|---:|---|---:|---:|---:|---:|---:|");
+    for n in AUTH_IN_FLIGHT {
+        let mut none_rate = f64::NAN;
+        for (mode, target) in modes {
+            let clients = connections(target, n.div_ceil(PER_CONNECTION)).await;
+            let cell = run_cell(plan, ids, &clients, "Promise", n).await;
+            // A refused credential would measure the refusal, not the call.
+            assert_eq!(cell.errors, 0, "{mode}: calls failed");
+            if none_rate.is_nan() {
+                none_rate = cell.rate();
+            }
+            println!(
+                "| {n} | {mode} | {:.0} | {:.3} | {:.3} | {} | {:.2} |",
+                cell.rate(),
+                cell.quantile_ms(0.5),
+                cell.quantile_ms(0.99),
+                cell.errors,
+                cell.rate() / none_rate
+            );
+        }
+    }
+}
+
+/// The bench's identity provider: a P-256 key made here, its public key
+/// written to `dir`, the server's settings for it, and an administrator
+/// token valid for a day (signed with ring, ES256).
+fn identity_provider(dir: &std::path::Path) -> (spares::identity::jwt::JwtSettings, String) {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+    let generated = rcgen::KeyPair::generate().expect("a P-256 key");
+    let random = ring::rand::SystemRandom::new();
+    let pair = EcdsaKeyPair::from_pkcs8(
+        &ECDSA_P256_SHA256_FIXED_SIGNING,
+        &generated.serialize_der(),
+        &random,
+    )
+    .expect("PKCS#8");
+    let path = dir.join("idp.pem");
+    std::fs::write(&path, generated.public_key_pem()).expect("write the public key");
+    let settings = spares::identity::jwt::JwtSettings::new(
+        jsonwebtoken::Algorithm::ES256,
+        spares::identity::jwt::JwtKeySource::PublicKeyPem(path),
+        "https://idp.bench",
+        "spares",
+    );
+    let now = jiff::Timestamp::now().as_second();
+    let claims = serde_json::json!({
+        "iss": "https://idp.bench", "aud": "spares", "sub": "grpc_load",
+        "exp": now + 86_400, "spares_role": "admin",
+    });
+    let message = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(r#"{"alg":"ES256","typ":"JWT"}"#),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let signature = pair.sign(&random, message.as_bytes()).expect("sign");
+    let token = format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()));
+    (settings, token)
+}
+
 /// Receipts of 1,000 movements per call, one call after another; returns
 /// acknowledged movements per second.
 async fn movements_per_second(plan: &Plan, ids: &Ids, url: &Target) -> f64 {
@@ -425,12 +499,55 @@ async fn run(plan: Plan, full: bool) {
         if full { "full" } else { "test (shrunk)" },
         load_average()
     );
+    // The server takes API keys and bearer JWTs; a second one on the same
+    // service runs with authentication off, for the overhead table.
+    let (jwt_settings, token) = identity_provider(dir.path());
+    let jwt = spares::auth::bearer::JwtAuthenticator::load(jwt_settings, spares.clock().clone())
+        .expect("the JWT key");
+    let security = Security {
+        authenticators: vec![Arc::new(jwt)],
+        ..Security::default()
+    };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(spares, listener, async {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(serve_with(
+        spares.clone(),
+        listener,
+        async {
+            let _ = stopped.await;
+        },
+        security,
+    ));
+    let open_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let open_addr = open_listener.local_addr().expect("addr");
+    let (stop_open, open_stopped) = tokio::sync::oneshot::channel::<()>();
+    let open_server = tokio::spawn(serve_with(
+        spares,
+        open_listener,
+        async {
+            let _ = open_stopped.await;
+        },
+        Security {
+            insecure_dev: true,
+            ..Security::default()
+        },
+    ));
     let url = Target::new(format!("http://{addr}"), Some(key));
     latency_table(&plan, &ids, &url).await;
+    let modes = [
+        (
+            "none (insecure-dev)",
+            Target::new(format!("http://{open_addr}"), None),
+        ),
+        ("API key", url.clone()),
+        (
+            "bearer JWT (ES256)",
+            Target::new(format!("http://{addr}"), None).bearer_token(Some(token)),
+        ),
+    ];
+    auth_overhead(&plan, &ids, &modes).await;
+    println!();
     let (positions, pages, took) = stock_of_every_warehouse(&ids, &url).await;
     println!(
         "GetStock of every warehouse and depot ({} locations) in pages of 1,000: \
@@ -446,6 +563,8 @@ async fn run(plan: Plan, full: bool) {
     println!("load average after: {}", load_average());
     let _ = stop.send(());
     let _ = server.await;
+    let _ = stop_open.send(());
+    let _ = open_server.await;
 }
 
 fn humantime(d: Duration) -> String {

@@ -49,7 +49,11 @@ fn concurrent_singles(store: &SledStore, next_key: &mut u64, iterations: u64) ->
             scope.spawn(move || {
                 for i in 0..iterations {
                     let commands = batch((first_key + caller) * 1_000_000 + i, 1);
-                    if let Err(e) = store.record_movements(&commands, Timestamp::UNIX_EPOCH) {
+                    if let Err(e) = store.record_movements(
+                        &spares::domain::ledger::Actor::local("test"),
+                        &commands,
+                        Timestamp::UNIX_EPOCH,
+                    ) {
                         eprintln!("concurrent single: {e}");
                     }
                 }
@@ -107,7 +111,14 @@ fn throughput(c: &mut Criterion) {
                 next_key += 1;
                 batch(next_key * 1_000_000, 1)
             },
-            |commands| black_box(store.record_movements(&commands, now)).is_ok(),
+            |commands| {
+                black_box(store.record_movements(
+                    &spares::domain::ledger::Actor::local("test"),
+                    &commands,
+                    now,
+                ))
+                .is_ok()
+            },
             BatchSize::SmallInput,
         )
     });
@@ -122,7 +133,14 @@ fn throughput(c: &mut Criterion) {
                 next_key += 1;
                 batch(next_key * 1_000_000, BATCH)
             },
-            |commands| black_box(store.record_movements(&commands, now)).is_ok(),
+            |commands| {
+                black_box(store.record_movements(
+                    &spares::domain::ledger::Actor::local("test"),
+                    &commands,
+                    now,
+                ))
+                .is_ok()
+            },
             BatchSize::LargeInput,
         )
     });
@@ -139,7 +157,11 @@ fn open_time(c: &mut Criterion) {
     };
     let started = Instant::now();
     for first in (0..movements).step_by(BATCH) {
-        if let Err(e) = store.record_movements(&batch(first, BATCH), Timestamp::UNIX_EPOCH) {
+        if let Err(e) = store.record_movements(
+            &spares::domain::ledger::Actor::local("test"),
+            &batch(first, BATCH),
+            Timestamp::UNIX_EPOCH,
+        ) {
             eprintln!("fixture: {e}");
             return;
         }

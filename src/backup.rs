@@ -12,9 +12,9 @@
 //! |---|---|---|
 //! | `header` | `format` (`"spares-backup"`), `version` (1), `created_at` (RFC 3339), `spares_version` | first line, once |
 //! | `network` | `record`: one master-data record, `{"Location": {...}}`, `{"Lane": ...}`, `{"Part": ...}`, `{"MachineModel": ...}`, `{"Fleet": ...}`, `{"Demand": ...}` or `{"Policy": ...}` | any |
-//! | `entry` | `entry`: one movement-log entry (`sequence`, `recorded_at`, `cause`, `legs` of `account` and signed `delta`, `shipment`) | in increasing `sequence` |
+//! | `entry` | `entry`: one movement-log entry (`sequence`, `recorded_at`, `cause`, `legs` of `account` and signed `delta`, `shipment`, `actor` of `id` and `role`; a backup without `actor` reads as `unknown (before layout 4)`) | in increasing `sequence` |
 //! | `reservation` | `reservation`: a reservation in its state at the cut | any |
-//! | `idempotency` | `scope` (`movement`, `reserve`, `post`, `void`), `key`, `payload_hex` (the canonical payload the key was first used with, compared on retries; see `store::codec`), `outcome` (`{"movement": {sequence, recorded_at, shipment_id}}` or `{"reservation": {reservation_id}}`) | any |
+//! | `idempotency` | `scope` (`movement`, `reserve`, `post`, `void`), `key`, `principal` (absent for a key stored before layout 4, which answers every principal), `payload_hex` (the canonical payload the key was first used with, compared on retries; see `store::codec`), `outcome` (`{"movement": {sequence, recorded_at, shipment_id}}` or `{"reservation": {reservation_id}}`) | any |
 //! | `record` | `collection` (`jobs`, `plan_history`, `plan_changes`, ...), `key`, `value` (text) or `value_hex` | any |
 //! | `end` | `last_sequence` (the cut), `items` (lines between header and end), `checksum` | last line, once |
 //!
@@ -82,6 +82,8 @@ enum Line {
     Idempotency {
         scope: KeyScope,
         key: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        principal: Option<String>,
         payload_hex: String,
         outcome: KeyOutcome,
     },
@@ -181,6 +183,7 @@ impl<W: Write> BackupWriter<W> {
             SnapshotItem::Idempotency(k) => Line::Idempotency {
                 scope: k.scope,
                 key: k.key,
+                principal: k.principal,
                 payload_hex: hex(&k.payload),
                 outcome: k.outcome,
             },
@@ -305,11 +308,13 @@ fn to_item(line: Line, number: u64) -> Result<SnapshotItem, BackupError> {
         Line::Idempotency {
             scope,
             key,
+            principal,
             payload_hex,
             outcome,
         } => SnapshotItem::Idempotency(IdempotencyRecord {
             scope,
             key,
+            principal,
             payload: unhex(&payload_hex).ok_or_else(|| invalid(number, "bad payload_hex"))?,
             outcome,
         }),
@@ -338,7 +343,7 @@ fn to_item(line: Line, number: u64) -> Result<SnapshotItem, BackupError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ledger::{Account, EntryCause, Leg, MovementKind};
+    use crate::domain::ledger::{Account, Actor, EntryCause, Leg, MovementKind};
 
     fn sample() -> Vec<u8> {
         let now = Timestamp::from_second(1_800_000_000).unwrap();
@@ -366,12 +371,14 @@ mod tests {
                     },
                 ],
                 shipment: None,
+                actor: Actor::principal("k1", "warehouse"),
             }))
             .unwrap();
         writer
             .item(SnapshotItem::Idempotency(IdempotencyRecord {
                 scope: KeyScope::Movement,
                 key: "k".into(),
+                principal: Some("k1".into()),
                 payload: vec![0, 1, 254],
                 outcome: KeyOutcome::Movement {
                     sequence: 1,

@@ -5,7 +5,8 @@ use spares::api::server::{Security, serve_with};
 use spares::api::tls::ServerTls;
 use spares::auth::bearer::JwtAuthenticator;
 use spares::cli::{
-    Cli, Command, DEFAULT_LISTEN, KeysCommand, PoliciesCommand, ServeTlsArgs, client, load, local,
+    Cli, Command, DEFAULT_LISTEN, KeysCommand, MovementsCommand, PoliciesCommand, ServeTlsArgs,
+    client, load, local,
 };
 use spares::config::Limits;
 use spares::config_file::ConfigFile;
@@ -54,6 +55,15 @@ fn log_config(format: spares::logging::LogFormat) -> spares::logging::LogConfig 
             .unwrap_or_else(|| "info".to_string()),
         ansi: std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     }
+}
+
+/// The actor of offline writes (`spares import --data-dir`): `local:` and
+/// the user from `USER` (or `USERNAME`), `local:cli` when neither is set.
+fn local_actor() -> spares::domain::ledger::Actor {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_default();
+    spares::domain::ledger::Actor::local(&user)
 }
 
 /// The stderr banner of a server with authentication off.
@@ -312,7 +322,7 @@ async fn run(cli: Cli) -> Result<String, String> {
                 let bundle = spares::import::load_dir(&dir).map_err(|e| e.to_string())?;
                 text(load::import_remote(&target(&url), &bundle).await)
             }
-            None => local::import_local(&dir, &data_dir),
+            None => local::import_local(&dir, &data_dir, &local_actor()),
         },
         Command::Export { dir, data_dir } => local::export_local(&dir, &data_dir),
         Command::Backup {
@@ -373,6 +383,68 @@ async fn run(cli: Cli) -> Result<String, String> {
                 },
             )
         }
+        Command::Reserve {
+            part,
+            quantity,
+            at,
+            need_by,
+            ttl,
+            key,
+            critical,
+            order,
+            server,
+        } => {
+            let args = spares::cli::operations::ReserveArgs {
+                part_id: part,
+                quantity,
+                location_id: at,
+                need_by,
+                ttl_seconds: ttl,
+                idempotency_key: key,
+                critical,
+                order_reference: order,
+            };
+            text(spares::cli::operations::reserve(&target(&server), args).await)
+        }
+        Command::Confirm {
+            reservation_id,
+            ship_to,
+            key,
+            server,
+        } => text(
+            spares::cli::operations::confirm(
+                &target(&server),
+                &reservation_id,
+                ship_to.as_deref(),
+                key,
+            )
+            .await,
+        ),
+        Command::Release {
+            reservation_id,
+            key,
+            server,
+        } => text(spares::cli::operations::release(&target(&server), &reservation_id, key).await),
+        Command::Reservations {
+            part,
+            location,
+            state,
+            server,
+        } => text(
+            spares::cli::operations::reservations(
+                &target(&server),
+                part.as_deref(),
+                location.as_deref(),
+                state.as_deref(),
+            )
+            .await,
+        ),
+        Command::Watch {
+            part,
+            location,
+            count,
+            server,
+        } => text(spares::cli::operations::watch(&target(&server), part, location, count).await),
         Command::Simulate {
             parts,
             replications,
@@ -383,6 +455,7 @@ async fn run(cli: Cli) -> Result<String, String> {
             lead_time_shock,
             fleet_growth,
             demand_multiplier,
+            csv,
             json,
             server,
         } => {
@@ -399,7 +472,7 @@ async fn run(cli: Cli) -> Result<String, String> {
                 fleet_growth,
                 demand_multiplier,
             };
-            text(client::simulate(&target(&server), settings, &what_if, json).await)
+            text(client::simulate(&target(&server), settings, &what_if, json, csv.as_deref()).await)
         }
         Command::Optimize {
             budget,
@@ -417,6 +490,7 @@ async fn run(cli: Cli) -> Result<String, String> {
             seed,
             compare,
             apply,
+            csv,
             json,
             server,
         } => {
@@ -465,13 +539,17 @@ async fn run(cli: Cli) -> Result<String, String> {
                 compare,
                 apply,
             };
-            text(spares::cli::planning::optimize(&target(&server), request, json).await)
+            text(
+                spares::cli::planning::optimize(&target(&server), request, json, csv.as_deref())
+                    .await,
+            )
         }
         Command::Frontier {
             method,
             points,
             max_investment,
             parts,
+            csv,
             json,
             server,
         } => {
@@ -486,7 +564,10 @@ async fn run(cli: Cli) -> Result<String, String> {
                 points,
                 part_ids: parts,
             };
-            text(spares::cli::planning::frontier(&target(&server), request, json).await)
+            text(
+                spares::cli::planning::frontier(&target(&server), request, json, csv.as_deref())
+                    .await,
+            )
         }
         Command::Report {
             job,
@@ -496,11 +577,108 @@ async fn run(cli: Cli) -> Result<String, String> {
         Command::Jobs {
             kind,
             state,
+            owner,
+            server,
+        } => text(
+            spares::cli::jobs::list(
+                &target(&server),
+                kind.as_deref(),
+                state.as_deref(),
+                owner.as_deref(),
+            )
+            .await,
+        ),
+        Command::Movements { command } => match command {
+            MovementsCommand::List {
+                part,
+                location,
+                actor,
+                since,
+                until,
+                limit,
+                server,
+            } => {
+                let query = spares::cli::trail::MovementQuery {
+                    part,
+                    location,
+                    actor,
+                    since,
+                    until,
+                    limit,
+                };
+                text(spares::cli::trail::list_movements(&target(&server), &query).await)
+            }
+            MovementsCommand::Record {
+                kind,
+                part,
+                location,
+                quantity,
+                key,
+                to,
+                shipment,
+                expected_arrival,
+                note,
+                server,
+            } => {
+                let movement = spares::cli::trail::NewMovement {
+                    key,
+                    kind,
+                    part,
+                    location,
+                    quantity,
+                    to,
+                    shipment,
+                    expected_arrival,
+                    note,
+                };
+                text(spares::cli::trail::record_movement(&target(&server), &movement).await)
+            }
+        },
+        Command::Audit {
+            principal,
+            rpc,
+            since,
+            until,
+            limit,
             server,
         } => {
-            text(spares::cli::jobs::list(&target(&server), kind.as_deref(), state.as_deref()).await)
+            let query = spares::cli::trail::AuditQuery {
+                principal,
+                rpc,
+                since,
+                until,
+                limit,
+            };
+            text(spares::cli::trail::list_audit_events(&target(&server), &query).await)
         }
         Command::Policies { command } => match command {
+            PoliciesCommand::Get {
+                part,
+                location,
+                server,
+            } => text(
+                spares::cli::policies::get(&target(&server), part.as_deref(), location.as_deref())
+                    .await,
+            ),
+            PoliciesCommand::Set {
+                part,
+                location,
+                kind,
+                order_up_to,
+                reorder_point,
+                order_quantity,
+                protect,
+                server,
+            } => {
+                let edit = spares::cli::policies::PolicyEdit {
+                    kind,
+                    order_up_to,
+                    reorder_point,
+                    order_quantity,
+                    protected_quantity: protect,
+                };
+                text(spares::cli::policies::set(&target(&server), &part, &location, &edit).await)
+            }
             PoliciesCommand::History {
                 plan,
                 limit,
@@ -519,6 +697,7 @@ async fn run(cli: Cli) -> Result<String, String> {
             beta,
             lead_time,
             seed,
+            csv,
             json,
         } => {
             let method = method
@@ -534,7 +713,7 @@ async fn run(cli: Cli) -> Result<String, String> {
                 lead_time_periods: lead_time,
                 seed,
             };
-            spares::cli::planning::forecast_file(&file, &settings, json)
+            spares::cli::planning::forecast_file(&file, &settings, json, csv.as_deref())
         }
     }
 }

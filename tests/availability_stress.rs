@@ -52,7 +52,12 @@ fn concurrent_reservations_promises_and_expiries_never_oversell() {
     )
     .unwrap();
     spares.load_master_data(&demo.bundle()).unwrap();
-    spares.load_movements(&demo.movements).unwrap();
+    spares
+        .load_movements(
+            &spares::domain::ledger::Actor::local("test"),
+            &demo.movements,
+        )
+        .unwrap();
     let received: BTreeMap<String, i64> = demo
         .movements
         .iter()
@@ -111,7 +116,10 @@ fn concurrent_reservations_promises_and_expiries_never_oversell() {
                                 order_reference: String::new(),
                                 for_location_id: None,
                             };
-                            if let Ok(r) = spares.reserve(vec![command]) {
+                            if let Ok(r) = spares.reserve(
+                                &spares::domain::ledger::Actor::local("test"),
+                                vec![command],
+                            ) {
                                 pending_ids
                                     .lock()
                                     .unwrap()
@@ -141,9 +149,11 @@ fn concurrent_reservations_promises_and_expiries_never_oversell() {
                                 ttl_seconds: 120,
                                 order_reference: String::new(),
                             };
-                            if let Ok((promise, reservations)) =
-                                spares.promise_order(&query, Some(&reserve))
-                            {
+                            if let Ok((promise, reservations)) = spares.promise_order(
+                                &spares::domain::ledger::Actor::local("test"),
+                                &query,
+                                Some(&reserve),
+                            ) {
                                 if promise.complete && !reservations.is_empty() {
                                     let claimed: u64 =
                                         promise.claims.iter().map(|c| c.quantity).sum();
@@ -170,17 +180,23 @@ fn concurrent_reservations_promises_and_expiries_never_oversell() {
                             };
                             // Either may lose to an expiry: that is FailedPrecondition, never a second settlement.
                             let _ = if rng.random_bool(0.5) {
-                                spares.confirm(PostCommand {
-                                    reservation_id: id,
-                                    idempotency_key: key,
-                                    ship_to_location_id: None,
-                                    expected_arrival: None,
-                                })
+                                spares.confirm(
+                                    &spares::domain::ledger::Actor::local("test"),
+                                    PostCommand {
+                                        reservation_id: id,
+                                        idempotency_key: key,
+                                        ship_to_location_id: None,
+                                        expected_arrival: None,
+                                    },
+                                )
                             } else {
-                                spares.release(VoidCommand {
-                                    reservation_id: id,
-                                    idempotency_key: key,
-                                })
+                                spares.release(
+                                    &spares::domain::ledger::Actor::local("test"),
+                                    VoidCommand {
+                                        reservation_id: id,
+                                        idempotency_key: key,
+                                    },
+                                )
                             };
                         }
                         _ => {

@@ -41,7 +41,12 @@ async fn demo_server() -> (TestServer, Vec<(String, String)>) {
     let spares = server.spares.clone();
     tokio::task::spawn_blocking(move || {
         spares.load_master_data(&demo.bundle()).unwrap();
-        spares.load_movements(&demo.movements).unwrap();
+        spares
+            .load_movements(
+                &spares::domain::ledger::Actor::local("test"),
+                &demo.movements,
+            )
+            .unwrap();
     })
     .await
     .unwrap();
@@ -102,6 +107,7 @@ async fn busy_writer(
             ttl_seconds: 3600,
             priority: pb::Priority::Critical as i32,
             order_reference: format!("order {call}"),
+            hold_until: None,
         };
         let Ok(reservation) = clients.availability.reserve(request.clone()).await else {
             continue;
@@ -146,7 +152,7 @@ fn read_cut(file: &std::path::Path) -> u64 {
 /// The copy taken while writers ran holds every acknowledged write up to its
 /// cut and none after, and audits clean (reservations settled after the cut
 /// are pending in it, or the reserved buckets would not match).
-async fn check_busy_copy(file: &std::path::Path, acked: &Acked) {
+async fn check_busy_copy(file: &std::path::Path, acked: &Acked, admin_key: &str) {
     let cut = read_cut(file);
     let dir = tempfile::tempdir().unwrap();
     let file = file.to_path_buf();
@@ -158,10 +164,21 @@ async fn check_busy_copy(file: &std::path::Path, acked: &Acked) {
     let audit = store.audit().unwrap();
     assert!(audit.problems.is_empty(), "{:?}", audit.problems);
     let now = Timestamp::now();
+    // Keys are scoped per principal: replay as the one that wrote them.
+    let writer = spares::domain::ledger::Actor::principal(
+        format!(
+            "apikey:{}",
+            spares::auth::keys::key_id_of(admin_key).unwrap()
+        ),
+        "admin",
+    );
     let (mut before, mut after) = (0, 0);
     for (sequence, movement) in &acked.movements {
         let command = movement_from_pb(movement).unwrap();
-        let outcome = store.record_movements(&[command], now).unwrap().remove(0);
+        let outcome = store
+            .record_movements(&writer, &[command], now)
+            .unwrap()
+            .remove(0);
         if *sequence <= cut {
             assert!(outcome.replayed, "{} is missing", movement.idempotency_key);
             assert_eq!(outcome.sequence, *sequence);
@@ -378,7 +395,7 @@ async fn a_backup_of_a_busy_server_restores_to_identical_answers() {
         writer.await.unwrap();
     }
     let acked = Arc::try_unwrap(acked).ok().unwrap().into_inner();
-    check_busy_copy(&busy, &acked).await;
+    check_busy_copy(&busy, &acked, &server.admin_key).await;
 
     // Quiet: back up again, restore, serve the copy, compare answers.
     let quiet = files.path().join("quiet.jsonl");
@@ -391,7 +408,10 @@ async fn a_backup_of_a_busy_server_restores_to_identical_answers() {
         .await
         .unwrap();
     let copy = TestServer::start_in(copy_dir, Limits::default()).await;
-    let mut copy_clients = copy.clients().await;
+    // The original administrator key (restored with the backup): idempotency
+    // keys are scoped per principal, so replays dedupe only for the principal
+    // that wrote them.
+    let mut copy_clients = copy.clients_as(Some(&server.admin_key)).await;
     let original = answers(&mut clients, &stocked, &acked, &job).await;
     let restored = answers(&mut copy_clients, &stocked, &acked, &job).await;
     assert_eq!(original.len(), restored.len());

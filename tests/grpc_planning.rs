@@ -27,7 +27,13 @@ async fn demo_server() -> TestServer {
     )
     .unwrap();
     server.spares.load_master_data(&demo.bundle()).unwrap();
-    server.spares.load_movements(&demo.movements).unwrap();
+    server
+        .spares
+        .load_movements(
+            &spares::domain::ledger::Actor::local("test"),
+            &demo.movements,
+        )
+        .unwrap();
     server
 }
 

@@ -59,7 +59,7 @@ fn state(data: &Path) -> (Vec<u64>, u64) {
 }
 
 fn import(files: &Path, data: &Path) -> Result<String, String> {
-    import_local(files, data)
+    import_local(files, data, &spares::domain::ledger::Actor::local("test"))
 }
 
 #[test]
@@ -136,8 +136,12 @@ fn a_retried_count_replays_instead_of_adding() {
     // retried would); the second replays the first.
     let counts = bundle.stock_counts(|_, _| (0, 0)).unwrap();
     let now = "2026-11-23T14:00:00Z".parse().unwrap();
-    let first = store.record_movements(&counts, now).unwrap();
-    let second = store.record_movements(&counts, now).unwrap();
+    let first = store
+        .record_movements(&spares::domain::ledger::Actor::local("test"), &counts, now)
+        .unwrap();
+    let second = store
+        .record_movements(&spares::domain::ledger::Actor::local("test"), &counts, now)
+        .unwrap();
     assert!(second.iter().all(|o| o.replayed));
     assert_eq!(
         first.iter().map(|o| o.sequence).collect::<Vec<_>>(),
@@ -206,7 +210,13 @@ fn a_count_below_reserved_refuses_the_whole_import() {
             order_reference: String::new(),
             for_location_id: None,
         };
-        store.reserve(&[reserve], jiff::Timestamp::now()).unwrap();
+        store
+            .reserve(
+                &spares::domain::ledger::Actor::local("test"),
+                &[reserve],
+                jiff::Timestamp::now(),
+            )
+            .unwrap();
     }
     std::fs::write(
         files.path().join("parts.csv"),

@@ -1,7 +1,9 @@
-//! The previous release's data directory (layout 2, `tests/fixtures/layout-2`)
-//! opens in this build: it is backed up, upgraded in place, and answers the
-//! same stock as the old binary did; lanes are re-keyed by kind so a lane of
-//! another kind with the same mode now coexists.
+//! Earlier releases' data directories open in this build: layout 2
+//! (`tests/fixtures/layout-2`) is backed up, upgraded in place, and answers
+//! the same stock as the old binary did, with lanes re-keyed by kind so a
+//! lane of another kind with the same mode now coexists; layout 3
+//! (`tests/fixtures/layout-3`) reads its movements back with the actor
+//! `unknown (before layout 4)` and still dedupes replays of its keys.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use jiff::Timestamp;
@@ -9,8 +11,11 @@ use spares::api::server::serve;
 use spares::cli::client::{Target, connect};
 use spares::clock::ManualClock;
 use spares::config::Limits;
+use spares::domain::audit::MovementFilter;
+use spares::domain::ledger::{Actor, MovementCommand, MovementKind};
 use spares::pb;
 use spares::service::Spares;
+use spares::store::Store;
 use spares::store::sled_store::SledStore;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -242,4 +247,118 @@ fn a_directory_from_a_newer_build_is_refused() {
     }
     let err = SledStore::open(dir.path()).unwrap_err();
     assert!(err.to_string().contains("newer spares"), "{err}");
+}
+
+fn layout_3_copy(outer: &Path) -> PathBuf {
+    let data = outer.join("data");
+    copy_dir(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/layout-3/data"),
+        &data,
+    );
+    data
+}
+
+fn count_command(key: &str, part: &str, location: &str, quantity: i64) -> MovementCommand {
+    MovementCommand {
+        idempotency_key: key.into(),
+        kind: MovementKind::Count,
+        part_id: part.into(),
+        location_id: location.into(),
+        quantity,
+        to_location_id: None,
+        shipment_id: None,
+        expected_arrival: None,
+        note: "import of stock.csv".into(),
+    }
+}
+
+fn all_movements(store: &SledStore) -> Vec<spares::domain::ledger::LedgerEntry> {
+    let (entries, next) = store
+        .movements(&MovementFilter {
+            limit: 100,
+            ..MovementFilter::default()
+        })
+        .unwrap();
+    assert_eq!(next, None, "the whole log fits one page");
+    entries
+}
+
+/// A layout-3 directory (`tests/fixtures/layout-3`, written by the release
+/// before actors) opens after a backup, its six movements read back with the
+/// unknown actor and the stock it held, a replay of one of its idempotency
+/// keys (by any principal: nobody recorded who used it) dedupes, and new
+/// writes carry their actor and keys scoped per principal.
+#[test]
+fn layout_3_movements_read_back_with_the_unknown_actor_and_old_keys_still_dedupe() {
+    let outer = tempfile::tempdir().unwrap();
+    let data = layout_3_copy(outer.path());
+    let store = SledStore::open(&data).expect("the layout-3 directory opens");
+    assert!(outer.path().join("data.layout-3-backup/db").exists());
+    let old = all_movements(&store);
+    assert_eq!(old.len(), 6);
+    assert!(
+        old.iter()
+            .all(|e| e.actor == Actor::unknown_before_layout_4()
+                && e.actor.id == "unknown (before layout 4)"),
+        "{old:?}"
+    );
+    let stock: Vec<(String, String, u64)> = store
+        .balances(None, None)
+        .unwrap()
+        .iter()
+        .map(|b| (b.part_id.clone(), b.location_id.clone(), b.on_hand()))
+        .collect();
+    let expected = [
+        ("P-1", "DEP-A", 10),
+        ("P-1", "RWH-1", 4),
+        ("P-1", "STR-1", 2),
+        ("P-2", "RWH-1", 3),
+        ("P-2", "STR-2", 1),
+        ("P-3", "STR-1", 5),
+    ]
+    .map(|(p, l, q)| (p.to_string(), l.to_string(), q));
+    assert_eq!(stock, expected);
+
+    // The import's key, replayed with its payload by a principal of layout 4,
+    // answers the original result; with another payload it conflicts.
+    let now: Timestamp = "2026-12-01T00:00:00Z".parse().unwrap();
+    let admin = Actor::principal("apikey:a1", "admin");
+    let key = "import stock.csv:2 P-1@DEP-A 0->10";
+    let replay = store
+        .record_movements(&admin, &[count_command(key, "P-1", "DEP-A", 10)], now)
+        .unwrap();
+    assert_eq!((replay[0].replayed, replay[0].sequence), (true, 1));
+    let err = store
+        .record_movements(&admin, &[count_command(key, "P-1", "DEP-A", 11)], now)
+        .unwrap_err();
+    assert!(err.to_string().contains("idempotency"), "{err}");
+
+    // New keys are scoped per principal: the same key from two principals is
+    // two movements, each with its actor.
+    let warehouse = Actor::principal("apikey:w1", "warehouse");
+    let first = store
+        .record_movements(&admin, &[count_command("k", "P-3", "STR-1", 6)], now)
+        .unwrap();
+    let second = store
+        .record_movements(&warehouse, &[count_command("k", "P-3", "STR-1", 7)], now)
+        .unwrap();
+    assert!(!first[0].replayed && !second[0].replayed);
+    assert_eq!((first[0].sequence, second[0].sequence), (7, 8));
+    drop(store);
+
+    let store = SledStore::open(&data).unwrap();
+    assert!(!outer.path().join("data.layout-3-backup-2").exists());
+    let all = all_movements(&store);
+    let actors: Vec<&str> = all.iter().map(|e| e.actor.id.as_str()).collect();
+    assert_eq!(actors[..6], ["unknown (before layout 4)"; 6]);
+    assert_eq!(actors[6..], ["apikey:a1", "apikey:w1"]);
+    assert!(store.audit().unwrap().problems.is_empty());
+    // And the backup still holds layout 3, untouched.
+    let meta = sled::open(outer.path().join("data.layout-3-backup")).unwrap();
+    let version = meta
+        .open_tree("ledger/meta")
+        .unwrap()
+        .get("format")
+        .unwrap();
+    assert_eq!(version.as_deref(), Some(&[3u8][..]));
 }

@@ -34,6 +34,7 @@ fn overflowing_receipts_are_refused_naming_the_field_and_the_ledger_reopens() {
     // The reproduction: i64::MAX at one store is now past the bound.
     let err = store
         .record_movements(
+            &spares::domain::ledger::Actor::local("test"),
             &[movement("a", MovementKind::Receipt, "P", "S1", i64::MAX)],
             at(0),
         )
@@ -47,12 +48,14 @@ fn overflowing_receipts_are_refused_naming_the_field_and_the_ledger_reopens() {
     // account of P would pass -MAX_QUANTITY, so the second is refused.
     store
         .record_movements(
+            &spares::domain::ledger::Actor::local("test"),
             &[movement("b", MovementKind::Receipt, "P", "S1", MAX)],
             at(1),
         )
         .unwrap();
     let err = store
         .record_movements(
+            &spares::domain::ledger::Actor::local("test"),
             &[
                 movement("c0", MovementKind::Receipt, "Q", "S2", 1),
                 movement("c", MovementKind::Receipt, "P", "S2", 1),
@@ -74,6 +77,7 @@ fn overflowing_receipts_are_refused_naming_the_field_and_the_ledger_reopens() {
     // not "would go below zero".
     let err = store
         .record_movements(
+            &spares::domain::ledger::Actor::local("test"),
             &[movement("d", MovementKind::Adjustment, "P", "S1", 1)],
             at(3),
         )
@@ -167,6 +171,7 @@ fn run(steps: &[Step]) {
                 quantity,
             } => store
                 .record_movements(
+                    &spares::domain::ledger::Actor::local("test"),
                     &[movement(
                         &format!("m{i}"),
                         *kind,
@@ -183,6 +188,7 @@ fn run(steps: &[Step]) {
                 quantity,
             } => store
                 .reserve(
+                    &spares::domain::ledger::Actor::local("test"),
                     &[reserve_command(
                         &format!("r{i}"),
                         parts[*part],

@@ -38,7 +38,11 @@ fn crash_writer_child() {
         if rng.random_bool(0.2) {
             let part = format!("P{}", rng.random_range(0..4));
             let command = reserve_command(&format!("c{cycle}-r{call}"), &part, "A", 1);
-            if let Ok(mut r) = store.reserve(std::slice::from_ref(&command), at(0)) {
+            if let Ok(mut r) = store.reserve(
+                &spares::domain::ledger::Actor::local("test"),
+                std::slice::from_ref(&command),
+                at(0),
+            ) {
                 let r = r.remove(0);
                 let line = serde_json::to_string(&command).unwrap();
                 writeln!(out, "RES {} {line}", r.reservation_id).unwrap();
@@ -65,7 +69,11 @@ fn crash_writer_child() {
                 }
             })
             .collect();
-        if let Ok(outcomes) = store.record_movements(&commands, at(0)) {
+        if let Ok(outcomes) = store.record_movements(
+            &spares::domain::ledger::Actor::local("test"),
+            &commands,
+            at(0),
+        ) {
             for (command, outcome) in commands.iter().zip(outcomes) {
                 let line = serde_json::to_string(command).unwrap();
                 writeln!(out, "ACK {} {line}", outcome.sequence).unwrap();
@@ -161,7 +169,11 @@ fn acknowledged_writes_survive_sigkill() {
             match ack {
                 Ack::Movement(sequence, command) => {
                     let replay = store
-                        .record_movements(std::slice::from_ref(command), at(1))
+                        .record_movements(
+                            &spares::domain::ledger::Actor::local("test"),
+                            std::slice::from_ref(command),
+                            at(1),
+                        )
                         .unwrap()
                         .remove(0);
                     assert!(
@@ -173,7 +185,11 @@ fn acknowledged_writes_survive_sigkill() {
                 }
                 Ack::Reservation(id, command) => {
                     let replay = store
-                        .reserve(std::slice::from_ref(command), at(1))
+                        .reserve(
+                            &spares::domain::ledger::Actor::local("test"),
+                            std::slice::from_ref(command),
+                            at(1),
+                        )
                         .unwrap()
                         .remove(0);
                     assert_eq!(

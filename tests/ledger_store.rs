@@ -23,6 +23,7 @@ fn open() -> (tempfile::TempDir, SledStore) {
 fn receipt(store: &SledStore, key: &str, part: &str, location: &str, quantity: i64) {
     store
         .record_movements(
+            &spares::domain::ledger::Actor::local("test"),
             &[movement(
                 key,
                 MovementKind::Receipt,
@@ -40,10 +41,18 @@ fn same_key_and_payload_returns_the_original_outcome_and_applies_once() {
     let (_dir, store) = open();
     let command = movement("k1", MovementKind::Receipt, "P", "L", 5);
     let first = store
-        .record_movements(std::slice::from_ref(&command), at(0))
+        .record_movements(
+            &spares::domain::ledger::Actor::local("test"),
+            std::slice::from_ref(&command),
+            at(0),
+        )
         .unwrap();
     let again = store
-        .record_movements(std::slice::from_ref(&command), at(10))
+        .record_movements(
+            &spares::domain::ledger::Actor::local("test"),
+            std::slice::from_ref(&command),
+            at(10),
+        )
         .unwrap();
     assert!(!first[0].replayed);
     assert!(again[0].replayed);
@@ -55,7 +64,9 @@ fn same_key_and_payload_returns_the_original_outcome_and_applies_once() {
         movement("k2", MovementKind::Receipt, "P", "L", 1),
         movement("k2", MovementKind::Receipt, "P", "L", 1),
     ];
-    let outcomes = store.record_movements(&batch, at(0)).unwrap();
+    let outcomes = store
+        .record_movements(&spares::domain::ledger::Actor::local("test"), &batch, at(0))
+        .unwrap();
     assert_eq!((outcomes[0].replayed, outcomes[1].replayed), (false, true));
     assert_eq!(outcomes[0].sequence, outcomes[1].sequence);
     assert_eq!(store.balance("P", "L").unwrap().available, 6);
@@ -68,7 +79,11 @@ fn a_retried_batch_replays_stored_keys_even_when_they_could_not_run_again() {
     receipt(&store, "r1", "P", "L", 5);
     let issue = movement("i1", MovementKind::Issue, "P", "L", 5);
     let first = store
-        .record_movements(std::slice::from_ref(&issue), at(1))
+        .record_movements(
+            &spares::domain::ledger::Actor::local("test"),
+            std::slice::from_ref(&issue),
+            at(1),
+        )
         .unwrap();
     // The stock is gone, so the issue could not be recorded again; the retry
     // must still answer with the stored outcome, next to a fresh movement.
@@ -77,7 +92,9 @@ fn a_retried_batch_replays_stored_keys_even_when_they_could_not_run_again() {
         issue,
         movement("r2", MovementKind::Receipt, "P", "L", 2),
     ];
-    let outcomes = store.record_movements(&batch, at(2)).unwrap();
+    let outcomes = store
+        .record_movements(&spares::domain::ledger::Actor::local("test"), &batch, at(2))
+        .unwrap();
     let replayed: Vec<bool> = outcomes.iter().map(|o| o.replayed).collect();
     assert_eq!(replayed, [false, true, true]);
     assert_eq!(outcomes[1].sequence, first[0].sequence);
@@ -94,6 +111,7 @@ fn same_key_with_a_different_payload_is_a_conflict_naming_the_field() {
     let changed = movement("k1", MovementKind::Receipt, "P", "L", 6);
     let err = store
         .record_movements(
+            &spares::domain::ledger::Actor::local("test"),
             &[movement("k9", MovementKind::Receipt, "P", "L", 1), changed],
             at(0),
         )
@@ -107,16 +125,25 @@ fn same_key_with_a_different_payload_is_a_conflict_naming_the_field() {
 
     let reserve = reserve_command("r1", "P", "L", 2);
     let reservation = store
-        .reserve(std::slice::from_ref(&reserve), at(0))
+        .reserve(
+            &spares::domain::ledger::Actor::local("test"),
+            std::slice::from_ref(&reserve),
+            at(0),
+        )
         .unwrap()
         .remove(0);
     let replay = store
-        .reserve(std::slice::from_ref(&reserve), at(1))
+        .reserve(
+            &spares::domain::ledger::Actor::local("test"),
+            std::slice::from_ref(&reserve),
+            at(1),
+        )
         .unwrap()
         .remove(0);
     assert_eq!(replay, reservation);
     let err = store
         .reserve(
+            &spares::domain::ledger::Actor::local("test"),
             &[ReserveCommand {
                 quantity: 3,
                 ..reserve.clone()
@@ -135,15 +162,24 @@ fn same_key_with_a_different_payload_is_a_conflict_naming_the_field() {
         ship_to_location_id: None,
         expected_arrival: None,
     };
-    let posted = store.post_reservation(&post, at(2)).unwrap();
+    let posted = store
+        .post_reservation(&spares::domain::ledger::Actor::local("test"), &post, at(2))
+        .unwrap();
     assert_eq!(posted.state, ReservationState::Posted);
     // A confirm retried after success returns the same reservation.
-    assert_eq!(store.post_reservation(&post, at(3)).unwrap(), posted);
+    assert_eq!(
+        store
+            .post_reservation(&spares::domain::ledger::Actor::local("test"), &post, at(3))
+            .unwrap(),
+        posted
+    );
     let other = PostCommand {
         ship_to_location_id: Some("M".into()),
         ..post.clone()
     };
-    let err = store.post_reservation(&other, at(3)).unwrap_err();
+    let err = store
+        .post_reservation(&spares::domain::ledger::Actor::local("test"), &other, at(3))
+        .unwrap_err();
     assert!(
         matches!(&err, StoreError::Rejected(DomainError::IdempotencyConflict { field, .. }) if field == "idempotency_key"),
         "{err:?}"
@@ -153,14 +189,20 @@ fn same_key_with_a_different_payload_is_a_conflict_naming_the_field() {
         reservation_id: reservation.reservation_id.clone(),
         idempotency_key: "v1".into(),
     };
-    let err = store.void_reservation(&void, at(3)).unwrap_err();
+    let err = store
+        .void_reservation(&spares::domain::ledger::Actor::local("test"), &void, at(3))
+        .unwrap_err();
     assert!(
         matches!(&err, StoreError::Rejected(DomainError::FailedPrecondition(m)) if m.contains("Posted")),
         "{err:?}"
     );
     // Keys are scoped per operation: "k1" is free for a reservation.
     store
-        .reserve(&[reserve_command("k1", "P", "L", 1)], at(4))
+        .reserve(
+            &spares::domain::ledger::Actor::local("test"),
+            &[reserve_command("k1", "P", "L", 1)],
+            at(4),
+        )
         .unwrap();
     let balance = store.balance("P", "L").unwrap();
     assert_eq!((balance.available, balance.reserved), (2, 1));
@@ -198,14 +240,24 @@ fn invalid_movements_name_the_field_and_not_enough_stock_says_how_much() {
         ),
     ];
     for (command, expected) in cases {
-        let err = store.record_movements(&[command], at(0)).unwrap_err();
+        let err = store
+            .record_movements(
+                &spares::domain::ledger::Actor::local("test"),
+                &[command],
+                at(0),
+            )
+            .unwrap_err();
         assert!(
             matches!(&err, StoreError::Rejected(DomainError::InvalidArgument { field, .. }) if field == expected),
             "{expected}: {err:?}"
         );
     }
     let err = store
-        .record_movements(&[movement("g", MovementKind::Issue, "P", "L", 5)], at(0))
+        .record_movements(
+            &spares::domain::ledger::Actor::local("test"),
+            &[movement("g", MovementKind::Issue, "P", "L", 5)],
+            at(0),
+        )
         .unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -213,6 +265,7 @@ fn invalid_movements_name_the_field_and_not_enough_stock_says_how_much() {
     );
     let err = store
         .record_movements(
+            &spares::domain::ledger::Actor::local("test"),
             &[movement("h", MovementKind::Adjustment, "P", "L", -4)],
             at(0),
         )
@@ -223,12 +276,17 @@ fn invalid_movements_name_the_field_and_not_enough_stock_says_how_much() {
     ));
     store
         .record_movements(
+            &spares::domain::ledger::Actor::local("test"),
             &[movement("i", MovementKind::Adjustment, "P", "L", -1)],
             at(0),
         )
         .unwrap();
     let err = store
-        .record_movements(&[receive("j", "P", "M", 1, "nope")], at(0))
+        .record_movements(
+            &spares::domain::ledger::Actor::local("test"),
+            &[receive("j", "P", "M", 1, "nope")],
+            at(0),
+        )
         .unwrap_err();
     assert!(
         matches!(
@@ -249,7 +307,11 @@ fn transfers_move_through_in_transit_owned_by_the_destination() {
     let (dir, store) = open();
     receipt(&store, "k0", "P", "A", 5);
     let shipped = store
-        .record_movements(&[ship("s1", "P", "A", "B", 3, None)], at(1))
+        .record_movements(
+            &spares::domain::ledger::Actor::local("test"),
+            &[ship("s1", "P", "A", "B", 3, None)],
+            at(1),
+        )
         .unwrap()
         .remove(0);
     let shipment = shipped.shipment_id.unwrap();
@@ -257,21 +319,33 @@ fn transfers_move_through_in_transit_owned_by_the_destination() {
     assert_eq!((at_b.available, at_b.in_transit()), (0, 3));
     assert_eq!(at_b.inbound[0].from_location_id, "A");
     let err = store
-        .record_movements(&[receive("r0", "P", "C", 1, &shipment)], at(2))
+        .record_movements(
+            &spares::domain::ledger::Actor::local("test"),
+            &[receive("r0", "P", "C", 1, &shipment)],
+            at(2),
+        )
         .unwrap_err();
     assert!(matches!(
         err,
         StoreError::Rejected(DomainError::FailedPrecondition(_))
     ));
     let err = store
-        .record_movements(&[receive("r1", "P", "B", 4, &shipment)], at(2))
+        .record_movements(
+            &spares::domain::ledger::Actor::local("test"),
+            &[receive("r1", "P", "B", 4, &shipment)],
+            at(2),
+        )
         .unwrap_err();
     assert!(matches!(
         err,
         StoreError::Rejected(DomainError::FailedPrecondition(_))
     ));
     store
-        .record_movements(&[receive("r2", "P", "B", 2, &shipment)], at(2))
+        .record_movements(
+            &spares::domain::ledger::Actor::local("test"),
+            &[receive("r2", "P", "B", 2, &shipment)],
+            at(2),
+        )
         .unwrap();
     drop(store);
     let store = SledStore::open(dir.path()).unwrap();
@@ -292,7 +366,11 @@ fn reservations_respect_protection_expire_once_and_post_in_transit() {
         ..reserve_command("r1", "P", "L", 3)
     };
     let err = store
-        .reserve(std::slice::from_ref(&routine), at(0))
+        .reserve(
+            &spares::domain::ledger::Actor::local("test"),
+            std::slice::from_ref(&routine),
+            at(0),
+        )
         .unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -302,11 +380,19 @@ fn reservations_respect_protection_expire_once_and_post_in_transit() {
         priority: Priority::Critical,
         ..routine
     };
-    let held = store.reserve(&[critical], at(0)).unwrap().remove(0);
+    let held = store
+        .reserve(
+            &spares::domain::ledger::Actor::local("test"),
+            &[critical],
+            at(0),
+        )
+        .unwrap()
+        .remove(0);
     assert_eq!(held.expires_at, at(60));
     // All or none: the second line cannot be met, so the first is not held either.
     let err = store
         .reserve(
+            &spares::domain::ledger::Actor::local("test"),
             &[
                 reserve_command("r2", "P", "L", 1),
                 reserve_command("r3", "P", "L", 1),
@@ -332,13 +418,19 @@ fn reservations_respect_protection_expire_once_and_post_in_transit() {
         ship_to_location_id: None,
         expected_arrival: None,
     };
-    let err = store.post_reservation(&post, at(61)).unwrap_err();
+    let err = store
+        .post_reservation(&spares::domain::ledger::Actor::local("test"), &post, at(61))
+        .unwrap_err();
     assert!(
         matches!(&err, StoreError::Rejected(DomainError::FailedPrecondition(m)) if m.contains("Expired")),
         "{err:?}"
     );
     let next = store
-        .reserve(&[reserve_command("r4", "P", "L", 2)], at(70))
+        .reserve(
+            &spares::domain::ledger::Actor::local("test"),
+            &[reserve_command("r4", "P", "L", 2)],
+            at(70),
+        )
         .unwrap()
         .remove(0);
     assert!(next.reservation_id > held.reservation_id);
@@ -348,7 +440,9 @@ fn reservations_respect_protection_expire_once_and_post_in_transit() {
         ship_to_location_id: Some("M".into()),
         expected_arrival: None,
     };
-    let posted = store.post_reservation(&ship, at(71)).unwrap();
+    let posted = store
+        .post_reservation(&spares::domain::ledger::Actor::local("test"), &ship, at(71))
+        .unwrap();
     assert_eq!(store.balance("P", "M").unwrap().in_transit(), 2);
     assert_eq!(
         store.balance("P", "M").unwrap().inbound[0].shipment_id,
@@ -373,6 +467,7 @@ fn thirty_two_threads_racing_for_ten_units_get_exactly_ten() {
                 std::thread::spawn(move || {
                     barrier.wait();
                     store.reserve(
+                        &spares::domain::ledger::Actor::local("test"),
                         &[reserve_command(
                             &format!("r{round}-{thread}"),
                             "P",

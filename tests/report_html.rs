@@ -225,3 +225,84 @@ async fn simulate_and_frontier_reports_render_in_a_browser() {
     }
     server.stop().await;
 }
+
+/// `<g class="marker" ...>` elements of a chart.
+fn markers(svg: &str) -> usize {
+    svg.matches("class=\"marker\"").count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn optimize_report_shows_each_plans_distribution_and_renders_in_a_browser() {
+    let server = small_demo().await;
+    let mut clients = server.clients().await;
+    let job = clients
+        .planning
+        .optimize(pb::OptimizeRequest {
+            settings: Some(pb::SimulationSettings {
+                replications: 30,
+                seed: 5,
+                horizon_days: 365,
+                ..Default::default()
+            }),
+            compare: true,
+            time_limit_seconds: 60,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let job = wait(&server, job).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("optimize.html");
+    let said = spares::cli::report::report(&server.target(), &job.job_id, &path)
+        .await
+        .unwrap();
+    assert!(said.contains(&job.job_id), "{said}");
+    let html = std::fs::read_to_string(&path).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(
+        !html.contains("http"),
+        "the page refers to something outside itself"
+    );
+    assert!(!html.contains(" src="), "the page loads something");
+    // One distribution per plan, each with its mean, p95, p99 and CVaR95
+    // drawn; one paired-difference series per baseline.
+    let distribution = svg(&html, "distribution");
+    assert_eq!(series(distribution), 3);
+    assert_eq!(markers(distribution), 12);
+    for plan in ["consequence", "averages", "metric"] {
+        for statistic in ["mean", "p95", "p99", "CVaR95"] {
+            let name = format!("data-name=\"{plan} {statistic} ");
+            assert!(distribution.contains(&name), "{name}");
+        }
+    }
+    assert_eq!(series(svg(&html, "differences")), 2);
+    for table in [
+        "comparison-table",
+        "paired-table",
+        "recommendations-table",
+        "changes-table",
+        "locations-table",
+        "parts-table",
+    ] {
+        assert!(html.contains(&format!("id=\"{table}\"")), "{table}");
+    }
+    let Some(browser) = chromium() else {
+        eprintln!(
+            "SKIPPED the browser half of optimize_report_shows_each_plans_distribution_and_renders_in_a_browser: no chromium on PATH (`apt-get install chromium`; .ci/run does)"
+        );
+        server.stop().await;
+        return;
+    };
+    let (dom, log) = open_in_chromium(browser, &path, &dir.path().join("profile"));
+    assert!(dom.contains("</html>"), "chromium returned no DOM: {log}");
+    assert!(
+        console_errors(&log).is_empty(),
+        "console errors: {:?}",
+        console_errors(&log)
+    );
+    assert_eq!(series(svg(&dom, "distribution")), 3);
+    assert_eq!(series(svg(&dom, "differences")), 2);
+    assert!(dom.contains("id=\"recommendations-table\""));
+    server.stop().await;
+}

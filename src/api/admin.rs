@@ -191,4 +191,17 @@ impl AdminService for AdminApi {
             next_page_token,
         }))
     }
+
+    async fn list_audit_events(
+        &self,
+        request: Request<pb::ListAuditEventsRequest>,
+    ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
+        let filter = super::trail::audit_filter(request.get_ref(), self.spares.limits())?;
+        let (events, next) =
+            blocking(&self.spares, move |s| s.store().audit_events(&filter)).await?;
+        Ok(Response::new(pb::ListAuditEventsResponse {
+            events: events.iter().map(super::trail::audit_event_to_pb).collect(),
+            next_page_token: super::trail::next_token(next),
+        }))
+    }
 }

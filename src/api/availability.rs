@@ -330,6 +330,9 @@ impl AvailabilityService for AvailabilityApi {
         request: Request<pb::PromiseOrderRequest>,
     ) -> Result<Response<pb::PromiseOrderResponse>, Status> {
         let principal = caller(&request)?;
+        if request.get_ref().reserve {
+            super::audit::note_keys(&request, [request.get_ref().idempotency_key.as_str()]);
+        }
         let r = request.into_inner();
         required("destination_location_id", &r.destination_location_id)?;
         if r.reserve {
@@ -364,8 +367,9 @@ impl AvailabilityService for AvailabilityApi {
             ttl_seconds: r.reservation_ttl_seconds,
             order_reference: r.idempotency_key.clone(),
         });
+        let actor = principal.actor();
         let (promise, reservations) = blocking(&self.spares, move |s| {
-            s.promise_order(&query, reserve.as_ref())
+            s.promise_order(&actor, &query, reserve.as_ref())
         })
         .await?;
         Ok(Response::new(pb::PromiseOrderResponse {
@@ -393,6 +397,7 @@ impl AvailabilityService for AvailabilityApi {
         request: Request<pb::ReserveRequest>,
     ) -> Result<Response<pb::Reservation>, Status> {
         let principal = caller(&request)?;
+        super::audit::note_keys(&request, [request.get_ref().idempotency_key.as_str()]);
         let r = request.into_inner();
         required("idempotency_key", &r.idempotency_key)?;
         required("part_id", &r.part_id)?;
@@ -403,13 +408,19 @@ impl AvailabilityService for AvailabilityApi {
             part_id: r.part_id,
             location_id: r.location_id,
             quantity: r.quantity,
-            ttl_seconds: r.ttl_seconds,
+            ttl_seconds: hold_seconds(
+                r.ttl_seconds,
+                convert::opt_timestamp("hold_until", r.hold_until.as_ref())?,
+                self.spares.clock().now(),
+            )?,
             priority: convert::priority_from_pb(r.priority)?,
             protected_quantity: 0,
             order_reference: r.order_reference,
             for_location_id: None,
         };
-        let mut reservations = blocking(&self.spares, move |s| s.reserve(vec![command])).await?;
+        let actor = principal.actor();
+        let mut reservations =
+            blocking(&self.spares, move |s| s.reserve(&actor, vec![command])).await?;
         let reservation = reservations
             .pop()
             .ok_or_else(|| Status::internal("the ledger returned no reservation"))?;
@@ -421,6 +432,7 @@ impl AvailabilityService for AvailabilityApi {
         request: Request<pb::ConfirmReservationRequest>,
     ) -> Result<Response<pb::Reservation>, Status> {
         let principal = caller(&request)?;
+        super::audit::note_keys(&request, [request.get_ref().idempotency_key.as_str()]);
         let r = request.into_inner();
         required("reservation_id", &r.reservation_id)?;
         self.check_sees(&principal, &r.reservation_id).await?;
@@ -435,7 +447,8 @@ impl AvailabilityService for AvailabilityApi {
                 r.expected_arrival.as_ref(),
             )?,
         };
-        let reservation = blocking(&self.spares, move |s| s.confirm(command)).await?;
+        let actor = principal.actor();
+        let reservation = blocking(&self.spares, move |s| s.confirm(&actor, command)).await?;
         Ok(Response::new(convert::reservation_to_pb(&reservation)))
     }
 
@@ -444,6 +457,7 @@ impl AvailabilityService for AvailabilityApi {
         request: Request<pb::ReleaseReservationRequest>,
     ) -> Result<Response<pb::Reservation>, Status> {
         let principal = caller(&request)?;
+        super::audit::note_keys(&request, [request.get_ref().idempotency_key.as_str()]);
         let r = request.into_inner();
         required("reservation_id", &r.reservation_id)?;
         self.check_sees(&principal, &r.reservation_id).await?;
@@ -452,7 +466,8 @@ impl AvailabilityService for AvailabilityApi {
             reservation_id: r.reservation_id,
             idempotency_key: r.idempotency_key,
         };
-        let reservation = blocking(&self.spares, move |s| s.release(command)).await?;
+        let actor = principal.actor();
+        let reservation = blocking(&self.spares, move |s| s.release(&actor, command)).await?;
         Ok(Response::new(convert::reservation_to_pb(&reservation)))
     }
 
@@ -514,11 +529,66 @@ impl AvailabilityService for AvailabilityApi {
         &self,
         request: Request<pb::WatchAvailabilityRequest>,
     ) -> Result<Response<Self::WatchAvailabilityStream>, Status> {
+        let principal = super::gate::caller(&request)?;
         let r = request.into_inner();
         Ok(Response::new(watch(
             self.spares.clone(),
             r.part_ids,
             r.location_ids,
+            Some(principal),
         )))
+    }
+}
+
+/// How long a Reserve request holds its stock: `ttl_seconds`, or the whole
+/// seconds from `now` until `hold_until` (rounded up). The service applies
+/// the default and the cap to the result.
+///
+/// # Errors
+/// `InvalidArgument` when both are given or `hold_until` is not after `now`.
+fn hold_seconds(
+    ttl_seconds: u32,
+    hold_until: Option<jiff::Timestamp>,
+    now: jiff::Timestamp,
+) -> Result<u32, DomainError> {
+    let Some(until) = hold_until else {
+        return Ok(ttl_seconds);
+    };
+    if ttl_seconds != 0 {
+        return Err(DomainError::invalid(
+            "hold_until",
+            "give ttl_seconds or hold_until, not both",
+        ));
+    }
+    let nanos = until.as_nanosecond() - now.as_nanosecond();
+    if nanos <= 0 {
+        return Err(DomainError::invalid(
+            "hold_until",
+            format!("{until} is not after the server's time {now}"),
+        ));
+    }
+    let seconds = (nanos + 999_999_999) / 1_000_000_000;
+    Ok(u32::try_from(seconds).unwrap_or(u32::MAX))
+}
+
+#[cfg(test)]
+mod hold_tests {
+    use super::hold_seconds;
+
+    #[test]
+    fn a_hold_until_becomes_whole_seconds_from_now() {
+        let now: jiff::Timestamp = "2026-11-30T12:00:00Z".parse().unwrap();
+        let until = |s: &str| Some(s.parse::<jiff::Timestamp>().unwrap());
+        assert_eq!(hold_seconds(300, None, now).unwrap(), 300);
+        assert_eq!(
+            hold_seconds(0, until("2026-11-30T12:00:10.2Z"), now).unwrap(),
+            11
+        );
+        assert!(hold_seconds(0, until("2026-11-30T12:00:00Z"), now).is_err());
+        assert!(hold_seconds(60, until("2026-11-30T13:00:00Z"), now).is_err());
+        assert_eq!(
+            hold_seconds(0, until("2300-01-01T00:00:00Z"), now).unwrap(),
+            u32::MAX
+        );
     }
 }

@@ -768,6 +768,28 @@ pub fn reservation_to_pb(r: &Reservation) -> pb::Reservation {
     }
 }
 
+/// The availability-stream event of a reservation as it stands after a
+/// step: its state says which step (pending: reserved; posted: confirmed;
+/// voided: released; expired), and `at` is when that step happened.
+pub fn reservation_change_to_pb(r: &Reservation) -> pb::ReservationChange {
+    use pb::ReservationChangeKind as K;
+    let kind = match r.state {
+        ReservationState::Pending => K::Reserved,
+        ReservationState::Posted => K::Confirmed,
+        ReservationState::Voided => K::Released,
+        ReservationState::Expired => K::Expired,
+    };
+    pb::ReservationChange {
+        kind: kind as i32,
+        reservation_id: r.reservation_id.clone(),
+        part_id: r.part_id.clone(),
+        location_id: r.location_id.clone(),
+        held_for_location_id: r.held_for().to_string(),
+        quantity: r.quantity,
+        at: Some(timestamp_to_pb(r.settled_at.unwrap_or(r.created_at))),
+    }
+}
+
 /// Converts every item of a batch, prefixing errors with `name[i]`.
 pub fn convert_batch<P, T>(
     name: &str,

@@ -2,6 +2,7 @@
 
 use super::convert::{self, convert_batch};
 use super::util::{blocking, page_size, paginate};
+use crate::auth::Principal;
 use crate::domain::DomainError;
 use crate::domain::ledger::Balance;
 use crate::pb;
@@ -80,10 +81,17 @@ pub fn position(
 /// Streams stock positions for changes matching the filters. A bounded buffer
 /// sits between the change feed and the client; when the client reads too
 /// slowly the feed overflows and the stream says `Lagged` with the count lost.
+///
+/// With `reservations_for`, a change made by a reservation is followed by a
+/// `ReservationChange` event when that principal sees the reservation
+/// ([`super::scope::sees`]: a dealer for its own stores, planners and
+/// administrators for all); without it (WatchStock) no reservation event is
+/// sent. Stock changes themselves go to every subscriber whose filters match.
 pub fn watch(
     spares: Arc<Spares>,
     part_ids: Vec<String>,
     location_ids: Vec<String>,
+    reservations_for: Option<Arc<Principal>>,
 ) -> StockEventStream {
     let parts: HashSet<String> = part_ids.into_iter().collect();
     let locations: HashSet<String> = location_ids.into_iter().collect();
@@ -97,32 +105,50 @@ pub fn watch(
                 received = changes.recv() => received,
                 _ = closing.wait_for(|closed| *closed) => break,
             };
-            let event = match received {
+            let (event, reservation) = match received {
                 Ok(StockChanged {
                     part_id,
                     location_id,
+                    reservation,
                 }) => {
                     if (!parts.is_empty() && !parts.contains(&part_id))
                         || (!locations.is_empty() && !locations.contains(&location_id))
                     {
                         continue;
                     }
-                    position(&spares, &part_id, &location_id).map(|p| pb::StockEvent {
+                    let seen = reservation.filter(|r| {
+                        reservations_for
+                            .as_deref()
+                            .is_some_and(|principal| super::scope::sees(principal, r))
+                    });
+                    let event = position(&spares, &part_id, &location_id).map(|p| pb::StockEvent {
                         event: Some(pb::stock_event::Event::Changed(p)),
-                    })
+                    });
+                    (event, seen)
                 }
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     stream.lagged(missed);
-                    Ok(pb::StockEvent {
+                    let event = Ok(pb::StockEvent {
                         event: Some(pb::stock_event::Event::Lagged(pb::Lagged {
                             missed_events: missed,
                         })),
-                    })
+                    });
+                    (event, None)
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             };
             if tx.send(event).await.is_err() {
                 break; // The client went away.
+            }
+            if let Some(reservation) = reservation {
+                let event = pb::StockEvent {
+                    event: Some(pb::stock_event::Event::Reservation(
+                        convert::reservation_change_to_pb(&reservation),
+                    )),
+                };
+                if tx.send(Ok(event)).await.is_err() {
+                    break;
+                }
             }
         }
     });
@@ -136,6 +162,14 @@ impl InventoryService for InventoryApi {
         request: Request<pb::RecordMovementsRequest>,
     ) -> Result<Response<pb::RecordMovementsResponse>, Status> {
         let principal = super::gate::caller(&request)?;
+        super::audit::note_keys(
+            &request,
+            request
+                .get_ref()
+                .movements
+                .iter()
+                .map(|m| m.idempotency_key.as_str()),
+        );
         let movements = &request.get_ref().movements;
         if movements.is_empty() {
             return Err(
@@ -152,7 +186,9 @@ impl InventoryService for InventoryApi {
                 &command.location_id,
             )?;
         }
-        let outcomes = blocking(&self.spares, move |s| s.record_movements(commands)).await?;
+        let actor = principal.actor();
+        let outcomes =
+            blocking(&self.spares, move |s| s.record_movements(&actor, commands)).await?;
         Ok(Response::new(pb::RecordMovementsResponse {
             results: outcomes
                 .iter()
@@ -195,6 +231,23 @@ impl InventoryService for InventoryApi {
         }))
     }
 
+    async fn list_movements(
+        &self,
+        request: Request<pb::ListMovementsRequest>,
+    ) -> Result<Response<pb::ListMovementsResponse>, Status> {
+        let principal = super::gate::caller(&request)?;
+        super::scope::require_movement_reader(&principal, &request.get_ref().location_id)?;
+        let filter = super::trail::movement_filter(request.get_ref(), self.spares.limits())?;
+        let (entries, next) = blocking(&self.spares, move |s| s.store().movements(&filter)).await?;
+        Ok(Response::new(pb::ListMovementsResponse {
+            movements: entries
+                .iter()
+                .map(super::trail::movement_entry_to_pb)
+                .collect(),
+            next_page_token: super::trail::next_token(next),
+        }))
+    }
+
     type WatchStockStream = StockEventStream;
 
     async fn watch_stock(
@@ -206,6 +259,7 @@ impl InventoryService for InventoryApi {
             self.spares.clone(),
             request.part_ids,
             request.location_ids,
+            None,
         )))
     }
 }

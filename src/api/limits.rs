@@ -99,6 +99,12 @@ pub const LIMITS: &[(&str, Limit)] = &[
     ("note", Limit::Text),
     ("order_reference", Limit::Text),
     ("source", Limit::Text),
+    // Principal ids (an API key's `apikey:<id>`, a JWT subject, a
+    // certificate subject, `unknown (before layout 4)`) and RPC paths, as
+    // filters of the trails.
+    ("actor_id", Limit::Text),
+    ("principal_id", Limit::Text),
+    ("ListAuditEventsRequest.rpc", Limit::Text),
     // Lists of ids.
     ("part_ids", Limit::Ids(MAX_IDS)),
     ("location_ids", Limit::Ids(MAX_IDS)),

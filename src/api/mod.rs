@@ -4,6 +4,7 @@
 
 pub mod access_log;
 pub mod admin;
+pub mod audit;
 pub mod availability;
 pub mod client_certificate;
 pub mod codec;
@@ -19,4 +20,5 @@ pub mod scope;
 pub mod server;
 pub mod status;
 pub mod tls;
+pub mod trail;
 pub mod util;

@@ -841,7 +841,8 @@ impl PlanningService for PlanningApi {
         let state = job_state_from_pb(r.state, "state")?;
         let size = super::util::page_size(r.page.as_ref(), self.spares.limits())?;
         let after = r.page.as_ref().map_or("", |p| p.page_token.as_str());
-        let (records, more) = self.spares.jobs().list(kind, state, after, size);
+        let owner = (!r.owner.is_empty()).then_some(r.owner.as_str());
+        let (records, more) = self.spares.jobs().list(kind, state, owner, after, size);
         let next_page_token = match (more, records.last()) {
             (true, Some((last, _))) => last.job_id.clone(),
             _ => String::new(),

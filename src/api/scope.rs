@@ -56,6 +56,37 @@ pub fn require_location(
     ))
 }
 
+/// Refuses unless `principal` may read the movement log filtered to
+/// `location_id` (empty: every location): administrators and planners read
+/// all of it, a warehouse only with one of its own locations named (a
+/// transfer shows at both ends, so it sees the shipments it sends and
+/// receives).
+///
+/// # Errors
+/// `PERMISSION_DENIED` naming `location_id` and the principal's locations.
+pub fn require_movement_reader(principal: &Principal, location_id: &str) -> Result<(), Status> {
+    if principal.reads_everything() {
+        return Ok(());
+    }
+    if principal.role == Role::Warehouse && principal.locations.iter().any(|l| l == location_id) {
+        return Ok(());
+    }
+    let asked = if location_id.is_empty() {
+        "name one".to_string()
+    } else {
+        format!("not {}", crate::domain::error::quote(location_id))
+    };
+    Err(super::status::status(
+        Code::PermissionDenied,
+        format!(
+            "location_id: {} {} reads movements only at its locations ({}); {asked}",
+            principal.role,
+            principal.id,
+            principal.locations.join(", ")
+        ),
+    ))
+}
+
 /// Whether `principal` sees `reservation`: administrators and planners all
 /// of them, dealers those held for their stores.
 pub fn sees(principal: &Principal, reservation: &Reservation) -> bool {

@@ -7,6 +7,7 @@
 
 use super::access_log::AccessLogLayer;
 use super::admin::AdminApi;
+use super::audit::AuditLayer;
 use super::availability::AvailabilityApi;
 use super::gate::{GateLayer, GateSettings};
 use super::inventory::InventoryApi;
@@ -303,6 +304,7 @@ where
         // gate's refusals included.
         .layer(AccessLogLayer::new(limits.request_timeout))
         .layer(gate)
+        .layer(AuditLayer::new(spares.clone()))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -123,6 +123,11 @@ impl Principal {
         }
     }
 
+    /// The actor this principal's ledger writes carry: its id and role.
+    pub fn actor(&self) -> crate::domain::ledger::Actor {
+        crate::domain::ledger::Actor::principal(&self.id, self.role.name())
+    }
+
     /// Whether this principal reads everything (administrators and planners).
     pub fn reads_everything(&self) -> bool {
         matches!(self.role, Role::Admin | Role::Planner)

@@ -634,12 +634,13 @@ impl WhatIfArgs {
     }
 }
 
-/// `spares simulate`.
+/// `spares simulate [--csv DIR]`.
 pub async fn simulate(
     server: &Target,
     settings: pb::SimulationSettings,
     what_if: &WhatIfArgs,
     json: bool,
+    csv: Option<&Path>,
 ) -> Result<String, ClientError> {
     let scenarios = what_if.scenario()?.into_iter().collect();
     let mut clients = connect(server).await?;
@@ -653,7 +654,11 @@ pub async fn simulate(
         .into_inner();
     eprintln!("started {} (seed {})", job.job_id, job.seed);
     let done = super::jobs::follow(&mut clients.planning, job).await?;
-    super::jobs::render(&done, json)
+    let mut out = super::jobs::render(&done, json)?;
+    if let Some(dir) = csv {
+        out.push_str(&super::jobs::write_csv(&mut clients.planning, &done, dir).await?);
+    }
+    Ok(out)
 }
 
 fn local_time(ts: Option<&prost_types::Timestamp>) -> String {
@@ -779,7 +784,7 @@ pub fn parse_instant(text: &str) -> Result<prost_types::Timestamp, ClientError> 
 pub struct PromiseAsk {
     /// Destination location.
     pub to: String,
-    /// Need-by instant (see [`parse_instant`]).
+    /// Need-by (see [`super::operations::resolve_need_by`]).
     pub need_by: Option<String>,
     /// Machine-down demand.
     pub critical: bool,
@@ -850,7 +855,12 @@ pub async fn promise(
     lines: &[(String, u64)],
     ask: &PromiseAsk,
 ) -> Result<String, ClientError> {
-    let need_by = ask.need_by.as_deref().map(parse_instant).transpose()?;
+    let need_by = match ask.need_by.as_deref() {
+        Some(text) => Some(super::operations::to_pb(
+            super::operations::resolve_need_by(server, text, &ask.to).await?,
+        )),
+        None => None,
+    };
     let request = |part_id: &str, quantity: u64| pb::PromiseRequest {
         part_id: part_id.into(),
         quantity,

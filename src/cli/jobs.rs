@@ -30,7 +30,7 @@ pub async fn follow(
     let mut last = job;
     while let Some(update) = stream.next().await {
         let update = update?;
-        bar.set_position((update.progress * 1000.0) as u64);
+        bar.set_position(forward(bar.position(), update.progress));
         bar.set_message(progress_message(&update));
         last = update;
     }
@@ -39,6 +39,17 @@ pub async fn follow(
         last.result_json = full_result(planning, &last).await?;
     }
     Ok(last)
+}
+
+/// The bar's position (per mille) for `progress`: never behind `shown`, so
+/// the bar only moves forward even if an update arrives out of order.
+pub fn forward(shown: u64, progress: f64) -> u64 {
+    let position = if progress.is_finite() {
+        (progress.clamp(0.0, 1.0) * 1000.0).round() as u64
+    } else {
+        0
+    };
+    position.max(shown)
 }
 
 /// The full result of a succeeded job: inline in the job, or paged with
@@ -71,11 +82,34 @@ pub async fn full_result(
         .map_err(|e| ClientError::Usage(format!("{}: the result is not UTF-8: {e}", job.job_id)))
 }
 
-/// `spares jobs`: every job (or those of a kind and state), oldest first.
+/// `--csv DIR`: pages a succeeded job's full result with GetJobResult
+/// (even when it came inline) and writes its tables as CSV files; returns
+/// what it wrote. Nothing for a job that did not succeed.
+///
+/// # Errors
+/// The server's refusal, or a file that cannot be written.
+pub async fn write_csv(
+    planning: &mut PlanningServiceClient<super::client::AuthChannel>,
+    job: &pb::Job,
+    dir: &std::path::Path,
+) -> Result<String, ClientError> {
+    if job.state != pb::JobState::Succeeded as i32 {
+        return Ok(String::new());
+    }
+    let paged = pb::Job {
+        result_json: String::new(),
+        ..job.clone()
+    };
+    let json = full_result(planning, &paged).await?;
+    super::csv_tables::save(dir, "result", &json).map_err(ClientError::Usage)
+}
+
+/// `spares jobs`: every job (or those of a kind, state and owner), oldest first.
 pub async fn list(
     server: &Target,
     kind: Option<&str>,
     state: Option<&str>,
+    owner: Option<&str>,
 ) -> Result<String, ClientError> {
     let kind = match kind.map(str::to_ascii_lowercase).as_deref() {
         None => pb::JobKind::Unspecified,
@@ -103,7 +137,7 @@ pub async fn list(
     };
     let mut clients = super::client::connect(server).await?;
     let mut table = super::table::Table::new(&[
-        "job", "kind", "state", "progress", "created", "seed", "result", "message",
+        "job", "kind", "state", "progress", "created", "owner", "seed", "result", "message",
     ]);
     let mut token = String::new();
     loop {
@@ -116,6 +150,7 @@ pub async fn list(
                 }),
                 kind: kind as i32,
                 state: state as i32,
+                owner: owner.unwrap_or_default().to_string(),
             })
             .await?
             .into_inner();
@@ -129,6 +164,11 @@ pub async fn list(
                     .as_ref()
                     .and_then(|t| jiff::Timestamp::new(t.seconds, t.nanos).ok())
                     .map_or("-".into(), |t| t.strftime("%Y-%m-%d %H:%M:%SZ").to_string()),
+                if job.owner.is_empty() {
+                    "-".into()
+                } else {
+                    job.owner.clone()
+                },
                 job.seed.to_string(),
                 if job.result_bytes > 0 {
                     format!("{} bytes", job.result_bytes)
@@ -206,6 +246,14 @@ pub fn render(job: &pb::Job, json: bool) -> Result<String, ClientError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bar_never_moves_back() {
+        assert_eq!(forward(0, 0.25), 250);
+        assert_eq!(forward(250, 0.2), 250);
+        assert_eq!(forward(250, 1.5), 1000);
+        assert_eq!(forward(400, f64::NAN), 400);
+    }
 
     #[test]
     fn the_bar_shows_the_time_left_once_there_is_an_estimate() {

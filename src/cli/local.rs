@@ -3,6 +3,7 @@
 use crate::clock::{Clock, SystemClock};
 use crate::config::Limits;
 use crate::demo::{DemoConfig, build_demo, example_calls};
+use crate::domain::ledger::Actor;
 use crate::import::{ImportBundle, load_dir};
 use crate::service::Spares;
 use crate::store::sled_store::SledStore;
@@ -98,7 +99,7 @@ pub fn prepare_demo_with(
                 .load_master_data(&demo.bundle())
                 .map_err(|e| e.to_string())?;
             let movements = spares
-                .load_movements(&demo.movements)
+                .load_movements(&Actor::system("demo"), &demo.movements)
                 .map_err(|e| e.to_string())?;
             spares
                 .store()
@@ -142,11 +143,11 @@ pub fn prepare_demo_with(
 }
 
 /// `spares import DIR --data-dir D`: validated whole, then master data, then
-/// stock counts (see [`Spares::import`]).
-pub fn import_local(dir: &Path, data_dir: &Path) -> Result<String, String> {
+/// stock counts by `actor` (`local:<user>`; see [`Spares::import`]).
+pub fn import_local(dir: &Path, data_dir: &Path, actor: &Actor) -> Result<String, String> {
     let bundle = load_dir(dir).map_err(|e| e.to_string())?;
     let spares = open(data_dir)?;
-    let (report, counted) = spares.import(&bundle).map_err(|e| e.to_string())?;
+    let (report, counted) = spares.import(actor, &bundle).map_err(|e| e.to_string())?;
     Ok(format!(
         "imported {} locations, {} lanes, {} parts, {} installed-base records, {} demand series, {} policies into {}; {} of {} stock counts changed stock (the rest already matched)\n",
         report.locations,

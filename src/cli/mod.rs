@@ -3,15 +3,18 @@
 
 pub mod backup;
 pub mod client;
+pub mod csv_tables;
 pub mod jobs;
 pub mod keys;
 pub mod load;
 pub mod local;
+pub mod operations;
 pub mod planning;
 pub mod policies;
 pub mod report;
 pub mod serve_auth;
 pub mod table;
+pub mod trail;
 
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -344,6 +347,95 @@ pub enum Command {
         #[arg(long, default_value = DEFAULT_SERVER)]
         server: String,
     },
+    /// Holds QTY units of a part at a location for an order (available ->
+    /// reserved) until --need-by or for --ttl seconds; then `spares confirm`
+    /// or `spares release` it.
+    Reserve {
+        /// Part number.
+        part: String,
+        /// Units.
+        quantity: u64,
+        /// The location holding the stock.
+        #[arg(long, visible_alias = "location")]
+        at: String,
+        /// Hold until then: a date (2026-12-01: the end of that day at the
+        /// location), an RFC 3339 instant or a zoned time. Warns when past.
+        #[arg(long, conflicts_with = "ttl")]
+        need_by: Option<String>,
+        /// Hold this many seconds (0: the server's default, 15 minutes).
+        #[arg(long, default_value_t = 0)]
+        ttl: u32,
+        /// Idempotency key: the same key and request is answered once
+        /// (default: a fresh key, printed on stderr for a retry).
+        #[arg(long)]
+        key: Option<String>,
+        /// Machine-down demand: may take protected stock.
+        #[arg(long)]
+        critical: bool,
+        /// Your order reference.
+        #[arg(long, default_value = "")]
+        order: String,
+        /// Server address: http://HOST:PORT or HOST:PORT.
+        #[arg(long, default_value = DEFAULT_SERVER)]
+        server: String,
+    },
+    /// Posts a pending reservation: issued to the customer, or shipped to
+    /// --ship-to (in transit).
+    Confirm {
+        /// The reservation id `spares reserve` printed.
+        reservation_id: String,
+        /// Ship the units to this location instead of issuing them.
+        #[arg(long)]
+        ship_to: Option<String>,
+        /// Idempotency key (default: confirm:ID, so a repeat is a replay).
+        #[arg(long)]
+        key: Option<String>,
+        /// Server address: http://HOST:PORT or HOST:PORT.
+        #[arg(long, default_value = DEFAULT_SERVER)]
+        server: String,
+    },
+    /// Voids a pending reservation: its units are available again.
+    Release {
+        /// The reservation id.
+        reservation_id: String,
+        /// Idempotency key (default: release:ID).
+        #[arg(long)]
+        key: Option<String>,
+        /// Server address: http://HOST:PORT or HOST:PORT.
+        #[arg(long, default_value = DEFAULT_SERVER)]
+        server: String,
+    },
+    /// Lists reservations, optionally of a part, a location and a state.
+    Reservations {
+        /// Only this part.
+        #[arg(long)]
+        part: Option<String>,
+        /// Only this location.
+        #[arg(long)]
+        location: Option<String>,
+        /// pending, posted, voided or expired.
+        #[arg(long)]
+        state: Option<String>,
+        /// Server address: http://HOST:PORT or HOST:PORT.
+        #[arg(long, default_value = DEFAULT_SERVER)]
+        server: String,
+    },
+    /// Prints availability events (stock changes, and whatever else the
+    /// server's stream carries) as they happen, until Ctrl-C or --count.
+    Watch {
+        /// Only these parts (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        part: Vec<String>,
+        /// Only these locations (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        location: Vec<String>,
+        /// Stop after this many events.
+        #[arg(long)]
+        count: Option<u64>,
+        /// Server address: http://HOST:PORT or HOST:PORT.
+        #[arg(long, default_value = DEFAULT_SERVER)]
+        server: String,
+    },
     /// Runs a Monte Carlo simulation of the plan in force, with optional what-if scenarios.
     Simulate {
         /// Parts to simulate (comma-separated); default: the parts with most downtime exposure.
@@ -374,6 +466,10 @@ pub enum Command {
         /// What-if: MULTIPLIER on all failure rates.
         #[arg(long)]
         demand_multiplier: Option<f64>,
+        /// Also write the full result (every row, fetched page by page) as
+        /// CSV files, one per table, into this directory.
+        #[arg(long, value_name = "DIR")]
+        csv: Option<PathBuf>,
         /// Print the full result as JSON.
         #[arg(long)]
         json: bool,
@@ -417,8 +513,9 @@ pub enum Command {
         /// Destination location.
         #[arg(long)]
         to: String,
-        /// Need-by instant, RFC 3339 (e.g. 2026-11-24T17:00:00Z) or a local
-        /// date-time with zone (2026-11-24T17:00[America/Chicago]).
+        /// Need-by: a date (2026-11-24: the end of that day at the
+        /// destination), an RFC 3339 instant (2026-11-24T17:00:00Z) or a
+        /// zoned time (2026-11-24T17:00[America/Chicago]). Warns when past.
         #[arg(long)]
         need_by: Option<String>,
         /// Machine-down demand: may use protected stock.
@@ -487,6 +584,10 @@ pub enum Command {
         /// Make the plan the plan in force.
         #[arg(long)]
         apply: bool,
+        /// Also write the full result (every row, fetched page by page) as
+        /// CSV files, one per table, into this directory.
+        #[arg(long, value_name = "DIR")]
+        csv: Option<PathBuf>,
         /// Print the full result as JSON.
         #[arg(long)]
         json: bool,
@@ -508,6 +609,10 @@ pub enum Command {
         /// Parts (comma-separated); default: the parts with most downtime exposure.
         #[arg(long, value_delimiter = ',')]
         parts: Vec<String>,
+        /// Also write the full result (every row, fetched page by page) as
+        /// CSV files, one per table, into this directory.
+        #[arg(long, value_name = "DIR")]
+        csv: Option<PathBuf>,
         /// Print the full result as JSON.
         #[arg(long)]
         json: bool,
@@ -515,7 +620,7 @@ pub enum Command {
         #[arg(long, default_value = DEFAULT_SERVER)]
         server: String,
     },
-    /// Writes a succeeded Simulate or Frontier job's HTML report (charts,
+    /// Writes a succeeded Simulate, Optimize or Frontier job's HTML report (charts,
     /// tables, breakdowns; one self-contained file to open in a browser).
     Report {
         /// The job id.
@@ -527,7 +632,7 @@ pub enum Command {
         #[arg(long, default_value = DEFAULT_SERVER)]
         server: String,
     },
-    /// Lists jobs (oldest first), optionally of one kind and state.
+    /// Lists jobs (oldest first), optionally of one kind, state and owner.
     Jobs {
         /// simulate, optimize or frontier.
         #[arg(long)]
@@ -535,11 +640,44 @@ pub enum Command {
         /// queued, running, succeeded, failed or cancelled.
         #[arg(long)]
         state: Option<String>,
+        /// Only jobs this principal started (the `owner` column).
+        #[arg(long)]
+        owner: Option<String>,
         /// Server address: http://HOST:PORT or HOST:PORT.
         #[arg(long, default_value = DEFAULT_SERVER)]
         server: String,
     },
-    /// The policy history: plans applied by `spares optimize --apply`, and rolling one back.
+    /// The movement log: list it (filtered, with who wrote each entry), or
+    /// record a movement.
+    Movements {
+        /// What to do.
+        #[command(subcommand)]
+        command: MovementsCommand,
+    },
+    /// The audit trail (administrators): one row per call of a writing RPC,
+    /// with its principal, time, RPC, idempotency keys and status.
+    Audit {
+        /// Only this principal id.
+        #[arg(long)]
+        principal: Option<String>,
+        /// Only this RPC (method name such as RecordMovements, or full path).
+        #[arg(long)]
+        rpc: Option<String>,
+        /// Only events at or after this time (2026-11-30T08:00:00Z or 2026-11-30).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only events before this time.
+        #[arg(long)]
+        until: Option<String>,
+        /// Most rows to print.
+        #[arg(long, default_value_t = trail::DEFAULT_ROWS)]
+        limit: usize,
+        /// Server URL.
+        #[arg(long, default_value = DEFAULT_SERVER)]
+        server: String,
+    },
+    /// The policies in force (get, set by hand) and the history of plans
+    /// applied by `spares optimize --apply` (history, rollback).
     Policies {
         /// What to do.
         #[command(subcommand)]
@@ -565,6 +703,10 @@ pub enum Command {
         /// Bootstrap seed.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Also write the full result (every row, fetched page by page) as
+        /// CSV files, one per table, into this directory.
+        #[arg(long, value_name = "DIR")]
+        csv: Option<PathBuf>,
         /// Print every forecast as JSON.
         #[arg(long)]
         json: bool,
@@ -620,9 +762,111 @@ pub enum KeysCommand {
     },
 }
 
+/// `spares movements ...`.
+#[derive(Debug, Subcommand)]
+pub enum MovementsCommand {
+    /// Lists the movement log, oldest first (warehouses: name one of your
+    /// locations with --location).
+    List {
+        /// Only entries of this part.
+        #[arg(long)]
+        part: Option<String>,
+        /// Only entries moving stock at this location.
+        #[arg(long, alias = "at")]
+        location: Option<String>,
+        /// Only entries written by this principal id (or local:<user>,
+        /// system:reservation-expiry, "unknown (before layout 4)").
+        #[arg(long)]
+        actor: Option<String>,
+        /// Only entries recorded at or after this time (2026-11-30T08:00:00Z or 2026-11-30).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only entries recorded before this time.
+        #[arg(long)]
+        until: Option<String>,
+        /// Most rows to print.
+        #[arg(long, default_value_t = trail::DEFAULT_ROWS)]
+        limit: usize,
+        /// Server URL.
+        #[arg(long, default_value = DEFAULT_SERVER)]
+        server: String,
+    },
+    /// Records one movement (a receipt, issue, transfer, adjustment, scrap or count).
+    Record {
+        /// receipt, issue, transfer-ship, transfer-receive, adjustment, scrap or count.
+        #[arg(long)]
+        kind: String,
+        /// The part.
+        #[arg(long)]
+        part: String,
+        /// Where the stock is (a receipt or transfer receive: where it arrives).
+        #[arg(long, alias = "at")]
+        location: String,
+        /// Units (an adjustment may be negative; a count is the new on hand).
+        #[arg(long, allow_hyphen_values = true)]
+        quantity: i64,
+        /// Idempotency key: the same key and movement again is recorded once.
+        #[arg(long)]
+        key: String,
+        /// Transfer ship: the destination.
+        #[arg(long)]
+        to: Option<String>,
+        /// Transfer ship/receive: the shipment (generated on ship when absent).
+        #[arg(long)]
+        shipment: Option<String>,
+        /// Transfer ship: expected arrival (2026-12-01T08:00:00Z).
+        #[arg(long)]
+        expected_arrival: Option<String>,
+        /// Free text.
+        #[arg(long, default_value = "")]
+        note: String,
+        /// Server URL.
+        #[arg(long, default_value = DEFAULT_SERVER)]
+        server: String,
+    },
+}
+
 /// `spares policies ...`.
 #[derive(Debug, Subcommand)]
 pub enum PoliciesCommand {
+    /// Shows the policies in force, optionally of one part and location.
+    Get {
+        /// Only this part.
+        #[arg(long)]
+        part: Option<String>,
+        /// Only this location.
+        #[arg(long)]
+        location: Option<String>,
+        /// Server URL.
+        #[arg(long, default_value = DEFAULT_SERVER)]
+        server: String,
+    },
+    /// Sets the policy of a part at a location by hand: the given fields
+    /// change, the others keep their value (not recorded as a plan).
+    Set {
+        /// Part number.
+        part: String,
+        /// Location.
+        location: String,
+        /// base-stock, min-max or rq.
+        #[arg(long)]
+        kind: Option<String>,
+        /// S: order up to this position.
+        #[arg(long)]
+        order_up_to: Option<u64>,
+        /// s (min-max) or R (rq): reorder at or below this position.
+        #[arg(long)]
+        reorder_point: Option<u64>,
+        /// Q (rq): units per order.
+        #[arg(long)]
+        order_quantity: Option<u64>,
+        /// Units of available stock only critical demand may take.
+        #[arg(long)]
+        protect: Option<u64>,
+        /// Server URL.
+        #[arg(long, default_value = DEFAULT_SERVER)]
+        server: String,
+    },
     /// Lists the applied plans, oldest first; with --plan, that plan's changes.
     History {
         /// Show this plan's policy changes (before and after).

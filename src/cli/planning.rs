@@ -1,5 +1,6 @@
 //! Client commands of planning: `spares optimize`, `spares frontier` (jobs followed with a
-//! progress bar) and `spares forecast FILE.csv` (local: forecasting is pure).
+//! progress bar) and `spares forecast FILE.csv` (local: forecasting is pure); each can
+//! also write its full result as CSV tables (`--csv DIR`).
 
 use super::client::{ClientError, Target, connect};
 use super::table::Table;
@@ -19,18 +20,22 @@ pub async fn optimize(
     server: &Target,
     request: pb::OptimizeRequest,
     json: bool,
+    csv: Option<&Path>,
 ) -> Result<String, ClientError> {
     let mut clients = connect(server).await?;
     let job = clients.planning.optimize(request).await?.into_inner();
     eprintln!("started {} (seed {})", job.job_id, job.seed);
     let done = super::jobs::follow(&mut clients.planning, job).await?;
-    let text = super::jobs::render(&done, json)?;
-    if json {
-        return Ok(text);
+    let mut text = super::jobs::render(&done, json)?;
+    if !json {
+        let result: OptimizeResult = serde_json::from_str(&done.result_json)
+            .map_err(|e| ClientError::Usage(format!("unreadable result: {e}")))?;
+        text = render_optimize(&done.job_id, &result);
     }
-    let result: OptimizeResult = serde_json::from_str(&done.result_json)
-        .map_err(|e| ClientError::Usage(format!("unreadable result: {e}")))?;
-    Ok(render_optimize(&done.job_id, &result))
+    if let Some(dir) = csv {
+        text.push_str(&super::jobs::write_csv(&mut clients.planning, &done, dir).await?);
+    }
+    Ok(text)
 }
 
 fn percent(value: Option<f64>) -> String {
@@ -185,12 +190,17 @@ pub async fn frontier(
     server: &Target,
     request: pb::FrontierRequest,
     json: bool,
+    csv: Option<&Path>,
 ) -> Result<String, ClientError> {
     let mut clients = connect(server).await?;
     let job = clients.planning.frontier(request).await?.into_inner();
     eprintln!("started {}", job.job_id);
     let done = super::jobs::follow(&mut clients.planning, job).await?;
-    super::jobs::render(&done, json)
+    let mut text = super::jobs::render(&done, json)?;
+    if let Some(dir) = csv {
+        text.push_str(&super::jobs::write_csv(&mut clients.planning, &done, dir).await?);
+    }
+    Ok(text)
 }
 
 /// Whether a wide-format header names a period: 2001-03, 2001-03-01, w001, t12.
@@ -299,16 +309,23 @@ pub fn forecast_file(
     path: &Path,
     settings: &ForecastSettings,
     json: bool,
+    csv: Option<&Path>,
 ) -> Result<String, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let series = parse_series(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let forecasts = forecast_all(&series, settings).map_err(|e| e.to_string())?;
-    if json {
-        return serde_json::to_string_pretty(&forecasts)
+    let mut out = if json {
+        serde_json::to_string_pretty(&forecasts)
             .map(|s| s + "\n")
-            .map_err(|e| e.to_string());
+            .map_err(|e| e.to_string())?
+    } else {
+        render_forecasts(&forecasts, settings.lead_time_periods > 0)
+    };
+    if let Some(dir) = csv {
+        let all = serde_json::to_string(&forecasts).map_err(|e| e.to_string())?;
+        out.push_str(&super::csv_tables::save(dir, "forecasts", &all)?);
     }
-    Ok(render_forecasts(&forecasts, settings.lead_time_periods > 0))
+    Ok(out)
 }
 
 fn render_forecasts(forecasts: &[SeriesForecast], lead_time: bool) -> String {

@@ -1,5 +1,5 @@
-//! `spares policies history` and `spares policies rollback`: the policy
-//! history of applied plans, and undoing one.
+//! `spares policies get | set | history | rollback`: the policies in force,
+//! setting one by hand, the history of applied plans, and undoing one.
 
 use super::client::{ClientError, Target, connect};
 use super::table::Table;
@@ -151,6 +151,166 @@ pub async fn rollback(server: &Target, plan_id: &str) -> Result<String, ClientEr
     ))
 }
 
+/// `spares policies get [--part P] [--location L]`: the policies in force.
+///
+/// # Errors
+/// The server's refusal.
+pub async fn get(
+    server: &Target,
+    part: Option<&str>,
+    location: Option<&str>,
+) -> Result<String, ClientError> {
+    let mut clients = connect(server).await?;
+    let policies = fetch(
+        &mut clients,
+        part.unwrap_or_default(),
+        location.unwrap_or_default(),
+    )
+    .await?;
+    if policies.is_empty() {
+        return Ok("no policy matches\n".into());
+    }
+    let mut table = Table::new(&["part", "location", "policy", "source", "updated"]);
+    for p in &policies {
+        table.row(vec![
+            p.part_id.clone(),
+            p.location_id.clone(),
+            level(Some(p)),
+            or_dash(&p.source),
+            when(p.updated_at.as_ref()),
+        ]);
+    }
+    Ok(table.render())
+}
+
+/// Every policy matching `part` and `location` (empty: any), page by page.
+async fn fetch(
+    clients: &mut super::client::Clients,
+    part: &str,
+    location: &str,
+) -> Result<Vec<pb::Policy>, ClientError> {
+    let mut token = String::new();
+    let mut policies = Vec::new();
+    loop {
+        let page = clients
+            .planning
+            .get_policies(pb::GetPoliciesRequest {
+                part_id: part.into(),
+                location_id: location.into(),
+                page: Some(pb::PageRequest {
+                    page_size: 0,
+                    page_token: token,
+                }),
+            })
+            .await?
+            .into_inner();
+        policies.extend(page.policies);
+        if page.next_page_token.is_empty() {
+            return Ok(policies);
+        }
+        token = page.next_page_token;
+    }
+}
+
+/// What `spares policies set` changes; fields left `None` keep the value
+/// of the policy in force (or 0 when there is none).
+#[derive(Debug, Clone, Default)]
+pub struct PolicyEdit {
+    /// `base-stock`, `min-max` or `rq`.
+    pub kind: Option<String>,
+    /// S.
+    pub order_up_to: Option<u64>,
+    /// s (min-max) or R (R, Q).
+    pub reorder_point: Option<u64>,
+    /// Q.
+    pub order_quantity: Option<u64>,
+    /// Units only critical demand may take.
+    pub protected_quantity: Option<u64>,
+}
+
+/// Parses `--kind`.
+fn policy_kind(text: &str) -> Result<pb::PolicyKind, ClientError> {
+    match text.to_ascii_lowercase().replace('_', "-").as_str() {
+        "base-stock" | "s" => Ok(pb::PolicyKind::BaseStock),
+        "min-max" | "ss" => Ok(pb::PolicyKind::MinMax),
+        "rq" | "r-q" | "reorder-point-quantity" => Ok(pb::PolicyKind::ReorderPointQuantity),
+        other => Err(ClientError::Usage(format!(
+            "--kind: unknown `{other}` (base-stock, min-max, rq)"
+        ))),
+    }
+}
+
+/// `before` with `edit` applied, for `part` at `location`, sourced `cli`.
+///
+/// # Errors
+/// [`ClientError::Usage`] for a bad kind or nothing to change.
+pub fn edited(
+    part: &str,
+    location: &str,
+    before: Option<&pb::Policy>,
+    edit: &PolicyEdit,
+) -> Result<pb::Policy, ClientError> {
+    let unchanged = edit.kind.is_none()
+        && edit.order_up_to.is_none()
+        && edit.reorder_point.is_none()
+        && edit.order_quantity.is_none()
+        && edit.protected_quantity.is_none();
+    if unchanged {
+        return Err(ClientError::Usage(
+            "nothing to set: give --order-up-to, --reorder-point, --order-quantity, --protect or --kind"
+                .into(),
+        ));
+    }
+    let mut policy = before.cloned().unwrap_or_else(|| pb::Policy {
+        kind: pb::PolicyKind::BaseStock as i32,
+        ..Default::default()
+    });
+    policy.part_id = part.into();
+    policy.location_id = location.into();
+    if let Some(kind) = &edit.kind {
+        policy.kind = policy_kind(kind)? as i32;
+    }
+    policy.order_up_to = edit.order_up_to.unwrap_or(policy.order_up_to);
+    policy.reorder_point = edit.reorder_point.unwrap_or(policy.reorder_point);
+    policy.order_quantity = edit.order_quantity.unwrap_or(policy.order_quantity);
+    policy.protected_quantity = edit.protected_quantity.unwrap_or(policy.protected_quantity);
+    policy.source = "cli".into();
+    policy.updated_at = None;
+    Ok(policy)
+}
+
+/// `spares policies set PART LOCATION ...`: changes the given fields of the
+/// policy in force (read, change, write with SetPolicies) and prints it
+/// before and after. A hand-set policy is not a plan: it does not enter the
+/// history `spares policies history` shows.
+///
+/// # Errors
+/// Bad flags; the server's refusal (e.g. an unknown part or location).
+pub async fn set(
+    server: &Target,
+    part: &str,
+    location: &str,
+    edit: &PolicyEdit,
+) -> Result<String, ClientError> {
+    let mut clients = connect(server).await?;
+    let before = fetch(&mut clients, part, location)
+        .await?
+        .into_iter()
+        .find(|p| p.part_id == part && p.location_id == location);
+    let policy = edited(part, location, before.as_ref(), edit)?;
+    clients
+        .planning
+        .set_policies(pb::SetPoliciesRequest {
+            policies: vec![policy.clone()],
+        })
+        .await?;
+    Ok(format!(
+        "{part} at {location}: {} -> {}\n",
+        level(before.as_ref()),
+        level(Some(&policy))
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,5 +336,43 @@ mod tests {
             3,
         );
         assert!(table.contains("RWH") && table.contains("2 more"), "{table}");
+    }
+
+    #[test]
+    fn set_changes_only_the_given_fields() {
+        let before = pb::Policy {
+            part_id: "P1".into(),
+            location_id: "STR".into(),
+            kind: pb::PolicyKind::MinMax as i32,
+            order_up_to: 6,
+            reorder_point: 2,
+            protected_quantity: 1,
+            source: "import".into(),
+            ..Default::default()
+        };
+        let edit = PolicyEdit {
+            protected_quantity: Some(3),
+            ..Default::default()
+        };
+        let after = edited("P1", "STR", Some(&before), &edit).unwrap();
+        assert_eq!(level(Some(&after)), "s=2 S=6 protect 3");
+        assert_eq!(after.source, "cli");
+        let fresh = edited(
+            "P2",
+            "STR",
+            None,
+            &PolicyEdit {
+                order_up_to: Some(4),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(level(Some(&fresh)), "S=4");
+        assert!(edited("P1", "STR", Some(&before), &PolicyEdit::default()).is_err());
+        let bad = PolicyEdit {
+            kind: Some("fifo".into()),
+            ..Default::default()
+        };
+        assert!(edited("P1", "STR", None, &bad).is_err());
     }
 }

@@ -439,6 +439,52 @@ pub struct ShipmentInfo {
     pub expected_arrival: Option<Timestamp>,
 }
 
+/// Who wrote a log entry: the authenticated principal of a gRPC call, a
+/// local (offline) command, the server itself, or, for entries written
+/// before layout 4, nobody known.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Actor {
+    /// The principal id (an API key id, a JWT subject, a certificate
+    /// subject), `local:<user>` for an offline command, `system:<task>` for
+    /// the server's own writes, or [`Actor::UNKNOWN_ID`].
+    pub id: String,
+    /// The principal's role (`admin`, `warehouse`, ...), `local`, `system`
+    /// or `unknown`.
+    pub role: String,
+}
+
+impl Actor {
+    /// The id of the actor of every entry written before layout 4, which
+    /// recorded none.
+    pub const UNKNOWN_ID: &'static str = "unknown (before layout 4)";
+
+    /// An authenticated principal with `role`.
+    pub fn principal(id: impl Into<String>, role: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            role: role.into(),
+        }
+    }
+
+    /// An offline command (import, `keys create`, restore) run by `user`
+    /// (`cli` when the user is not known): `local:<user>`.
+    pub fn local(user: &str) -> Self {
+        let user = if user.trim().is_empty() { "cli" } else { user };
+        Self::principal(format!("local:{user}"), "local")
+    }
+
+    /// The server's own writes, e.g. `system:reservation-expiry`.
+    pub fn system(task: &str) -> Self {
+        Self::principal(format!("system:{task}"), "system")
+    }
+
+    /// The actor of an entry written before layout 4 (the layout that
+    /// records actors), in backups and logs that carry none.
+    pub fn unknown_before_layout_4() -> Self {
+        Self::principal(Self::UNKNOWN_ID, "unknown")
+    }
+}
+
 /// Why an entry is in the log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EntryCause {
@@ -486,6 +532,10 @@ pub struct LedgerEntry {
     pub legs: Vec<Leg>,
     /// The shipment this entry ships on, if any (its route).
     pub shipment: Option<ShipmentInfo>,
+    /// Who wrote it (absent from backups of layouts before 4, which read
+    /// as [`Actor::unknown_before_layout_4`]).
+    #[serde(default = "Actor::unknown_before_layout_4")]
+    pub actor: Actor,
 }
 
 impl LedgerEntry {
@@ -1006,6 +1056,7 @@ pub fn movement_entry(
     view: &impl LedgerView,
     sequence: u64,
     now: Timestamp,
+    actor: &Actor,
 ) -> Result<Option<LedgerEntry>, DomainError> {
     check_movement_shape(command, prefix)?;
     let part = command.part_id.as_str();
@@ -1061,7 +1112,7 @@ pub fn movement_entry(
             legs
         }
         MovementKind::TransferReceive => receive_legs(command, view, quantity)?,
-        MovementKind::Count => return count_entry(command, prefix, view, sequence, now),
+        MovementKind::Count => return count_entry(command, prefix, view, sequence, now, actor),
     };
     Ok(Some(LedgerEntry {
         sequence,
@@ -1073,6 +1124,7 @@ pub fn movement_entry(
         },
         legs,
         shipment,
+        actor: actor.clone(),
     }))
 }
 
@@ -1084,6 +1136,7 @@ fn count_entry(
     view: &impl LedgerView,
     sequence: u64,
     now: Timestamp,
+    actor: &Actor,
 ) -> Result<Option<LedgerEntry>, DomainError> {
     let part = command.part_id.as_str();
     let location = command.location_id.as_str();
@@ -1120,6 +1173,7 @@ fn count_entry(
         },
         legs,
         shipment: None,
+        actor: actor.clone(),
     }))
 }
 
@@ -1197,6 +1251,7 @@ pub fn reserve_entry(
     view: &impl LedgerView,
     sequence: u64,
     now: Timestamp,
+    actor: &Actor,
 ) -> Result<(LedgerEntry, Reservation), DomainError> {
     for (field, value) in [
         ("idempotency_key", &command.idempotency_key),
@@ -1266,6 +1321,7 @@ pub fn reserve_entry(
         cause: EntryCause::Reserve { reservation_id },
         legs,
         shipment: None,
+        actor: actor.clone(),
     };
     Ok((entry, reservation))
 }
@@ -1278,6 +1334,7 @@ pub fn settle_entry(
     settlement: Settlement<'_>,
     sequence: u64,
     now: Timestamp,
+    actor: &Actor,
 ) -> Result<(LedgerEntry, Reservation), DomainError> {
     if reservation.state != ReservationState::Pending {
         return Err(DomainError::FailedPrecondition(format!(
@@ -1352,6 +1409,7 @@ pub fn settle_entry(
         cause,
         legs: transfer(reserved, destination, reservation.quantity)?,
         shipment,
+        actor: actor.clone(),
     };
     Ok((entry, settled))
 }
@@ -1397,6 +1455,7 @@ mod tests {
             &state,
             1,
             at(0),
+            &Actor::local("test"),
         )
         .unwrap()
         .unwrap();
@@ -1412,9 +1471,16 @@ mod tests {
             MovementKind::Scrap,
             MovementKind::Adjustment,
         ] {
-            let entry = movement_entry(&command(kind, 2), "", &state, 2, at(1))
-                .unwrap()
-                .unwrap();
+            let entry = movement_entry(
+                &command(kind, 2),
+                "",
+                &state,
+                2,
+                at(1),
+                &Actor::local("test"),
+            )
+            .unwrap()
+            .unwrap();
             assert_eq!(entry.imbalance(), None, "{kind:?}");
             assert_eq!(entry.legs.len(), 2);
         }
@@ -1430,6 +1496,7 @@ mod tests {
             &state,
             2,
             at(1),
+            &Actor::local("test"),
         )
         .unwrap_err();
         assert_eq!(
@@ -1452,6 +1519,7 @@ mod tests {
             },
             legs: transfer(Account::reserved("P", "L"), Account::available("P", "L"), 1).unwrap(),
             shipment: None,
+            actor: Actor::local("test"),
         };
         assert!(matches!(
             staged.push(entry),
@@ -1467,9 +1535,16 @@ mod tests {
         let mut staged = Staged::new(&state);
         let mut elsewhere = command(MovementKind::Receipt, 1);
         elsewhere.location_id = "M".into();
-        let entry = movement_entry(&elsewhere, "movements[2]", &staged, 2, at(1))
-            .unwrap()
-            .unwrap();
+        let entry = movement_entry(
+            &elsewhere,
+            "movements[2]",
+            &staged,
+            2,
+            at(1),
+            &Actor::local("test"),
+        )
+        .unwrap()
+        .unwrap();
         let err = staged.push(entry).unwrap_err();
         assert!(
             matches!(&err, DomainError::OutOfRange { field, reason }
@@ -1477,7 +1552,15 @@ mod tests {
             "{err:?}"
         );
         let too_big = command(MovementKind::Receipt, max + 1);
-        let err = movement_entry(&too_big, "movements[0]", &staged, 2, at(1)).unwrap_err();
+        let err = movement_entry(
+            &too_big,
+            "movements[0]",
+            &staged,
+            2,
+            at(1),
+            &Actor::local("test"),
+        )
+        .unwrap_err();
         assert!(
             matches!(&err, DomainError::OutOfRange { field, .. } if field == "movements[0].quantity"),
             "{err:?}"
@@ -1489,10 +1572,10 @@ mod tests {
         let state = state_with(5);
         let count = |units| command(MovementKind::Count, units);
         assert_eq!(
-            movement_entry(&count(5), "", &state, 2, at(1)).unwrap(),
+            movement_entry(&count(5), "", &state, 2, at(1), &Actor::local("test")).unwrap(),
             None
         );
-        let entry = movement_entry(&count(2), "", &state, 2, at(1))
+        let entry = movement_entry(&count(2), "", &state, 2, at(1), &Actor::local("test"))
             .unwrap()
             .unwrap();
         assert_eq!(
@@ -1520,13 +1603,22 @@ mod tests {
             order_reference: String::new(),
             for_location_id: None,
         };
-        let (entry, _) = reserve_entry(&reserve, "", &staged, 2, at(1)).unwrap();
+        let (entry, _) =
+            reserve_entry(&reserve, "", &staged, 2, at(1), &Actor::local("test")).unwrap();
         staged.push(entry).unwrap();
-        let err = movement_entry(&count(3), "movements[0]", &staged, 3, at(2)).unwrap_err();
+        let err = movement_entry(
+            &count(3),
+            "movements[0]",
+            &staged,
+            3,
+            at(2),
+            &Actor::local("test"),
+        )
+        .unwrap_err();
         assert!(
             matches!(err, DomainError::FailedPrecondition(m) if m.contains("below the 4 units reserved"))
         );
-        let entry = movement_entry(&count(9), "", &staged, 3, at(2))
+        let entry = movement_entry(&count(9), "", &staged, 3, at(2), &Actor::local("test"))
             .unwrap()
             .unwrap();
         staged.push(entry).unwrap();
@@ -1547,17 +1639,32 @@ mod tests {
             order_reference: String::new(),
             for_location_id: None,
         };
-        let (_, reservation) = reserve_entry(&reserve, "", &state, 2, at(0)).unwrap();
+        let (_, reservation) =
+            reserve_entry(&reserve, "", &state, 2, at(0), &Actor::local("test")).unwrap();
         assert_eq!(reservation.reservation_id, reservation_id_for(2));
         assert_eq!(reservation.expires_at, at(30));
-        let (_, voided) = settle_entry(&reservation, Settlement::Void, 3, at(1)).unwrap();
+        let (_, voided) = settle_entry(
+            &reservation,
+            Settlement::Void,
+            3,
+            at(1),
+            &Actor::local("test"),
+        )
+        .unwrap();
         assert_eq!(voided.state, ReservationState::Voided);
-        let err = settle_entry(&voided, Settlement::Expire, 4, at(40)).unwrap_err();
+        let err = settle_entry(
+            &voided,
+            Settlement::Expire,
+            4,
+            at(40),
+            &Actor::local("test"),
+        )
+        .unwrap_err();
         assert!(matches!(err, DomainError::FailedPrecondition(m) if m.contains("Voided")));
         let too_much = ReserveCommand {
             quantity: 3,
             ..reserve
         };
-        assert!(reserve_entry(&too_much, "", &state, 2, at(0)).is_err());
+        assert!(reserve_entry(&too_much, "", &state, 2, at(0), &Actor::local("test")).is_err());
     }
 }

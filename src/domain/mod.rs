@@ -3,6 +3,7 @@
 //! Nothing here touches tokio, tonic, prost, sled, the file system, the system
 //! clock or a global random generator; `tests/tidy.rs` enforces it.
 
+pub mod audit;
 pub mod availability;
 pub mod calendar;
 pub mod error;

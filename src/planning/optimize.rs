@@ -168,6 +168,11 @@ pub struct PlanEvaluation {
     /// CVaR95 of downtime cost over the training years (in sample), when known.
     #[serde(default)]
     pub in_sample_cvar95: Option<f64>,
+    /// Downtime cost of each evaluation replication (horizon), in replication
+    /// order: the same years for every plan, so they pair. Drawn as the
+    /// distribution in the Optimize report; empty in results from before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replication_costs: Vec<f64>,
 }
 
 /// The consequence plan minus a baseline, on the same evaluation years.

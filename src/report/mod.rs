@@ -4,6 +4,7 @@
 
 pub mod frontier;
 pub mod html;
+pub mod optimize;
 pub mod simulate;
 pub mod svg;
 
@@ -20,8 +21,9 @@ pub enum ReportError {
         /// Its state.
         state: &'static str,
     },
-    /// This kind of job has no report yet.
-    #[error("{kind} jobs have no report yet (simulate and frontier do)")]
+    /// This kind of job has no report (kept for kinds added later; every
+    /// kind today has one).
+    #[error("{kind} jobs have no report")]
     Unsupported {
         /// The kind.
         kind: &'static str,
@@ -57,6 +59,9 @@ pub fn render(job: &JobRecord) -> Result<String, ReportError> {
             &job.job_id,
             &serde_json::from_str(&job.result_json).map_err(undecodable)?,
         )),
-        other => Err(ReportError::Unsupported { kind: other.name() }),
+        JobKind::Optimize => Ok(optimize::render(
+            &job.job_id,
+            &serde_json::from_str(&job.result_json).map_err(undecodable)?,
+        )),
     }
 }

@@ -177,7 +177,11 @@ fn distribution_section(page: &mut Page, result: &SimulationResult) {
 }
 
 /// A binning function over fixed edges `[min, max]`.
-fn histogram_on(min: f64, max: f64, bins: usize) -> impl Fn(&[f64]) -> Vec<(f64, f64, f64)> {
+pub(crate) fn histogram_on(
+    min: f64,
+    max: f64,
+    bins: usize,
+) -> impl Fn(&[f64]) -> Vec<(f64, f64, f64)> {
     let width = ((max - min) / bins as f64).max(f64::MIN_POSITIVE);
     move |values: &[f64]| {
         let mut counts = vec![0usize; bins];

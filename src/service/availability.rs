@@ -5,7 +5,7 @@
 use super::Spares;
 use crate::domain::DomainError;
 use crate::domain::availability::{Availability, StockSnapshot, StockView};
-use crate::domain::ledger::{Balance, Priority, Reservation, ReserveCommand};
+use crate::domain::ledger::{Actor, Balance, Priority, Reservation, ReserveCommand};
 use crate::domain::network::Qty;
 use crate::domain::promise::{
     MAX_BATCH_LINES, OrderPromise, OrderQuery, PromiseOutcome, PromiseQuery,
@@ -94,8 +94,19 @@ impl Spares {
 
     /// Ranked fulfilment options; holds nothing.
     pub fn promise(&self, query: &PromiseQuery) -> Result<PromiseOutcome, DomainError> {
-        let engine = self.availability()?;
-        engine.promise(query, &self.view(&engine))
+        // A DEBUG span: when that level is off for this target, the macro
+        // returns a disabled span after one cached check, without building its
+        // fields (they borrow the query; nothing is allocated either way).
+        let span = tracing::debug_span!(
+            "promise",
+            part = %query.part_id,
+            destination = %query.destination_location_id,
+            quantity = query.quantity,
+        );
+        span.in_scope(|| {
+            let engine = self.availability()?;
+            engine.promise(query, &self.view(&engine))
+        })
     }
 
     /// Promise for each line on its own, exactly as [`Spares::promise`] would
@@ -107,6 +118,7 @@ impl Spares {
         lines: Vec<Result<PromiseQuery, DomainError>>,
     ) -> Result<BatchAnswers<PromiseOutcome>, StoreError> {
         check_batch_lines(lines.len())?;
+        let _span = tracing::debug_span!("promise_batch", lines = lines.len()).entered();
         let engine = self.availability()?;
         let wanted = lines
             .iter()
@@ -140,6 +152,7 @@ impl Spares {
         lines: Vec<Result<WhereIsQuery, DomainError>>,
     ) -> Result<BatchAnswers<WhereIsAnswer>, StoreError> {
         check_batch_lines(lines.len())?;
+        let _span = tracing::debug_span!("promise_batch", lines = lines.len()).entered();
         let engine = self.availability()?;
         let wanted = lines
             .iter()
@@ -211,6 +224,7 @@ impl Spares {
     /// re-quoted up to [`PROMISE_ORDER_ATTEMPTS`] times.
     pub fn promise_order(
         &self,
+        actor: &Actor,
         query: &OrderQuery,
         reserve: Option<&OrderReservation>,
     ) -> Result<(OrderPromise, Vec<Reservation>), StoreError> {
@@ -233,7 +247,7 @@ impl Spares {
                 reserve,
                 &query.destination_location_id,
             )?;
-            match self.reserve(commands) {
+            match self.reserve(actor, commands) {
                 Ok(reservations) => return Ok((promise, reservations)),
                 Err(StoreError::Rejected(DomainError::FailedPrecondition(reason))) => {
                     last_refusal = reason

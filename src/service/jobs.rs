@@ -435,9 +435,22 @@ impl Jobs {
         let Some(cancel) = self.lock().get(job_id).map(|e| e.cancel.clone()) else {
             return;
         };
-        if self.get(job_id).is_ok_and(|r| r.state.is_final()) {
+        let Ok(record) = self.get(job_id) else {
+            return;
+        };
+        if record.state.is_final() {
             return; // Cancelled while it waited.
         }
+        // Every log line of the job's work (on this worker thread) carries
+        // the job's id and kind; jobs are few, so the span is INFO.
+        let _span = tracing::info_span!(
+            "job",
+            job_id = %job_id,
+            kind = ?record.kind,
+            owner = %record.owner,
+            seed = record.seed,
+        )
+        .entered();
         let now = self.clock.now();
         self.update(job_id, true, |r| {
             r.state = JobState::Running;
@@ -455,8 +468,10 @@ impl Jobs {
             }),
         };
         let began = Instant::now();
+        tracing::debug!("job started");
         let outcome = work(&context);
         let ran = began.elapsed();
+        tracing::debug!(seconds = ran.as_secs_f64(), "job work ended");
         let finished = self.clock.now();
         let shut_down = self.stopping();
         self.update(job_id, true, |r| {
@@ -556,13 +571,15 @@ impl Jobs {
     }
 
     /// Jobs after `after` (a job id; empty for the first page) in id order,
-    /// of `kind` and in `state` when given, at most `limit`, without their
+    /// of `kind`, in `state` and started by `owner` when given, at most
+    /// `limit`, without their
     /// results (`result_json` empty; see [`Jobs::result_page`]) but with
     /// each result's size in bytes. The flag says whether more follow.
     pub fn list(
         &self,
         kind: Option<JobKind>,
         state: Option<JobState>,
+        owner: Option<&str>,
         after: &str,
         limit: usize,
     ) -> (Vec<(JobRecord, u64)>, bool) {
@@ -571,7 +588,11 @@ impl Jobs {
         let matching = entries
             .range::<str, _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
             .map(|(_, entry)| entry.updates.borrow())
-            .filter(|r| kind.is_none_or(|k| r.kind == k) && state.is_none_or(|s| r.state == s));
+            .filter(|r| {
+                kind.is_none_or(|k| r.kind == k)
+                    && state.is_none_or(|s| r.state == s)
+                    && owner.is_none_or(|o| r.owner == o)
+            });
         for record in matching {
             if out.len() == limit {
                 return (out, true);

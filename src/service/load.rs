@@ -3,9 +3,10 @@
 //! so references always point at records already loaded.
 
 use super::Spares;
+use crate::domain::audit::{AuditEvent, AuditFilter, MovementFilter};
 use crate::domain::ledger::{
-    AuditReport, Balance, MovementCommand, MovementOutcome, PostCommand, Reservation,
-    ReservationFilter, ReserveCommand, VoidCommand,
+    Actor, AuditReport, Balance, LedgerEntry, MovementCommand, MovementOutcome, PostCommand,
+    Reservation, ReservationFilter, ReserveCommand, VoidCommand,
 };
 use crate::domain::network::{Location, Network, Part};
 use crate::import::{ImportBundle, ImportError};
@@ -118,12 +119,16 @@ impl Spares {
         Ok(report)
     }
 
-    /// Records movements in batches (one flush per batch).
-    pub fn load_movements(&self, movements: &[MovementCommand]) -> Result<usize, StoreError> {
+    /// Records movements by `actor` in batches (one flush per batch).
+    pub fn load_movements(
+        &self,
+        actor: &Actor,
+        movements: &[MovementCommand],
+    ) -> Result<usize, StoreError> {
         let size = self.limits().max_batch_items.clamp(1, 10_000);
         let mut count = 0;
         for chunk in movements.chunks(size) {
-            count += self.record_movements(chunk.to_vec())?.len();
+            count += self.record_movements(actor, chunk.to_vec())?.len();
         }
         Ok(count)
     }
@@ -139,11 +144,15 @@ impl Spares {
     /// fails part-way. Every step is idempotent (upserts replace, counts set a
     /// figure, and a retried count replays its key), so running the same
     /// import again after a failure completes it without doubling anything.
-    pub fn import(&self, bundle: &ImportBundle) -> Result<(LoadReport, usize), ImportFailure> {
+    pub fn import(
+        &self,
+        actor: &Actor,
+        bundle: &ImportBundle,
+    ) -> Result<(LoadReport, usize), ImportFailure> {
         self.check_master_data(bundle)?;
         let counts = self.stock_counts(bundle)?;
         let report = self.load_master_data(bundle)?;
-        let counted = self.load_movements(&counts)?;
+        let counted = self.load_movements(actor, &counts)?;
         Ok((report, counted))
     }
 
@@ -234,19 +243,44 @@ impl Store for DryRunStore {
     }
     fn record_movements(
         &self,
+        _: &Actor,
         _: &[MovementCommand],
         _: Timestamp,
     ) -> Result<Vec<MovementOutcome>, StoreError> {
         Self::no_ledger()
     }
-    fn reserve(&self, _: &[ReserveCommand], _: Timestamp) -> Result<Vec<Reservation>, StoreError> {
+    fn reserve(
+        &self,
+        _: &Actor,
+        _: &[ReserveCommand],
+        _: Timestamp,
+    ) -> Result<Vec<Reservation>, StoreError> {
         Self::no_ledger()
     }
-    fn post_reservation(&self, _: &PostCommand, _: Timestamp) -> Result<Reservation, StoreError> {
+    fn post_reservation(
+        &self,
+        _: &Actor,
+        _: &PostCommand,
+        _: Timestamp,
+    ) -> Result<Reservation, StoreError> {
         Self::no_ledger()
     }
-    fn void_reservation(&self, _: &VoidCommand, _: Timestamp) -> Result<Reservation, StoreError> {
+    fn void_reservation(
+        &self,
+        _: &Actor,
+        _: &VoidCommand,
+        _: Timestamp,
+    ) -> Result<Reservation, StoreError> {
         Self::no_ledger()
+    }
+    fn movements(&self, _: &MovementFilter) -> Result<(Vec<LedgerEntry>, Option<u64>), StoreError> {
+        Ok((Vec::new(), None))
+    }
+    fn append_audit_event(&self, _: AuditEvent) -> Result<AuditEvent, StoreError> {
+        Self::no_ledger()
+    }
+    fn audit_events(&self, _: &AuditFilter) -> Result<(Vec<AuditEvent>, Option<u64>), StoreError> {
+        Ok((Vec::new(), None))
     }
     fn expire_reservations(&self, _: Timestamp) -> Result<Vec<Reservation>, StoreError> {
         Ok(Vec::new())

@@ -18,7 +18,7 @@ use crate::clock::Clock;
 use crate::config::Limits;
 use crate::domain::DomainError;
 use crate::domain::ledger::{
-    Balance, MovementCommand, MovementOutcome, PostCommand, Reservation, ReservationFilter,
+    Actor, Balance, MovementCommand, MovementOutcome, PostCommand, Reservation, ReservationFilter,
     ReserveCommand, VoidCommand,
 };
 use crate::domain::network::{
@@ -37,6 +37,10 @@ pub struct StockChanged {
     pub part_id: String,
     /// The location.
     pub location_id: String,
+    /// The reservation whose reserve, confirm, release or expiry made the
+    /// change, as it stands after it (availability streams tell the
+    /// principals who see it).
+    pub reservation: Option<Arc<crate::domain::ledger::Reservation>>,
 }
 
 /// The routing engine and the network snapshot it was built from.
@@ -335,9 +339,10 @@ impl Spares {
             .map_or(0, |p| p.protected_quantity)
     }
 
-    /// Records movements after checking every id against the network.
+    /// Records movements by `actor` after checking every id against the network.
     pub fn record_movements(
         &self,
+        actor: &Actor,
         commands: Vec<MovementCommand>,
     ) -> Result<Vec<MovementOutcome>, StoreError> {
         self.check_batch_size("movements", commands.len())?;
@@ -355,7 +360,9 @@ impl Spares {
                 .into());
             }
         }
-        let outcomes = self.store.record_movements(&commands, self.clock.now())?;
+        let outcomes = self
+            .store
+            .record_movements(actor, &commands, self.clock.now())?;
         for command in &commands {
             self.publish(&command.part_id, &command.location_id);
             if let Some(to) = &command.to_location_id {
@@ -365,9 +372,11 @@ impl Spares {
         Ok(outcomes)
     }
 
-    /// Reserves every command or none, reading protection from the policy in force.
+    /// Reserves every command or none for `actor`, reading protection from
+    /// the policy in force.
     pub fn reserve(
         &self,
+        actor: &Actor,
         mut commands: Vec<ReserveCommand>,
     ) -> Result<Vec<Reservation>, StoreError> {
         let network = self.network();
@@ -393,9 +402,9 @@ impl Spares {
             command.protected_quantity =
                 self.protected_quantity(&command.part_id, &command.location_id);
         }
-        let reservations = self.store.reserve(&commands, self.clock.now())?;
+        let reservations = self.store.reserve(actor, &commands, self.clock.now())?;
         for r in &reservations {
-            self.publish(&r.part_id, &r.location_id);
+            self.publish_reservation(r);
         }
         Ok(reservations)
     }
@@ -415,7 +424,7 @@ impl Spares {
     }
 
     /// Confirms (posts) a pending reservation.
-    pub fn confirm(&self, command: PostCommand) -> Result<Reservation, StoreError> {
+    pub fn confirm(&self, actor: &Actor, command: PostCommand) -> Result<Reservation, StoreError> {
         if let Some(to) = &command.ship_to_location_id
             && !self.network().locations.contains_key(to)
         {
@@ -423,8 +432,10 @@ impl Spares {
                 DomainError::not_found("location", format!("{to} (ship_to_location_id)")).into(),
             );
         }
-        let reservation = self.store.post_reservation(&command, self.clock.now())?;
-        self.publish(&reservation.part_id, &reservation.location_id);
+        let reservation = self
+            .store
+            .post_reservation(actor, &command, self.clock.now())?;
+        self.publish_reservation(&reservation);
         if let Some(to) = &reservation.ship_to_location_id {
             self.publish(&reservation.part_id, to);
         }
@@ -432,9 +443,11 @@ impl Spares {
     }
 
     /// Releases (voids) a pending reservation.
-    pub fn release(&self, command: VoidCommand) -> Result<Reservation, StoreError> {
-        let reservation = self.store.void_reservation(&command, self.clock.now())?;
-        self.publish(&reservation.part_id, &reservation.location_id);
+    pub fn release(&self, actor: &Actor, command: VoidCommand) -> Result<Reservation, StoreError> {
+        let reservation = self
+            .store
+            .void_reservation(actor, &command, self.clock.now())?;
+        self.publish_reservation(&reservation);
         Ok(reservation)
     }
 
@@ -442,7 +455,7 @@ impl Spares {
     pub fn expire_due(&self) -> Result<Vec<Reservation>, StoreError> {
         let expired = self.store.expire_reservations(self.clock.now())?;
         for r in &expired {
-            self.publish(&r.part_id, &r.location_id);
+            self.publish_reservation(r);
         }
         Ok(expired)
     }
@@ -503,6 +516,17 @@ impl Spares {
         let _ = self.changes.send(StockChanged {
             part_id: part_id.to_string(),
             location_id: location_id.to_string(),
+            reservation: None,
+        });
+    }
+
+    /// Publishes the stock change a reservation's step made where its
+    /// stock is held, with the reservation attached.
+    fn publish_reservation(&self, reservation: &crate::domain::ledger::Reservation) {
+        let _ = self.changes.send(StockChanged {
+            part_id: reservation.part_id.clone(),
+            location_id: reservation.location_id.clone(),
+            reservation: Some(Arc::new(reservation.clone())),
         });
     }
 }

@@ -10,13 +10,19 @@
 //! error instead of panicking.
 
 use crate::domain::ledger::{
-    Account, Bucket, EntryCause, ExternalParty, LedgerEntry, Leg, MovementCommand, MovementKind,
-    MovementOutcome, ShipmentInfo,
+    Account, Actor, Bucket, EntryCause, ExternalParty, LedgerEntry, Leg, MovementCommand,
+    MovementKind, MovementOutcome, ShipmentInfo,
 };
 use jiff::Timestamp;
 
 /// The first byte of every log batch: bumped if the entry layout changes.
-const LOG_FORMAT: u8 = 1;
+/// Format 2 (layout 4) appends the actor to every entry; format 1 records
+/// (written before layout 4) still decode, with
+/// [`Actor::unknown_before_layout_4`] as their actor. A layout-4 directory
+/// holds both: its log is not rewritten by the upgrade.
+const LOG_FORMAT: u8 = 2;
+/// The log format written before layout 4: entries without an actor.
+const LOG_FORMAT_WITHOUT_ACTOR: u8 = 1;
 
 /// Why a record could not be decoded.
 pub type DecodeError = String;
@@ -312,9 +318,11 @@ fn write_entry(w: &mut Writer, entry: &LedgerEntry) {
         w.str(&s.to_location_id);
         w.option(s.expected_arrival, Writer::timestamp);
     });
+    w.str(&entry.actor.id);
+    w.str(&entry.actor.role);
 }
 
-fn read_entry(r: &mut Reader<'_>) -> Result<LedgerEntry, DecodeError> {
+fn read_entry(r: &mut Reader<'_>, format: u8) -> Result<LedgerEntry, DecodeError> {
     let sequence = r.u64()?;
     let recorded_at = r.timestamp()?;
     let cause = match r.u8()? {
@@ -356,12 +364,21 @@ fn read_entry(r: &mut Reader<'_>) -> Result<LedgerEntry, DecodeError> {
             expected_arrival: r.option(Reader::timestamp)?,
         })
     })?;
+    let actor = if format == LOG_FORMAT_WITHOUT_ACTOR {
+        Actor::unknown_before_layout_4()
+    } else {
+        Actor {
+            id: r.string()?,
+            role: r.string()?,
+        }
+    };
     Ok(LedgerEntry {
         sequence,
         recorded_at,
         cause,
         legs,
         shipment,
+        actor,
     })
 }
 
@@ -381,14 +398,14 @@ pub fn encode_log_batch(entries: &[LedgerEntry]) -> Vec<u8> {
 pub fn decode_log_batch(bytes: &[u8]) -> Result<Vec<LedgerEntry>, DecodeError> {
     let mut r = Reader::new(bytes);
     let format = r.u8()?;
-    if format != LOG_FORMAT {
+    if format != LOG_FORMAT && format != LOG_FORMAT_WITHOUT_ACTOR {
         return Err(format!("unknown log format {format}"));
     }
     let len = r.u32()? as usize;
     // An entry takes at least 30 bytes: bound the reservation by the record.
     let mut entries = Vec::with_capacity(len.min(bytes.len() / 30));
     for _ in 0..len {
-        entries.push(read_entry(&mut r)?);
+        entries.push(read_entry(&mut r, format)?);
     }
     r.end()?;
     Ok(entries)
@@ -510,6 +527,7 @@ mod tests {
                     to_location_id: "B".into(),
                     expected_arrival: Some(at(9, 0)),
                 }),
+                actor: Actor::principal("key-1", "warehouse"),
             },
             LedgerEntry {
                 sequence: 8,
@@ -528,6 +546,7 @@ mod tests {
                     },
                 ],
                 shipment: None,
+                actor: Actor::system("reservation-expiry"),
             },
         ]
     }
@@ -537,6 +556,22 @@ mod tests {
         let entries = entries();
         let bytes = encode_log_batch(&entries);
         assert_eq!(decode_log_batch(&bytes).unwrap(), entries);
+    }
+
+    #[test]
+    fn records_written_before_layout_4_decode_with_the_unknown_actor() {
+        let mut entry = entries().remove(1);
+        let actor_bytes = 8 + entry.actor.id.len() + entry.actor.role.len();
+        let mut bytes = encode_log_batch(std::slice::from_ref(&entry));
+        // A format-1 record is the same without the trailing actor.
+        bytes[0] = LOG_FORMAT_WITHOUT_ACTOR;
+        bytes.truncate(bytes.len() - actor_bytes);
+        entry.actor = Actor::unknown_before_layout_4();
+        assert_eq!(decode_log_batch(&bytes).unwrap(), vec![entry]);
+        // A format-2 record cut before its actor is damaged, not old.
+        let mut cut = encode_log_batch(&entries()[1..]);
+        cut.truncate(cut.len() - actor_bytes);
+        assert!(decode_log_batch(&cut).is_err());
     }
 
     #[test]

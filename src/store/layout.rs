@@ -40,7 +40,9 @@ use std::path::{Path, PathBuf};
 /// - 2: binary ledger records (`codec`), master data as JSON, lanes keyed by
 ///   (from, to, mode).
 /// - 3: lanes keyed by (from, to, mode, kind).
-pub const LAYOUT_VERSION: u8 = 3;
+/// - 4: log entries carry their actor (log format 2); idempotency keys are
+///   scoped per principal; the audit trail (`records/audit_events`).
+pub const LAYOUT_VERSION: u8 = 4;
 
 /// The tree and key holding the version.
 pub(crate) const META_TREE: &str = "ledger/meta";
@@ -70,11 +72,18 @@ pub struct Step {
 }
 
 /// Every upgrade step, in order; step `i` reads layout `STEPS[i].from`.
-pub const STEPS: &[Step] = &[Step {
-    from: 2,
-    what: "lanes keyed by (from, to, mode, kind)",
-    writes: rekey_lanes,
-}];
+pub const STEPS: &[Step] = &[
+    Step {
+        from: 2,
+        what: "lanes keyed by (from, to, mode, kind)",
+        writes: rekey_lanes,
+    },
+    Step {
+        from: 3,
+        what: "log entries carry their actor; idempotency keys scoped per principal",
+        writes: actors_and_scoped_keys,
+    },
+];
 
 /// The layout of an open directory: `None` for a new, empty one.
 ///
@@ -262,6 +271,19 @@ fn rekey_lanes(db: &sled::Db) -> Result<Vec<Write>, StoreError> {
         }
     }
     Ok(writes)
+}
+
+/// 3 -> 4: nothing is rewritten, only the version is raised. Every log
+/// record starts with its format byte, and format 1 (before layout 4)
+/// decodes with the actor "unknown (before layout 4)" (`codec`), so the log,
+/// however long, is not re-encoded. Idempotency keys written before layout 4
+/// keep their unscoped keys (`m/<key>`) and still dedupe replays from any
+/// principal (the principal that used them was not recorded); keys written
+/// from layout 4 on are scoped per principal (`sled_store` module docs).
+/// The raised version is what keeps an older build, which would misread
+/// format-2 records, from opening the directory.
+fn actors_and_scoped_keys(_db: &sled::Db) -> Result<Vec<Write>, StoreError> {
+    Ok(Vec::new())
 }
 
 #[cfg(test)]

@@ -2,9 +2,10 @@
 //! ledger, job records and the policy history. `sled` is the embedded default (`SledStore`).
 
 use crate::domain::DomainError;
+use crate::domain::audit::{AuditEvent, AuditFilter, MovementFilter};
 use crate::domain::ledger::{
-    AuditReport, Balance, LedgerEntry, MovementCommand, MovementOutcome, PostCommand, Reservation,
-    ReservationFilter, ReserveCommand, VoidCommand,
+    Actor, AuditReport, Balance, LedgerEntry, MovementCommand, MovementOutcome, PostCommand,
+    Reservation, ReservationFilter, ReserveCommand, VoidCommand,
 };
 use crate::domain::network::{
     CriticalityCost, DemandRate, DemandSeries, Fleet, Lane, Location, MachineModel, Network, Part,
@@ -169,6 +170,9 @@ pub struct IdempotencyRecord {
     pub scope: KeyScope,
     /// The client's key.
     pub key: String,
+    /// The principal that used it; `None` for a key stored before layout 4,
+    /// which answers for every principal.
+    pub principal: Option<String>,
     /// The canonical payload.
     pub payload: Vec<u8>,
     /// The answer.
@@ -207,13 +211,16 @@ pub trait Store: Send + Sync + 'static {
     /// Upserts master-data records (already validated by the caller) in one transaction.
     fn save_network_records(&self, records: &[NetworkRecord]) -> Result<(), StoreError>;
 
-    /// Records a batch of movements atomically. Each command's idempotency key is
-    /// checked first: same key and payload returns the stored outcome with
+    /// Records a batch of movements atomically, each entry carrying `actor`.
+    /// Each command's idempotency key is checked first, within `actor`'s
+    /// keys (and those stored before layout 4, which belong to nobody
+    /// recorded): same key and payload returns the stored outcome with
     /// `replayed = true`; same key with a different payload is
     /// `DomainError::IdempotencyConflict`. Not enough stock is
     /// `DomainError::FailedPrecondition`.
     fn record_movements(
         &self,
+        actor: &Actor,
         commands: &[MovementCommand],
         now: Timestamp,
     ) -> Result<Vec<MovementOutcome>, StoreError>;
@@ -221,22 +228,26 @@ pub trait Store: Send + Sync + 'static {
     /// may take only available minus `protected_quantity`.
     fn reserve(
         &self,
+        actor: &Actor,
         commands: &[ReserveCommand],
         now: Timestamp,
     ) -> Result<Vec<Reservation>, StoreError>;
     /// Posts a pending reservation (reserved -> customer, or -> in transit).
     fn post_reservation(
         &self,
+        actor: &Actor,
         command: &PostCommand,
         now: Timestamp,
     ) -> Result<Reservation, StoreError>;
     /// Voids a pending reservation (reserved -> available).
     fn void_reservation(
         &self,
+        actor: &Actor,
         command: &VoidCommand,
         now: Timestamp,
     ) -> Result<Reservation, StoreError>;
-    /// Expires every pending reservation whose `expires_at <= now`, exactly once.
+    /// Expires every pending reservation whose `expires_at <= now`, exactly
+    /// once; the entries' actor is `system:reservation-expiry`.
     fn expire_reservations(&self, now: Timestamp) -> Result<Vec<Reservation>, StoreError>;
     /// One reservation.
     fn reservation(&self, reservation_id: &str) -> Result<Option<Reservation>, StoreError>;
@@ -294,6 +305,28 @@ pub trait Store: Send + Sync + 'static {
     /// the persisted balances equal the replayed ones.
     fn audit(&self) -> Result<AuditReport, StoreError>;
 
+    /// Up to `filter.limit` log entries matching `filter`, in sequence order,
+    /// after `filter.after_sequence`, and the sequence to continue after
+    /// (`None` when the log is exhausted). A page reads from its cursor on,
+    /// never the entries before it; it stops after
+    /// [`MAX_MOVEMENTS_SCANNED`] entries, so a rare filter may answer a short
+    /// (even empty) page with a cursor to continue from.
+    fn movements(
+        &self,
+        filter: &MovementFilter,
+    ) -> Result<(Vec<LedgerEntry>, Option<u64>), StoreError>;
+
+    /// Appends `event` to the audit trail with the next id (its `id` is
+    /// ignored), flushed before it returns; returns the stored event.
+    fn append_audit_event(&self, event: AuditEvent) -> Result<AuditEvent, StoreError>;
+    /// Up to `filter.limit` audit events matching `filter`, oldest first,
+    /// after `filter.after_id`, and the id to continue after (`None` when the
+    /// trail is exhausted); bounded like [`Store::movements`].
+    fn audit_events(
+        &self,
+        filter: &AuditFilter,
+    ) -> Result<(Vec<AuditEvent>, Option<u64>), StoreError>;
+
     /// Stores an opaque record (e.g. a job) under `key` in `collection`, flushed.
     fn put_record(&self, collection: &str, key: &str, value: &[u8]) -> Result<(), StoreError>;
     /// Every record of `collection`, ordered by key.
@@ -324,6 +357,11 @@ pub trait Store: Send + Sync + 'static {
     /// One plan of the history with its changes, or `None` if unknown.
     fn plan(&self, plan_id: &str) -> Result<Option<PlanRecord>, StoreError>;
 }
+
+/// Most log entries (or audit events) one page of [`Store::movements`] (or
+/// [`Store::audit_events`]) reads: a filter that matches rarely answers a
+/// short page with a cursor instead of reading the whole log in one call.
+pub const MAX_MOVEMENTS_SCANNED: usize = 100_000;
 
 mod codec;
 pub mod layout;

@@ -7,12 +7,13 @@
 //! |---|---|---|
 //! | `ledger/log` | first sequence of the batch (big-endian `u64`) | every [`LedgerEntry`] one call wrote (binary, see `codec`) |
 //! | `ledger/balances` | [`Account`] (binary) | balance (big-endian `i64`); zero balances are absent |
-//! | `ledger/idempotency` | scope byte, `/`, client key | canonical payload and outcome (binary) |
+//! | `ledger/idempotency` | scope byte (upper case), `/`, principal length (`u32`), principal, client key; before layout 4: scope byte (lower case), `/`, client key | canonical payload and outcome (binary) |
 //! | `ledger/reservations` | reservation id | [`Reservation`] (JSON) |
 //! | `ledger/meta` | `format` | layout version of the whole directory (one byte; see `layout`) |
 //! | `network/<collection>` | record key | record (JSON) |
 //! | `records/<collection>` | caller's key | caller's bytes |
 //! | `records/plan_history` | plan id (`plan-000001`) | [`PlanHeader`](crate::domain::plans::PlanHeader) (JSON) |
+//! | `records/audit_events` | event id (20 digits, increasing) | [`AuditEvent`](crate::domain::audit::AuditEvent) (JSON) |
 //! | `records/plan_changes` | plan id, `/`, index (9 digits) | [`PolicyChange`](crate::domain::plans::PolicyChange) (JSON) |
 //!
 //! # Writes
@@ -45,15 +46,18 @@
 
 mod backup;
 mod plans;
+mod trail;
+
+pub use trail::AUDIT_COLLECTION;
 
 use super::codec::{self, StoredOutcome};
 use super::{NetworkRecord, SnapshotItem, Store, StoreError, layout};
 use crate::domain::DomainError;
 use crate::domain::ledger::{
-    Account, AuditReport, Balance, Bucket, LedgerEntry, LedgerState, MAX_QUANTITY, MovementCommand,
-    MovementOutcome, PostCommand, Reservation, ReservationFilter, ReservationState, ReserveCommand,
-    Settlement, Staged, VoidCommand, check_movement_shape, movement_entry, reserve_entry,
-    settle_entry,
+    Account, Actor, AuditReport, Balance, Bucket, LedgerEntry, LedgerState, MAX_QUANTITY,
+    MovementCommand, MovementOutcome, PostCommand, Reservation, ReservationFilter,
+    ReservationState, ReserveCommand, Settlement, Staged, VoidCommand, check_movement_shape,
+    movement_entry, reserve_entry, settle_entry,
 };
 use crate::domain::network::Network;
 use crate::domain::plans::{PlanHeader, PlanRecord};
@@ -94,8 +98,10 @@ const NETWORK_COLLECTIONS: [&str; 11] = [
     "retired",
 ];
 
-/// Idempotency keys are scoped per operation: a movement and a reservation may
-/// use the same client key without conflict.
+/// Idempotency keys are scoped per operation (a movement and a reservation may
+/// use the same client key without conflict) and, from layout 4, per
+/// principal: a key another principal used is simply a different key, so
+/// reusing it neither conflicts nor tells the caller that it exists.
 #[derive(Debug, Clone, Copy)]
 enum Scope {
     Movement,
@@ -105,15 +111,40 @@ enum Scope {
 }
 
 impl Scope {
-    fn key(self, client_key: &str) -> Vec<u8> {
-        let tag = match self {
+    /// The tag of an unscoped key (layouts before 4); the scoped key's tag
+    /// is its upper case.
+    fn tag(self) -> u8 {
+        match self {
             Self::Movement => b'm',
             Self::Reserve => b'r',
             Self::Post => b'p',
             Self::Void => b'v',
-        };
+        }
+    }
+
+    /// The stored key of `client_key` used by `principal`: the upper-case
+    /// tag, `/`, the principal's length (big-endian `u32`), the principal
+    /// and the client key. The length keeps (`a/b`, `c`) and (`a`, `b/c`)
+    /// apart.
+    fn key(self, principal: &str, client_key: &str) -> Vec<u8> {
+        let mut key = Vec::with_capacity(principal.len() + client_key.len() + 6);
+        key.push(self.tag().to_ascii_uppercase());
+        key.push(b'/');
+        key.extend_from_slice(
+            &u32::try_from(principal.len())
+                .unwrap_or(u32::MAX)
+                .to_be_bytes(),
+        );
+        key.extend_from_slice(principal.as_bytes());
+        key.extend_from_slice(client_key.as_bytes());
+        key
+    }
+
+    /// The stored key of `client_key` written before layout 4, by a
+    /// principal nobody recorded: the tag, `/` and the client key.
+    fn legacy_key(self, client_key: &str) -> Vec<u8> {
         let mut key = Vec::with_capacity(client_key.len() + 2);
-        key.push(tag);
+        key.push(self.tag());
         key.push(b'/');
         key.extend_from_slice(client_key.as_bytes());
         key
@@ -164,6 +195,8 @@ pub struct SledStore {
     network: Vec<sled::Tree>,
     cache: RwLock<Cache>,
     writer: Mutex<Writer>,
+    /// Serialises audit-trail appends (ids follow the last stored one).
+    audit_appender: Mutex<()>,
 }
 
 fn storage(error: impl std::fmt::Display) -> StoreError {
@@ -232,6 +265,7 @@ impl SledStore {
             db,
             cache: RwLock::new(Cache::default()),
             writer: Mutex::new(Writer { next_sequence: 1 }),
+            audit_appender: Mutex::new(()),
         };
         let checked = store.check(None)?;
         if !checked.report.problems.is_empty() {
@@ -269,12 +303,28 @@ impl SledStore {
         flushed
     }
 
-    /// The stored idempotency record of a key, if any: (payload, outcome).
+    /// The stored idempotency record of `client_key` used by `principal`,
+    /// if any: (payload, outcome). A key stored before layout 4 (by an
+    /// unrecorded principal) answers for every principal, so replays of
+    /// requests made before the upgrade still dedupe.
     fn idempotency_record(
         &self,
-        key: &[u8],
+        scope: Scope,
+        principal: &str,
+        client_key: &str,
     ) -> Result<Option<(Vec<u8>, StoredOutcome)>, StoreError> {
-        match self.idempotency.get(key).map_err(storage)? {
+        let scoped = self
+            .idempotency
+            .get(scope.key(principal, client_key))
+            .map_err(storage)?;
+        let stored = match scoped {
+            Some(bytes) => Some(bytes),
+            None => self
+                .idempotency
+                .get(scope.legacy_key(client_key))
+                .map_err(storage)?,
+        };
+        match stored {
             Some(bytes) => {
                 let (payload, outcome) = codec::decode_idempotency(&bytes)
                     .map_err(|e| corrupt(format!("undecodable idempotency record: {e}")))?;
@@ -728,6 +778,7 @@ impl SledStore {
     /// stored records: `Some(outcome)` for a replay.
     fn movement_replay(
         &self,
+        actor: &Actor,
         index: usize,
         commands: &[MovementCommand],
         payloads: &[Vec<u8>],
@@ -745,7 +796,7 @@ impl SledStore {
             outcome.replayed = true;
             return Ok(Some(outcome));
         }
-        match self.idempotency_record(&Scope::Movement.key(key))? {
+        match self.idempotency_record(Scope::Movement, &actor.id, key)? {
             Some((stored, _)) if stored != payload => Err(conflicting()),
             Some((
                 _,
@@ -769,12 +820,13 @@ impl SledStore {
     /// Checks a reservation-scoped key: `Some(reservation)` for a replay.
     fn reservation_replay(
         &self,
+        actor: &Actor,
         scope: Scope,
         key: &str,
         payload: &[u8],
         field: String,
     ) -> Result<Option<Reservation>, StoreError> {
-        match self.idempotency_record(&scope.key(key))? {
+        match self.idempotency_record(scope, &actor.id, key)? {
             Some((p, StoredOutcome::Reservation(id))) if p == payload => self
                 .stored_reservation(&id)?
                 .map(Some)
@@ -785,8 +837,10 @@ impl SledStore {
     }
 
     /// Posts or voids under the writer lock.
+    #[allow(clippy::too_many_arguments)]
     fn settle(
         &self,
+        actor: &Actor,
         scope: Scope,
         reservation_id: &str,
         idempotency_key: &str,
@@ -799,7 +853,9 @@ impl SledStore {
         }
         let mut writer = self.writer.lock().map_err(poisoned)?;
         let field = "idempotency_key".to_string();
-        if let Some(replayed) = self.reservation_replay(scope, idempotency_key, payload, field)? {
+        if let Some(replayed) =
+            self.reservation_replay(actor, scope, idempotency_key, payload, field)?
+        {
             return Ok(replayed);
         }
         let reservation = self
@@ -807,7 +863,7 @@ impl SledStore {
             .ok_or_else(|| DomainError::not_found("reservation", reservation_id))?;
         let sequence = writer.next_sequence;
         let (settled, entries, changed) = self.prepare(|staged| {
-            let (entry, settled) = settle_entry(&reservation, settlement, sequence, now)?;
+            let (entry, settled) = settle_entry(&reservation, settlement, sequence, now, actor)?;
             staged.push(entry)?;
             Ok(settled)
         })?;
@@ -816,7 +872,7 @@ impl SledStore {
             &StoredOutcome::Reservation(reservation_id.to_string()),
         );
         let writes = WriteSet {
-            idempotency: vec![(scope.key(idempotency_key), record)],
+            idempotency: vec![(scope.key(&actor.id, idempotency_key), record)],
             reservations: vec![settled.clone()],
             must_be_pending: vec![reservation_id.to_string()],
         };
@@ -872,6 +928,7 @@ impl Store for SledStore {
 
     fn record_movements(
         &self,
+        actor: &Actor,
         commands: &[MovementCommand],
         now: Timestamp,
     ) -> Result<Vec<MovementOutcome>, StoreError> {
@@ -892,13 +949,14 @@ impl Store for SledStore {
             let mut idempotency = Vec::with_capacity(commands.len());
             let mut in_batch: HashMap<&str, usize> = HashMap::with_capacity(commands.len());
             for (i, (command, payload)) in commands.iter().zip(&payloads).enumerate() {
-                let replay = self.movement_replay(i, commands, &payloads, &outcomes, &in_batch)?;
+                let replay =
+                    self.movement_replay(actor, i, commands, &payloads, &outcomes, &in_batch)?;
                 if let Some(outcome) = replay {
                     outcomes.push(outcome);
                     continue;
                 }
                 let prefix = format!("movements[{i}]");
-                let entry = movement_entry(command, &prefix, &*staged, sequence, now)?;
+                let entry = movement_entry(command, &prefix, &*staged, sequence, now, actor)?;
                 // A count equal to on hand writes no entry and takes no sequence
                 // (reported as 0); its key is still stored, so a retry replays.
                 let outcome = MovementOutcome {
@@ -916,7 +974,10 @@ impl Store for SledStore {
                     sequence += 1;
                 }
                 let record = codec::encode_idempotency(payload, &StoredOutcome::movement(&outcome));
-                idempotency.push((Scope::Movement.key(&command.idempotency_key), record));
+                idempotency.push((
+                    Scope::Movement.key(&actor.id, &command.idempotency_key),
+                    record,
+                ));
                 in_batch.insert(&command.idempotency_key, i);
                 outcomes.push(outcome);
             }
@@ -934,6 +995,7 @@ impl Store for SledStore {
 
     fn reserve(
         &self,
+        actor: &Actor,
         commands: &[ReserveCommand],
         now: Timestamp,
     ) -> Result<Vec<Reservation>, StoreError> {
@@ -963,19 +1025,19 @@ impl Store for SledStore {
                     continue;
                 }
                 if let Some(replayed) =
-                    self.reservation_replay(Scope::Reserve, key, payload, field)?
+                    self.reservation_replay(actor, Scope::Reserve, key, payload, field)?
                 {
                     results.push(replayed);
                     continue;
                 }
                 let (entry, reservation) =
-                    reserve_entry(command, &prefix, &*staged, sequence, now)?;
+                    reserve_entry(command, &prefix, &*staged, sequence, now, actor)?;
                 staged.push(entry).map_err(|e| e.within(&prefix))?;
                 let record = codec::encode_idempotency(
                     payload,
                     &StoredOutcome::Reservation(reservation.reservation_id.clone()),
                 );
-                idempotency.push((Scope::Reserve.key(key), record));
+                idempotency.push((Scope::Reserve.key(&actor.id, key), record));
                 in_batch.insert(key, (payload.as_slice(), results.len()));
                 fresh.push(reservation.clone());
                 results.push(reservation);
@@ -996,11 +1058,13 @@ impl Store for SledStore {
 
     fn post_reservation(
         &self,
+        actor: &Actor,
         command: &PostCommand,
         now: Timestamp,
     ) -> Result<Reservation, StoreError> {
         let payload = to_json(command)?;
         self.settle(
+            actor,
             Scope::Post,
             &command.reservation_id,
             &command.idempotency_key,
@@ -1012,11 +1076,13 @@ impl Store for SledStore {
 
     fn void_reservation(
         &self,
+        actor: &Actor,
         command: &VoidCommand,
         now: Timestamp,
     ) -> Result<Reservation, StoreError> {
         let payload = to_json(command)?;
         self.settle(
+            actor,
             Scope::Void,
             &command.reservation_id,
             &command.idempotency_key,
@@ -1027,6 +1093,7 @@ impl Store for SledStore {
     }
 
     fn expire_reservations(&self, now: Timestamp) -> Result<Vec<Reservation>, StoreError> {
+        let expiry = Actor::system("reservation-expiry");
         let mut writer = self.writer.lock().map_err(poisoned)?;
         let due: Vec<String> = {
             let cache = self.cache.read().map_err(poisoned)?;
@@ -1054,7 +1121,7 @@ impl Store for SledStore {
             for (offset, reservation) in (0u64..).zip(&reservations) {
                 let sequence = first_sequence + offset;
                 let (entry, settled) =
-                    settle_entry(reservation, Settlement::Expire, sequence, now)?;
+                    settle_entry(reservation, Settlement::Expire, sequence, now, &expiry)?;
                 staged.push(entry)?;
                 expired.push(settled);
             }
@@ -1173,6 +1240,27 @@ impl Store for SledStore {
         let _writer = self.writer.lock().map_err(poisoned)?;
         let cache = self.cache.read().map_err(poisoned)?;
         Ok(self.check(Some(&cache.ledger))?.report)
+    }
+
+    fn movements(
+        &self,
+        filter: &crate::domain::audit::MovementFilter,
+    ) -> Result<(Vec<LedgerEntry>, Option<u64>), StoreError> {
+        self.read_movements(filter)
+    }
+
+    fn append_audit_event(
+        &self,
+        event: crate::domain::audit::AuditEvent,
+    ) -> Result<crate::domain::audit::AuditEvent, StoreError> {
+        self.append_audit(event)
+    }
+
+    fn audit_events(
+        &self,
+        filter: &crate::domain::audit::AuditFilter,
+    ) -> Result<(Vec<crate::domain::audit::AuditEvent>, Option<u64>), StoreError> {
+        self.read_audit(filter)
     }
 
     fn put_record(&self, collection: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {

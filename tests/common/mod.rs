@@ -48,7 +48,12 @@ impl TestServer {
         let spares = server.spares.clone();
         tokio::task::spawn_blocking(move || {
             spares.load_master_data(&demo.bundle()).unwrap();
-            spares.load_movements(&demo.movements).unwrap();
+            spares
+                .load_movements(
+                    &spares::domain::ledger::Actor::local("test"),
+                    &demo.movements,
+                )
+                .unwrap();
         })
         .await
         .unwrap();

@@ -547,11 +547,13 @@ impl Model {
 
 /// Sends a request to the store and reduces the answer.
 pub fn send(store: &SledStore, request: &Request, now: Timestamp) -> Reply {
+    // One client: the model's idempotency keys are one principal's keys.
+    let actor = spares::domain::ledger::Actor::principal("sim-client", "admin");
     let reservations = |r: Vec<spares::domain::ledger::Reservation>| {
         Reply::Reservations(r.into_iter().map(|r| (r.reservation_id, r.state)).collect())
     };
     let result = match request {
-        Request::Movements(c) => store.record_movements(c, now).map(|outcomes| {
+        Request::Movements(c) => store.record_movements(&actor, c, now).map(|outcomes| {
             Reply::Movements(
                 outcomes
                     .into_iter()
@@ -559,12 +561,12 @@ pub fn send(store: &SledStore, request: &Request, now: Timestamp) -> Reply {
                     .collect(),
             )
         }),
-        Request::Reserve(c) => store.reserve(c, now).map(reservations),
+        Request::Reserve(c) => store.reserve(&actor, c, now).map(reservations),
         Request::Post(c) => store
-            .post_reservation(c, now)
+            .post_reservation(&actor, c, now)
             .map(|r| reservations(vec![r])),
         Request::Void(c) => store
-            .void_reservation(c, now)
+            .void_reservation(&actor, c, now)
             .map(|r| reservations(vec![r])),
     };
     result.unwrap_or_else(|e| Reply::Error(kind_of(&e)))

@@ -225,6 +225,7 @@ fn evaluation(name: &str, investment: f64, scores: &Scores, p: usize) -> PlanEva
         note: String::new(),
         in_sample_mean: None,
         in_sample_cvar95: None,
+        replication_costs: years.clone(),
     }
 }
 

@@ -984,6 +984,11 @@ fn plan_evaluation(
         note: String::new(),
         in_sample_mean: None,
         in_sample_cvar95: None,
+        replication_costs: report
+            .replication_totals
+            .iter()
+            .map(|r| r.downtime_cost)
+            .collect(),
     }
 }
 

@@ -43,15 +43,37 @@ impl From<KeyScope> for Scope {
     }
 }
 
-/// The scope of a stored key from its tag byte (see `Scope::key`).
+/// The scope of a stored key from its tag byte (see `Scope::key`; a lower
+/// case tag is a key stored before layout 4, with no principal).
 fn scope_of(tag: u8) -> Option<KeyScope> {
-    Some(match tag {
+    Some(match tag.to_ascii_lowercase() {
         b'm' => KeyScope::Movement,
         b'r' => KeyScope::Reserve,
         b'p' => KeyScope::Post,
         b'v' => KeyScope::Void,
         _ => return None,
     })
+}
+
+/// Splits a stored idempotency key into (scope, principal, client key).
+fn split_key(key: &[u8]) -> Result<(KeyScope, Option<String>, String), StoreError> {
+    let text = |bytes: &[u8]| String::from_utf8(bytes.to_vec()).map_err(corrupt);
+    let (Some(&tag), Some(b'/')) = (key.first(), key.get(1)) else {
+        return Err(corrupt("an idempotency key has no scope"));
+    };
+    let scope = scope_of(tag).ok_or_else(|| corrupt("an idempotency key has no scope"))?;
+    if tag.is_ascii_lowercase() {
+        return Ok((scope, None, text(&key[2..])?));
+    }
+    let length = key
+        .get(2..6)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map(|b| u32::from_be_bytes(b) as usize)
+        .ok_or_else(|| corrupt("an idempotency key has no principal length"))?;
+    let principal = key
+        .get(6..6 + length)
+        .ok_or_else(|| corrupt("an idempotency key is shorter than its principal"))?;
+    Ok((scope, Some(text(principal)?), text(&key[6 + length..])?))
 }
 
 /// The sequence of the entry that made a reservation, from its id.
@@ -69,13 +91,7 @@ impl SledStore {
         let mut keys = Vec::new();
         for item in self.idempotency.iter() {
             let (key, value) = item.map_err(storage)?;
-            let (scope, client_key) = match (key.first().copied().and_then(scope_of), key.get(2..))
-            {
-                (Some(scope), Some(rest)) => {
-                    (scope, String::from_utf8(rest.to_vec()).map_err(corrupt)?)
-                }
-                _ => return Err(corrupt("an idempotency key has no scope")),
-            };
+            let (scope, principal, client_key) = split_key(&key)?;
             let (payload, outcome) = codec::decode_idempotency(&value)
                 .map_err(|e| corrupt(format!("undecodable idempotency record: {e}")))?;
             let outcome = match outcome {
@@ -95,6 +111,7 @@ impl SledStore {
             keys.push(IdempotencyRecord {
                 scope,
                 key: client_key,
+                principal,
                 payload: payload.to_vec(),
                 outcome,
             });
@@ -313,7 +330,10 @@ impl SledStore {
                 }
             };
             batch.insert(
-                Scope::from(key.scope).key(&key.key),
+                match &key.principal {
+                    Some(principal) => Scope::from(key.scope).key(principal, &key.key),
+                    None => Scope::from(key.scope).legacy_key(&key.key),
+                },
                 codec::encode_idempotency(&key.payload, &outcome),
             );
         }
@@ -413,8 +433,21 @@ mod tests {
             expected_arrival: None,
             note: String::new(),
         };
-        store.record_movements(&[receipt], at(0)).unwrap();
-        let first = store.reserve(&[reserve("r1")], at(1)).unwrap().remove(0);
+        store
+            .record_movements(
+                &crate::domain::ledger::Actor::local("test"),
+                &[receipt],
+                at(0),
+            )
+            .unwrap();
+        let first = store
+            .reserve(
+                &crate::domain::ledger::Actor::local("test"),
+                &[reserve("r1")],
+                at(1),
+            )
+            .unwrap()
+            .remove(0);
         let cut = store.last_sequence().unwrap();
         let post = PostCommand {
             reservation_id: first.reservation_id.clone(),
@@ -422,8 +455,17 @@ mod tests {
             ship_to_location_id: None,
             expected_arrival: None,
         };
-        store.post_reservation(&post, at(2)).unwrap();
-        let second = store.reserve(&[reserve("r2")], at(3)).unwrap().remove(0);
+        store
+            .post_reservation(&crate::domain::ledger::Actor::local("test"), &post, at(2))
+            .unwrap();
+        let second = store
+            .reserve(
+                &crate::domain::ledger::Actor::local("test"),
+                &[reserve("r2")],
+                at(3),
+            )
+            .unwrap()
+            .remove(0);
         let reservations = store.read_reservations().unwrap();
         let keys = store.read_keys().unwrap();
         let end = store.last_sequence().unwrap();
@@ -444,7 +486,9 @@ mod tests {
         assert_eq!(copy.balance("P", "L").unwrap().reserved, 2);
         assert!(copy.audit().unwrap().problems.is_empty());
         // The post key did not travel: posting again in the copy is a fresh post.
-        let again = copy.post_reservation(&post, at(4)).unwrap();
+        let again = copy
+            .post_reservation(&crate::domain::ledger::Actor::local("test"), &post, at(4))
+            .unwrap();
         assert_eq!(again.state, ReservationState::Posted);
         drop(copy);
         let reopened = SledStore::open(copy_dir.path()).unwrap();
