@@ -105,6 +105,8 @@ pub const LIMITS: &[(&str, Limit)] = &[
     ("actor_id", Limit::Text),
     ("principal_id", Limit::Text),
     ("ListAuditEventsRequest.rpc", Limit::Text),
+    // A principal id: `jwt:SUBJECT` or `cert:URI` may pass an id's 64 bytes.
+    ("ListJobsRequest.owner", Limit::Text),
     // Lists of ids.
     ("part_ids", Limit::Ids(MAX_IDS)),
     ("location_ids", Limit::Ids(MAX_IDS)),
