@@ -186,9 +186,17 @@ async fn acknowledged_movements_survive_sigkill_once_and_only_once() {
     let mut rng = StdRng::seed_from_u64(seed);
     let dir = tempfile::tempdir().unwrap();
     let mut ledger = Ledger::default();
+    // Idempotency keys belong to the principal that wrote them, so every
+    // restart is called with the first cycle's administrator key (each start
+    // adds a key of its own to the directory; the first one stays valid).
+    let mut admin: Option<String> = None;
     for cycle in 0..cycles {
         let mut server = Some(start(dir.path()));
-        let target = server.as_ref().unwrap().target();
+        let process = server.as_ref().unwrap();
+        let key = admin
+            .get_or_insert_with(|| process.api_key.clone().unwrap())
+            .clone();
+        let target = spares::cli::client::Target::new(process.url.clone(), Some(key));
         let mut clients = connect(target).await.unwrap();
         if cycle == 0 {
             setup(&mut clients).await;
@@ -213,7 +221,8 @@ async fn acknowledged_movements_survive_sigkill_once_and_only_once() {
         .await;
     }
     let server = start(dir.path());
-    let mut clients = connect(server.target()).await.unwrap();
+    let target = spares::cli::client::Target::new(server.url.clone(), admin);
+    let mut clients = connect(target).await.unwrap();
     settle_unanswered(&mut clients, &mut ledger).await;
     check_replays(&mut clients, &ledger, ledger.acked.keys()).await;
     let mut expected: BTreeMap<(String, String), u64> = BTreeMap::new();
