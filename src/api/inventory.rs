@@ -180,11 +180,14 @@ impl InventoryService for InventoryApi {
         // A warehouse moves stock only at its own locations (a transfer it
         // ships may go anywhere; the receiving side records the receipt).
         for (i, command) in commands.iter().enumerate() {
-            super::scope::require_location(
-                &principal,
-                &format!("movements[{i}].location_id"),
-                &command.location_id,
-            )?;
+            // The field name is written only for a refusal.
+            if !principal.acts_at_location(&command.location_id) {
+                super::scope::require_location(
+                    &principal,
+                    &format!("movements[{i}].location_id"),
+                    &command.location_id,
+                )?;
+            }
         }
         let actor = principal.actor();
         let outcomes =

@@ -541,18 +541,27 @@ pub struct LedgerEntry {
 impl LedgerEntry {
     /// Problems with the entry on its own: legs that do not sum to zero per part.
     pub fn imbalance(&self) -> Option<String> {
+        let report = |part: &str, sum: i128| {
+            format!(
+                "entry {} legs of part {part} sum to {sum}, not 0",
+                self.sequence
+            )
+        };
+        // Every entry the rules write moves one part: sum without a map.
+        if let Some(first) = self.legs.first() {
+            let part = first.account.part_id();
+            if self.legs.iter().all(|leg| leg.account.part_id() == part) {
+                let sum: i128 = self.legs.iter().map(|leg| i128::from(leg.delta)).sum();
+                return (sum != 0).then(|| report(part, sum));
+            }
+        }
         let mut sums: BTreeMap<&str, i128> = BTreeMap::new();
         for leg in &self.legs {
             *sums.entry(leg.account.part_id()).or_default() += i128::from(leg.delta);
         }
         sums.into_iter()
             .find(|(_, sum)| *sum != 0)
-            .map(|(part, sum)| {
-                format!(
-                    "entry {} legs of part {part} sum to {sum}, not 0",
-                    self.sequence
-                )
-            })
+            .map(|(part, sum)| report(part, sum))
     }
 }
 
@@ -629,11 +638,12 @@ impl LedgerState {
                 if current != 0 {
                     self.unindex(&leg.account);
                 }
+            } else if let Some(balance) = self.accounts.get_mut(&leg.account) {
+                // An account that already has a balance keeps its key: no clone.
+                *balance = next;
             } else {
                 self.accounts.insert(leg.account.clone(), next);
-                if current == 0 {
-                    self.index(&leg.account);
-                }
+                self.index(&leg.account);
             }
         }
         problems
@@ -898,13 +908,7 @@ impl<'a> Staged<'a> {
         if let Some(problem) = entry.imbalance() {
             return Err(DomainError::FailedPrecondition(problem));
         }
-        let mut entry_deltas: BTreeMap<&Account, i64> = BTreeMap::new();
-        for leg in &entry.legs {
-            let delta = entry_deltas.entry(&leg.account).or_default();
-            *delta = delta
-                .checked_add(leg.delta)
-                .ok_or_else(|| out_of_range(&leg.account))?;
-        }
+        let entry_deltas = net_deltas(&entry.legs)?;
         for (account, delta) in &entry_deltas {
             let next = self.account_balance(account).checked_add(*delta);
             match next {
@@ -918,8 +922,12 @@ impl<'a> Staged<'a> {
             }
         }
         for (account, delta) in entry_deltas {
-            let staged = self.deltas.entry(account.clone()).or_default();
-            *staged = staged.saturating_add(delta);
+            match self.deltas.get_mut(account) {
+                Some(staged) => *staged = staged.saturating_add(delta),
+                None => {
+                    self.deltas.insert(account.clone(), delta);
+                }
+            }
         }
         if let Some(shipment) = &entry.shipment
             && self.shipment(&shipment.shipment_id).is_none()
@@ -944,10 +952,43 @@ impl<'a> Staged<'a> {
             .collect()
     }
 
-    /// Gives back the staged entries (to apply to the base after commit).
-    pub fn into_entries(self) -> Vec<LedgerEntry> {
-        self.entries
+    /// Gives back the staged entries and the final balance of every account
+    /// they touch (as [`Staged::changed_accounts`], without copying the
+    /// accounts).
+    pub fn finish(self) -> (Vec<LedgerEntry>, Vec<(Account, i64)>) {
+        let base = self.base;
+        let changed = self
+            .deltas
+            .into_iter()
+            .map(|(account, delta)| {
+                let balance = base.account_balance(&account).saturating_add(delta);
+                (account, balance)
+            })
+            .collect();
+        (self.entries, changed)
     }
+}
+
+/// The net change of each account an entry's legs touch, in leg order (an
+/// account named by two legs appears once), in account order. Entries have
+/// two or three legs, so the duplicate search is a scan, not a map. Errors: `OutOfRange` on
+/// `quantity` if an account's legs overflow.
+fn net_deltas(legs: &[Leg]) -> Result<Vec<(&Account, i64)>, DomainError> {
+    let mut deltas: Vec<(&Account, i64)> = Vec::with_capacity(legs.len());
+    for leg in legs {
+        match deltas.iter_mut().find(|(account, _)| *account == &leg.account) {
+            Some((account, delta)) => {
+                *delta = delta
+                    .checked_add(leg.delta)
+                    .ok_or_else(|| out_of_range(account))?;
+            }
+            None => deltas.push((&leg.account, leg.delta)),
+        }
+    }
+    // In account order, as a map would give them: the first refusal names
+    // the same account whatever the order of the legs.
+    deltas.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    Ok(deltas)
 }
 
 /// Field path of a batch element: `movements[3].quantity`.
@@ -1018,10 +1059,14 @@ pub fn check_movement_shape(command: &MovementCommand, prefix: &str) -> Result<(
         };
         return Err(DomainError::invalid(field_of(prefix, "quantity"), rule));
     }
-    check_quantity(
-        &field_of(prefix, "quantity"),
-        command.quantity.unsigned_abs(),
-    )?;
+    // The field path is written only for a refusal (this runs for every
+    // movement of a batch).
+    if command.quantity.unsigned_abs() > MAX_QUANTITY {
+        check_quantity(
+            &field_of(prefix, "quantity"),
+            command.quantity.unsigned_abs(),
+        )?;
+    }
     match command.kind {
         MovementKind::TransferShip => match command.to_location_id.as_deref() {
             None | Some("") => Err(DomainError::invalid(
@@ -1271,7 +1316,9 @@ pub fn reserve_entry(
             "must be > 0",
         ));
     }
-    check_quantity(&field_of(prefix, "quantity"), command.quantity)?;
+    if command.quantity > MAX_QUANTITY {
+        check_quantity(&field_of(prefix, "quantity"), command.quantity)?;
+    }
     if command.ttl_seconds == 0 {
         return Err(DomainError::invalid(
             field_of(prefix, "ttl_seconds"),

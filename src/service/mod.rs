@@ -348,14 +348,19 @@ impl Spares {
         self.check_batch_size("movements", commands.len())?;
         let network = self.network();
         for (i, command) in commands.iter().enumerate() {
-            let prefix = format!("movements[{i}]");
-            network.check_part_location(&prefix, &command.part_id, &command.location_id)?;
+            // The field prefix is written only for a refusal.
+            let known = network.parts.contains_key(&command.part_id)
+                && network.locations.contains_key(&command.location_id);
+            if !known {
+                let prefix = format!("movements[{i}]");
+                network.check_part_location(&prefix, &command.part_id, &command.location_id)?;
+            }
             if let Some(to) = &command.to_location_id
                 && !network.locations.contains_key(to)
             {
                 return Err(DomainError::not_found(
                     "location",
-                    format!("{to} ({prefix}.to_location_id)"),
+                    format!("{to} (movements[{i}].to_location_id)"),
                 )
                 .into());
             }
@@ -513,6 +518,11 @@ impl Spares {
 
     fn publish(&self, part_id: &str, location_id: &str) {
         // No subscribers is not an error: the change is durable either way.
+        // Without any, the event is not even built (a batch of movements
+        // would otherwise copy two ids per movement for nobody).
+        if self.changes.receiver_count() == 0 {
+            return;
+        }
         let _ = self.changes.send(StockChanged {
             part_id: part_id.to_string(),
             location_id: location_id.to_string(),

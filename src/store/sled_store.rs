@@ -67,6 +67,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, RwLock};
 
 /// Most commands in one `record_movements` or `reserve` call: one call is one
@@ -197,6 +198,13 @@ pub struct SledStore {
     writer: Mutex<Writer>,
     /// Serialises audit-trail appends (ids follow the last stored one).
     audit_appender: Mutex<()>,
+    /// Whether the idempotency tree may hold keys written before layout 4
+    /// (unscoped by principal). Only then does a key not found among the
+    /// caller's own keys cost a second lookup: a directory created at
+    /// layout 4 or later never has any, which halves the lookups of a fresh
+    /// movement. Set at open and by a restore that brings such keys; never
+    /// cleared while the store is open.
+    legacy_keys: AtomicBool,
 }
 
 fn storage(error: impl std::fmt::Display) -> StoreError {
@@ -233,6 +241,15 @@ fn conflict(field: String, key: &str) -> StoreError {
     })
 }
 
+/// Writes the field prefix of movement `index` of a batch, `movements[3]`,
+/// into `prefix` (reused, so a batch allocates it once).
+fn movement_prefix(prefix: &mut String, index: usize) {
+    use std::fmt::Write as _;
+    prefix.clear();
+    // Writing to a String cannot fail.
+    let _ = write!(prefix, "movements[{index}]");
+}
+
 fn check_batch_size(field: &str, len: usize) -> Result<(), StoreError> {
     if len > MAX_BATCH_COMMANDS {
         return Err(StoreError::Rejected(DomainError::OutOfRange {
@@ -266,7 +283,9 @@ impl SledStore {
             cache: RwLock::new(Cache::default()),
             writer: Mutex::new(Writer { next_sequence: 1 }),
             audit_appender: Mutex::new(()),
+            legacy_keys: AtomicBool::new(true),
         };
+        store.legacy_keys = AtomicBool::new(store.holds_legacy_keys()?);
         let checked = store.check(None)?;
         if !checked.report.problems.is_empty() {
             let shown: Vec<&str> = checked
@@ -291,6 +310,19 @@ impl SledStore {
             last_sequence: checked.last_sequence,
         });
         Ok(store)
+    }
+
+    /// Whether the idempotency tree holds a key written before layout 4:
+    /// those start with a lower-case scope tag, every later key with an
+    /// upper-case one, so the first key at or after `a` tells.
+    fn holds_legacy_keys(&self) -> Result<bool, StoreError> {
+        Ok(self
+            .idempotency
+            .range(&b"a"[..]..)
+            .next()
+            .transpose()
+            .map_err(storage)?
+            .is_some())
     }
 
     /// Flushes sled's log to disk; a write is acknowledged only after this.
@@ -319,10 +351,11 @@ impl SledStore {
             .map_err(storage)?;
         let stored = match scoped {
             Some(bytes) => Some(bytes),
-            None => self
+            None if self.legacy_keys.load(Ordering::Acquire) => self
                 .idempotency
                 .get(scope.legacy_key(client_key))
                 .map_err(storage)?,
+            None => None,
         };
         match stored {
             Some(bytes) => {
@@ -353,8 +386,8 @@ impl SledStore {
         let cache = self.cache.read().map_err(poisoned)?;
         let mut staged = Staged::new(&cache.ledger);
         let value = stage(&mut staged)?;
-        let changed = staged.changed_accounts();
-        Ok((value, staged.into_entries(), changed))
+        let (entries, changed) = staged.finish();
+        Ok((value, entries, changed))
     }
 
     /// Commits prepared entries and their write set in one transaction, then
@@ -937,8 +970,11 @@ impl Store for SledStore {
             return Ok(Vec::new());
         }
         let mut payloads = Vec::with_capacity(commands.len());
+        // One buffer for every command's field prefix (`movements[i]`).
+        let mut prefix = String::new();
         for (i, command) in commands.iter().enumerate() {
-            check_movement_shape(command, &format!("movements[{i}]"))?;
+            movement_prefix(&mut prefix, i);
+            check_movement_shape(command, &prefix)?;
             payloads.push(codec::movement_payload(command));
         }
         let mut writer = self.writer.lock().map_err(poisoned)?;
@@ -948,6 +984,7 @@ impl Store for SledStore {
             let mut outcomes: Vec<MovementOutcome> = Vec::with_capacity(commands.len());
             let mut idempotency = Vec::with_capacity(commands.len());
             let mut in_batch: HashMap<&str, usize> = HashMap::with_capacity(commands.len());
+            let mut prefix = String::new();
             for (i, (command, payload)) in commands.iter().zip(&payloads).enumerate() {
                 let replay =
                     self.movement_replay(actor, i, commands, &payloads, &outcomes, &in_batch)?;
@@ -955,7 +992,7 @@ impl Store for SledStore {
                     outcomes.push(outcome);
                     continue;
                 }
-                let prefix = format!("movements[{i}]");
+                movement_prefix(&mut prefix, i);
                 let entry = movement_entry(command, &prefix, &*staged, sequence, now, actor)?;
                 // A count equal to on hand writes no entry and takes no sequence
                 // (reported as 0); its key is still stored, so a retry replays.

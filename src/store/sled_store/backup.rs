@@ -313,6 +313,11 @@ impl SledStore {
             batch.insert(reservation.reservation_id.as_bytes(), to_json(reservation)?);
         }
         self.reservations.apply_batch(batch).map_err(storage)?;
+        if keys.iter().any(|key| key.principal.is_none()) {
+            // Before the keys are written, so no lookup can miss one.
+            self.legacy_keys
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
         let mut batch = sled::Batch::default();
         for key in keys {
             let outcome = match &key.outcome {
@@ -393,6 +398,7 @@ fn check_entries(entries: &[LedgerEntry]) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::Ordering;
     use crate::domain::ledger::{
         MovementCommand, MovementKind, PostCommand, Priority, ReserveCommand,
     };
@@ -493,5 +499,59 @@ mod tests {
         drop(copy);
         let reopened = SledStore::open(copy_dir.path()).unwrap();
         assert!(reopened.audit().unwrap().problems.is_empty());
+    }
+
+    /// A key written before layout 4 (no principal recorded) dedupes a
+    /// replay from any principal, whether the store learns of it by a
+    /// restore into an open store or by opening the directory; a store
+    /// without such keys does not look for them.
+    #[test]
+    fn keys_from_before_layout_4_dedupe_after_a_restore_and_a_reopen() {
+        let receipt = MovementCommand {
+            idempotency_key: "old".into(),
+            kind: MovementKind::Receipt,
+            part_id: "P".into(),
+            location_id: "L".into(),
+            quantity: 3,
+            to_location_id: None,
+            shipment_id: None,
+            expected_arrival: None,
+            note: String::new(),
+        };
+        let source_dir = tempfile::tempdir().unwrap();
+        let source = SledStore::open(source_dir.path()).unwrap();
+        let writer = crate::domain::ledger::Actor::local("before");
+        source
+            .record_movements(&writer, std::slice::from_ref(&receipt), at(0))
+            .unwrap();
+        assert!(!source.legacy_keys.load(Ordering::Acquire));
+        let mut items = Vec::new();
+        source
+            .snapshot(&mut |item| {
+                items.push(item);
+                Ok(())
+            })
+            .unwrap();
+        // As a backup of layout 3 would carry it: nobody recorded.
+        for item in &mut items {
+            if let SnapshotItem::Idempotency(key) = item {
+                key.principal = None;
+            }
+        }
+        let copy_dir = tempfile::tempdir().unwrap();
+        let copy = SledStore::open(copy_dir.path()).unwrap();
+        copy.restore(items).unwrap();
+        let someone = crate::domain::ledger::Actor::principal("key-2", "admin");
+        let replay = copy
+            .record_movements(&someone, std::slice::from_ref(&receipt), at(5))
+            .unwrap();
+        assert_eq!((replay[0].replayed, replay[0].sequence), (true, 1));
+        drop(copy);
+        let reopened = SledStore::open(copy_dir.path()).unwrap();
+        let replay = reopened
+            .record_movements(&someone, std::slice::from_ref(&receipt), at(6))
+            .unwrap();
+        assert_eq!((replay[0].replayed, replay[0].sequence), (true, 1));
+        assert_eq!(reopened.balance("P", "L").unwrap().available, 3);
     }
 }
