@@ -165,6 +165,20 @@ impl Drop for PgStore {
     }
 }
 
+/// Runs a call that blocks on the database. The blocking client may not
+/// run on an async worker thread (it starts a runtime of its own), and a
+/// few handlers call the store directly: there the call is moved off the
+/// worker with `block_in_place`; elsewhere (blocking threads, plain
+/// threads) it just runs.
+fn off_runtime<T>(call: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(call)
+        }
+        _ => call(),
+    }
+}
+
 fn poisoned<T>(_: T) -> StoreError {
     StoreError::Storage("a writer panicked while holding the ledger lock".into())
 }
@@ -247,6 +261,10 @@ impl PgStore {
     /// database cannot be reached or its schema is newer than this build;
     /// [`StoreError::Corruption`] if the ledger does not audit.
     pub fn open(url: &str) -> Result<Self, StoreError> {
+        off_runtime(|| Self::open_here(url))
+    }
+
+    fn open_here(url: &str) -> Result<Self, StoreError> {
         let config: postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Storage(format!("database URL: {e}")))?;
@@ -288,8 +306,10 @@ impl PgStore {
     /// looked and applies them to the in-memory balances, so balance reads
     /// see them. Returns the sequence now applied.
     pub fn catch_up(&self) -> Result<u64, StoreError> {
-        let mut conn = self.pool.get()?;
-        self.apply_log_after(conn.client())
+        off_runtime(|| {
+            let mut conn = self.pool.get()?;
+            self.apply_log_after(conn.client())
+        })
     }
 
     /// Follows the writes of other processes sharing the database: a thread
@@ -1016,15 +1036,19 @@ fn with_writes<T>(prepared: Prepared<T>, writes: WriteSet) -> Prepared<WriteSet>
 
 impl Store for PgStore {
     fn load_network(&self) -> Result<Network, StoreError> {
-        let mut conn = self.pool.get()?;
-        load_network_in(conn.client())
+        off_runtime(|| {
+            let mut conn = self.pool.get()?;
+            load_network_in(conn.client())
+        })
     }
 
     fn save_network_records(&self, records: &[NetworkRecord]) -> Result<(), StoreError> {
-        let mut conn = self.pool.get()?;
-        let mut tx = conn.client().transaction().map_err(database)?;
-        save_network_in(&mut tx, records)?;
-        tx.commit().map_err(database)
+        off_runtime(|| {
+            let mut conn = self.pool.get()?;
+            let mut tx = conn.client().transaction().map_err(database)?;
+            save_network_in(&mut tx, records)?;
+            tx.commit().map_err(database)
+        })
     }
 
     fn record_movements(
@@ -1033,68 +1057,70 @@ impl Store for PgStore {
         commands: &[MovementCommand],
         now: Timestamp,
     ) -> Result<Vec<MovementOutcome>, StoreError> {
-        check_batch_size("movements", commands.len())?;
-        if commands.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut payloads = Vec::with_capacity(commands.len());
-        for (i, command) in commands.iter().enumerate() {
-            check_movement_shape(command, &format!("movements[{i}]"))?;
-            payloads.push(codec::movement_payload(command));
-        }
-        let client_keys: Vec<&str> = commands
-            .iter()
-            .map(|c| c.idempotency_key.as_str())
-            .collect();
-        self.ledger_write(|tx, first_sequence| {
-            let known = known_keys(tx, KeyScope::Movement, &actor.id, &client_keys)?;
-            let prepared = self.prepare(|staged| {
-                let mut sequence = first_sequence;
-                let mut outcomes: Vec<MovementOutcome> = Vec::with_capacity(commands.len());
-                let mut keys = Vec::with_capacity(commands.len());
-                let mut in_batch: HashMap<&str, usize> = HashMap::with_capacity(commands.len());
-                for (i, (command, payload)) in commands.iter().zip(&payloads).enumerate() {
-                    let replay =
-                        movement_replay(&known, i, commands, &payloads, &outcomes, &in_batch)?;
-                    if let Some(outcome) = replay {
+        off_runtime(|| {
+            check_batch_size("movements", commands.len())?;
+            if commands.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut payloads = Vec::with_capacity(commands.len());
+            for (i, command) in commands.iter().enumerate() {
+                check_movement_shape(command, &format!("movements[{i}]"))?;
+                payloads.push(codec::movement_payload(command));
+            }
+            let client_keys: Vec<&str> = commands
+                .iter()
+                .map(|c| c.idempotency_key.as_str())
+                .collect();
+            self.ledger_write(|tx, first_sequence| {
+                let known = known_keys(tx, KeyScope::Movement, &actor.id, &client_keys)?;
+                let prepared = self.prepare(|staged| {
+                    let mut sequence = first_sequence;
+                    let mut outcomes: Vec<MovementOutcome> = Vec::with_capacity(commands.len());
+                    let mut keys = Vec::with_capacity(commands.len());
+                    let mut in_batch: HashMap<&str, usize> = HashMap::with_capacity(commands.len());
+                    for (i, (command, payload)) in commands.iter().zip(&payloads).enumerate() {
+                        let replay =
+                            movement_replay(&known, i, commands, &payloads, &outcomes, &in_batch)?;
+                        if let Some(outcome) = replay {
+                            outcomes.push(outcome);
+                            continue;
+                        }
+                        let prefix = format!("movements[{i}]");
+                        let entry = movement_entry(command, &prefix, &*staged, sequence, now, actor)?;
+                        let outcome = MovementOutcome {
+                            idempotency_key: command.idempotency_key.clone(),
+                            sequence: if entry.is_some() { sequence } else { 0 },
+                            replayed: false,
+                            shipment_id: entry
+                                .as_ref()
+                                .and_then(|e| e.shipment.as_ref())
+                                .map(|s| s.shipment_id.clone()),
+                            recorded_at: now,
+                        };
+                        if let Some(entry) = entry {
+                            staged.push(entry).map_err(|e| e.within(&prefix))?;
+                            sequence += 1;
+                        }
+                        let record =
+                            codec::encode_idempotency(payload, &StoredOutcome::movement(&outcome));
+                        keys.push((
+                            scope_tag(KeyScope::Movement),
+                            actor.id.clone(),
+                            command.idempotency_key.clone(),
+                            record,
+                        ));
+                        in_batch.insert(&command.idempotency_key, i);
                         outcomes.push(outcome);
-                        continue;
                     }
-                    let prefix = format!("movements[{i}]");
-                    let entry = movement_entry(command, &prefix, &*staged, sequence, now, actor)?;
-                    let outcome = MovementOutcome {
-                        idempotency_key: command.idempotency_key.clone(),
-                        sequence: if entry.is_some() { sequence } else { 0 },
-                        replayed: false,
-                        shipment_id: entry
-                            .as_ref()
-                            .and_then(|e| e.shipment.as_ref())
-                            .map(|s| s.shipment_id.clone()),
-                        recorded_at: now,
-                    };
-                    if let Some(entry) = entry {
-                        staged.push(entry).map_err(|e| e.within(&prefix))?;
-                        sequence += 1;
-                    }
-                    let record =
-                        codec::encode_idempotency(payload, &StoredOutcome::movement(&outcome));
-                    keys.push((
-                        scope_tag(KeyScope::Movement),
-                        actor.id.clone(),
-                        command.idempotency_key.clone(),
-                        record,
-                    ));
-                    in_batch.insert(&command.idempotency_key, i);
-                    outcomes.push(outcome);
-                }
-                Ok((outcomes, keys))
-            })?;
-            let (outcomes, keys) = (prepared.value.0.clone(), prepared.value.1.clone());
-            let writes = WriteSet {
-                keys,
-                ..WriteSet::default()
-            };
-            Ok((outcomes, with_writes(prepared, writes)))
+                    Ok((outcomes, keys))
+                })?;
+                let (outcomes, keys) = (prepared.value.0.clone(), prepared.value.1.clone());
+                let writes = WriteSet {
+                    keys,
+                    ..WriteSet::default()
+                };
+                Ok((outcomes, with_writes(prepared, writes)))
+            })
         })
     }
 
@@ -1104,68 +1130,70 @@ impl Store for PgStore {
         commands: &[ReserveCommand],
         now: Timestamp,
     ) -> Result<Vec<Reservation>, StoreError> {
-        check_batch_size("lines", commands.len())?;
-        let mut payloads = Vec::with_capacity(commands.len());
-        for command in commands {
-            payloads.push(to_json(command)?);
-        }
-        let client_keys: Vec<&str> = commands
-            .iter()
-            .map(|c| c.idempotency_key.as_str())
-            .collect();
-        self.ledger_write(|tx, first_sequence| {
-            let known = known_keys(tx, KeyScope::Reserve, &actor.id, &client_keys)?;
-            let prepared = self.prepare(|staged| {
-                let mut sequence = first_sequence;
-                let mut results: Vec<Reservation> = Vec::with_capacity(commands.len());
-                let mut keys = Vec::new();
-                let mut fresh = Vec::new();
-                let mut in_batch: HashMap<&str, (&[u8], usize)> = HashMap::new();
-                for (i, (command, payload)) in commands.iter().zip(&payloads).enumerate() {
-                    let prefix = reserve_prefix(commands.len(), i);
-                    let field = crate::domain::ledger::field_of(&prefix, "idempotency_key");
-                    let key = command.idempotency_key.as_str();
-                    if let Some((earlier_payload, index)) = in_batch.get(key) {
-                        if earlier_payload != payload {
-                            return Err(conflict(field, key));
+        off_runtime(|| {
+            check_batch_size("lines", commands.len())?;
+            let mut payloads = Vec::with_capacity(commands.len());
+            for command in commands {
+                payloads.push(to_json(command)?);
+            }
+            let client_keys: Vec<&str> = commands
+                .iter()
+                .map(|c| c.idempotency_key.as_str())
+                .collect();
+            self.ledger_write(|tx, first_sequence| {
+                let known = known_keys(tx, KeyScope::Reserve, &actor.id, &client_keys)?;
+                let prepared = self.prepare(|staged| {
+                    let mut sequence = first_sequence;
+                    let mut results: Vec<Reservation> = Vec::with_capacity(commands.len());
+                    let mut keys = Vec::new();
+                    let mut fresh = Vec::new();
+                    let mut in_batch: HashMap<&str, (&[u8], usize)> = HashMap::new();
+                    for (i, (command, payload)) in commands.iter().zip(&payloads).enumerate() {
+                        let prefix = reserve_prefix(commands.len(), i);
+                        let field = crate::domain::ledger::field_of(&prefix, "idempotency_key");
+                        let key = command.idempotency_key.as_str();
+                        if let Some((earlier_payload, index)) = in_batch.get(key) {
+                            if earlier_payload != payload {
+                                return Err(conflict(field, key));
+                            }
+                            let earlier = results[*index].clone();
+                            results.push(earlier);
+                            continue;
                         }
-                        let earlier = results[*index].clone();
-                        results.push(earlier);
-                        continue;
+                        // A stored key replays (reading its reservation from the
+                        // database, inside this transaction).
+                        if let Some(replayed) = reservation_replay(tx, &known, key, payload, field)? {
+                            results.push(replayed);
+                            continue;
+                        }
+                        let (entry, reservation) =
+                            reserve_entry(command, &prefix, &*staged, sequence, now, actor)?;
+                        staged.push(entry).map_err(|e| e.within(&prefix))?;
+                        let record = codec::encode_idempotency(
+                            payload,
+                            &StoredOutcome::Reservation(reservation.reservation_id.clone()),
+                        );
+                        keys.push((
+                            scope_tag(KeyScope::Reserve),
+                            actor.id.clone(),
+                            key.to_string(),
+                            record,
+                        ));
+                        in_batch.insert(key, (payload.as_slice(), results.len()));
+                        fresh.push(reservation.clone());
+                        results.push(reservation);
+                        sequence += 1;
                     }
-                    // A stored key replays (reading its reservation from the
-                    // database, inside this transaction).
-                    if let Some(replayed) = reservation_replay(tx, &known, key, payload, field)? {
-                        results.push(replayed);
-                        continue;
-                    }
-                    let (entry, reservation) =
-                        reserve_entry(command, &prefix, &*staged, sequence, now, actor)?;
-                    staged.push(entry).map_err(|e| e.within(&prefix))?;
-                    let record = codec::encode_idempotency(
-                        payload,
-                        &StoredOutcome::Reservation(reservation.reservation_id.clone()),
-                    );
-                    keys.push((
-                        scope_tag(KeyScope::Reserve),
-                        actor.id.clone(),
-                        key.to_string(),
-                        record,
-                    ));
-                    in_batch.insert(key, (payload.as_slice(), results.len()));
-                    fresh.push(reservation.clone());
-                    results.push(reservation);
-                    sequence += 1;
-                }
-                Ok((results, keys, fresh))
-            })?;
-            let (results, keys, fresh) = prepared.value.clone();
-            let writes = WriteSet {
-                keys,
-                reservations: fresh,
-                must_be_pending: Vec::new(),
-            };
-            Ok((results, with_writes(prepared, writes)))
+                    Ok((results, keys, fresh))
+                })?;
+                let (results, keys, fresh) = prepared.value.clone();
+                let writes = WriteSet {
+                    keys,
+                    reservations: fresh,
+                    must_be_pending: Vec::new(),
+                };
+                Ok((results, with_writes(prepared, writes)))
+            })
         })
     }
 
@@ -1175,16 +1203,18 @@ impl Store for PgStore {
         command: &PostCommand,
         now: Timestamp,
     ) -> Result<Reservation, StoreError> {
-        let payload = to_json(command)?;
-        self.settle(
-            actor,
-            KeyScope::Post,
-            &command.reservation_id,
-            &command.idempotency_key,
-            &payload,
-            Settlement::Post(command),
-            now,
-        )
+        off_runtime(|| {
+            let payload = to_json(command)?;
+            self.settle(
+                actor,
+                KeyScope::Post,
+                &command.reservation_id,
+                &command.idempotency_key,
+                &payload,
+                Settlement::Post(command),
+                now,
+            )
+        })
     }
 
     fn void_reservation(
@@ -1193,98 +1223,106 @@ impl Store for PgStore {
         command: &VoidCommand,
         now: Timestamp,
     ) -> Result<Reservation, StoreError> {
-        let payload = to_json(command)?;
-        self.settle(
-            actor,
-            KeyScope::Void,
-            &command.reservation_id,
-            &command.idempotency_key,
-            &payload,
-            Settlement::Void,
-            now,
-        )
+        off_runtime(|| {
+            let payload = to_json(command)?;
+            self.settle(
+                actor,
+                KeyScope::Void,
+                &command.reservation_id,
+                &command.idempotency_key,
+                &payload,
+                Settlement::Void,
+                now,
+            )
+        })
     }
 
     fn expire_reservations(&self, now: Timestamp) -> Result<Vec<Reservation>, StoreError> {
-        let expiry = Actor::system("reservation-expiry");
-        let (seconds, nanoseconds) = time_columns(now);
-        let limit = i64::try_from(super::sled_store::MAX_BATCH_COMMANDS).unwrap_or(i64::MAX);
-        self.ledger_write(|tx, first_sequence| {
-            // Under the head lock: a reservation another replica expired is
-            // no longer pending here, so each expires exactly once.
-            let rows = tx
-                .query(
-                    "SELECT body FROM reservations WHERE state = 'pending' \
-                     AND (expires_seconds, expires_nanoseconds) <= ($1, $2) \
-                     ORDER BY expires_seconds, expires_nanoseconds, reservation_id LIMIT $3",
-                    &[&seconds, &nanoseconds, &limit],
-                )
-                .map_err(database)?;
-            let mut due = Vec::with_capacity(rows.len());
-            for row in &rows {
-                due.push(from_json::<Reservation>(row.get(0), "reservation")?);
-            }
-            let prepared = self.prepare(|staged| {
-                let mut expired = Vec::with_capacity(due.len());
-                for (offset, reservation) in (0u64..).zip(&due) {
-                    let (entry, settled) = settle_entry(
-                        reservation,
-                        Settlement::Expire,
-                        first_sequence + offset,
-                        now,
-                        &expiry,
-                    )?;
-                    staged.push(entry)?;
-                    expired.push(settled);
+        off_runtime(|| {
+            let expiry = Actor::system("reservation-expiry");
+            let (seconds, nanoseconds) = time_columns(now);
+            let limit = i64::try_from(super::sled_store::MAX_BATCH_COMMANDS).unwrap_or(i64::MAX);
+            self.ledger_write(|tx, first_sequence| {
+                // Under the head lock: a reservation another replica expired is
+                // no longer pending here, so each expires exactly once.
+                let rows = tx
+                    .query(
+                        "SELECT body FROM reservations WHERE state = 'pending' \
+                         AND (expires_seconds, expires_nanoseconds) <= ($1, $2) \
+                         ORDER BY expires_seconds, expires_nanoseconds, reservation_id LIMIT $3",
+                        &[&seconds, &nanoseconds, &limit],
+                    )
+                    .map_err(database)?;
+                let mut due = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    due.push(from_json::<Reservation>(row.get(0), "reservation")?);
                 }
-                Ok(expired)
-            })?;
-            let expired = prepared.value.clone();
-            let writes = WriteSet {
-                keys: Vec::new(),
-                reservations: expired.clone(),
-                must_be_pending: due.into_iter().map(|r| r.reservation_id).collect(),
-            };
-            Ok((expired, with_writes(prepared, writes)))
+                let prepared = self.prepare(|staged| {
+                    let mut expired = Vec::with_capacity(due.len());
+                    for (offset, reservation) in (0u64..).zip(&due) {
+                        let (entry, settled) = settle_entry(
+                            reservation,
+                            Settlement::Expire,
+                            first_sequence + offset,
+                            now,
+                            &expiry,
+                        )?;
+                        staged.push(entry)?;
+                        expired.push(settled);
+                    }
+                    Ok(expired)
+                })?;
+                let expired = prepared.value.clone();
+                let writes = WriteSet {
+                    keys: Vec::new(),
+                    reservations: expired.clone(),
+                    must_be_pending: due.into_iter().map(|r| r.reservation_id).collect(),
+                };
+                Ok((expired, with_writes(prepared, writes)))
+            })
         })
     }
 
     fn reservation(&self, reservation_id: &str) -> Result<Option<Reservation>, StoreError> {
-        let mut conn = self.pool.get()?;
-        stored_reservation(conn.client(), reservation_id)
+        off_runtime(|| {
+            let mut conn = self.pool.get()?;
+            stored_reservation(conn.client(), reservation_id)
+        })
     }
 
     fn reservations(&self, filter: &ReservationFilter) -> Result<Vec<Reservation>, StoreError> {
-        let limit = if filter.limit == 0 {
-            i64::MAX
-        } else {
-            i64::try_from(filter.limit).unwrap_or(i64::MAX)
-        };
-        let after = filter.after_id.as_deref().unwrap_or("");
-        let state = filter.state.map(state_name);
-        let mut conn = self.pool.get()?;
-        let rows = conn
-            .client()
-            .query(
-                "SELECT body FROM reservations WHERE reservation_id > $1 \
-                 AND ($2::text IS NULL OR part_id = $2) \
-                 AND ($3::text IS NULL OR location_id = $3) \
-                 AND ($4::text IS NULL OR state = $4) \
-                 AND ($5::text[] IS NULL OR held_for = ANY($5)) \
-                 ORDER BY reservation_id LIMIT $6",
-                &[
-                    &after,
-                    &filter.part_id,
-                    &filter.location_id,
-                    &state,
-                    &filter.held_for,
-                    &limit,
-                ],
-            )
-            .map_err(database)?;
-        rows.iter()
-            .map(|row| from_json(row.get(0), "reservation"))
-            .collect()
+        off_runtime(|| {
+            let limit = if filter.limit == 0 {
+                i64::MAX
+            } else {
+                i64::try_from(filter.limit).unwrap_or(i64::MAX)
+            };
+            let after = filter.after_id.as_deref().unwrap_or("");
+            let state = filter.state.map(state_name);
+            let mut conn = self.pool.get()?;
+            let rows = conn
+                .client()
+                .query(
+                    "SELECT body FROM reservations WHERE reservation_id > $1 \
+                     AND ($2::text IS NULL OR part_id = $2) \
+                     AND ($3::text IS NULL OR location_id = $3) \
+                     AND ($4::text IS NULL OR state = $4) \
+                     AND ($5::text[] IS NULL OR held_for = ANY($5)) \
+                     ORDER BY reservation_id LIMIT $6",
+                    &[
+                        &after,
+                        &filter.part_id,
+                        &filter.location_id,
+                        &state,
+                        &filter.held_for,
+                        &limit,
+                    ],
+                )
+                .map_err(database)?;
+            rows.iter()
+                .map(|row| from_json(row.get(0), "reservation"))
+                .collect()
+        })
     }
 
     fn balance(&self, part_id: &str, location_id: &str) -> Result<Balance, StoreError> {
@@ -1336,173 +1374,195 @@ impl Store for PgStore {
     }
 
     fn audit(&self) -> Result<AuditReport, StoreError> {
-        // The head lock keeps every writer (of every process) still while
-        // the log, the persisted and the in-memory balances are compared.
-        let _local = self.writer.lock().map_err(poisoned)?;
-        let mut conn = self.pool.get()?;
-        let mut tx = conn
-            .client()
-            .build_transaction()
-            .isolation_level(postgres::IsolationLevel::RepeatableRead)
-            .start()
-            .map_err(database)?;
-        tx.execute("SELECT 1 FROM ledger_head WHERE id = 1 FOR UPDATE", &[])
-            .map_err(database)?;
-        self.apply_log_after(&mut tx)?;
-        let cache = self.cache.read().map_err(poisoned)?;
-        let checked = check_in(&mut tx, Some(&cache.ledger))?;
-        drop(cache);
-        tx.commit().map_err(database)?;
-        Ok(checked.report)
+        off_runtime(|| {
+            // The head lock keeps every writer (of every process) still while
+            // the log, the persisted and the in-memory balances are compared.
+            let _local = self.writer.lock().map_err(poisoned)?;
+            let mut conn = self.pool.get()?;
+            let mut tx = conn
+                .client()
+                .build_transaction()
+                .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                .start()
+                .map_err(database)?;
+            tx.execute("SELECT 1 FROM ledger_head WHERE id = 1 FOR UPDATE", &[])
+                .map_err(database)?;
+            self.apply_log_after(&mut tx)?;
+            let cache = self.cache.read().map_err(poisoned)?;
+            let checked = check_in(&mut tx, Some(&cache.ledger))?;
+            drop(cache);
+            tx.commit().map_err(database)?;
+            Ok(checked.report)
+        })
     }
 
     fn movements(
         &self,
         filter: &MovementFilter,
     ) -> Result<(Vec<LedgerEntry>, Option<u64>), StoreError> {
-        let first = filter.after_sequence.saturating_add(1);
-        let limit = filter.limit.max(1);
-        let mut found = Vec::new();
-        let mut scanned = 0usize;
-        let mut cursor = None;
-        let mut conn = self.pool.get()?;
-        read_log(conn.client(), first, &mut |entry| {
-            scanned += 1;
-            let sequence = entry.sequence;
-            if filter.matches(&entry) {
-                found.push(entry);
-            }
-            if found.len() >= limit || scanned >= MAX_MOVEMENTS_SCANNED {
-                cursor = Some(sequence);
-                return Ok(false);
-            }
-            Ok(true)
-        })?;
-        Ok((found, cursor))
+        off_runtime(|| {
+            let first = filter.after_sequence.saturating_add(1);
+            let limit = filter.limit.max(1);
+            let mut found = Vec::new();
+            let mut scanned = 0usize;
+            let mut cursor = None;
+            let mut conn = self.pool.get()?;
+            read_log(conn.client(), first, &mut |entry| {
+                scanned += 1;
+                let sequence = entry.sequence;
+                if filter.matches(&entry) {
+                    found.push(entry);
+                }
+                if found.len() >= limit || scanned >= MAX_MOVEMENTS_SCANNED {
+                    cursor = Some(sequence);
+                    return Ok(false);
+                }
+                Ok(true)
+            })?;
+            Ok((found, cursor))
+        })
     }
 
     fn append_audit_event(&self, mut event: AuditEvent) -> Result<AuditEvent, StoreError> {
-        let mut conn = self.pool.get()?;
-        let mut tx = conn.client().transaction().map_err(database)?;
-        // One appender at a time (of every process), so ids stay increasing;
-        // the id follows the last stored one (a restored trail keeps its ids).
-        tx.execute(
-            "SELECT 1 FROM counters WHERE name = 'audit_events' FOR UPDATE",
-            &[],
-        )
-        .map_err(database)?;
-        let last: Option<String> = tx
-            .query_one(
-                "SELECT max(key) FROM records WHERE collection = $1",
-                &[&AUDIT_COLLECTION],
+        off_runtime(|| {
+            let mut conn = self.pool.get()?;
+            let mut tx = conn.client().transaction().map_err(database)?;
+            // One appender at a time (of every process), so ids stay increasing;
+            // the id follows the last stored one (a restored trail keeps its ids).
+            tx.execute(
+                "SELECT 1 FROM counters WHERE name = 'audit_events' FOR UPDATE",
+                &[],
             )
-            .map_err(database)?
-            .get(0);
-        let last = match last {
-            Some(key) => key
-                .parse::<u64>()
-                .map_err(|_| corrupt("an audit event key is not a number"))?,
-            None => 0,
-        };
-        event.id = last + 1;
-        tx.execute(
-            "INSERT INTO records (collection, key, value) VALUES ($1, $2, $3)",
-            &[&AUDIT_COLLECTION, &audit_key(event.id), &to_json(&event)?],
-        )
-        .map_err(database)?;
-        tx.commit().map_err(database)?;
-        Ok(event)
+            .map_err(database)?;
+            let last: Option<String> = tx
+                .query_one(
+                    "SELECT max(key) FROM records WHERE collection = $1",
+                    &[&AUDIT_COLLECTION],
+                )
+                .map_err(database)?
+                .get(0);
+            let last = match last {
+                Some(key) => key
+                    .parse::<u64>()
+                    .map_err(|_| corrupt("an audit event key is not a number"))?,
+                None => 0,
+            };
+            event.id = last + 1;
+            tx.execute(
+                "INSERT INTO records (collection, key, value) VALUES ($1, $2, $3)",
+                &[&AUDIT_COLLECTION, &audit_key(event.id), &to_json(&event)?],
+            )
+            .map_err(database)?;
+            tx.commit().map_err(database)?;
+            Ok(event)
+        })
     }
 
     fn audit_events(&self, filter: &AuditFilter) -> Result<(Vec<AuditEvent>, Option<u64>), StoreError> {
-        let limit = filter.limit.max(1);
-        let mut found = Vec::new();
-        let mut scanned = 0usize;
-        let mut from = audit_key(filter.after_id.saturating_add(1));
-        let mut conn = self.pool.get()?;
-        loop {
-            let rows = conn
-                .client()
-                .query(
-                    "SELECT key, value FROM records WHERE collection = $1 AND key >= $2 \
-                     ORDER BY key LIMIT 1000",
-                    &[&AUDIT_COLLECTION, &from],
-                )
-                .map_err(database)?;
-            for row in &rows {
-                let event: AuditEvent = from_json(row.get(1), "audit event")?;
-                scanned += 1;
-                let id = event.id;
-                if filter.matches(&event) {
-                    found.push(event);
+        off_runtime(|| {
+            let limit = filter.limit.max(1);
+            let mut found = Vec::new();
+            let mut scanned = 0usize;
+            let mut from = audit_key(filter.after_id.saturating_add(1));
+            let mut conn = self.pool.get()?;
+            loop {
+                let rows = conn
+                    .client()
+                    .query(
+                        "SELECT key, value FROM records WHERE collection = $1 AND key >= $2 \
+                         ORDER BY key LIMIT 1000",
+                        &[&AUDIT_COLLECTION, &from],
+                    )
+                    .map_err(database)?;
+                for row in &rows {
+                    let event: AuditEvent = from_json(row.get(1), "audit event")?;
+                    scanned += 1;
+                    let id = event.id;
+                    if filter.matches(&event) {
+                        found.push(event);
+                    }
+                    if found.len() >= limit || scanned >= MAX_MOVEMENTS_SCANNED {
+                        return Ok((found, Some(id)));
+                    }
+                    from = audit_key(id.saturating_add(1));
                 }
-                if found.len() >= limit || scanned >= MAX_MOVEMENTS_SCANNED {
-                    return Ok((found, Some(id)));
+                if rows.len() < 1000 {
+                    return Ok((found, None));
                 }
-                from = audit_key(id.saturating_add(1));
             }
-            if rows.len() < 1000 {
-                return Ok((found, None));
-            }
-        }
+        })
     }
 
     fn put_record(&self, collection: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        let mut conn = self.pool.get()?;
-        conn.client()
-            .execute(
-                "INSERT INTO records (collection, key, value) VALUES ($1, $2, $3) \
-                 ON CONFLICT (collection, key) DO UPDATE SET value = EXCLUDED.value",
-                &[&collection, &key, &value],
-            )
-            .map_err(database)?;
-        Ok(())
+        off_runtime(|| {
+            let mut conn = self.pool.get()?;
+            conn.client()
+                .execute(
+                    "INSERT INTO records (collection, key, value) VALUES ($1, $2, $3) \
+                     ON CONFLICT (collection, key) DO UPDATE SET value = EXCLUDED.value",
+                    &[&collection, &key, &value],
+                )
+                .map_err(database)?;
+            Ok(())
+        })
     }
 
     fn records(&self, collection: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        let mut conn = self.pool.get()?;
-        records_in(conn.client(), collection)
+        off_runtime(|| {
+            let mut conn = self.pool.get()?;
+            records_in(conn.client(), collection)
+        })
     }
 
     fn snapshot(
         &self,
         sink: &mut dyn FnMut(SnapshotItem) -> Result<(), StoreError>,
     ) -> Result<u64, StoreError> {
-        let mut conn = self.pool.get()?;
-        backup::snapshot(conn.client(), sink)
+        off_runtime(|| {
+            let mut conn = self.pool.get()?;
+            backup::snapshot(conn.client(), sink)
+        })
     }
 
     fn restore(&self, items: Vec<SnapshotItem>) -> Result<(), StoreError> {
-        let _local = self.writer.lock().map_err(poisoned)?;
-        {
-            let mut conn = self.pool.get()?;
-            backup::restore(conn.client(), items)?;
-        }
-        let checked = self.check(None)?;
-        let mut cache = self.cache.write().map_err(poisoned)?;
-        cache.ledger = checked.ledger;
-        cache.last_sequence = checked.last_sequence;
-        Ok(())
+        off_runtime(|| {
+            let _local = self.writer.lock().map_err(poisoned)?;
+            {
+                let mut conn = self.pool.get()?;
+                backup::restore(conn.client(), items)?;
+            }
+            let checked = self.check(None)?;
+            let mut cache = self.cache.write().map_err(poisoned)?;
+            cache.ledger = checked.ledger;
+            cache.last_sequence = checked.last_sequence;
+            Ok(())
+        })
     }
 
     fn apply_plan(&self, plan: &PlanRecord) -> Result<(), StoreError> {
-        let mut conn = self.pool.get()?;
-        let mut tx = conn.client().transaction().map_err(database)?;
-        backup::write_plan(&mut tx, plan)?;
-        tx.commit().map_err(database)
+        off_runtime(|| {
+            let mut conn = self.pool.get()?;
+            let mut tx = conn.client().transaction().map_err(database)?;
+            backup::write_plan(&mut tx, plan)?;
+            tx.commit().map_err(database)
+        })
     }
 
     fn plan_history(&self) -> Result<Vec<PlanHeader>, StoreError> {
-        let mut conn = self.pool.get()?;
-        records_in(conn.client(), backup::PLAN_HISTORY)?
-            .iter()
-            .map(|(_, value)| from_json(value, backup::PLAN_HISTORY))
-            .collect()
+        off_runtime(|| {
+            let mut conn = self.pool.get()?;
+            records_in(conn.client(), backup::PLAN_HISTORY)?
+                .iter()
+                .map(|(_, value)| from_json(value, backup::PLAN_HISTORY))
+                .collect()
+        })
     }
 
     fn plan(&self, plan_id: &str) -> Result<Option<PlanRecord>, StoreError> {
-        let mut conn = self.pool.get()?;
-        backup::read_plan(conn.client(), plan_id)
+        off_runtime(|| {
+            let mut conn = self.pool.get()?;
+            backup::read_plan(conn.client(), plan_id)
+        })
     }
 }
 
