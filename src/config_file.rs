@@ -449,8 +449,7 @@ impl ConfigFile {
         if config.data_dir.is_some() && config.store.is_some() {
             return Err(ConfigError::Conflict {
                 path: path.to_path_buf(),
-                message: "data_dir and store: give one of them (store is a PostgreSQL URL)"
-                    .into(),
+                message: "data_dir and store: give one of them (store is a PostgreSQL URL)".into(),
             });
         }
         if config.jwt.public_key.is_some() && config.jwt.jwks.is_some() {

@@ -5,8 +5,8 @@ use spares::api::server::{Security, serve_with};
 use spares::api::tls::ServerTls;
 use spares::auth::bearer::JwtAuthenticator;
 use spares::cli::{
-    Cli, Command, DEFAULT_LISTEN, DbCommand, KeysCommand, MovementsCommand, PoliciesCommand, ServeTlsArgs,
-    client, load, local,
+    Cli, Command, DEFAULT_LISTEN, DbCommand, KeysCommand, MovementsCommand, PoliciesCommand,
+    ServeTlsArgs, client, load, local,
 };
 use spares::config::{Limits, StoreLocation};
 use spares::config_file::ConfigFile;
@@ -259,7 +259,9 @@ async fn run(cli: Cli) -> Result<String, String> {
                 (None, Some(dir)) => StoreLocation::Sled(dir),
                 (None, None) => match file.store {
                     Some(url) => StoreLocation::Postgres(url),
-                    None => StoreLocation::Sled(file.data_dir.unwrap_or_else(|| "spares-data".into())),
+                    None => {
+                        StoreLocation::Sled(file.data_dir.unwrap_or_else(|| "spares-data".into()))
+                    }
                 },
             };
             let metrics_listen = metrics_listen.or(file.metrics_listen);

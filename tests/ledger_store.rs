@@ -18,7 +18,8 @@ use spares::domain::network::{Policy, PolicyKind};
 use spares::store::{NetworkRecord, Store, StoreError};
 use std::sync::{Arc, Barrier};
 
-on_both_backends!(same_key_and_payload_returns_the_original_outcome_and_applies_once,
+on_both_backends!(
+    same_key_and_payload_returns_the_original_outcome_and_applies_once,
     a_retried_batch_replays_stored_keys_even_when_they_could_not_run_again,
     same_key_with_a_different_payload_is_a_conflict_naming_the_field,
     invalid_movements_name_the_field_and_not_enough_stock_says_how_much,
@@ -26,7 +27,8 @@ on_both_backends!(same_key_and_payload_returns_the_original_outcome_and_applies_
     reservations_respect_protection_expire_once_and_post_in_transit,
     thirty_two_threads_racing_for_ten_units_get_exactly_ten,
     open_refuses_a_ledger_whose_balances_disagree_with_the_log,
-    master_data_and_records_round_trip_through_reopen);
+    master_data_and_records_round_trip_through_reopen
+);
 
 fn open(backend: Backend) -> (Place, Box<dyn Store>) {
     let place = Place::new(backend);

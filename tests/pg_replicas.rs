@@ -63,12 +63,7 @@ fn replicas_racing_for_the_last_units_never_oversell() {
                     barrier.wait();
                     store.reserve(
                         &Actor::principal(format!("client-{client}"), "dealer"),
-                        &[reserve_command(
-                            &format!("r{round}"),
-                            "P",
-                            &location,
-                            1,
-                        )],
+                        &[reserve_command(&format!("r{round}"), "P", &location, 1)],
                         at(0),
                     )
                 })
@@ -126,7 +121,13 @@ fn a_following_replica_sees_another_replicas_movements() {
         writer
             .record_movements(
                 &Actor::local("test"),
-                &[movement(&format!("m{i}"), MovementKind::Receipt, "P", "L", 1)],
+                &[movement(
+                    &format!("m{i}"),
+                    MovementKind::Receipt,
+                    "P",
+                    "L",
+                    1,
+                )],
                 at(0),
             )
             .unwrap();
@@ -149,7 +150,9 @@ fn a_following_replica_sees_another_replicas_movements() {
         quantile(0.5),
         quantile(0.99),
         lags[lags.len() - 1],
-        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
     );
     assert_eq!(follower.balance("P", "L").unwrap().available, writes as u64);
     assert_audit_clean(&*follower);

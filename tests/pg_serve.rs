@@ -87,7 +87,6 @@ fn two_servers_on_one_database_share_the_ledger() {
 }
 
 async fn share_the_ledger(url: &str) {
-
     let first = serve(url);
     let mut a = connect(first.target()).await.unwrap();
     small_network(&mut a).await;
@@ -102,9 +101,18 @@ async fn share_the_ledger(url: &str) {
     let mut b = connect(second.target()).await.unwrap();
     assert_eq!(available(&mut b).await, 3);
 
-    let held = b.availability.reserve(reserve("r1", 2)).await.unwrap().into_inner();
+    let held = b
+        .availability
+        .reserve(reserve("r1", 2))
+        .await
+        .unwrap()
+        .into_inner();
     let refused = a.availability.reserve(reserve("r2", 2)).await.unwrap_err();
-    assert_eq!(refused.code(), tonic::Code::FailedPrecondition, "{refused:?}");
+    assert_eq!(
+        refused.code(),
+        tonic::Code::FailedPrecondition,
+        "{refused:?}"
+    );
     let listed = a
         .availability
         .list_reservations(pb::ListReservationsRequest::default())
@@ -128,7 +136,10 @@ async fn share_the_ledger(url: &str) {
         .unwrap();
     let written = Instant::now();
     while available(&mut b).await != 6 {
-        assert!(written.elapsed() < Duration::from_secs(30), "never followed");
+        assert!(
+            written.elapsed() < Duration::from_secs(30),
+            "never followed"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     first.kill();

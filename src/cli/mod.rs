@@ -199,7 +199,12 @@ pub enum Command {
         data_dir: Option<PathBuf>,
         /// Keep the ledger in PostgreSQL instead of a sled directory:
         /// postgres://USER@HOST:PORT/DATABASE. Several servers may share one.
-        #[arg(long, env = "SPARES_STORE", value_name = "URL", conflicts_with = "data_dir")]
+        #[arg(
+            long,
+            env = "SPARES_STORE",
+            value_name = "URL",
+            conflicts_with = "data_dir"
+        )]
         store: Option<String>,
         /// Serve Prometheus metrics over HTTP at ADDR/metrics (e.g. 127.0.0.1:9464).
         #[arg(long, env = "SPARES_METRICS_LISTEN")]

@@ -215,7 +215,10 @@ pub(super) fn to_json(value: &impl Serialize) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(value).map_err(|e| StoreError::Storage(format!("encoding: {e}")))
 }
 
-pub(super) fn from_json<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &str) -> Result<T, StoreError> {
+pub(super) fn from_json<T: for<'de> Deserialize<'de>>(
+    bytes: &[u8],
+    what: &str,
+) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| corrupt(format!("undecodable {what}: {e}")))
 }
 

@@ -56,7 +56,8 @@ impl Backend {
             return true;
         }
         let url = postgres_url();
-        let reachable = REACHABLE.get_or_init(|| connect(&url).map(drop).map_err(|e| e.to_string()));
+        let reachable =
+            REACHABLE.get_or_init(|| connect(&url).map(drop).map_err(|e| e.to_string()));
         match reachable {
             Ok(()) => true,
             Err(error) if flag("SPARES_TEST_POSTGRES_REQUIRED") => {

@@ -57,7 +57,10 @@ pub(super) fn snapshot(
         .query("SELECT body FROM reservations ORDER BY reservation_id", &[])
         .map_err(database)?
     {
-        sink(SnapshotItem::Reservation(from_json(row.get(0), "reservation")?))?;
+        sink(SnapshotItem::Reservation(from_json(
+            row.get(0),
+            "reservation",
+        )?))?;
     }
     for row in tx
         .query(
@@ -234,7 +237,10 @@ fn is_empty(client: &mut impl GenericClient) -> Result<bool, StoreError> {
 
 /// Writes the log in rows of [`RESTORE_BATCH`] entries, the balances they
 /// replay to and the head.
-fn write_log(tx: &mut postgres::Transaction<'_>, entries: &[LedgerEntry]) -> Result<(), StoreError> {
+fn write_log(
+    tx: &mut postgres::Transaction<'_>,
+    entries: &[LedgerEntry],
+) -> Result<(), StoreError> {
     let mut ledger = LedgerState::default();
     for chunk in entries.chunks(RESTORE_BATCH) {
         for entry in chunk {

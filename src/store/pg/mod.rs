@@ -55,9 +55,9 @@ use crate::domain::DomainError;
 use crate::domain::audit::{AuditEvent, AuditFilter, MovementFilter};
 use crate::domain::ledger::{
     Account, Actor, AuditReport, Balance, Bucket, LedgerEntry, LedgerState, MovementCommand,
-    MovementOutcome, PostCommand, Reservation, ReservationFilter, ReservationState,
-    ReserveCommand, Settlement, Staged, VoidCommand, check_movement_shape, movement_entry,
-    reserve_entry, settle_entry,
+    MovementOutcome, PostCommand, Reservation, ReservationFilter, ReservationState, ReserveCommand,
+    Settlement, Staged, VoidCommand, check_movement_shape, movement_entry, reserve_entry,
+    settle_entry,
 };
 use crate::domain::network::Network;
 use crate::domain::plans::{PlanHeader, PlanRecord};
@@ -186,11 +186,9 @@ fn poisoned<T>(_: T) -> StoreError {
 /// A database error as a storage failure, with the server's message.
 fn database(error: postgres::Error) -> StoreError {
     match error.as_db_error() {
-        Some(db) => StoreError::Storage(format!(
-            "PostgreSQL {}: {}",
-            db.code().code(),
-            db.message()
-        )),
+        Some(db) => {
+            StoreError::Storage(format!("PostgreSQL {}: {}", db.code().code(), db.message()))
+        }
         None => StoreError::Storage(format!("PostgreSQL: {error}")),
     }
 }
@@ -376,7 +374,10 @@ impl PgStore {
     /// what to write; nothing is written when it fails.
     fn ledger_write<T>(
         &self,
-        write: impl FnOnce(&mut postgres::Transaction<'_>, u64) -> Result<(T, Prepared<WriteSet>), StoreError>,
+        write: impl FnOnce(
+            &mut postgres::Transaction<'_>,
+            u64,
+        ) -> Result<(T, Prepared<WriteSet>), StoreError>,
     ) -> Result<T, StoreError> {
         let _local = self.writer.lock().map_err(poisoned)?;
         let mut conn = self.pool.get()?;
@@ -577,7 +578,10 @@ fn read_log(
             let bytes: &[u8] = row.get(1);
             let entries = codec::decode_log_batch(bytes)
                 .map_err(|e| corrupt(format!("undecodable log row {after_row}: {e}")))?;
-            if entries.first().is_none_or(|e| e.sequence != after_row as u64) {
+            if entries
+                .first()
+                .is_none_or(|e| e.sequence != after_row as u64)
+            {
                 return Err(corrupt(format!(
                     "log row {after_row} does not hold its first entry"
                 )));
@@ -624,10 +628,7 @@ fn check_reservations(
 ) -> Result<(), StoreError> {
     let mut held: BTreeMap<Account, i64> = BTreeMap::new();
     for row in client
-        .query(
-            "SELECT body FROM reservations WHERE state = 'pending'",
-            &[],
-        )
+        .query("SELECT body FROM reservations WHERE state = 'pending'", &[])
         .map_err(database)?
     {
         let reservation: Reservation = from_json(row.get(0), "reservation")?;
@@ -917,9 +918,11 @@ fn reservation_replay(
     field: String,
 ) -> Result<Option<Reservation>, StoreError> {
     match known.get(key) {
-        Some((p, StoredOutcome::Reservation(id))) if p == payload => stored_reservation(client, id)?
-            .map(Some)
-            .ok_or_else(|| corrupt(format!("idempotency record names missing {id}"))),
+        Some((p, StoredOutcome::Reservation(id))) if p == payload => {
+            stored_reservation(client, id)?
+                .map(Some)
+                .ok_or_else(|| corrupt(format!("idempotency record names missing {id}")))
+        }
         Some(_) => Err(conflict(field, key)),
         None => Ok(None),
     }
@@ -1086,7 +1089,8 @@ impl Store for PgStore {
                             continue;
                         }
                         let prefix = format!("movements[{i}]");
-                        let entry = movement_entry(command, &prefix, &*staged, sequence, now, actor)?;
+                        let entry =
+                            movement_entry(command, &prefix, &*staged, sequence, now, actor)?;
                         let outcome = MovementOutcome {
                             idempotency_key: command.idempotency_key.clone(),
                             sequence: if entry.is_some() { sequence } else { 0 },
@@ -1162,7 +1166,8 @@ impl Store for PgStore {
                         }
                         // A stored key replays (reading its reservation from the
                         // database, inside this transaction).
-                        if let Some(replayed) = reservation_replay(tx, &known, key, payload, field)? {
+                        if let Some(replayed) = reservation_replay(tx, &known, key, payload, field)?
+                        {
                             results.push(replayed);
                             continue;
                         }
@@ -1458,7 +1463,10 @@ impl Store for PgStore {
         })
     }
 
-    fn audit_events(&self, filter: &AuditFilter) -> Result<(Vec<AuditEvent>, Option<u64>), StoreError> {
+    fn audit_events(
+        &self,
+        filter: &AuditFilter,
+    ) -> Result<(Vec<AuditEvent>, Option<u64>), StoreError> {
         off_runtime(|| {
             let limit = filter.limit.max(1);
             let mut found = Vec::new();
@@ -1597,7 +1605,10 @@ fn load_network_in(client: &mut impl GenericClient) -> Result<Network, StoreErro
         )
         .map_err(database)?
     {
-        by_collection.entry(row.get(0)).or_default().push(row.get(1));
+        by_collection
+            .entry(row.get(0))
+            .or_default()
+            .push(row.get(1));
     }
     build_network(|index| {
         Ok(by_collection
@@ -1634,7 +1645,10 @@ fn save_network_in(
         .map_err(database)?;
     }
     for chunk in upserts.into_iter().collect::<Vec<_>>().chunks(10_000) {
-        let collections: Vec<&str> = chunk.iter().map(|((i, _), _)| NETWORK_COLLECTIONS[*i]).collect();
+        let collections: Vec<&str> = chunk
+            .iter()
+            .map(|((i, _), _)| NETWORK_COLLECTIONS[*i])
+            .collect();
         let keys: Vec<&[u8]> = chunk.iter().map(|((_, k), _)| k.as_slice()).collect();
         let values: Vec<&[u8]> = chunk.iter().map(|(_, v)| v.as_slice()).collect();
         tx.execute(
