@@ -1,5 +1,5 @@
-//! HTML reports of a small seeded Simulate (with one what-if) and Frontier:
-//! fetched through GetJobReport's chunks, self-contained (no `http` anywhere:
+//! HTML reports of small seeded Simulate (with one what-if), Frontier and
+//! Optimize jobs: fetched through GetJobReport's chunks, self-contained (no `http` anywhere:
 //! no link, script or font from outside), and opened in headless Chromium,
 //! whose DOM must hold the charts with the expected series and whose console
 //! must stay free of errors. Without Chromium (Debian's `chromium`, which
@@ -280,6 +280,9 @@ async fn optimize_report_shows_each_plans_distribution_and_renders_in_a_browser(
     for table in [
         "comparison-table",
         "paired-table",
+        "frontier-table",
+        "downtime-locations-table",
+        "downtime-parts-table",
         "recommendations-table",
         "changes-table",
         "locations-table",
@@ -287,6 +290,75 @@ async fn optimize_report_shows_each_plans_distribution_and_renders_in_a_browser(
     ] {
         assert!(html.contains(&format!("id=\"{table}\"")), "{table}");
     }
+    // The result behind the page (paged, as `--csv` reads it).
+    let json = spares::cli::jobs::full_result(
+        &mut clients.planning,
+        &pb::Job {
+            result_json: String::new(),
+            ..job.clone()
+        },
+    )
+    .await
+    .unwrap();
+    let result: spares::planning::optimize::OptimizeResult = serde_json::from_str(&json).unwrap();
+    // The frontier: METRIC's mean and CVaR95 lines through every frontier
+    // point, investment rising, with the plan in force and the recommended
+    // plan marked at their mean and CVaR95.
+    let frontier = svg(&html, "frontier");
+    assert_eq!(series(frontier), 2);
+    let points = result.metric_frontier.len();
+    assert!(points >= 6, "{points} frontier points");
+    assert_eq!(
+        frontier
+            .matches(&format!("data-points=\"{points}\""))
+            .count(),
+        2
+    );
+    assert!(
+        result
+            .metric_frontier
+            .windows(2)
+            .all(|w| w[0].investment_usd < w[1].investment_usd)
+    );
+    for name in [
+        "plan in force mean",
+        "plan in force CVaR95",
+        "recommended mean",
+        "recommended CVaR95",
+    ] {
+        let mark = format!("class=\"highlight\" data-name=\"{name}\"");
+        assert!(frontier.contains(&mark), "{mark}");
+    }
+    let in_force = result.in_force.as_ref().expect("the plan in force is scored");
+    assert!(html.contains(&spares::report::html::money(in_force.investment_usd)));
+    // Where the downtime comes from: one row per location (or part) with
+    // downtime, adding up to each plan's mean cost per year.
+    let consequence = &result.comparison[0];
+    assert_eq!(consequence.plan, "consequence");
+    for rows in [&result.downtime_by_location, &result.downtime_by_part] {
+        let total: f64 = rows.iter().map(|r| r.consequence_cost_per_year).sum();
+        assert!(
+            (total - consequence.downtime_cost_mean).abs() <= 1e-6 * total.max(1.0),
+            "{total} against {}",
+            consequence.downtime_cost_mean
+        );
+        let current: f64 = rows.iter().map(|r| r.in_force_cost_per_year).sum();
+        assert!((current - in_force.downtime_cost_mean).abs() <= 1e-6 * current.max(1.0));
+    }
+    let table_rows = |id: &str| {
+        let start = html.find(&format!("id=\"{id}\"")).unwrap();
+        let end = html[start..].find("</table>").unwrap() + start;
+        html[start..end].matches("<tr>").count() - 1
+    };
+    assert_eq!(
+        table_rows("downtime-locations-table"),
+        result.downtime_by_location.len().min(200)
+    );
+    assert_eq!(
+        table_rows("downtime-parts-table"),
+        result.downtime_by_part.len().min(200)
+    );
+    assert_eq!(table_rows("frontier-table"), points + 3);
     let Some(browser) = chromium() else {
         eprintln!(
             "SKIPPED the browser half of optimize_report_shows_each_plans_distribution_and_renders_in_a_browser: no chromium on PATH (`apt-get install chromium`; .ci/run does)"
@@ -303,6 +375,14 @@ async fn optimize_report_shows_each_plans_distribution_and_renders_in_a_browser(
     );
     assert_eq!(series(svg(&dom, "distribution")), 3);
     assert_eq!(series(svg(&dom, "differences")), 2);
-    assert!(dom.contains("id=\"recommendations-table\""));
+    assert_eq!(series(svg(&dom, "frontier")), 2);
+    assert_eq!(svg(&dom, "frontier").matches("class=\"highlight\"").count(), 4);
+    for table in [
+        "recommendations-table",
+        "downtime-locations-table",
+        "downtime-parts-table",
+    ] {
+        assert!(dom.contains(&format!("id=\"{table}\"")), "{table}");
+    }
     server.stop().await;
 }
