@@ -173,17 +173,16 @@ async fn simulate_and_frontier_reports_render_in_a_browser() {
         pages.push((path, html));
     }
     // The page as served: one distribution series per plan (baseline and
-    // the what-if), one paired-difference series, the four tail markers.
+    // the what-if), each with its four tail markers, and one
+    // paired-difference series.
     let sim_html = &pages[0].1;
     assert_eq!(series(svg(sim_html, "distribution")), 2);
     assert_eq!(series(svg(sim_html, "differences")), 1);
-    for marker in [
-        "baseline mean",
-        "baseline p95",
-        "baseline p99",
-        "baseline CVaR95",
-    ] {
-        assert!(svg(sim_html, "distribution").contains(marker), "{marker}");
+    for plan in ["baseline", "slow lanes"] {
+        for statistic in ["mean", "p95", "p99", "CVaR95"] {
+            let marker = format!("class=\"marker\" data-name=\"{plan} {statistic} $");
+            assert!(svg(sim_html, "distribution").contains(&marker), "{marker}");
+        }
     }
     let frontier_html = &pages[1].1;
     assert_eq!(series(svg(frontier_html, "frontier")), 1);
@@ -266,7 +265,8 @@ async fn optimize_report_shows_each_plans_distribution_and_renders_in_a_browser(
     );
     assert!(!html.contains(" src="), "the page loads something");
     // One distribution per plan, each with its mean, p95, p99 and CVaR95
-    // drawn; one paired-difference series per baseline.
+    // drawn; one paired-difference chart per baseline, on its own scale,
+    // with the mean difference and zero marked.
     let distribution = svg(&html, "distribution");
     assert_eq!(series(distribution), 3);
     assert_eq!(markers(distribution), 12);
@@ -276,7 +276,12 @@ async fn optimize_report_shows_each_plans_distribution_and_renders_in_a_browser(
             assert!(distribution.contains(&name), "{name}");
         }
     }
-    assert_eq!(series(svg(&html, "differences")), 2);
+    for baseline in ["metric", "averages"] {
+        let chart = svg(&html, &format!("differences-{baseline}"));
+        assert_eq!(series(chart), 1, "{baseline}");
+        assert_eq!(markers(chart), 2, "{baseline}");
+        assert!(chart.contains("data-name=\"no difference\""));
+    }
     for table in [
         "comparison-table",
         "paired-table",
@@ -329,7 +334,10 @@ async fn optimize_report_shows_each_plans_distribution_and_renders_in_a_browser(
         let mark = format!("class=\"highlight\" data-name=\"{name}\"");
         assert!(frontier.contains(&mark), "{mark}");
     }
-    let in_force = result.in_force.as_ref().expect("the plan in force is scored");
+    let in_force = result
+        .in_force
+        .as_ref()
+        .expect("the plan in force is scored");
     assert!(html.contains(&spares::report::html::money(in_force.investment_usd)));
     // Where the downtime comes from: one row per location (or part) with
     // downtime, adding up to each plan's mean cost per year.
@@ -374,9 +382,13 @@ async fn optimize_report_shows_each_plans_distribution_and_renders_in_a_browser(
         console_errors(&log)
     );
     assert_eq!(series(svg(&dom, "distribution")), 3);
-    assert_eq!(series(svg(&dom, "differences")), 2);
+    assert_eq!(series(svg(&dom, "differences-metric")), 1);
+    assert_eq!(series(svg(&dom, "differences-averages")), 1);
     assert_eq!(series(svg(&dom, "frontier")), 2);
-    assert_eq!(svg(&dom, "frontier").matches("class=\"highlight\"").count(), 4);
+    assert_eq!(
+        svg(&dom, "frontier").matches("class=\"highlight\"").count(),
+        4
+    );
     for table in [
         "recommendations-table",
         "downtime-locations-table",

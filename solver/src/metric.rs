@@ -926,7 +926,10 @@ impl WeightedCurves {
     ) -> Result<WeightedPlan> {
         non_negative("budget", budget)?;
         if items.len() != self.curves.len() {
-            return Err(invalid("items", "are not the ones the curves were built from"));
+            return Err(invalid(
+                "items",
+                "are not the ones the curves were built from",
+            ));
         }
         let mut total_stock = vec![0u64; items.len()];
         let mut closed = vec![false; items.len()];

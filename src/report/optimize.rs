@@ -9,7 +9,7 @@
 
 use super::html::{Cell, Page, money, percent, table};
 use super::simulate::histogram_on;
-use super::svg::{Axis, Chart, Highlight, Line, Marker, PALETTE};
+use super::svg::{Axis, Chart, Highlight, Line, Marker, PALETTE, dash_of};
 use crate::planning::optimize::{DowntimeShare, OptimizeResult, PlanEvaluation};
 use std::collections::BTreeMap;
 
@@ -140,28 +140,24 @@ fn distribution_section(page: &mut Page, plans: &[PlanEvaluation]) {
     for (i, (plan, bins)) in drawn.iter().zip(&binned).enumerate() {
         chart.bars(&plan.plan, bins, PALETTE[i % PALETTE.len()]);
     }
-    let mut row = 0;
     for (i, plan) in drawn.iter().enumerate() {
         // The table's own figures, so the lines and the table agree.
-        for (name, value) in [
+        for (statistic, value) in [
             ("mean", plan.downtime_cost_mean),
             ("p95", plan.downtime_cost_p95),
             ("p99", plan.downtime_cost_p99),
             ("CVaR95", plan.downtime_cost_cvar95),
         ] {
-            chart.marker(
-                &Marker {
-                    name: format!("{} {name} {}", plan.plan, money(value)),
-                    x: value,
-                    colour: PALETTE[i % PALETTE.len()].into(),
-                },
-                row,
-            );
-            row += 1;
+            chart.marker(&Marker {
+                name: format!("{} {statistic} {}", plan.plan, money(value)),
+                x: value,
+                colour: PALETTE[i % PALETTE.len()].into(),
+                dash: dash_of(statistic),
+            });
         }
     }
     page.raw(&chart.finish());
-    page.note("Each bar is the share of evaluated years whose downtime cost falls in its range; the dashed lines mark each plan's mean, 95th and 99th percentiles and CVaR95 (the mean of the worst 5% of years).");
+    page.note("Each bar is the share of evaluated years whose downtime cost falls in its range; the dashed lines mark each plan's mean, 95th and 99th percentiles and CVaR95 (the mean of the worst 5% of years), in the plan's colour with a dash per statistic, named with their values in the legend.");
 }
 
 fn differences_section(page: &mut Page, result: &OptimizeResult) {
@@ -170,46 +166,30 @@ fn differences_section(page: &mut Page, result: &OptimizeResult) {
         "The consequence plan against each baseline: paired differences",
     );
     let consequence = result.comparison.iter().find(|p| p.plan == "consequence");
-    let series: Vec<(String, Vec<f64>)> = result
+    let series: Vec<(usize, &str, Vec<f64>)> = result
         .comparison
         .iter()
-        .filter(|p| p.plan != "consequence")
-        .filter_map(|p| {
+        .enumerate()
+        .filter(|(_, p)| p.plan != "consequence")
+        .filter_map(|(i, p)| {
             let ours = &consequence?.replication_costs;
             let paired: Vec<f64> = ours
                 .iter()
                 .zip(&p.replication_costs)
                 .map(|(a, b)| a - b)
                 .collect();
-            (!paired.is_empty()).then(|| (format!("consequence - {}", p.plan), paired))
+            (!paired.is_empty()).then_some((i, p.plan.as_str(), paired))
         })
         .collect();
-    if !series.is_empty() {
-        let all = series.iter().flat_map(|(_, v)| v.iter().copied());
-        let x = Axis::covering(
-            "downtime cost per year, consequence minus baseline",
-            all.chain([0.0]),
-            false,
-            money,
-        );
-        let edges = histogram_on(x.min, x.max, BINS);
-        let binned: Vec<Vec<(f64, f64, f64)>> = series.iter().map(|(_, v)| edges(v)).collect();
-        let y = Axis::covering(
-            "share of years",
-            binned.iter().flatten().map(|b| b.2),
-            true,
-            |v| percent(v, 0),
-        );
-        let mut chart = Chart::new(
-            "differences",
-            "Paired differences per year (the same years for both plans)",
-            x,
-            y,
-        );
-        for (i, ((name, _), bins)) in series.iter().zip(&binned).enumerate() {
-            chart.bars(name, bins, PALETTE[(i + 1) % PALETTE.len()]);
-        }
-        page.raw(&chart.finish());
+    // One chart per baseline, each on its own scale: the differences from
+    // two baselines can be orders of magnitude apart, and on one axis the
+    // smaller would shrink into a single bar.
+    for (i, baseline, paired) in &series {
+        page.raw(&difference_chart(
+            baseline,
+            paired,
+            PALETTE[i % PALETTE.len()],
+        ));
     }
     let rows = result
         .paired
@@ -324,10 +304,7 @@ fn frontier_section(page: &mut Page, result: &OptimizeResult) {
         money(in_force.investment_usd),
         money(recommended.investment_usd),
     ));
-    let mut rows: Vec<Vec<Cell>> = frontier
-        .iter()
-        .map(|p| frontier_row(&p.plan, p))
-        .collect();
+    let mut rows: Vec<Vec<Cell>> = frontier.iter().map(|p| frontier_row(&p.plan, p)).collect();
     rows.push(frontier_row("plan in force", in_force));
     rows.push(frontier_row("recommended (consequence)", recommended));
     if let Some(averages) = result.comparison.iter().find(|p| p.plan == "averages") {
@@ -378,7 +355,11 @@ fn downtime_section(page: &mut Page, result: &OptimizeResult) {
         .map(|r| r.consequence_cost_per_year)
         .sum();
     for (id, key, rows) in [
-        ("downtime-locations-table", "location", &result.downtime_by_location),
+        (
+            "downtime-locations-table",
+            "location",
+            &result.downtime_by_location,
+        ),
         ("downtime-parts-table", "part", &result.downtime_by_part),
     ] {
         page.note(&format!(
@@ -398,9 +379,51 @@ fn downtime_section(page: &mut Page, result: &OptimizeResult) {
                 "share of recommended",
                 "recommended - in force",
             ],
-            rows.iter().take(TABLE_ROWS).map(|r| downtime_row(r, total)).collect(),
+            rows.iter()
+                .take(TABLE_ROWS)
+                .map(|r| downtime_row(r, total))
+                .collect(),
         ));
     }
+}
+
+/// The chart `differences-BASELINE`: the consequence plan minus one
+/// baseline per evaluated year, with the mean difference and zero marked.
+fn difference_chart(baseline: &str, paired: &[f64], colour: &str) -> String {
+    let x = Axis::covering(
+        &format!("downtime cost per year, consequence minus {baseline}"),
+        paired.iter().copied().chain([0.0]),
+        false,
+        money,
+    );
+    let bins = histogram_on(x.min, x.max, BINS)(paired);
+    let y = Axis::covering("share of years", bins.iter().map(|b| b.2), true, |v| {
+        percent(v, 0)
+    });
+    let mut chart = Chart::new(
+        &format!("differences-{baseline}"),
+        &format!(
+            "Consequence minus {baseline}, per evaluated year (the same years for both plans)"
+        ),
+        x,
+        y,
+    );
+    let name = format!("consequence - {baseline}");
+    chart.bars(&name, &bins, colour);
+    let mean = paired.iter().sum::<f64>() / paired.len().max(1) as f64;
+    chart.marker(&Marker {
+        name: format!("mean difference {}", money(mean)),
+        x: mean,
+        colour: colour.into(),
+        dash: dash_of("mean"),
+    });
+    chart.marker(&Marker {
+        name: "no difference".into(),
+        x: 0.0,
+        colour: "#444".into(),
+        dash: dash_of(""),
+    });
+    chart.finish()
 }
 
 fn recommendations_section(page: &mut Page, result: &OptimizeResult) {
@@ -496,7 +519,10 @@ fn share_rows(shares: BTreeMap<String, Share>) -> Vec<Vec<Cell>> {
 }
 
 fn breakdown_section(page: &mut Page, result: &OptimizeResult) {
-    page.heading("where-stock-goes", "Where the recommended plan puts its stock");
+    page.heading(
+        "where-stock-goes",
+        "Where the recommended plan puts its stock",
+    );
     let mut by_location: BTreeMap<String, Share> = BTreeMap::new();
     let mut by_part: BTreeMap<String, Share> = BTreeMap::new();
     for (part, location, level) in result.levels.iter().filter(|l| l.2 > 0) {

@@ -545,7 +545,10 @@ fn curves_built_once_give_the_same_plan_at_every_budget() {
     let mut last = 0.0;
     for budget in [0.0, 2.0 * unit, 5.0 * unit, 12.0 * unit, 40.0 * unit] {
         let once = curves.plan(&items, &opts, budget).unwrap();
-        assert_eq!(once, weighted_plan(&items, &weights, &opts, budget).unwrap());
+        assert_eq!(
+            once,
+            weighted_plan(&items, &weights, &opts, budget).unwrap()
+        );
         assert!(once.investment <= budget + 1e-9);
         assert!(once.investment >= last, "more money never buys less");
         last = once.investment;

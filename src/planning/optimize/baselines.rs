@@ -258,6 +258,21 @@ mod tests {
     use spares_simulations::tree::TreeWindow;
 
     #[test]
+    fn frontier_budgets_rise_around_the_target_and_take_in_the_plan_in_force() {
+        assert_eq!(
+            frontier_budgets(100.0, 0.0),
+            [25.0, 50.0, 75.0, 100.0, 150.0, 200.0]
+        );
+        assert_eq!(
+            frontier_budgets(100.0, 120.0),
+            [25.0, 50.0, 75.0, 100.0, 120.0, 150.0, 200.0]
+        );
+        // Within 0.1% of a multiple, the plan in force's investment adds no point.
+        assert_eq!(frontier_budgets(100.0, 100.05).len(), 6);
+        assert_eq!(frontier_budgets(0.0, 40.0), [40.0]);
+    }
+
+    #[test]
     fn weighting_by_downtime_cost_lowers_downtime_cost_at_the_same_budget() {
         let shape = TestNetworkShape {
             regionals: 2,

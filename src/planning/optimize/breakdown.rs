@@ -42,18 +42,23 @@ fn shares(totals: BTreeMap<&str, [f64; 4]>, years: f64) -> Vec<DowntimeShare> {
     let mut rows: Vec<DowntimeShare> = totals
         .into_iter()
         .filter(|(_, costs)| costs.iter().any(|c| *c > 0.0))
-        .map(|(id, [consequence, averages, metric, in_force])| DowntimeShare {
-            id: id.to_string(),
-            consequence_cost_per_year: consequence / years,
-            averages_cost_per_year: averages / years,
-            metric_cost_per_year: metric / years,
-            in_force_cost_per_year: in_force / years,
-        })
+        .map(
+            |(id, [consequence, averages, metric, in_force])| DowntimeShare {
+                id: id.to_string(),
+                consequence_cost_per_year: consequence / years,
+                averages_cost_per_year: averages / years,
+                metric_cost_per_year: metric / years,
+                in_force_cost_per_year: in_force / years,
+            },
+        )
         .collect();
     rows.sort_by(|a, b| {
         b.consequence_cost_per_year
             .total_cmp(&a.consequence_cost_per_year)
-            .then_with(|| b.in_force_cost_per_year.total_cmp(&a.in_force_cost_per_year))
+            .then_with(|| {
+                b.in_force_cost_per_year
+                    .total_cmp(&a.in_force_cost_per_year)
+            })
             .then_with(|| a.id.cmp(&b.id))
     });
     rows
