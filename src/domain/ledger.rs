@@ -976,7 +976,10 @@ impl<'a> Staged<'a> {
 fn net_deltas(legs: &[Leg]) -> Result<Vec<(&Account, i64)>, DomainError> {
     let mut deltas: Vec<(&Account, i64)> = Vec::with_capacity(legs.len());
     for leg in legs {
-        match deltas.iter_mut().find(|(account, _)| *account == &leg.account) {
+        match deltas
+            .iter_mut()
+            .find(|(account, _)| *account == &leg.account)
+        {
             Some((account, delta)) => {
                 *delta = delta
                     .checked_add(leg.delta)
