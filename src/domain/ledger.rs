@@ -619,7 +619,10 @@ impl LedgerState {
                 .or_insert_with(|| shipment.clone());
         }
         for leg in &entry.legs {
-            let current = self.account_balance(&leg.account);
+            // One search per leg for an account that already has a balance
+            // (the common case): its balance is read and written in place.
+            let slot = self.accounts.get_mut(&leg.account);
+            let current = slot.as_deref().copied().unwrap_or(0);
             let Some(next) = current.checked_add(leg.delta) else {
                 problems.push(format!(
                     "entry {} overflows the {}",
@@ -633,17 +636,17 @@ impl LedgerState {
                     entry.sequence, leg.account
                 ));
             }
-            if next == 0 {
-                self.accounts.remove(&leg.account);
-                if current != 0 {
+            match slot {
+                Some(balance) if next != 0 => *balance = next,
+                Some(_) => {
+                    self.accounts.remove(&leg.account);
                     self.unindex(&leg.account);
                 }
-            } else if let Some(balance) = self.accounts.get_mut(&leg.account) {
-                // An account that already has a balance keeps its key: no clone.
-                *balance = next;
-            } else {
-                self.accounts.insert(leg.account.clone(), next);
-                self.index(&leg.account);
+                None if next != 0 => {
+                    self.accounts.insert(leg.account.clone(), next);
+                    self.index(&leg.account);
+                }
+                None => {}
             }
         }
         problems
@@ -922,12 +925,8 @@ impl<'a> Staged<'a> {
             }
         }
         for (account, delta) in entry_deltas {
-            match self.deltas.get_mut(account) {
-                Some(staged) => *staged = staged.saturating_add(delta),
-                None => {
-                    self.deltas.insert(account.clone(), delta);
-                }
-            }
+            let staged = self.deltas.entry(account.clone()).or_default();
+            *staged = staged.saturating_add(delta);
         }
         if let Some(shipment) = &entry.shipment
             && self.shipment(&shipment.shipment_id).is_none()
