@@ -1,5 +1,5 @@
-//! HTML reports of a small seeded Simulate (with one what-if) and Frontier:
-//! fetched through GetJobReport's chunks, self-contained (no `http` anywhere:
+//! HTML reports of small seeded Simulate (with one what-if), Frontier and
+//! Optimize jobs: fetched through GetJobReport's chunks, self-contained (no `http` anywhere:
 //! no link, script or font from outside), and opened in headless Chromium,
 //! whose DOM must hold the charts with the expected series and whose console
 //! must stay free of errors. Without Chromium (Debian's `chromium`, which
@@ -173,17 +173,16 @@ async fn simulate_and_frontier_reports_render_in_a_browser() {
         pages.push((path, html));
     }
     // The page as served: one distribution series per plan (baseline and
-    // the what-if), one paired-difference series, the four tail markers.
+    // the what-if), each with its four tail markers, and one
+    // paired-difference series.
     let sim_html = &pages[0].1;
     assert_eq!(series(svg(sim_html, "distribution")), 2);
     assert_eq!(series(svg(sim_html, "differences")), 1);
-    for marker in [
-        "baseline mean",
-        "baseline p95",
-        "baseline p99",
-        "baseline CVaR95",
-    ] {
-        assert!(svg(sim_html, "distribution").contains(marker), "{marker}");
+    for plan in ["baseline", "slow lanes"] {
+        for statistic in ["mean", "p95", "p99", "CVaR95"] {
+            let marker = format!("class=\"marker\" data-name=\"{plan} {statistic} $");
+            assert!(svg(sim_html, "distribution").contains(&marker), "{marker}");
+        }
     }
     let frontier_html = &pages[1].1;
     assert_eq!(series(svg(frontier_html, "frontier")), 1);
@@ -266,7 +265,8 @@ async fn optimize_report_shows_each_plans_distribution_and_renders_in_a_browser(
     );
     assert!(!html.contains(" src="), "the page loads something");
     // One distribution per plan, each with its mean, p95, p99 and CVaR95
-    // drawn; one paired-difference series per baseline.
+    // drawn; one paired-difference chart per baseline, on its own scale,
+    // with the mean difference and zero marked.
     let distribution = svg(&html, "distribution");
     assert_eq!(series(distribution), 3);
     assert_eq!(markers(distribution), 12);
@@ -276,10 +276,18 @@ async fn optimize_report_shows_each_plans_distribution_and_renders_in_a_browser(
             assert!(distribution.contains(&name), "{name}");
         }
     }
-    assert_eq!(series(svg(&html, "differences")), 2);
+    for baseline in ["metric", "averages"] {
+        let chart = svg(&html, &format!("differences-{baseline}"));
+        assert_eq!(series(chart), 1, "{baseline}");
+        assert_eq!(markers(chart), 2, "{baseline}");
+        assert!(chart.contains("data-name=\"no difference\""));
+    }
     for table in [
         "comparison-table",
         "paired-table",
+        "frontier-table",
+        "downtime-locations-table",
+        "downtime-parts-table",
         "recommendations-table",
         "changes-table",
         "locations-table",
@@ -287,6 +295,78 @@ async fn optimize_report_shows_each_plans_distribution_and_renders_in_a_browser(
     ] {
         assert!(html.contains(&format!("id=\"{table}\"")), "{table}");
     }
+    // The result behind the page (paged, as `--csv` reads it).
+    let json = spares::cli::jobs::full_result(
+        &mut clients.planning,
+        &pb::Job {
+            result_json: String::new(),
+            ..job.clone()
+        },
+    )
+    .await
+    .unwrap();
+    let result: spares::planning::optimize::OptimizeResult = serde_json::from_str(&json).unwrap();
+    // The frontier: METRIC's mean and CVaR95 lines through every frontier
+    // point, investment rising, with the plan in force and the recommended
+    // plan marked at their mean and CVaR95.
+    let frontier = svg(&html, "frontier");
+    assert_eq!(series(frontier), 2);
+    let points = result.metric_frontier.len();
+    assert!(points >= 6, "{points} frontier points");
+    assert_eq!(
+        frontier
+            .matches(&format!("data-points=\"{points}\""))
+            .count(),
+        2
+    );
+    assert!(
+        result
+            .metric_frontier
+            .windows(2)
+            .all(|w| w[0].investment_usd < w[1].investment_usd)
+    );
+    for name in [
+        "plan in force mean",
+        "plan in force CVaR95",
+        "recommended mean",
+        "recommended CVaR95",
+    ] {
+        let mark = format!("class=\"highlight\" data-name=\"{name}\"");
+        assert!(frontier.contains(&mark), "{mark}");
+    }
+    let in_force = result
+        .in_force
+        .as_ref()
+        .expect("the plan in force is scored");
+    assert!(html.contains(&spares::report::html::money(in_force.investment_usd)));
+    // Where the downtime comes from: one row per location (or part) with
+    // downtime, adding up to each plan's mean cost per year.
+    let consequence = &result.comparison[0];
+    assert_eq!(consequence.plan, "consequence");
+    for rows in [&result.downtime_by_location, &result.downtime_by_part] {
+        let total: f64 = rows.iter().map(|r| r.consequence_cost_per_year).sum();
+        assert!(
+            (total - consequence.downtime_cost_mean).abs() <= 1e-6 * total.max(1.0),
+            "{total} against {}",
+            consequence.downtime_cost_mean
+        );
+        let current: f64 = rows.iter().map(|r| r.in_force_cost_per_year).sum();
+        assert!((current - in_force.downtime_cost_mean).abs() <= 1e-6 * current.max(1.0));
+    }
+    let table_rows = |id: &str| {
+        let start = html.find(&format!("id=\"{id}\"")).unwrap();
+        let end = html[start..].find("</table>").unwrap() + start;
+        html[start..end].matches("<tr>").count() - 1
+    };
+    assert_eq!(
+        table_rows("downtime-locations-table"),
+        result.downtime_by_location.len().min(200)
+    );
+    assert_eq!(
+        table_rows("downtime-parts-table"),
+        result.downtime_by_part.len().min(200)
+    );
+    assert_eq!(table_rows("frontier-table"), points + 3);
     let Some(browser) = chromium() else {
         eprintln!(
             "SKIPPED the browser half of optimize_report_shows_each_plans_distribution_and_renders_in_a_browser: no chromium on PATH (`apt-get install chromium`; .ci/run does)"
@@ -302,7 +382,19 @@ async fn optimize_report_shows_each_plans_distribution_and_renders_in_a_browser(
         console_errors(&log)
     );
     assert_eq!(series(svg(&dom, "distribution")), 3);
-    assert_eq!(series(svg(&dom, "differences")), 2);
-    assert!(dom.contains("id=\"recommendations-table\""));
+    assert_eq!(series(svg(&dom, "differences-metric")), 1);
+    assert_eq!(series(svg(&dom, "differences-averages")), 1);
+    assert_eq!(series(svg(&dom, "frontier")), 2);
+    assert_eq!(
+        svg(&dom, "frontier").matches("class=\"highlight\"").count(),
+        4
+    );
+    for table in [
+        "recommendations-table",
+        "downtime-locations-table",
+        "downtime-parts-table",
+    ] {
+        assert!(dom.contains(&format!("id=\"{table}\"")), "{table}");
+    }
     server.stop().await;
 }

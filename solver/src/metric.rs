@@ -818,12 +818,10 @@ pub fn frontier(
     options: &MetricOptions,
     machines: Option<u64>,
 ) -> Result<Frontier> {
-    // Each tree is enumerated once, for its curve and then for its allocation.
-    let enumerated: Vec<Enumerated> = items
+    let curves: Vec<ItemCurve> = items
         .par_iter()
-        .map(|item| Enumerated::new(item, options))
+        .map(|item| item_curve(item, options))
         .collect::<Result<_>>()?;
-    let curves: Vec<ItemCurve> = enumerated.iter().map(Enumerated::curve).collect();
     let mut steps: Vec<Step> = curves
         .par_iter()
         .zip(items)
@@ -906,67 +904,112 @@ pub fn weighted_plan(
     options: &MetricOptions,
     budget: f64,
 ) -> Result<WeightedPlan> {
-    if weights.len() != items.len() {
-        return Err(invalid("weights", "needs one weight per item"));
-    }
-    for (i, &w) in weights.iter().enumerate() {
-        non_negative(&format!("weights[{i}]"), w)?;
-    }
-    non_negative("budget", budget)?;
-    // Each tree is enumerated once, for its curve and then for its allocation.
-    let enumerated: Vec<Enumerated> = items
-        .par_iter()
-        .map(|item| Enumerated::new(item, options))
-        .collect::<Result<_>>()?;
-    let curves: Vec<ItemCurve> = enumerated.iter().map(Enumerated::curve).collect();
-    let mut steps: Vec<Step> = curves
-        .iter()
-        .zip(items)
-        .enumerate()
-        .flat_map(|(index, (curve, item))| hull_steps(index, curve, item))
-        .map(|mut step| {
-            step.decrease *= weights[step.item];
-            step.rate = ratio(step.decrease, step.cost);
-            step
+    WeightedCurves::new(items, weights, options)?.plan(items, options, budget)
+}
+
+/// The part of [`weighted_plan`] that does not depend on the budget: every item's
+/// best-allocation curve and the weighted hull steps in order of purchase. Built once, it
+/// gives the plan at any number of budgets (a downtime-weighted frontier) for the cost of
+/// the allocations alone.
+#[derive(Debug, Clone)]
+pub struct WeightedCurves {
+    curves: Vec<ItemCurve>,
+    weights: Vec<f64>,
+    steps: Vec<Step>,
+}
+
+impl WeightedCurves {
+    /// The curves and steps of `items` under `weights`.
+    ///
+    /// # Errors
+    /// As [`weighted_plan`].
+    pub fn new(items: &[MetricItem], weights: &[f64], options: &MetricOptions) -> Result<Self> {
+        if weights.len() != items.len() {
+            return Err(invalid("weights", "needs one weight per item"));
+        }
+        for (i, &w) in weights.iter().enumerate() {
+            non_negative(&format!("weights[{i}]"), w)?;
+        }
+        let curves: Vec<ItemCurve> = items
+            .par_iter()
+            .map(|item| item_curve(item, options))
+            .collect::<Result<_>>()?;
+        let mut steps: Vec<Step> = curves
+            .iter()
+            .zip(items)
+            .enumerate()
+            .flat_map(|(index, (curve, item))| hull_steps(index, curve, item))
+            .map(|mut step| {
+                step.decrease *= weights[step.item];
+                step.rate = ratio(step.decrease, step.cost);
+                step
+            })
+            .filter(|step| step.decrease > 0.0)
+            .collect();
+        steps.sort_by(|a, b| b.rate.total_cmp(&a.rate));
+        Ok(Self {
+            curves,
+            weights: weights.to_vec(),
+            steps,
         })
-        .filter(|step| step.decrease > 0.0)
-        .collect();
-    steps.sort_by(|a, b| b.rate.total_cmp(&a.rate));
-    let mut total_stock = vec![0u64; items.len()];
-    let mut closed = vec![false; items.len()];
-    let mut investment = 0.0;
-    for step in steps {
-        if closed[step.item] {
-            continue;
-        }
-        if investment + step.cost > budget * (1.0 + 1e-12) + 1e-9 {
-            closed[step.item] = true;
-            continue;
-        }
-        investment += step.cost;
-        total_stock[step.item] = step.reach;
     }
-    let stock = enumerated
-        .into_par_iter()
-        .zip(&total_stock)
-        .map(|(tree, &total)| tree.allocate(total))
-        .collect::<Result<Vec<_>>>()?;
-    let weighted_backorders = curves
-        .iter()
-        .zip(&total_stock)
-        .zip(weights)
-        .map(|((curve, &total), w)| w * curve.expected_backorders[total as usize])
-        .sum();
-    Ok(WeightedPlan {
-        stock,
-        total_stock,
-        investment,
-        weighted_backorders,
-    })
+
+    /// The plan within `budget` (see [`weighted_plan`]); `items` and `options` must be the
+    /// ones the curves were built from.
+    ///
+    /// # Errors
+    /// A negative or non-finite budget, or items other than the curves' (`InvalidInput`).
+    pub fn plan(
+        &self,
+        items: &[MetricItem],
+        options: &MetricOptions,
+        budget: f64,
+    ) -> Result<WeightedPlan> {
+        non_negative("budget", budget)?;
+        if items.len() != self.curves.len() {
+            return Err(invalid(
+                "items",
+                "are not the ones the curves were built from",
+            ));
+        }
+        let mut total_stock = vec![0u64; items.len()];
+        let mut closed = vec![false; items.len()];
+        let mut investment = 0.0;
+        for step in &self.steps {
+            if closed[step.item] {
+                continue;
+            }
+            if investment + step.cost > budget * (1.0 + 1e-12) + 1e-9 {
+                closed[step.item] = true;
+                continue;
+            }
+            investment += step.cost;
+            total_stock[step.item] = step.reach;
+        }
+        let stock = items
+            .par_iter()
+            .zip(&total_stock)
+            .map(|(item, &total)| allocate(item, options, total))
+            .collect::<Result<Vec<_>>>()?;
+        let weighted_backorders = self
+            .curves
+            .iter()
+            .zip(&total_stock)
+            .zip(&self.weights)
+            .map(|((curve, &total), w)| w * curve.expected_backorders[total as usize])
+            .sum();
+        Ok(WeightedPlan {
+            stock,
+            total_stock,
+            investment,
+            weighted_backorders,
+        })
+    }
 }
 
 /// One step along an item's hull: buying up to `reach` units costs `cost` and lowers the
 /// item's expected backorders by `decrease`.
+#[derive(Debug, Clone)]
 struct Step {
     item: usize,
     reach: u64,

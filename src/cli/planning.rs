@@ -143,6 +143,7 @@ fn render_optimize(job_id: &str, r: &OptimizeResult) -> String {
             out.push_str(&paired_table(&r.paired));
             out.push_str(&format!("Intervals: {}\n", r.interval_method));
         }
+        out.push_str(&crate::planning::optimize::in_force_lines(r));
     }
     let mut table = Table::new(&["part", "location", "units", "averages", "metric", "why"]);
     for rec in r.recommendations.iter().take(SHOWN_RECOMMENDATIONS) {

@@ -29,6 +29,7 @@
 //! [`TrainingModel::LeadTime`]) live in [`store_only`], reached only when asked for.
 
 pub mod baselines;
+pub mod breakdown;
 pub mod candidates;
 pub mod compare;
 pub mod evaluate;
@@ -175,6 +176,22 @@ pub struct PlanEvaluation {
     pub replication_costs: Vec<f64>,
 }
 
+/// Where downtime arises: the mean downtime cost per evaluated year from failures at one
+/// location (or of one part), per plan, out of sample on the comparison's years.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DowntimeShare {
+    /// The location (per-location list) or part (per-part list).
+    pub id: String,
+    /// The consequence plan's.
+    pub consequence_cost_per_year: f64,
+    /// The averages plan's.
+    pub averages_cost_per_year: f64,
+    /// The downtime-weighted METRIC plan's.
+    pub metric_cost_per_year: f64,
+    /// The plan in force's.
+    pub in_force_cost_per_year: f64,
+}
+
 /// The consequence plan minus a baseline, on the same evaluation years.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PairedDifference {
@@ -309,6 +326,25 @@ pub struct OptimizeResult {
     /// cost).
     #[serde(default)]
     pub change_summary: String,
+    /// The plan in force (the policies' order-up-to levels over the same trees) scored on
+    /// the comparison's evaluation years, when compared (no per-year costs kept).
+    #[serde(default)]
+    pub in_force: Option<PlanEvaluation>,
+    /// The downtime-weighted METRIC plan at several investments
+    /// ([`baselines::FRONTIER_MULTIPLES`] of the compared investment, and the plan in
+    /// force's), scored on the same evaluation years, investment rising: the
+    /// downtime-versus-investment frontier the report draws (empty when not compared; no
+    /// per-year costs kept).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metric_frontier: Vec<PlanEvaluation>,
+    /// Downtime by the location where machines waited, per plan, most consequence-plan
+    /// downtime first (empty when not compared).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub downtime_by_location: Vec<DowntimeShare>,
+    /// Downtime by part, per plan, most consequence-plan downtime first, at most
+    /// [`MAX_RECOMMENDATION_ROWS`] (empty when not compared).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub downtime_by_part: Vec<DowntimeShare>,
 }
 
 /// Why an optimisation did not produce a result.
@@ -643,6 +679,48 @@ pub fn comparison_table(rows: &[PlanEvaluation]) -> String {
     out
 }
 
+/// The plan in force and the top of the downtime breakdown in two lines, when compared:
+/// what the recommended plan is measured against, and where its downtime arises.
+pub fn in_force_lines(result: &OptimizeResult) -> String {
+    let mut out = String::new();
+    if let Some(p) = &result.in_force {
+        let _ = writeln!(
+            out,
+            "Plan in force on the same years: {} of stock, mean {}, p95 {}, CVaR95 {} a year",
+            money(p.investment_usd),
+            money(p.downtime_cost_mean),
+            money(p.downtime_cost_p95),
+            money(p.downtime_cost_cvar95),
+        );
+    }
+    let total: f64 = result
+        .downtime_by_location
+        .iter()
+        .map(|r| r.consequence_cost_per_year)
+        .sum();
+    if total > 0.0 {
+        let top: Vec<String> = result
+            .downtime_by_location
+            .iter()
+            .take(3)
+            .map(|r| {
+                format!(
+                    "{} {} ({:.0}%)",
+                    r.id,
+                    money(r.consequence_cost_per_year),
+                    100.0 * r.consequence_cost_per_year / total
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "Most downtime under the plan (per year): {}",
+            top.join(", ")
+        );
+    }
+    out
+}
+
 /// The paired differences as lines.
 pub fn paired_table(rows: &[PairedDifference]) -> String {
     let mut out = String::new();
@@ -731,6 +809,7 @@ pub fn summarize(result: &OptimizeResult, shown: usize) -> String {
         if !result.interval_method.is_empty() {
             let _ = writeln!(out, "Intervals: {}", result.interval_method);
         }
+        out.push_str(&in_force_lines(result));
     }
     if !result.recommendations.is_empty() && shown > 0 {
         let _ = writeln!(

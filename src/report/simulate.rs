@@ -4,12 +4,15 @@
 //! table, and where the downtime comes from (locations, parts, part-locations).
 
 use super::html::{Cell, Page, money, percent, table};
-use super::svg::{Axis, Chart, Marker, PALETTE};
+use super::svg::{Axis, Chart, Marker, PALETTE, dash_of};
 use crate::planning::simulate::SimulationResult;
 use spares_simulations as sim;
 
 /// Bins of each distribution chart.
 const BINS: usize = 30;
+/// Distributions whose mean, p95, p99 and CVaR95 are drawn: the baseline and
+/// the first what-ifs (more lines would hide the bars).
+const MARKED_SERIES: usize = 3;
 /// Rows of each breakdown table.
 const BREAKDOWN_ROWS: usize = 25;
 
@@ -160,20 +163,18 @@ fn distribution_section(page: &mut Page, result: &SimulationResult) {
     for (i, ((name, _), bins)) in series.iter().zip(&binned).enumerate() {
         chart.bars(name, bins, PALETTE[i % PALETTE.len()]);
     }
-    if let Some(markers) = tail_markers(&series[0].1) {
-        for (row, (name, value)) in markers.iter().enumerate() {
-            chart.marker(
-                &Marker {
-                    name: format!("baseline {name} {}", money(*value)),
-                    x: *value,
-                    colour: ["#222", "#D55E00", "#CC0000", "#800080"][row].into(),
-                },
-                row,
-            );
+    for (i, (name, values)) in series.iter().enumerate().take(MARKED_SERIES) {
+        for (statistic, value) in tail_markers(values).into_iter().flatten() {
+            chart.marker(&Marker {
+                name: format!("{name} {statistic} {}", money(value)),
+                x: value,
+                colour: PALETTE[i % PALETTE.len()].into(),
+                dash: dash_of(statistic),
+            });
         }
     }
     page.raw(&chart.finish());
-    page.note("Each bar is the share of replications whose downtime cost, scaled to a year, falls in its range; the dashed lines mark the baseline's mean, 95th and 99th percentiles and CVaR95 (the mean of the worst 5% of years). The tail, not the mean, is what a bad year costs.");
+    page.note("Each bar is the share of replications whose downtime cost, scaled to a year, falls in its range; the dashed lines mark the mean, 95th and 99th percentiles and CVaR95 (the mean of the worst 5% of years) of the baseline and the first two what-ifs, named with their values in the legend. The tail, not the mean, is what a bad year costs.");
 }
 
 /// A binning function over fixed edges `[min, max]`.
@@ -238,19 +239,15 @@ fn differences_section(page: &mut Page, result: &SimulationResult) {
     for (i, ((name, _), bins)) in series.iter().zip(&binned).enumerate() {
         chart.bars(name, bins, PALETTE[(i + 1) % PALETTE.len()]);
     }
-    let mut row = 0;
     for (i, (name, values)) in series.iter().enumerate() {
         if let Some(markers) = tail_markers(values) {
-            for (label, value) in [markers[0], markers[1]] {
-                chart.marker(
-                    &Marker {
-                        name: format!("{name} {label} {}", money(value)),
-                        x: value,
-                        colour: PALETTE[(i + 1) % PALETTE.len()].into(),
-                    },
-                    row,
-                );
-                row += 1;
+            for (statistic, value) in [markers[0], markers[1]] {
+                chart.marker(&Marker {
+                    name: format!("{name} {statistic} {}", money(value)),
+                    x: value,
+                    colour: PALETTE[(i + 1) % PALETTE.len()].into(),
+                    dash: dash_of(statistic),
+                });
             }
         }
     }
@@ -302,8 +299,13 @@ fn breakdown_section(page: &mut Page, base: &sim::Report) {
                 .mean
                 .total_cmp(&a.1.measures.downtime_cost.mean)
         });
+        // A location with neither demand nor downtime (a depot, a regional
+        // warehouse) has nothing to show here.
         items
             .into_iter()
+            .filter(|(_, r)| {
+                r.measures.downtime_cost.mean > 0.0 || r.measures.demand_units.mean > 0.0
+            })
             .take(BREAKDOWN_ROWS)
             .map(|(name, r)| {
                 let m = &r.measures;
@@ -332,7 +334,7 @@ fn breakdown_section(page: &mut Page, base: &sim::Report) {
         "demand units/yr",
     ];
     page.note(&format!(
-        "Locations with the most downtime cost (top {BREAKDOWN_ROWS}; click a column to sort)."
+        "Locations with the most downtime cost (top {BREAKDOWN_ROWS} of those with demand; click a column to sort)."
     ));
     let mut h = headers;
     h[0] = "location";

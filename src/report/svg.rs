@@ -1,8 +1,8 @@
 //! The one small SVG module the reports draw with: a chart frame with linear
 //! axes and "nice" ticks, line series with point markers, histogram bars and
-//! labelled vertical markers. Output is a self-contained `<svg>` element
-//! (no fonts, scripts or links), each series a `<g class="series">` so a test
-//! can count them in the DOM.
+//! vertical markers (named in the legend, told apart by colour and dash).
+//! Output is a self-contained `<svg>` element (no fonts, scripts or links),
+//! each series a `<g class="series">` so a test can count them in the DOM.
 
 use std::fmt::Write;
 
@@ -12,7 +12,13 @@ pub const WIDTH: f64 = 900.0;
 pub const HEIGHT: f64 = 380.0;
 const LEFT: f64 = 84.0;
 /// Room right of the plot for the legend, so it never covers data.
-const RIGHT: f64 = 190.0;
+const RIGHT: f64 = 215.0;
+/// Vertical distance between legend entries.
+const LEGEND_STEP: f64 = 15.0;
+/// A white outline under text drawn inside the plot, so lines and bars
+/// behind it never make it unreadable.
+const HALO: &str =
+    "stroke=\"#fff\" stroke-width=\"3\" stroke-linejoin=\"round\" paint-order=\"stroke\"";
 const TOP: f64 = 34.0;
 const BOTTOM: f64 = 56.0;
 
@@ -140,15 +146,44 @@ pub struct Highlight {
     pub diamond: bool,
 }
 
-/// A vertical marker line across the plot (mean, p95, ...).
+/// A vertical marker line across the plot (mean, p95, ...), named in the
+/// legend.
 #[derive(Debug, Clone)]
 pub struct Marker {
-    /// Label at its top.
+    /// Legend text (the statistic and its value).
     pub name: String,
     /// x position.
     pub x: f64,
     /// Colour.
     pub colour: String,
+    /// SVG dash pattern ([`dash_of`] gives each statistic its own).
+    pub dash: &'static str,
+}
+
+/// The dash pattern of a statistic's marker, so markers of one colour stay
+/// apart: mean long dashes, p95 short, p99 dots, CVaR95 dash-dot, anything
+/// else medium.
+pub fn dash_of(statistic: &str) -> &'static str {
+    match statistic {
+        "mean" => "9 3",
+        "p95" => "4 3",
+        "p99" => "1.5 2.5",
+        "CVaR95" => "9 3 1.5 3",
+        _ => "6 3",
+    }
+}
+
+/// How a legend entry shows its item.
+#[derive(Debug, Clone)]
+enum Swatch {
+    /// A filled square (bars, lines).
+    Fill,
+    /// A short line with this dash pattern (markers).
+    Dash(&'static str),
+    /// A ring (a highlighted point).
+    Ring,
+    /// A diamond (a highlighted point).
+    Diamond,
 }
 
 /// A chart being drawn.
@@ -158,7 +193,7 @@ pub struct Chart {
     x: Axis,
     y: Axis,
     body: String,
-    legend: Vec<(String, String)>,
+    legend: Vec<(String, String, Swatch)>,
 }
 
 impl Chart {
@@ -213,10 +248,13 @@ impl Chart {
             }
         }
         self.body.push_str("</g>");
-        self.legend.push((line.name.clone(), line.colour.clone()));
+        self.legend
+            .push((line.name.clone(), line.colour.clone(), Swatch::Fill));
     }
 
-    /// Adds histogram bars: `(from, to, height)` per bin, as one series.
+    /// Adds histogram bars: `(from, to, height)` per bin, as one series:
+    /// light bars under the series' outline, so overlapping distributions
+    /// stay apart.
     pub fn bars(&mut self, name: &str, bins: &[(f64, f64, f64)], colour: &str) {
         let _ = write!(
             self.body,
@@ -225,22 +263,50 @@ impl Chart {
             bins.len()
         );
         let base = self.py(self.y.min.max(0.0));
+        // The outline follows each run of non-empty bins (up, across, down),
+        // so it never paints the x axis where a series has no values.
+        let mut outline = String::new();
+        let mut open = false;
         for &(from, to, height) in bins {
             let (x0, x1, top) = (self.px(from), self.px(to), self.py(height));
+            if height > 0.0 {
+                if !open {
+                    let _ = write!(outline, "M{x0:.1} {base:.1}");
+                    open = true;
+                }
+                let _ = write!(outline, "L{x0:.1} {top:.1}L{x1:.1} {top:.1}");
+            } else if open {
+                let _ = write!(outline, "L{x0:.1} {base:.1}");
+                open = false;
+            }
+            if height <= 0.0 {
+                continue;
+            }
             let _ = write!(
                 self.body,
-                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{colour}\" fill-opacity=\"0.55\" stroke=\"{colour}\" stroke-width=\"0.5\"/>",
+                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{colour}\" fill-opacity=\"0.3\"/>",
                 x0,
                 top.min(base),
                 (x1 - x0).max(0.5),
                 (base - top).abs()
             );
         }
+        if let (true, Some(&(_, to, _))) = (open, bins.last()) {
+            let _ = write!(outline, "L{:.1} {base:.1}", self.px(to));
+        }
+        if !outline.is_empty() {
+            let _ = write!(
+                self.body,
+                "<path fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\" d=\"{outline}\"/>"
+            );
+        }
         self.body.push_str("</g>");
-        self.legend.push((name.to_string(), colour.to_string()));
+        self.legend
+            .push((name.to_string(), colour.to_string(), Swatch::Fill));
     }
 
-    /// Adds a highlighted point with its label.
+    /// Adds a highlighted point with its label (beside it, on the side
+    /// that keeps it inside the plot).
     pub fn highlight(&mut self, h: &Highlight) {
         let (x, y) = (self.px(h.point.0), self.py(h.point.1));
         let shape = if h.diamond {
@@ -256,56 +322,68 @@ impl Chart {
                 h.colour
             )
         };
+        let (label_x, anchor) = self.label_side(x, 10.0);
         let _ = write!(
             self.body,
-            "<g class=\"highlight\" data-name=\"{}\">{shape}<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\" fill=\"#222\">{}</text></g>",
+            "<g class=\"highlight\" data-name=\"{}\">{shape}<text x=\"{label_x:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\" font-size=\"12\" fill=\"#222\" {HALO}>{}</text></g>",
             escape(&h.name),
-            x + 10.0,
             if h.diamond { y - 10.0 } else { y + 20.0 },
             escape(&h.name)
         );
-        self.legend.push((h.name.clone(), h.colour.clone()));
+        let swatch = if h.diamond {
+            Swatch::Diamond
+        } else {
+            Swatch::Ring
+        };
+        self.legend.push((h.name.clone(), h.colour.clone(), swatch));
     }
 
-    /// Adds a labelled vertical marker; `row` staggers labels that would collide.
-    pub fn marker(&mut self, m: &Marker, row: usize) {
+    /// Where a label beside pixel `x` starts, `gap` away: to the right in
+    /// the left half of the plot, to the left (anchored at its end) in the
+    /// right half, so it stays inside the plot and off the legend.
+    fn label_side(&self, x: f64, gap: f64) -> (f64, &'static str) {
+        if x > (LEFT + WIDTH - RIGHT) / 2.0 {
+            (x - gap, "end")
+        } else {
+            (x + gap, "start")
+        }
+    }
+
+    /// Adds a vertical marker, named in the legend with its colour and dash.
+    pub fn marker(&mut self, m: &Marker) {
         if !(m.x >= self.x.min && m.x <= self.x.max) {
             return;
         }
         let x = self.px(m.x);
-        let label_y = TOP + 12.0 + 14.0 * row as f64;
-        // Labels of markers in the right half read leftwards, so they stay
-        // inside the plot and off the legend.
-        let (label_x, anchor) = if x > (LEFT + WIDTH - RIGHT) / 2.0 {
-            (x - 4.0, "end")
-        } else {
-            (x + 4.0, "start")
-        };
         let _ = write!(
             self.body,
-            "<g class=\"marker\" data-name=\"{}\"><line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"{}\" stroke-width=\"2\" stroke-dasharray=\"4 3\"/><text x=\"{:.1}\" y=\"{label_y:.1}\" text-anchor=\"{anchor}\" font-size=\"11\" fill=\"{}\">{}</text></g>",
+            "<g class=\"marker\" data-name=\"{}\"><line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"{}\" stroke-width=\"2\" stroke-dasharray=\"{}\"/></g>",
             escape(&m.name),
             TOP,
             HEIGHT - BOTTOM,
             m.colour,
-            label_x,
-            m.colour,
-            escape(&m.name)
+            m.dash,
         );
+        self.legend
+            .push((m.name.clone(), m.colour.clone(), Swatch::Dash(m.dash)));
     }
 
     /// The finished `<svg>` element.
     pub fn finish(self) -> String {
+        // A legend longer than the plot runs on below it, beside the x
+        // axis's title, and the chart grows to hold it.
+        let legend_bottom = TOP + 8.0 + LEGEND_STEP * self.legend.len() as f64;
+        let height = HEIGHT.max(legend_bottom.ceil());
         let mut svg = String::new();
         let _ = write!(
             svg,
-            "<svg id=\"{}\" class=\"chart\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" width=\"{WIDTH}\" height=\"{HEIGHT}\" role=\"img\" aria-label=\"{}\" font-family=\"sans-serif\">",
+            "<svg id=\"{}\" class=\"chart\" viewBox=\"0 0 {WIDTH} {height}\" width=\"{WIDTH}\" height=\"{height}\" role=\"img\" aria-label=\"{}\" font-family=\"sans-serif\">",
             escape(&self.id),
             escape(&self.title)
         );
         let _ = write!(
             svg,
-            "<rect x=\"0\" y=\"0\" width=\"{WIDTH}\" height=\"{HEIGHT}\" fill=\"#fff\"/><text x=\"{LEFT}\" y=\"20\" font-size=\"14\" font-weight=\"bold\">{}</text>",
+            "<rect x=\"0\" y=\"0\" width=\"{WIDTH}\" height=\"{height}\" fill=\"#fff\"/><text x=\"{LEFT}\" y=\"20\" font-size=\"14\" font-weight=\"bold\">{}</text>",
             escape(&self.title)
         );
         svg.push_str(&self.axes());
@@ -362,14 +440,38 @@ impl Chart {
 
     fn legend_box(&self) -> String {
         let mut out = String::from("<g class=\"legend\" font-size=\"11\">");
-        let x = WIDTH - RIGHT + 14.0;
-        for (i, (name, colour)) in self.legend.iter().enumerate() {
-            let y = TOP + 8.0 + 15.0 * i as f64;
+        let x = WIDTH - RIGHT + 12.0;
+        for (i, (name, colour, swatch)) in self.legend.iter().enumerate() {
+            let y = TOP + 8.0 + LEGEND_STEP * i as f64;
+            let mid = y - 4.0;
+            let _ = match swatch {
+                Swatch::Fill => write!(
+                    out,
+                    "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"12\" height=\"10\" fill=\"{colour}\"/>",
+                    x + 2.0,
+                    y - 9.0
+                ),
+                Swatch::Dash(dash) => write!(
+                    out,
+                    "<line x1=\"{x:.1}\" x2=\"{:.1}\" y1=\"{mid:.1}\" y2=\"{mid:.1}\" stroke=\"{colour}\" stroke-width=\"2\" stroke-dasharray=\"{dash}\"/>",
+                    x + 16.0
+                ),
+                Swatch::Ring => write!(
+                    out,
+                    "<circle cx=\"{:.1}\" cy=\"{mid:.1}\" r=\"4.5\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"/>",
+                    x + 8.0
+                ),
+                Swatch::Diamond => write!(
+                    out,
+                    "<path d=\"M{:.1} {:.1} l5 5 l-5 5 l-5 -5 z\" fill=\"{colour}\" stroke=\"#000\" stroke-width=\"0.8\"/>",
+                    x + 8.0,
+                    mid - 5.0
+                ),
+            };
             let _ = write!(
                 out,
-                "<rect x=\"{x}\" y=\"{:.1}\" width=\"10\" height=\"10\" fill=\"{colour}\"/><text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
-                y - 9.0,
-                x + 14.0,
+                "<text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+                x + 20.0,
                 y,
                 escape(name)
             );
@@ -435,6 +537,44 @@ mod tests {
         assert!((bins[0].2 - 0.8).abs() < 1e-12);
         assert_eq!(histogram(&[5.0, 5.0], 10).len(), 1);
         assert!(histogram(&[], 10).is_empty());
+    }
+
+    #[test]
+    fn markers_are_named_in_the_legend_and_a_long_legend_grows_the_chart() {
+        let axis = || Axis::covering("x", [0.0, 10.0], true, |v| format!("{v}"));
+        let mut chart = Chart::new("c", "t", axis(), axis());
+        chart.bars("plan", &[(0.0, 5.0, 3.0), (5.0, 10.0, 7.0)], PALETTE[0]);
+        for (i, statistic) in ["mean", "p95", "p99", "CVaR95"].into_iter().enumerate() {
+            chart.marker(&Marker {
+                name: format!("plan {statistic}"),
+                x: 2.0 * i as f64 + 1.0,
+                colour: PALETTE[0].into(),
+                dash: dash_of(statistic),
+            });
+        }
+        let svg = chart.finish();
+        assert_eq!(svg.matches("class=\"marker\"").count(), 4);
+        let legend = &svg[svg.find("class=\"legend\"").unwrap()..];
+        for statistic in ["mean", "p95", "p99", "CVaR95"] {
+            assert!(
+                legend.contains(&format!(">plan {statistic}<")),
+                "{statistic}"
+            );
+            assert!(legend.contains(&format!("stroke-dasharray=\"{}\"", dash_of(statistic))));
+        }
+        assert!(svg.contains(&format!("height=\"{HEIGHT}\"")));
+
+        let mut long = Chart::new("c", "t", axis(), axis());
+        for i in 0..40 {
+            long.bars(&format!("s{i}"), &[(0.0, 1.0, 1.0)], PALETTE[0]);
+        }
+        let svg = long.finish();
+        let grown = TOP + 8.0 + LEGEND_STEP * 40.0;
+        assert!(
+            svg.contains(&format!("height=\"{}\"", grown.ceil())),
+            "{}",
+            &svg[..200]
+        );
     }
 
     #[test]

@@ -555,3 +555,26 @@ fn weighted_plan_puts_money_where_a_backorder_day_costs_most() {
     assert!(weighted_plan(&items, &[1.0], &opts, budget).is_err());
     assert!(weighted_plan(&items, &[1.0, f64::NAN], &opts, budget).is_err());
 }
+
+#[test]
+fn curves_built_once_give_the_same_plan_at_every_budget() {
+    let items = bench_like_items(5, 2, 3, 11);
+    let opts = options(MetricModel::Metric);
+    let weights = [1.0, 3.0, 0.5, 8.0, 2.0];
+    let curves = WeightedCurves::new(&items, &weights, &opts).unwrap();
+    let unit = items[0].unit_cost;
+    let mut last = 0.0;
+    for budget in [0.0, 2.0 * unit, 5.0 * unit, 12.0 * unit, 40.0 * unit] {
+        let once = curves.plan(&items, &opts, budget).unwrap();
+        assert_eq!(
+            once,
+            weighted_plan(&items, &weights, &opts, budget).unwrap()
+        );
+        assert!(once.investment <= budget + 1e-9);
+        assert!(once.investment >= last, "more money never buys less");
+        last = once.investment;
+    }
+    assert!(last > 0.0);
+    assert!(curves.plan(&items[1..], &opts, unit).is_err());
+    assert!(curves.plan(&items, &opts, -1.0).is_err());
+}

@@ -5,12 +5,22 @@
 //! (`spares_solver::metric::weighted_plan`): METRIC pipelines (Poisson, no emergency
 //! shipments, resupply times at their means) and each part's expected backorders at its
 //! demand locations weighted by what one backorder-day of that part costs.
+//!
+//! Two more plans are scored beside them when the run is compared: the plan in force (the
+//! policies' order-up-to levels) and the downtime-weighted METRIC plan at several
+//! investments ([`FRONTIER_MULTIPLES`]), the downtime-versus-investment frontier the report
+//! draws with the plan in force and the recommended plan marked on it.
 
 use super::problem::{backorder_day_cost, metric_item};
 use crate::domain::DomainError;
 use crate::domain::network::{Criticality, Network};
 use spares_simulations::tree::PartTree;
-use spares_solver::metric::{MetricItem, MetricModel, MetricOptions, weighted_plan};
+use spares_solver::metric::{MetricItem, MetricModel, MetricOptions, WeightedCurves};
+
+/// Investments of the METRIC frontier as multiples of the compared investment (1 is the
+/// METRIC baseline itself); the plan in force's investment is added when it holds stock.
+/// Each point costs one METRIC allocation per part and one pass over the evaluation years.
+pub const FRONTIER_MULTIPLES: [f64; 6] = [0.25, 0.5, 0.75, 1.0, 1.5, 2.0];
 
 /// A stock vector per tree (node order), and what it ties up.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,26 +53,96 @@ pub fn weighted_metric(
     budget_usd: f64,
     unweighted: bool,
 ) -> Result<TreePlan, DomainError> {
-    let items = metric_items(trees);
-    let weights: Vec<f64> = if unweighted {
-        vec![1.0; trees.len()]
-    } else {
-        trees.iter().map(backorder_day_cost).collect()
-    };
-    let plan = weighted_plan(&items, &weights, &metric_options(), budget_usd)
-        .map_err(|e| DomainError::invalid("metric", e.to_string()))?;
-    Ok(TreePlan {
-        stock: plan
-            .stock
-            .iter()
-            .map(|s| {
-                s.iter()
-                    .map(|&u| u32::try_from(u).unwrap_or(u32::MAX))
-                    .collect()
-            })
-            .collect(),
-        investment: plan.investment,
-    })
+    MetricCurves::new(trees, unweighted)?.plan(budget_usd)
+}
+
+/// The downtime-weighted METRIC curves of a set of trees, built once so that plans at many
+/// budgets (the baseline, the frontier) cost only their allocations.
+#[derive(Debug, Clone)]
+pub struct MetricCurves {
+    items: Vec<MetricItem>,
+    curves: WeightedCurves,
+}
+
+impl MetricCurves {
+    /// The curves of `trees` (weights as in [`weighted_metric`]). Errors: a solver error on
+    /// a bad tree (`InvalidArgument` on `metric`).
+    pub fn new(trees: &[PartTree], unweighted: bool) -> Result<Self, DomainError> {
+        let items = metric_items(trees);
+        let weights: Vec<f64> = if unweighted {
+            vec![1.0; trees.len()]
+        } else {
+            trees.iter().map(backorder_day_cost).collect()
+        };
+        let curves = WeightedCurves::new(&items, &weights, &metric_options())
+            .map_err(|e| DomainError::invalid("metric", e.to_string()))?;
+        Ok(Self { items, curves })
+    }
+
+    /// The plan within `budget_usd`. Errors: a negative or non-finite budget
+    /// (`InvalidArgument` on `metric`).
+    pub fn plan(&self, budget_usd: f64) -> Result<TreePlan, DomainError> {
+        let plan = self
+            .curves
+            .plan(&self.items, &metric_options(), budget_usd)
+            .map_err(|e| DomainError::invalid("metric", e.to_string()))?;
+        Ok(TreePlan {
+            stock: plan
+                .stock
+                .iter()
+                .map(|s| {
+                    s.iter()
+                        .map(|&u| u32::try_from(u).unwrap_or(u32::MAX))
+                        .collect()
+                })
+                .collect(),
+            investment: plan.investment,
+        })
+    }
+}
+
+/// The plan in force over the trees: each node's order-up-to level from the network's
+/// policies (0 without a policy), as the changes against the plan in force read them.
+pub fn in_force(network: &Network, trees: &[PartTree]) -> TreePlan {
+    let stock: Vec<Vec<u32>> = trees
+        .iter()
+        .map(|tree| {
+            tree.nodes
+                .iter()
+                .map(|node| {
+                    network
+                        .policies
+                        .get(&(tree.part.clone(), node.id.clone()))
+                        .map_or(0, |p| u32::try_from(p.order_up_to).unwrap_or(u32::MAX))
+                })
+                .collect()
+        })
+        .collect();
+    let investment = investment_of(trees, &stock);
+    TreePlan { stock, investment }
+}
+
+/// Money tied up by a stock vector per tree.
+fn investment_of(trees: &[PartTree], stock: &[Vec<u32>]) -> f64 {
+    trees
+        .iter()
+        .zip(stock)
+        .map(|(t, s)| t.unit_cost * s.iter().map(|&u| f64::from(u)).sum::<f64>())
+        .sum()
+}
+
+/// The budgets of the METRIC frontier around `target_usd` ([`FRONTIER_MULTIPLES`]) and at
+/// `in_force_usd` when positive, rising, without near-duplicates (within 0.1%).
+pub fn frontier_budgets(target_usd: f64, in_force_usd: f64) -> Vec<f64> {
+    let mut budgets: Vec<f64> = FRONTIER_MULTIPLES
+        .iter()
+        .map(|m| m * target_usd)
+        .chain((in_force_usd > 0.0).then_some(in_force_usd))
+        .filter(|b| b.is_finite() && *b > 0.0)
+        .collect();
+    budgets.sort_by(f64::total_cmp);
+    budgets.dedup_by(|later, earlier| *later - *earlier <= 1e-3 * *later);
+    budgets
 }
 
 /// The unscaled averages plan's investment over every part with demand in `network`: the
@@ -137,11 +217,7 @@ fn averages_at(trees: &[PartTree], z: &[f64], flows: &[Vec<f64>], multiplier: f6
         .zip(z)
         .map(|((tree, flow), &z)| averages_vector(tree, flow, z * multiplier))
         .collect();
-    let investment = trees
-        .iter()
-        .zip(&stock)
-        .map(|(t, s)| t.unit_cost * s.iter().map(|&u| f64::from(u)).sum::<f64>())
-        .sum();
+    let investment = investment_of(trees, &stock);
     TreePlan { stock, investment }
 }
 
@@ -180,6 +256,21 @@ mod tests {
     use super::*;
     use crate::planning::testnet::{TestNetworkShape, generate};
     use spares_simulations::tree::TreeWindow;
+
+    #[test]
+    fn frontier_budgets_rise_around_the_target_and_take_in_the_plan_in_force() {
+        assert_eq!(
+            frontier_budgets(100.0, 0.0),
+            [25.0, 50.0, 75.0, 100.0, 150.0, 200.0]
+        );
+        assert_eq!(
+            frontier_budgets(100.0, 120.0),
+            [25.0, 50.0, 75.0, 100.0, 120.0, 150.0, 200.0]
+        );
+        // Within 0.1% of a multiple, the plan in force's investment adds no point.
+        assert_eq!(frontier_budgets(100.0, 100.05).len(), 6);
+        assert_eq!(frontier_budgets(0.0, 40.0), [40.0]);
+    }
 
     #[test]
     fn weighting_by_downtime_cost_lowers_downtime_cost_at_the_same_budget() {

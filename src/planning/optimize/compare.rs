@@ -3,14 +3,19 @@
 //! the consequence plan's investment in cost mode), all scored out of sample on a fresh
 //! seed with common random numbers, with paired differences and bootstrap intervals, and
 //! each plan's in-sample figures (the training years) beside its out-of-sample ones.
+//!
+//! The same out-of-sample years also score the plan in force and the METRIC plan at several
+//! investments (the frontier the report marks both plans on), and the downtime of the
+//! three plans and the plan in force is kept by location and by part ([`breakdown`]).
 
-use super::baselines::{TreePlan, averages, tree_z, weighted_metric};
+use super::baselines::{MetricCurves, TreePlan, averages, frontier_budgets, in_force, tree_z};
+use super::breakdown;
 use super::evaluate::{Scores, score};
 use super::solve::{Objective, Solved};
 use super::train::Trained;
 use super::{
-    EVALUATION_REPLICATIONS, OptimizeError, OptimizeRequest, PairedDifference, PlanEvaluation,
-    PlanMode, evaluation_seed, money,
+    DowntimeShare, EVALUATION_REPLICATIONS, OptimizeError, OptimizeRequest, PairedDifference,
+    PlanEvaluation, PlanMode, evaluation_seed, money,
 };
 use crate::domain::DomainError;
 use crate::domain::network::Network;
@@ -18,6 +23,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use spares_simulations::tree::{PartTree, TreeTotals, TreeWindow};
 use spares_solver::tail::{cvar, value_at_risk};
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 /// Bootstrap resamples of the evaluation years behind every paired interval.
@@ -32,6 +38,8 @@ pub struct Baselines {
     pub metric: Option<TreePlan>,
     /// Averages scaled to the budget.
     pub averages: Option<TreePlan>,
+    /// The METRIC curves the METRIC plan was allocated from, kept for the frontier.
+    pub metric_curves: Option<Arc<MetricCurves>>,
 }
 
 impl Baselines {
@@ -45,9 +53,11 @@ impl Baselines {
         let Some(budget) = budget_usd else {
             return Ok(Self::default());
         };
+        let curves = MetricCurves::new(trees, false)?;
         Ok(Self {
-            metric: Some(weighted_metric(trees, budget, false)?),
+            metric: Some(curves.plan(budget)?),
             averages: Some(averages(trees, &tree_z(network, trees), budget)),
+            metric_curves: Some(Arc::new(curves)),
         })
     }
 
@@ -98,6 +108,14 @@ pub struct Comparison {
     pub metric: TreePlan,
     /// The averages plan compared.
     pub averages: TreePlan,
+    /// The plan in force on the same years (no per-year costs).
+    pub in_force: PlanEvaluation,
+    /// The METRIC plan at each frontier investment on the same years, investment rising.
+    pub metric_frontier: Vec<PlanEvaluation>,
+    /// Downtime by location, per plan.
+    pub downtime_by_location: Vec<DowntimeShare>,
+    /// Downtime by part, per plan.
+    pub downtime_by_part: Vec<DowntimeShare>,
 }
 
 /// Scores the three plans (see the module docs). `progress` gets the share done. Errors: a
@@ -128,15 +146,39 @@ pub fn compare(
         built = Baselines::build(network, trees, Some(target))?;
         &built
     };
-    let (Some(metric), Some(averages)) = (&baselines.metric, &baselines.averages) else {
+    let (Some(metric), Some(averages), Some(curves)) = (
+        &baselines.metric,
+        &baselines.averages,
+        &baselines.metric_curves,
+    ) else {
         return Err(DomainError::invalid("compare", "no baseline plans were built").into());
     };
     progress(0.0);
+    let current = in_force(network, trees);
+    let frontier = frontier_budgets(target, current.investment)
+        .into_iter()
+        .map(|b| {
+            if b == target {
+                Ok(metric.clone())
+            } else {
+                curves.plan(b)
+            }
+        })
+        .collect::<Result<Vec<TreePlan>, DomainError>>()?;
     let seed = evaluation_seed(request.settings.seed);
-    let plans: [&[Vec<u32>]; 3] = [&consequence, &averages.stock, &metric.stock];
-    // The out-of-sample run scores three plans on 200 years, the in-sample run two on the
+    // Plans 0..3 are compared; 3 is the plan in force; the rest trace the frontier.
+    let plans: Vec<&[Vec<u32>]> = [
+        consequence.as_slice(),
+        &averages.stock,
+        &metric.stock,
+        &current.stock,
+    ]
+    .into_iter()
+    .chain(frontier.iter().map(|p| p.stock.as_slice()))
+    .collect();
+    // The out-of-sample run scores every plan on 200 years, the in-sample run two on the
     // training years: progress is split by that work.
-    let out_work = 3.0 * f64::from(EVALUATION_REPLICATIONS);
+    let out_work = plans.len() as f64 * f64::from(EVALUATION_REPLICATIONS);
     let in_work = 2.0 * trained.years as f64;
     let split = out_work / (out_work + in_work).max(1.0);
     let out_of_sample = score(
@@ -150,7 +192,7 @@ pub fn compare(
     )?;
     let in_sample = score(
         trees,
-        &plans[1..],
+        &plans[1..3],
         window,
         request.settings.seed,
         trained.years as u32,
@@ -181,6 +223,21 @@ pub fn compare(
             row
         })
         .collect();
+    let unpaired = |name: String, investment: f64, p: usize| PlanEvaluation {
+        replication_costs: Vec::new(),
+        ..evaluation(&name, investment, &out_of_sample, p)
+    };
+    let in_force_row = unpaired("in force".into(), current.investment, 3);
+    let metric_frontier = frontier
+        .iter()
+        .enumerate()
+        .map(|(i, plan)| {
+            let name = format!("metric at {}", money(plan.investment));
+            unpaired(name, plan.investment, 4 + i)
+        })
+        .collect();
+    let (downtime_by_location, downtime_by_part) =
+        breakdown::downtime(trees, &out_of_sample, [0, 1, 2, 3]);
     let mut paired = Vec::new();
     for (p, name) in [(2, "metric"), (1, "averages")] {
         paired.extend(paired_differences(
@@ -201,6 +258,10 @@ pub fn compare(
         evaluation_seed: seed,
         metric: metric.clone(),
         averages: averages.clone(),
+        in_force: in_force_row,
+        metric_frontier,
+        downtime_by_location,
+        downtime_by_part,
     })
 }
 

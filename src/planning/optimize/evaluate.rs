@@ -1,5 +1,6 @@
 //! Scoring plans with the exact per-part simulator: every plan on the same simulated years
-//! (common random numbers), network-wide downtime cost per year.
+//! (common random numbers), network-wide downtime cost per year, and where it arose (per
+//! part and per node of its tree).
 
 use super::{OptimizeError, check_cancel};
 use crate::domain::DomainError;
@@ -14,7 +15,13 @@ pub struct Scores {
     pub years: Vec<Vec<f64>>,
     /// Plan `p`'s failures, shelf fills and emergencies over all years and parts.
     pub totals: Vec<TreeTotals>,
+    /// `node_costs[p][t][n]`: plan `p`'s downtime cost over all years from failures at node
+    /// `n` of tree `t` (where the machine waited, not where the unit came from).
+    pub node_costs: Vec<Vec<Vec<f64>>>,
 }
+
+/// One plan's scores on one part: yearly costs, totals and cost by node.
+type PartScore = (Vec<f64>, TreeTotals, Vec<f64>);
 
 /// Downtime cost of every plan in each of `years` simulated years on `seed` (see
 /// [`Scores`]). A plan is a stock vector per tree. Parts run
@@ -47,7 +54,7 @@ pub fn score(
     }
     let done = AtomicUsize::new(0);
     let total = trees.len().max(1);
-    let per_part: Vec<Vec<(Vec<f64>, TreeTotals)>> = trees
+    let per_part: Vec<Vec<PartScore>> = trees
         .par_iter()
         .enumerate()
         .map(|(t, tree)| {
@@ -60,7 +67,7 @@ pub fn score(
                 .map(|plan| {
                     let mut costs = vec![0.0; years as usize];
                     let totals = simulator.costs(&plan[t], &mut costs, &mut scratch);
-                    (costs, totals)
+                    (costs, totals, scratch.node_costs().to_vec())
                 })
                 .collect();
             let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
@@ -71,9 +78,11 @@ pub fn score(
     let mut out = Scores {
         years: vec![vec![0.0; years as usize]; plans.len()],
         totals: vec![TreeTotals::default(); plans.len()],
+        node_costs: vec![Vec::with_capacity(trees.len()); plans.len()],
     };
     for part in per_part {
-        for (p, (costs, totals)) in part.into_iter().enumerate() {
+        for (p, (costs, totals, nodes)) in part.into_iter().enumerate() {
+            out.node_costs[p].push(nodes);
             out.years[p]
                 .iter_mut()
                 .zip(costs)
@@ -122,6 +131,33 @@ mod tests {
             matches!(result, Err(OptimizeError::Cancelled)),
             "{result:?}"
         );
+    }
+
+    #[test]
+    fn downtime_by_node_adds_up_to_the_yearly_costs() {
+        let trees = trees();
+        let thin: Vec<Vec<u32>> = trees.iter().map(|t| vec![0; t.nodes.len()]).collect();
+        let thick: Vec<Vec<u32>> = trees.iter().map(|t| vec![2; t.nodes.len()]).collect();
+        let never = AtomicBool::new(false);
+        let scores = score(&trees, &[&thin, &thick], WINDOW, 4, 20, &|_| {}, &never).unwrap();
+        for p in 0..2 {
+            assert_eq!(scores.node_costs[p].len(), trees.len());
+            let by_node: f64 = scores.node_costs[p].iter().flatten().sum();
+            let by_year: f64 = scores.years[p].iter().sum();
+            assert!(by_year > 0.0, "plan {p} has downtime");
+            assert!(
+                (by_node - by_year).abs() <= 1e-9 * by_year,
+                "plan {p}: {by_node} by node, {by_year} by year"
+            );
+            // Downtime arises only where machines fail: nodes with demand.
+            for (t, nodes) in scores.node_costs[p].iter().enumerate() {
+                for (n, cost) in nodes.iter().enumerate() {
+                    if trees[t].nodes[n].demand_per_day == 0.0 {
+                        assert_eq!(*cost, 0.0);
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -81,16 +81,12 @@ pub fn result(parts: Parts<'_>) -> OptimizeResult {
         })
         .collect();
     let evaluation = &solved.plan.evaluation;
-    let (rows, paired, interval_method, evaluation_seed) = match comparison {
-        Some(c) => (c.rows, c.paired, c.interval_method, Some(c.evaluation_seed)),
-        None => (Vec::new(), Vec::new(), String::new(), None),
-    };
-    OptimizeResult {
+    let mut result = OptimizeResult {
         part_ids,
         part_locations: levels.len(),
         scenarios: years as usize,
         training_seed: request.settings.seed,
-        evaluation_seed,
+        evaluation_seed: None,
         status: solved.plan.status,
         method: Method::Decomposed,
         backend: None,
@@ -103,16 +99,31 @@ pub fn result(parts: Parts<'_>) -> OptimizeResult {
         investment_usd: evaluation.investment,
         unspent_usd: solved.unspent_usd,
         unspent_reason: solved.unspent_reason.clone(),
-        comparison: rows,
-        paired,
-        interval_method,
+        comparison: Vec::new(),
+        paired: Vec::new(),
+        interval_method: String::new(),
         recommendations,
         levels,
         warm_up,
         training: Some(trained.stats.clone()),
         changes,
         change_summary,
+        in_force: None,
+        metric_frontier: Vec::new(),
+        downtime_by_location: Vec::new(),
+        downtime_by_part: Vec::new(),
+    };
+    if let Some(c) = comparison {
+        result.evaluation_seed = Some(c.evaluation_seed);
+        result.comparison = c.rows;
+        result.paired = c.paired;
+        result.interval_method = c.interval_method;
+        result.in_force = Some(c.in_force);
+        result.metric_frontier = c.metric_frontier;
+        result.downtime_by_location = c.downtime_by_location;
+        result.downtime_by_part = c.downtime_by_part;
     }
+    result
 }
 
 /// Every level any plan holds, most money first, at most [`MAX_RECOMMENDATION_ROWS`]. Each

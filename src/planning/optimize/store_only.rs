@@ -185,6 +185,10 @@ pub(super) fn run(
         training: None,
         changes: Vec::new(),
         change_summary: String::new(),
+        in_force: None,
+        metric_frontier: Vec::new(),
+        downtime_by_location: Vec::new(),
+        downtime_by_part: Vec::new(),
     })
 }
 
