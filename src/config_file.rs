@@ -56,6 +56,8 @@ pub struct ConfigFile {
     pub listen: Option<SocketAddr>,
     /// Directory of the sled database (`--data-dir`).
     pub data_dir: Option<PathBuf>,
+    /// PostgreSQL URL of the ledger (`--store`), instead of `data_dir`.
+    pub store: Option<String>,
     /// Prometheus metrics address (`--metrics-listen`).
     pub metrics_listen: Option<SocketAddr>,
     /// `[tls]`.
@@ -444,6 +446,12 @@ impl ConfigFile {
         resolve(&mut config.tls.client_ca);
         resolve(&mut config.jwt.public_key);
         resolve(&mut config.jwt.jwks);
+        if config.data_dir.is_some() && config.store.is_some() {
+            return Err(ConfigError::Conflict {
+                path: path.to_path_buf(),
+                message: "data_dir and store: give one of them (store is a PostgreSQL URL)".into(),
+            });
+        }
         if config.jwt.public_key.is_some() && config.jwt.jwks.is_some() {
             return Err(ConfigError::Conflict {
                 path: path.to_path_buf(),

@@ -5,10 +5,10 @@ use spares::api::server::{Security, serve_with};
 use spares::api::tls::ServerTls;
 use spares::auth::bearer::JwtAuthenticator;
 use spares::cli::{
-    Cli, Command, DEFAULT_LISTEN, KeysCommand, MovementsCommand, PoliciesCommand, ServeTlsArgs,
-    client, load, local,
+    Cli, Command, DEFAULT_LISTEN, DbCommand, KeysCommand, MovementsCommand, PoliciesCommand,
+    ServeTlsArgs, client, load, local,
 };
-use spares::config::Limits;
+use spares::config::{Limits, StoreLocation};
 use spares::config_file::ConfigFile;
 use spares::demo::DemoConfig;
 use std::process::ExitCode;
@@ -221,6 +221,7 @@ async fn run(cli: Cli) -> Result<String, String> {
             config,
             listen,
             data_dir,
+            store,
             metrics_listen,
             insecure_dev,
             rate_limit,
@@ -252,15 +253,26 @@ async fn run(cli: Cli) -> Result<String, String> {
                     .parse()
                     .map_err(|e| format!("{DEFAULT_LISTEN}: {e}"))?,
             };
-            let data_dir = data_dir
-                .or(file.data_dir)
-                .unwrap_or_else(|| "spares-data".into());
+            // --store, then --data-dir, then the file's store or data_dir.
+            let location = match (store, data_dir) {
+                (Some(url), _) => StoreLocation::Postgres(url),
+                (None, Some(dir)) => StoreLocation::Sled(dir),
+                (None, None) => match file.store {
+                    Some(url) => StoreLocation::Postgres(url),
+                    None => {
+                        StoreLocation::Sled(file.data_dir.unwrap_or_else(|| "spares-data".into()))
+                    }
+                },
+            };
             let metrics_listen = metrics_listen.or(file.metrics_listen);
             let tls = tls.over(&file.tls);
             let reload_seconds = tls.tls_reload_seconds.unwrap_or(60);
             let jwt = jwt.settings(&file.jwt)?;
             let tls = server_tls(&tls)?;
-            let spares = local::open_with(&data_dir, limits)?;
+            let spares =
+                tokio::task::spawn_blocking(move || local::open_location(&location, limits))
+                    .await
+                    .map_err(|e| e.to_string())??;
             let mut authenticators: Vec<Arc<dyn spares::auth::Authenticator>> = Vec::new();
             if let Some(settings) = jwt {
                 authenticators.push(jwt_authenticator(settings, &spares, reload_seconds)?);
@@ -277,6 +289,21 @@ async fn run(cli: Cli) -> Result<String, String> {
             Ok(String::new())
         }
         Command::Keys { command } => keys(command, &caller).await,
+        Command::Db {
+            command: DbCommand::Upgrade { store },
+        } => {
+            let shown = spares::config::without_password(&store);
+            let (before, after) =
+                tokio::task::spawn_blocking(move || spares::store::pg::upgrade(&store))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| format!("{shown}: {e}"))?;
+            Ok(if before == after {
+                format!("{shown}: the schema is at version {after}; nothing to do\n")
+            } else {
+                format!("{shown}: upgraded the schema from version {before} to {after}\n")
+            })
+        }
         Command::Demo {
             seed,
             parts,
@@ -728,10 +755,16 @@ async fn keys(command: KeysCommand, caller: &client::Target) -> Result<String, S
             locations,
             name,
             data_dir,
+            store,
             server,
         } => {
             let role = role.parse().map_err(|e| format!("--role: {e}"))?;
-            let place = place(data_dir.as_deref(), server.as_deref(), caller)?;
+            let place = place(
+                data_dir.as_deref(),
+                store.as_deref(),
+                server.as_deref(),
+                caller,
+            )?;
             let new = spares::service::keys::NewApiKey {
                 role,
                 stores,
@@ -744,15 +777,33 @@ async fn keys(command: KeysCommand, caller: &client::Target) -> Result<String, S
         KeysCommand::List {
             all,
             data_dir,
+            store,
             server,
-        } => list(place(data_dir.as_deref(), server.as_deref(), caller)?, all).await,
+        } => {
+            list(
+                place(
+                    data_dir.as_deref(),
+                    store.as_deref(),
+                    server.as_deref(),
+                    caller,
+                )?,
+                all,
+            )
+            .await
+        }
         KeysCommand::Revoke {
             key_id,
             data_dir,
+            store,
             server,
         } => {
             revoke(
-                place(data_dir.as_deref(), server.as_deref(), caller)?,
+                place(
+                    data_dir.as_deref(),
+                    store.as_deref(),
+                    server.as_deref(),
+                    caller,
+                )?,
                 &key_id,
             )
             .await

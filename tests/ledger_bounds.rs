@@ -1,6 +1,7 @@
 //! The quantity bound and checked arithmetic of the ledger, driven with extreme
 //! values: random movements, counts and reservations whose quantities cluster at
-//! 0, 1, `MAX_QUANTITY` and `i64::MAX`, against `SledStore`. Every write is
+//! 0, 1, `MAX_QUANTITY` and `i64::MAX`, against each store backend (sled,
+//! and PostgreSQL with 6 cases unless `SPARES_TEST_POSTGRES_FULL=1`). Every write is
 //! either refused with a typed error (never a panic) or leaves every account
 //! within `MAX_QUANTITY`; the audit is clean after every step and the store
 //! reopens (the audit on open accepts everything that was acknowledged).
@@ -10,13 +11,14 @@
 //! balance, and the ledger then refused to open.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 mod ledger_support;
 
-use ledger_support::{assert_audit_clean, at, movement, reserve_command};
+use ledger_support::{Backend, Place, assert_audit_clean, at, movement, reserve_command};
 use proptest::prelude::*;
 use spares::domain::DomainError;
 use spares::domain::ledger::{MAX_QUANTITY, MovementKind};
-use spares::store::{SledStore, Store, StoreError};
+use spares::store::{Store, StoreError};
 
 const MAX: i64 = MAX_QUANTITY as i64;
 
@@ -27,10 +29,11 @@ fn out_of_range_field(error: &StoreError) -> Option<&str> {
     }
 }
 
-#[test]
-fn overflowing_receipts_are_refused_naming_the_field_and_the_ledger_reopens() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
+on_both_backends!(overflowing_receipts_are_refused_naming_the_field_and_the_ledger_reopens);
+
+fn overflowing_receipts_are_refused_naming_the_field_and_the_ledger_reopens(backend: Backend) {
+    let place = Place::new(backend);
+    let store = place.open();
     // The reproduction: i64::MAX at one store is now past the bound.
     let err = store
         .record_movements(
@@ -87,9 +90,9 @@ fn overflowing_receipts_are_refused_naming_the_field_and_the_ledger_reopens() {
         Some("movements[0].quantity"),
         "{err}"
     );
-    assert_audit_clean(&store);
+    assert_audit_clean(&*store);
     drop(store);
-    let store = SledStore::open(dir.path()).unwrap();
+    let store = place.open();
     assert_eq!(store.balance("P", "S1").unwrap().available, MAX_QUANTITY);
     assert_eq!(store.balance("Q", "S2").unwrap().available, 0);
 }
@@ -148,7 +151,7 @@ fn step() -> impl Strategy<Value = Step> {
 }
 
 /// Every account of every part within the bound, and the audit clean.
-fn check_bounded(store: &SledStore) {
+fn check_bounded(store: &dyn Store) {
     assert_audit_clean(store);
     for balance in store.balances(None, None).unwrap() {
         assert!(balance.available <= MAX_QUANTITY, "{balance:?}");
@@ -156,9 +159,9 @@ fn check_bounded(store: &SledStore) {
     }
 }
 
-fn run(steps: &[Step]) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = SledStore::open(dir.path()).unwrap();
+fn run(backend: Backend, steps: &[Step]) {
+    let place = Place::new(backend);
+    let mut store = place.open();
     let parts = ["P0", "P1"];
     let locations = ["L0", "L1"];
     for (i, step) in steps.iter().enumerate() {
@@ -200,7 +203,7 @@ fn run(steps: &[Step]) {
                 .map(|_| ()),
             Step::Reopen => {
                 drop(store);
-                store = SledStore::open(dir.path()).unwrap();
+                store = place.open();
                 Ok(())
             }
         };
@@ -211,20 +214,33 @@ fn run(steps: &[Step]) {
                 "step {i} {step:?}: {error}"
             );
         }
-        check_bounded(&store);
+        check_bounded(&*store);
     }
     drop(store);
-    let store = SledStore::open(dir.path()).unwrap();
-    check_bounded(&store);
+    let store = place.open();
+    check_bounded(&*store);
+}
+
+fn steps() -> impl Strategy<Value = Vec<Step>> {
+    proptest::collection::vec(step(), 1..24)
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: Backend::Sled.scaled(24, 24), ..ProptestConfig::default() })]
 
     #[test]
-    fn extreme_quantities_never_break_the_bound_or_the_audit(
-        steps in proptest::collection::vec(step(), 1..24)
-    ) {
-        run(&steps);
+    fn sled_extreme_quantities_never_break_the_bound_or_the_audit(steps in steps()) {
+        run(Backend::Sled, &steps);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: Backend::Postgres.scaled(24, 6), ..ProptestConfig::default() })]
+
+    #[test]
+    fn postgres_extreme_quantities_never_break_the_bound_or_the_audit(steps in steps()) {
+        if Backend::Postgres.available() {
+            run(Backend::Postgres, &steps);
+        }
     }
 }

@@ -4,22 +4,30 @@
 //! and checks that every acknowledged write is there (its idempotency key
 //! replays with the original result) and that the ledger audits clean.
 //!
+//! It runs on each store backend: for PostgreSQL the child's connection dies
+//! with it, mid-transaction or not, and the server rolls back what was not
+//! committed.
+//!
 //! Environment: `SPARES_CRASH_SEED` replays a run, `SPARES_CRASH_CYCLES` sets the
-//! number of kill/reopen cycles (default 20).
+//! number of kill/reopen cycles (default 20; 8 for PostgreSQL unless
+//! `SPARES_TEST_POSTGRES_FULL=1`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 mod ledger_support;
 
-use ledger_support::{assert_audit_clean, at, movement, reserve_command};
+use ledger_support::{
+    Backend, Place, assert_audit_clean, at, movement, open_locator, reserve_command,
+};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use spares::domain::ledger::{MovementCommand, MovementKind, ReserveCommand};
-use spares::store::{SledStore, Store};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const WRITER_DIR: &str = "SPARES_CRASH_WRITER";
+const WRITER_BACKEND: &str = "SPARES_CRASH_WRITER_BACKEND";
 const WRITER_SEED: &str = "SPARES_CRASH_WRITER_SEED";
 const WRITER_CYCLE: &str = "SPARES_CRASH_WRITER_CYCLE";
 
@@ -32,7 +40,11 @@ fn crash_writer_child() {
     let seed: u64 = std::env::var(WRITER_SEED).unwrap().parse().unwrap();
     let cycle: u64 = std::env::var(WRITER_CYCLE).unwrap().parse().unwrap();
     let mut rng = StdRng::seed_from_u64(seed);
-    let store = SledStore::open(&dir).unwrap();
+    let backend = match std::env::var(WRITER_BACKEND).as_deref() {
+        Ok("postgres") => Backend::Postgres,
+        _ => Backend::Sled,
+    };
+    let store = open_locator(backend, &dir).unwrap();
     let mut out = std::io::stdout().lock();
     for call in 0.. {
         if rng.random_bool(0.2) {
@@ -105,7 +117,11 @@ fn parse(line: &str) -> Option<Ack> {
 }
 
 /// Runs one writer and kills it; returns the acknowledged writes.
-fn run_and_kill(dir: &std::path::Path, cycle: u64, rng: &mut StdRng) -> Vec<Ack> {
+fn run_and_kill(place: &Place, cycle: u64, rng: &mut StdRng) -> Vec<Ack> {
+    let backend = match place.backend {
+        Backend::Sled => "sled",
+        Backend::Postgres => "postgres",
+    };
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -113,7 +129,8 @@ fn run_and_kill(dir: &std::path::Path, cycle: u64, rng: &mut StdRng) -> Vec<Ack>
             "--nocapture",
             "--test-threads=1",
         ])
-        .env(WRITER_DIR, dir)
+        .env(WRITER_DIR, place.locator())
+        .env(WRITER_BACKEND, backend)
         .env(WRITER_SEED, rng.random::<u64>().to_string())
         .env(WRITER_CYCLE, cycle.to_string())
         .stdout(Stdio::piped())
@@ -141,8 +158,9 @@ fn run_and_kill(dir: &std::path::Path, cycle: u64, rng: &mut StdRng) -> Vec<Ack>
     acks
 }
 
-#[test]
-fn acknowledged_writes_survive_sigkill() {
+on_both_backends!(acknowledged_writes_survive_sigkill);
+
+fn acknowledged_writes_survive_sigkill(backend: Backend) {
     let seed = std::env::var("SPARES_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -155,16 +173,17 @@ fn acknowledged_writes_survive_sigkill() {
     let cycles: u64 = std::env::var("SPARES_CRASH_CYCLES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
-    println!("crash test seed {seed} (replay with SPARES_CRASH_SEED={seed})");
+        .unwrap_or(u64::from(backend.scaled(20, 8)));
+    println!("{backend:?} crash test seed {seed} (replay with SPARES_CRASH_SEED={seed})");
     let mut rng = StdRng::seed_from_u64(seed);
-    let dir = tempfile::tempdir().unwrap();
+    let place = Place::new(backend);
     let mut total = 0;
     for cycle in 0..cycles {
-        let acks = run_and_kill(dir.path(), cycle, &mut rng);
-        let store = SledStore::open(dir.path())
+        let acks = run_and_kill(&place, cycle, &mut rng);
+        let store = place
+            .try_open()
             .unwrap_or_else(|e| panic!("seed {seed} cycle {cycle}: reopen: {e}"));
-        let movements = assert_audit_clean(&store);
+        let movements = assert_audit_clean(&*store);
         for ack in &acks {
             match ack {
                 Ack::Movement(sequence, command) => {
@@ -200,7 +219,7 @@ fn acknowledged_writes_survive_sigkill() {
             }
         }
         assert_eq!(
-            assert_audit_clean(&store),
+            assert_audit_clean(&*store),
             movements,
             "seed {seed} cycle {cycle}: replays wrote"
         );

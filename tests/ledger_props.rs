@@ -1,13 +1,15 @@
 //! Property test: random sequences of ledger requests (receipts, issues,
 //! transfers, adjustments, scrap, reserve, post, void, expiry, duplicate and
-//! conflicting keys, reopen) against `SledStore` and an in-memory model. After
+//! conflicting keys, reopen) against each store backend (sled and
+//! PostgreSQL, see `ledger_support::backend`) and an in-memory model. After
 //! every step the store's replies, balances and reservation states must equal
-//! the model's, and the audit must be clean.
+//! the model's, and the audit must be clean. PostgreSQL runs 8 cases unless
+//! `SPARES_TEST_POSTGRES_FULL=1`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod ledger_support;
 
-use ledger_support::{Harness, MoveSpec, Op, ReserveSpec};
+use ledger_support::{Backend, Harness, MoveSpec, Op, ReserveSpec};
 use proptest::prelude::*;
 
 fn move_spec() -> impl Strategy<Value = MoveSpec> + Clone {
@@ -60,15 +62,34 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+fn ops() -> impl Strategy<Value = Vec<Op>> {
+    proptest::collection::vec(op(), 1..80)
+}
+
+fn store_matches_the_model(backend: Backend, ops: &[Op]) {
+    let mut harness = Harness::new(backend);
+    harness.seed_stock(6);
+    for (step, op) in ops.iter().enumerate() {
+        harness.step(step, op);
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(Backend::Sled.scaled(64, 64)))]
 
     #[test]
-    fn store_matches_the_model(ops in proptest::collection::vec(op(), 1..80)) {
-        let mut harness = Harness::new();
-        harness.seed_stock(6);
-        for (step, op) in ops.iter().enumerate() {
-            harness.step(step, op);
+    fn sled_store_matches_the_model(ops in ops()) {
+        store_matches_the_model(Backend::Sled, &ops);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(Backend::Postgres.scaled(64, 8)))]
+
+    #[test]
+    fn postgres_store_matches_the_model(ops in ops()) {
+        if Backend::Postgres.available() {
+            store_matches_the_model(Backend::Postgres, &ops);
         }
     }
 }

@@ -4,12 +4,15 @@
 //! auditor (the in-memory model) checks every reply, and the balances,
 //! reservation states and the ledger audit after every step.
 //!
-//! Replay a run with `SPARES_SIM_SEED=<seed>`; `SPARES_SIM_STEPS` sets its length.
+//! It runs on each store backend (sled, and PostgreSQL with 300 steps
+//! unless `SPARES_TEST_POSTGRES_FULL=1`). Replay a run with
+//! `SPARES_SIM_SEED=<seed>`; `SPARES_SIM_STEPS` sets its length.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 mod ledger_support;
 
-use ledger_support::{Harness, MoveSpec, Op, ReserveSpec};
+use ledger_support::{Backend, Harness, MoveSpec, Op, ReserveSpec};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
@@ -80,8 +83,9 @@ fn op(rng: &mut StdRng) -> Op {
     }
 }
 
-#[test]
-fn seeded_simulation_with_faults_keeps_every_invariant() {
+on_both_backends!(seeded_simulation_with_faults_keeps_every_invariant);
+
+fn seeded_simulation_with_faults_keeps_every_invariant(backend: Backend) {
     let seed: u64 = std::env::var("SPARES_SIM_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -94,10 +98,10 @@ fn seeded_simulation_with_faults_keeps_every_invariant() {
     let steps: usize = std::env::var("SPARES_SIM_STEPS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(1500);
-    println!("simulation seed {seed} (replay with SPARES_SIM_SEED={seed})");
+        .unwrap_or(backend.scaled(1500, 300) as usize);
+    println!("{backend:?} simulation seed {seed} (replay with SPARES_SIM_SEED={seed})");
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut harness = Harness::new();
+    let mut harness = Harness::new(backend);
     harness.seed_stock(8);
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();
     for step in 0..steps {

@@ -1,26 +1,42 @@
 //! Store-level tests of the ledger: idempotency, validation, reservations,
-//! concurrent reservations, reopen, corruption detection and master data.
+//! concurrent reservations, reopen, corruption detection and master data,
+//! each on both store backends (sled and PostgreSQL).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 mod ledger_support;
 
-use ledger_support::{assert_audit_clean, at, movement, receive, reserve_command, ship};
+use ledger_support::{
+    Backend, Place, assert_audit_clean, at, movement, receive, reserve_command, ship,
+};
 use spares::domain::DomainError;
 use spares::domain::ledger::{
     MovementKind, PostCommand, Priority, ReservationState, ReserveCommand, VoidCommand,
 };
 use spares::domain::network::{Policy, PolicyKind};
-use spares::store::{NetworkRecord, SledStore, Store, StoreError};
+use spares::store::{NetworkRecord, Store, StoreError};
 use std::sync::{Arc, Barrier};
 
-fn open() -> (tempfile::TempDir, SledStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
-    (dir, store)
+on_both_backends!(
+    same_key_and_payload_returns_the_original_outcome_and_applies_once,
+    a_retried_batch_replays_stored_keys_even_when_they_could_not_run_again,
+    same_key_with_a_different_payload_is_a_conflict_naming_the_field,
+    invalid_movements_name_the_field_and_not_enough_stock_says_how_much,
+    transfers_move_through_in_transit_owned_by_the_destination,
+    reservations_respect_protection_expire_once_and_post_in_transit,
+    thirty_two_threads_racing_for_ten_units_get_exactly_ten,
+    open_refuses_a_ledger_whose_balances_disagree_with_the_log,
+    master_data_and_records_round_trip_through_reopen
+);
+
+fn open(backend: Backend) -> (Place, Box<dyn Store>) {
+    let place = Place::new(backend);
+    let store = place.open();
+    (place, store)
 }
 
-fn receipt(store: &SledStore, key: &str, part: &str, location: &str, quantity: i64) {
+fn receipt(store: &dyn Store, key: &str, part: &str, location: &str, quantity: i64) {
     store
         .record_movements(
             &spares::domain::ledger::Actor::local("test"),
@@ -36,9 +52,8 @@ fn receipt(store: &SledStore, key: &str, part: &str, location: &str, quantity: i
         .unwrap();
 }
 
-#[test]
-fn same_key_and_payload_returns_the_original_outcome_and_applies_once() {
-    let (_dir, store) = open();
+fn same_key_and_payload_returns_the_original_outcome_and_applies_once(backend: Backend) {
+    let (_place, store) = open(backend);
     let command = movement("k1", MovementKind::Receipt, "P", "L", 5);
     let first = store
         .record_movements(
@@ -70,13 +85,12 @@ fn same_key_and_payload_returns_the_original_outcome_and_applies_once() {
     assert_eq!((outcomes[0].replayed, outcomes[1].replayed), (false, true));
     assert_eq!(outcomes[0].sequence, outcomes[1].sequence);
     assert_eq!(store.balance("P", "L").unwrap().available, 6);
-    assert_eq!(assert_audit_clean(&store), 2);
+    assert_eq!(assert_audit_clean(&*store), 2);
 }
 
-#[test]
-fn a_retried_batch_replays_stored_keys_even_when_they_could_not_run_again() {
-    let (_dir, store) = open();
-    receipt(&store, "r1", "P", "L", 5);
+fn a_retried_batch_replays_stored_keys_even_when_they_could_not_run_again(backend: Backend) {
+    let (_place, store) = open(backend);
+    receipt(&*store, "r1", "P", "L", 5);
     let issue = movement("i1", MovementKind::Issue, "P", "L", 5);
     let first = store
         .record_movements(
@@ -101,13 +115,12 @@ fn a_retried_batch_replays_stored_keys_even_when_they_could_not_run_again() {
     assert_eq!(outcomes[1].recorded_at, at(1));
     assert_eq!(outcomes[2].sequence, outcomes[0].sequence);
     assert_eq!(store.balance("P", "L").unwrap().available, 2);
-    assert_eq!(assert_audit_clean(&store), 3);
+    assert_eq!(assert_audit_clean(&*store), 3);
 }
 
-#[test]
-fn same_key_with_a_different_payload_is_a_conflict_naming_the_field() {
-    let (_dir, store) = open();
-    receipt(&store, "k1", "P", "L", 5);
+fn same_key_with_a_different_payload_is_a_conflict_naming_the_field(backend: Backend) {
+    let (_place, store) = open(backend);
+    receipt(&*store, "k1", "P", "L", 5);
     let changed = movement("k1", MovementKind::Receipt, "P", "L", 6);
     let err = store
         .record_movements(
@@ -206,13 +219,12 @@ fn same_key_with_a_different_payload_is_a_conflict_naming_the_field() {
         .unwrap();
     let balance = store.balance("P", "L").unwrap();
     assert_eq!((balance.available, balance.reserved), (2, 1));
-    assert_audit_clean(&store);
+    assert_audit_clean(&*store);
 }
 
-#[test]
-fn invalid_movements_name_the_field_and_not_enough_stock_says_how_much() {
-    let (_dir, store) = open();
-    receipt(&store, "k0", "P", "L", 3);
+fn invalid_movements_name_the_field_and_not_enough_stock_says_how_much(backend: Backend) {
+    let (_place, store) = open(backend);
+    receipt(&*store, "k0", "P", "L", 3);
     let cases = [
         (
             movement("a", MovementKind::Issue, "P", "L", 0),
@@ -299,13 +311,12 @@ fn invalid_movements_name_the_field_and_not_enough_stock_says_how_much() {
         "{err:?}"
     );
     assert_eq!(store.balance("P", "L").unwrap().available, 2);
-    assert_audit_clean(&store);
+    assert_audit_clean(&*store);
 }
 
-#[test]
-fn transfers_move_through_in_transit_owned_by_the_destination() {
-    let (dir, store) = open();
-    receipt(&store, "k0", "P", "A", 5);
+fn transfers_move_through_in_transit_owned_by_the_destination(backend: Backend) {
+    let (place, store) = open(backend);
+    receipt(&*store, "k0", "P", "A", 5);
     let shipped = store
         .record_movements(
             &spares::domain::ledger::Actor::local("test"),
@@ -348,19 +359,18 @@ fn transfers_move_through_in_transit_owned_by_the_destination() {
         )
         .unwrap();
     drop(store);
-    let store = SledStore::open(dir.path()).unwrap();
+    let store = place.open();
     let at_b = store.balance("P", "B").unwrap();
     assert_eq!((at_b.available, at_b.in_transit()), (2, 1));
     assert_eq!(store.balance("P", "A").unwrap().on_hand(), 2);
     assert_eq!(store.balances(Some("P"), None).unwrap().len(), 2);
     assert_eq!(store.balances(None, Some("B")).unwrap().len(), 1);
-    assert_audit_clean(&store);
+    assert_audit_clean(&*store);
 }
 
-#[test]
-fn reservations_respect_protection_expire_once_and_post_in_transit() {
-    let (_dir, store) = open();
-    receipt(&store, "k0", "P", "L", 4);
+fn reservations_respect_protection_expire_once_and_post_in_transit(backend: Backend) {
+    let (_place, store) = open(backend);
+    receipt(&*store, "k0", "P", "L", 4);
     let routine = ReserveCommand {
         protected_quantity: 2,
         ..reserve_command("r1", "P", "L", 3)
@@ -449,16 +459,15 @@ fn reservations_respect_protection_expire_once_and_post_in_transit() {
         posted.shipment_id.unwrap()
     );
     assert_eq!(store.balance("P", "L").unwrap().on_hand(), 2);
-    assert_audit_clean(&store);
+    assert_audit_clean(&*store);
 }
 
-#[test]
-fn thirty_two_threads_racing_for_ten_units_get_exactly_ten() {
-    let (_dir, store) = open();
-    let store = Arc::new(store);
+fn thirty_two_threads_racing_for_ten_units_get_exactly_ten(backend: Backend) {
+    let (_place, store) = open(backend);
+    let store: Arc<dyn Store> = Arc::from(store);
     for round in 0..50 {
         let location = format!("L{round}");
-        receipt(&store, &format!("seed-{round}"), "P", &location, 10);
+        receipt(&*store, &format!("seed-{round}"), "P", &location, 10);
         let barrier = Arc::new(Barrier::new(32));
         let handles: Vec<_> = (0..32)
             .map(|thread| {
@@ -493,35 +502,49 @@ fn thirty_two_threads_racing_for_ten_units_get_exactly_ten() {
         let balance = store.balance("P", &location).unwrap();
         assert_eq!((balance.available, balance.reserved), (0, 10));
     }
-    assert_audit_clean(&store);
+    assert_audit_clean(&*store);
 }
 
-#[test]
-fn open_refuses_a_ledger_whose_balances_disagree_with_the_log() {
-    let dir = tempfile::tempdir().unwrap();
+fn open_refuses_a_ledger_whose_balances_disagree_with_the_log(backend: Backend) {
+    let place = Place::new(backend);
     {
-        let store = SledStore::open(dir.path()).unwrap();
-        receipt(&store, "k0", "P", "L", 5);
+        let store = place.open();
+        receipt(&*store, "k0", "P", "L", 5);
     }
-    std::thread::sleep(std::time::Duration::from_millis(100));
-    {
-        let db = sled::open(dir.path()).unwrap();
-        let balances = db.open_tree("ledger/balances").unwrap();
-        let (key, _) = balances.iter().next().unwrap().unwrap();
-        balances.insert(key, &7i64.to_be_bytes()[..]).unwrap();
-        db.flush().unwrap();
+    match backend {
+        Backend::Sled => {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let db = sled::open(place.dir()).unwrap();
+            let balances = db.open_tree("ledger/balances").unwrap();
+            let (key, _) = balances.iter().next().unwrap().unwrap();
+            balances.insert(key, &7i64.to_be_bytes()[..]).unwrap();
+            db.flush().unwrap();
+            drop(db);
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Backend::Postgres => {
+            let changed = place
+                .sql()
+                .execute(
+                    "UPDATE balances SET balance = 7 WHERE account = \
+                     (SELECT account FROM balances WHERE internal LIMIT 1)",
+                    &[],
+                )
+                .unwrap();
+            assert_eq!(changed, 1);
+        }
     }
-    std::thread::sleep(std::time::Duration::from_millis(100));
-    let err = SledStore::open(dir.path()).unwrap_err();
+    let Err(err) = place.try_open() else {
+        panic!("opened a damaged ledger")
+    };
     assert!(
         matches!(&err, StoreError::Corruption(m) if m.contains("persisted balance")),
         "{err:?}"
     );
 }
 
-#[test]
-fn master_data_and_records_round_trip_through_reopen() {
-    let dir = tempfile::tempdir().unwrap();
+fn master_data_and_records_round_trip_through_reopen(backend: Backend) {
+    let place = Place::new(backend);
     let policy = Policy {
         part_id: "P".into(),
         location_id: "L".into(),
@@ -533,14 +556,14 @@ fn master_data_and_records_round_trip_through_reopen() {
         source: "test".into(),
     };
     {
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = place.open();
         store
             .save_network_records(&[NetworkRecord::Policy(policy.clone())])
             .unwrap();
         store.put_record("jobs", "j2", b"two").unwrap();
         store.put_record("jobs", "j1", b"one").unwrap();
     }
-    let store = SledStore::open(dir.path()).unwrap();
+    let store = place.open();
     let network = store.load_network().unwrap();
     assert_eq!(
         network.policies.get(&("P".to_string(), "L".to_string())),

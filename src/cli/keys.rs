@@ -1,5 +1,6 @@
 //! `spares keys create|list|revoke`: API keys, offline on a data directory
-//! no server is using (how the first administrator key is made) or over
+//! no server is using or on a PostgreSQL store (how the first administrator
+//! key is made) or over
 //! gRPC through a running server with an administrator key.
 
 use super::client::{ClientError, Target, connect};
@@ -15,6 +16,8 @@ use std::path::Path;
 pub enum KeysPlace<'a> {
     /// Offline, on this data directory.
     DataDir(&'a Path),
+    /// Directly on this PostgreSQL store (servers may be running on it).
+    Database(&'a str),
     /// Through this running server.
     Server(Target),
 }
@@ -26,17 +29,19 @@ pub enum KeysPlace<'a> {
 /// A usage message unless exactly one of them is given.
 pub fn place<'a>(
     data_dir: Option<&'a Path>,
+    store: Option<&'a str>,
     server: Option<&str>,
     caller: &Target,
 ) -> Result<KeysPlace<'a>, String> {
-    match (data_dir, server) {
-        (Some(dir), None) => Ok(KeysPlace::DataDir(dir)),
-        (None, Some(url)) => Ok(KeysPlace::Server(Target {
+    match (data_dir, store, server) {
+        (Some(dir), None, None) => Ok(KeysPlace::DataDir(dir)),
+        (None, Some(url), None) => Ok(KeysPlace::Database(url)),
+        (None, None, Some(url)) => Ok(KeysPlace::Server(Target {
             url: url.to_string(),
             ..caller.clone()
         })),
         _ => Err(
-            "give --data-dir DIR (offline; no server may be using it) or --server URL (with an admin --api-key or --bearer-token)"
+            "give --data-dir DIR (offline; no server may be using it), --store URL (a PostgreSQL store) or --server URL (with an admin --api-key or --bearer-token)"
                 .into(),
         ),
     }
@@ -46,22 +51,40 @@ fn status(error: ClientError) -> String {
     error.to_string()
 }
 
+/// Runs `f` on the application opened offline at `place` (a data
+/// directory or a PostgreSQL store), off the async runtime.
+async fn offline<T: Send + 'static>(
+    place: &KeysPlace<'_>,
+    f: impl FnOnce(&crate::service::Spares) -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    let location = match place {
+        KeysPlace::DataDir(dir) => crate::config::StoreLocation::Sled(dir.to_path_buf()),
+        KeysPlace::Database(url) => crate::config::StoreLocation::Postgres(url.to_string()),
+        KeysPlace::Server(_) => return Err("not an offline place".into()),
+    };
+    tokio::task::spawn_blocking(move || {
+        let spares = super::local::open_location(&location, crate::config::Limits::default())?;
+        f(&spares)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
 /// `spares keys create`: prints the new key once, with how to use it.
 ///
 /// # Errors
 /// A message naming the bad flag, the data directory's or the server's error.
 pub async fn create(place: KeysPlace<'_>, new: NewApiKey) -> Result<String, String> {
     let (key, secret) = match place {
-        KeysPlace::DataDir(dir) => {
-            let spares = super::local::open(dir)?;
+        KeysPlace::DataDir(_) | KeysPlace::Database(_) => {
             let new = NewApiKey {
                 created_by: OFFLINE_CREATOR.into(),
                 ..new
             };
-            let (record, secret) = tokio::task::spawn_blocking(move || spares.create_api_key(new))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?;
+            let (record, secret) = offline(&place, move |spares| {
+                spares.create_api_key(new).map_err(|e| e.to_string())
+            })
+            .await?;
             (api_key_to_pb(&record), secret)
         }
         KeysPlace::Server(target) => {
@@ -121,15 +144,17 @@ fn scope(key: &pb::ApiKey) -> String {
 /// The data directory's or the server's error.
 pub async fn list(place: KeysPlace<'_>, include_revoked: bool) -> Result<String, String> {
     let keys: Vec<pb::ApiKey> = match place {
-        KeysPlace::DataDir(dir) => {
-            let spares = super::local::open(dir)?;
-            spares
-                .api_keys()
-                .map_err(|e| e.to_string())?
-                .iter()
-                .filter(|r| include_revoked || r.revoked_at.is_none())
-                .map(api_key_to_pb)
-                .collect()
+        KeysPlace::DataDir(_) | KeysPlace::Database(_) => {
+            offline(&place, move |spares| {
+                Ok(spares
+                    .api_keys()
+                    .map_err(|e| e.to_string())?
+                    .iter()
+                    .filter(|r| include_revoked || r.revoked_at.is_none())
+                    .map(api_key_to_pb)
+                    .collect())
+            })
+            .await?
         }
         KeysPlace::Server(target) => {
             let mut clients = connect(&target).await.map_err(status)?;
@@ -191,9 +216,12 @@ pub async fn list(place: KeysPlace<'_>, include_revoked: bool) -> Result<String,
 /// Unknown id; the data directory's or the server's error.
 pub async fn revoke(place: KeysPlace<'_>, key_id: &str) -> Result<String, String> {
     match place {
-        KeysPlace::DataDir(dir) => {
-            let spares = super::local::open(dir)?;
-            spares.revoke_api_key(key_id).map_err(|e| e.to_string())?;
+        KeysPlace::DataDir(_) | KeysPlace::Database(_) => {
+            let key_id = key_id.to_string();
+            offline(&place, move |spares| {
+                spares.revoke_api_key(&key_id).map_err(|e| e.to_string())
+            })
+            .await?;
         }
         KeysPlace::Server(target) => {
             let mut clients = connect(&target).await.map_err(status)?;

@@ -1,11 +1,13 @@
-//! Commands that work on a local sled directory: demo, import, export.
+//! Commands that work on a local store (a sled directory, or a PostgreSQL
+//! database for `serve`): demo, import, export.
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::Limits;
+use crate::config::{Limits, StoreLocation};
 use crate::demo::{DemoConfig, build_demo, example_calls};
 use crate::domain::ledger::Actor;
 use crate::import::{ImportBundle, load_dir};
 use crate::service::Spares;
+use crate::store::pg::PgStore;
 use crate::store::sled_store::SledStore;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -15,9 +17,34 @@ use std::time::Instant;
 /// Store collection remembering which demo a directory holds.
 const DEMO_COLLECTION: &str = "demo";
 
+/// Longest a PostgreSQL-backed server goes without reading the writes other
+/// servers made: notifications wake it at once, this bounds the wait when
+/// one was missed (a reconnection).
+pub const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Opens the application over a sled directory with the default limits.
 pub fn open(data_dir: &Path) -> Result<Arc<Spares>, String> {
     open_with(data_dir, Limits::default())
+}
+
+/// Opens the application over a sled directory or a PostgreSQL database
+/// with `limits`. Blocking: call it off the async runtime (the PostgreSQL
+/// client blocks on a runtime of its own).
+pub fn open_location(location: &StoreLocation, limits: Limits) -> Result<Arc<Spares>, String> {
+    match location {
+        StoreLocation::Sled(dir) => open_with(dir, limits),
+        StoreLocation::Postgres(url) => {
+            let store = Arc::new(PgStore::open(url).map_err(|e| format!("{location}: {e}"))?);
+            // Other servers on the same database write too: follow them, so
+            // promises here see their movements.
+            store
+                .follow(FOLLOW_POLL)
+                .map_err(|e| format!("{location}: cannot start the ledger follower: {e}"))?;
+            let spares = Spares::new(store, Arc::new(SystemClock), limits)
+                .map_err(|e| format!("{location}: {e}"))?;
+            Ok(Arc::new(spares))
+        }
+    }
 }
 
 /// Opens the application over a sled directory with `limits`.

@@ -197,6 +197,15 @@ pub enum Command {
         /// Directory of the sled database [default: spares-data].
         #[arg(long, env = "SPARES_DATA_DIR")]
         data_dir: Option<PathBuf>,
+        /// Keep the ledger in PostgreSQL instead of a sled directory:
+        /// postgres://USER@HOST:PORT/DATABASE. Several servers may share one.
+        #[arg(
+            long,
+            env = "SPARES_STORE",
+            value_name = "URL",
+            conflicts_with = "data_dir"
+        )]
+        store: Option<String>,
         /// Serve Prometheus metrics over HTTP at ADDR/metrics (e.g. 127.0.0.1:9464).
         #[arg(long, env = "SPARES_METRICS_LISTEN")]
         metrics_listen: Option<SocketAddr>,
@@ -258,6 +267,12 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Manages a PostgreSQL store's schema.
+    Db {
+        /// What to do.
+        #[command(subcommand)]
+        command: DbCommand,
     },
     /// Imports a directory of CSV or JSON files (locations, lanes, parts, stock,
     /// machine models, fleets, demand, policies) into a store or a running server.
@@ -713,6 +728,18 @@ pub enum Command {
     },
 }
 
+/// `spares db ...`.
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Applies the schema migrations a PostgreSQL store lacks (a server
+    /// also applies them when it starts), in one transaction.
+    Upgrade {
+        /// The database: postgres://USER@HOST:PORT/DATABASE.
+        #[arg(long, env = "SPARES_STORE", value_name = "URL")]
+        store: String,
+    },
+}
+
 /// `spares keys ...`.
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
@@ -731,8 +758,12 @@ pub enum KeysCommand {
         #[arg(long, default_value = "")]
         name: String,
         /// Offline: this data directory (no server may be using it).
-        #[arg(long, conflicts_with = "server")]
+        #[arg(long, conflicts_with_all = ["server", "store"])]
         data_dir: Option<PathBuf>,
+        /// Directly on this PostgreSQL store (postgres://...; servers may be
+        /// running on it).
+        #[arg(long, value_name = "URL", conflicts_with = "server")]
+        store: Option<String>,
         /// Through this running server.
         #[arg(long)]
         server: Option<String>,
@@ -743,8 +774,12 @@ pub enum KeysCommand {
         #[arg(long)]
         all: bool,
         /// Offline: this data directory.
-        #[arg(long, conflicts_with = "server")]
+        #[arg(long, conflicts_with_all = ["server", "store"])]
         data_dir: Option<PathBuf>,
+        /// Directly on this PostgreSQL store (postgres://...; servers may be
+        /// running on it).
+        #[arg(long, value_name = "URL", conflicts_with = "server")]
+        store: Option<String>,
         /// Through this running server.
         #[arg(long)]
         server: Option<String>,
@@ -754,8 +789,12 @@ pub enum KeysCommand {
         /// The key id (the middle part of spk_<id>_<secret>).
         key_id: String,
         /// Offline: this data directory.
-        #[arg(long, conflicts_with = "server")]
+        #[arg(long, conflicts_with_all = ["server", "store"])]
         data_dir: Option<PathBuf>,
+        /// Directly on this PostgreSQL store (postgres://...; servers may be
+        /// running on it).
+        #[arg(long, value_name = "URL", conflicts_with = "server")]
+        store: Option<String>,
         /// Through this running server.
         #[arg(long)]
         server: Option<String>,

@@ -1,5 +1,7 @@
 //! Persistence behind the [`Store`] trait: the network master data, the stock
-//! ledger, job records and the policy history. `sled` is the embedded default (`SledStore`).
+//! ledger, job records and the policy history. `sled` is the embedded default
+//! (`SledStore`); `PgStore` keeps the same ledger in PostgreSQL, shared by
+//! several server processes.
 
 use crate::domain::DomainError;
 use crate::domain::audit::{AuditEvent, AuditFilter, MovementFilter};
@@ -365,6 +367,8 @@ pub const MAX_MOVEMENTS_SCANNED: usize = 100_000;
 
 mod codec;
 pub mod layout;
+pub mod pg;
 pub mod sled_store;
 
+pub use pg::PgStore;
 pub use sled_store::SledStore;

@@ -44,7 +44,7 @@
 //! stale: any difference means the files are damaged, and `open` refuses with
 //! [`StoreError::Corruption`] rather than guess which side is right.
 
-mod backup;
+pub(super) mod backup;
 mod plans;
 mod trail;
 
@@ -84,7 +84,7 @@ const IDEMPOTENCY: &str = "ledger/idempotency";
 const RESERVATIONS: &str = "ledger/reservations";
 
 /// The master-data collections, in the order of `SledStore::network`.
-const NETWORK_COLLECTIONS: [&str; 11] = [
+pub(super) const NETWORK_COLLECTIONS: [&str; 11] = [
     "locations",
     "lanes",
     "parts",
@@ -199,11 +199,11 @@ pub struct SledStore {
     audit_appender: Mutex<()>,
 }
 
-fn storage(error: impl std::fmt::Display) -> StoreError {
+pub(super) fn storage(error: impl std::fmt::Display) -> StoreError {
     StoreError::Storage(error.to_string())
 }
 
-fn corrupt(error: impl std::fmt::Display) -> StoreError {
+pub(super) fn corrupt(error: impl std::fmt::Display) -> StoreError {
     StoreError::Corruption(error.to_string())
 }
 
@@ -211,11 +211,14 @@ fn poisoned<T>(_: T) -> StoreError {
     StoreError::Storage("a writer panicked while holding the ledger lock".into())
 }
 
-fn to_json(value: &impl Serialize) -> Result<Vec<u8>, StoreError> {
+pub(super) fn to_json(value: &impl Serialize) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(value).map_err(|e| StoreError::Storage(format!("encoding: {e}")))
 }
 
-fn from_json<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &str) -> Result<T, StoreError> {
+pub(super) fn from_json<T: for<'de> Deserialize<'de>>(
+    bytes: &[u8],
+    what: &str,
+) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| corrupt(format!("undecodable {what}: {e}")))
 }
 
@@ -226,14 +229,14 @@ fn decode_i64(bytes: &[u8]) -> Result<i64, StoreError> {
     Ok(i64::from_be_bytes(array))
 }
 
-fn conflict(field: String, key: &str) -> StoreError {
+pub(super) fn conflict(field: String, key: &str) -> StoreError {
     StoreError::Rejected(DomainError::IdempotencyConflict {
         field,
         key: key.to_string(),
     })
 }
 
-fn check_batch_size(field: &str, len: usize) -> Result<(), StoreError> {
+pub(super) fn check_batch_size(field: &str, len: usize) -> Result<(), StoreError> {
     if len > MAX_BATCH_COMMANDS {
         return Err(StoreError::Rejected(DomainError::OutOfRange {
             field: field.into(),
@@ -635,7 +638,7 @@ struct Checked {
 }
 
 /// Reports every account where `found` differs from `replayed`.
-fn compare_balances(
+pub(super) fn compare_balances(
     what: &str,
     found: &BTreeMap<Account, i64>,
     replayed: &BTreeMap<Account, i64>,
@@ -684,7 +687,7 @@ fn ensure_pending(
 }
 
 /// The key a master-data record is stored under, and its collection index.
-fn network_key(record: &NetworkRecord) -> Result<(usize, Vec<u8>), StoreError> {
+pub(super) fn network_key(record: &NetworkRecord) -> Result<(usize, Vec<u8>), StoreError> {
     Ok(match record {
         NetworkRecord::Location(l) => (0, l.id.as_bytes().to_vec()),
         NetworkRecord::Lane(l) => (1, to_json(&l.key())?),
@@ -700,7 +703,7 @@ fn network_key(record: &NetworkRecord) -> Result<(usize, Vec<u8>), StoreError> {
     })
 }
 
-fn network_value(record: &NetworkRecord) -> Result<Vec<u8>, StoreError> {
+pub(super) fn network_value(record: &NetworkRecord) -> Result<Vec<u8>, StoreError> {
     match record {
         NetworkRecord::Location(x) => to_json(x),
         NetworkRecord::Lane(x) => to_json(x),
@@ -716,61 +719,78 @@ fn network_value(record: &NetworkRecord) -> Result<Vec<u8>, StoreError> {
     }
 }
 
-impl SledStore {
-    fn values<T: for<'de> Deserialize<'de>>(&self, index: usize) -> Result<Vec<T>, StoreError> {
-        let tree = self
-            .network
-            .get(index)
-            .ok_or_else(|| corrupt("unknown network collection"))?;
-        let mut out = Vec::new();
-        for item in tree.iter() {
-            let (_, value) = item.map_err(storage)?;
-            out.push(from_json(&value, NETWORK_COLLECTIONS[index])?);
-        }
-        Ok(out)
+/// Builds a network from its stored collections: `values(i)` is every record
+/// (JSON) of `NETWORK_COLLECTIONS[i]`. Retirements come last, after the
+/// records they mark.
+pub(super) fn build_network(
+    mut values: impl FnMut(usize) -> Result<Vec<Vec<u8>>, StoreError>,
+) -> Result<Network, StoreError> {
+    fn decoded<T: for<'de> Deserialize<'de>>(
+        values: &mut impl FnMut(usize) -> Result<Vec<Vec<u8>>, StoreError>,
+        index: usize,
+    ) -> Result<Vec<T>, StoreError> {
+        values(index)?
+            .iter()
+            .map(|bytes| from_json(bytes, NETWORK_COLLECTIONS[index]))
+            .collect()
     }
+    use crate::domain::network as n;
+    let mut network = Network::default();
+    for l in decoded::<n::Location>(&mut values, 0)? {
+        network.locations.insert(l.id.clone(), l);
+    }
+    for l in decoded::<n::Lane>(&mut values, 1)? {
+        network.lanes.insert(l.key(), l);
+    }
+    for p in decoded::<n::Part>(&mut values, 2)? {
+        network.parts.insert(p.id.clone(), p);
+    }
+    for m in decoded::<n::MachineModel>(&mut values, 3)? {
+        network.machine_models.insert(m.id.clone(), m);
+    }
+    for f in decoded::<n::Fleet>(&mut values, 4)? {
+        let key = (f.store_location_id.clone(), f.machine_model_id.clone());
+        network.fleets.insert(key, f);
+    }
+    for d in decoded::<n::DemandSeries>(&mut values, 5)? {
+        network
+            .demand
+            .insert((d.part_id.clone(), d.location_id.clone()), d);
+    }
+    for p in decoded::<n::Policy>(&mut values, 6)? {
+        network
+            .policies
+            .insert((p.part_id.clone(), p.location_id.clone()), p);
+    }
+    for s in decoded::<n::SupplierLeadTime>(&mut values, 7)? {
+        network.supplier_lead_times.insert(s.key(), s);
+    }
+    for c in decoded::<n::CriticalityCost>(&mut values, 8)? {
+        network.criticality_costs.insert(c.criticality, c);
+    }
+    for r in decoded::<n::DemandRate>(&mut values, 9)? {
+        network.demand_rates.insert(r.key(), r);
+    }
+    for r in decoded::<crate::domain::retire::Retirement>(&mut values, 10)? {
+        network.retire(&r);
+    }
+    Ok(network)
+}
 
+impl SledStore {
     fn load_network_inner(&self) -> Result<Network, StoreError> {
-        let mut network = Network::default();
-        for l in self.values::<crate::domain::network::Location>(0)? {
-            network.locations.insert(l.id.clone(), l);
-        }
-        for l in self.values::<crate::domain::network::Lane>(1)? {
-            network.lanes.insert(l.key(), l);
-        }
-        for p in self.values::<crate::domain::network::Part>(2)? {
-            network.parts.insert(p.id.clone(), p);
-        }
-        for m in self.values::<crate::domain::network::MachineModel>(3)? {
-            network.machine_models.insert(m.id.clone(), m);
-        }
-        for f in self.values::<crate::domain::network::Fleet>(4)? {
-            let key = (f.store_location_id.clone(), f.machine_model_id.clone());
-            network.fleets.insert(key, f);
-        }
-        for d in self.values::<crate::domain::network::DemandSeries>(5)? {
-            network
-                .demand
-                .insert((d.part_id.clone(), d.location_id.clone()), d);
-        }
-        for p in self.values::<crate::domain::network::Policy>(6)? {
-            network
-                .policies
-                .insert((p.part_id.clone(), p.location_id.clone()), p);
-        }
-        for s in self.values::<crate::domain::network::SupplierLeadTime>(7)? {
-            network.supplier_lead_times.insert(s.key(), s);
-        }
-        for c in self.values::<crate::domain::network::CriticalityCost>(8)? {
-            network.criticality_costs.insert(c.criticality, c);
-        }
-        for r in self.values::<crate::domain::network::DemandRate>(9)? {
-            network.demand_rates.insert(r.key(), r);
-        }
-        for r in self.values::<crate::domain::retire::Retirement>(10)? {
-            network.retire(&r);
-        }
-        Ok(network)
+        build_network(|index| {
+            let tree = self
+                .network
+                .get(index)
+                .ok_or_else(|| corrupt("unknown network collection"))?;
+            let mut out = Vec::new();
+            for item in tree.iter() {
+                let (_, value) = item.map_err(storage)?;
+                out.push(value.to_vec());
+            }
+            Ok(out)
+        })
     }
 
     /// Checks the idempotency key of movement `index` of a batch against the
@@ -885,7 +905,7 @@ impl SledStore {
 
 /// The field path of command `i` of a reservation batch: plain for a single
 /// command (`quantity`), `lines[i].quantity` for several (the order request).
-fn reserve_prefix(len: usize, i: usize) -> String {
+pub(super) fn reserve_prefix(len: usize, i: usize) -> String {
     if len == 1 {
         String::new()
     } else {

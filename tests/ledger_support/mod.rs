@@ -1,7 +1,12 @@
 //! Shared test support for the ledger tests: request builders, a simple
 //! in-memory model of the ledger, and a harness that runs the same operation
-//! against `SledStore` and the model and compares every observable answer.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+//! against a store (sled or PostgreSQL, see `backend`) and the model and
+//! compares every observable answer.
+#![allow(dead_code, unused_macros, clippy::unwrap_used, clippy::expect_used)]
+
+#[macro_use]
+mod backend;
+pub use backend::*;
 
 use jiff::Timestamp;
 use spares::domain::DomainError;
@@ -9,9 +14,8 @@ use spares::domain::ledger::{
     MovementCommand, MovementKind, PostCommand, Priority, ReservationFilter, ReservationState,
     ReserveCommand, VoidCommand, reservation_id_for, shipment_id_for,
 };
-use spares::store::{SledStore, Store, StoreError};
+use spares::store::{Store, StoreError};
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 
 /// Parts and locations the generated workloads use.
 pub const PARTS: [&str; 2] = ["P1", "P2"];
@@ -96,7 +100,7 @@ pub fn reserve_command(key: &str, part: &str, location: &str, quantity: u64) -> 
 }
 
 /// Panics with the problems if the audit is not clean.
-pub fn assert_audit_clean(store: &SledStore) -> u64 {
+pub fn assert_audit_clean(store: &dyn Store) -> u64 {
     let report = store.audit().unwrap();
     assert!(report.problems.is_empty(), "audit: {:?}", report.problems);
     report.movements
@@ -546,7 +550,7 @@ impl Model {
 }
 
 /// Sends a request to the store and reduces the answer.
-pub fn send(store: &SledStore, request: &Request, now: Timestamp) -> Reply {
+pub fn send(store: &dyn Store, request: &Request, now: Timestamp) -> Reply {
     // One client: the model's idempotency keys are one principal's keys.
     let actor = spares::domain::ledger::Actor::principal("sim-client", "admin");
     let reservations = |r: Vec<spares::domain::ledger::Reservation>| {
@@ -575,33 +579,34 @@ pub fn send(store: &SledStore, request: &Request, now: Timestamp) -> Reply {
 /// The store and the model side by side, with the clock and the last request.
 pub struct Harness {
     /// The store under test (None only while reopening).
-    pub store: Option<SledStore>,
+    pub store: Option<Box<dyn Store>>,
     /// The oracle.
     pub model: Model,
     /// The injected clock.
     pub now: Timestamp,
     /// The last mutating request, for duplicates.
     pub last: Option<Request>,
-    dir: tempfile::TempDir,
+    place: Place,
 }
 
 impl Harness {
-    /// A fresh store in a temporary directory.
-    pub fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
+    /// A fresh store on `backend` (for PostgreSQL, check
+    /// [`Backend::available`] first).
+    pub fn new(backend: Backend) -> Self {
+        let place = Place::new(backend);
+        let store = place.open();
         Self {
             store: Some(store),
             model: Model::new(),
             now: at(0),
             last: None,
-            dir,
+            place,
         }
     }
 
     /// The store.
-    pub fn store(&self) -> &SledStore {
-        self.store.as_ref().unwrap()
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_deref().unwrap()
     }
 
     /// Sends a request to both and asserts the replies agree.
@@ -633,12 +638,12 @@ impl Harness {
     /// Closes and reopens the store.
     pub fn reopen(&mut self) {
         drop(self.store.take());
-        self.store = Some(SledStore::open(self.dir.path()).unwrap());
+        self.store = Some(self.place.open());
     }
 
-    /// The directory of the store.
-    pub fn path(&self) -> &Path {
-        self.dir.path()
+    /// Where the store lives.
+    pub fn place(&self) -> &Place {
+        &self.place
     }
 
     /// The location index and the in-place part visit agree with the model:

@@ -77,7 +77,7 @@ fn split_key(key: &[u8]) -> Result<(KeyScope, Option<String>, String), StoreErro
 }
 
 /// The sequence of the entry that made a reservation, from its id.
-fn made_at(reservation_id: &str) -> Option<u64> {
+pub(in crate::store) fn made_at(reservation_id: &str) -> Option<u64> {
     reservation_id.strip_prefix('R')?.parse().ok()
 }
 
@@ -368,7 +368,7 @@ impl SledStore {
 
 /// The entries of a snapshot must be in strictly increasing sequence order
 /// and replay without a problem (balanced, never below zero, no overflow).
-fn check_entries(entries: &[LedgerEntry]) -> Result<(), StoreError> {
+pub(in crate::store) fn check_entries(entries: &[LedgerEntry]) -> Result<(), StoreError> {
     let mut ledger = LedgerState::default();
     let mut last = 0;
     for entry in entries {
