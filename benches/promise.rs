@@ -17,7 +17,7 @@ use spares::domain::promise::{FulfilmentMode, OrderLine, OrderQuery, PromiseQuer
 use spares::domain::transit::TransitQuantile;
 use spares::domain::where_is::WhereIsQuery;
 use std::hint::black_box;
-use support::location;
+use support::{lane, location};
 
 /// Network shape: depots, regionals per depot, stores per regional.
 struct Shape {
@@ -27,22 +27,6 @@ struct Shape {
 }
 
 const ZONES: [&str; 3] = ["Europe/Amsterdam", "America/Chicago", "Asia/Singapore"];
-
-fn lane(from: &str, to: &str, kind: LaneKind, mode: TransportMode, transit: TransitTime) -> Lane {
-    Lane {
-        from: from.into(),
-        to: to.into(),
-        mode,
-        kind,
-        transit,
-        schedule: None,
-        cost_per_unit_usd: match kind {
-            LaneKind::Replenishment => 5.0,
-            LaneKind::Lateral => 10.0,
-            LaneKind::Emergency => 80.0,
-        },
-    }
-}
 
 fn add_lane(network: &mut Network, lane: Lane) {
     network.lanes.insert(lane.key(), lane);

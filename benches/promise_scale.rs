@@ -35,13 +35,13 @@ use rand::{RngExt, SeedableRng};
 use spares::domain::availability::{Availability, StockSnapshot};
 use spares::domain::ledger::{Balance, InboundShipment, Priority};
 use spares::domain::network::{
-    Criticality, Interchangeability, Lane, LaneKind, LocationKind, Network, Part, TransitTime,
+    Criticality, Interchangeability, LaneKind, LocationKind, Network, Part, TransitTime,
     TransportMode,
 };
 use spares::domain::promise::{FulfilmentMode, PromiseQuery};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
-use support::location;
+use support::{lane, location};
 
 /// Seed of every draw.
 const SEED: u64 = 2_000;
@@ -69,19 +69,7 @@ fn add_lane(network: &mut Network, from: &str, to: &str, kind: LaneKind, transit
         LaneKind::Emergency => TransportMode::Courier,
         _ => TransportMode::Road,
     };
-    let lane = Lane {
-        from: from.into(),
-        to: to.into(),
-        mode,
-        kind,
-        transit,
-        schedule: None,
-        cost_per_unit_usd: match kind {
-            LaneKind::Replenishment => 5.0,
-            LaneKind::Lateral => 10.0,
-            LaneKind::Emergency => 80.0,
-        },
-    };
+    let lane = lane(from, to, kind, mode, transit);
     network.lanes.insert(lane.key(), lane);
 }
 

@@ -8,12 +8,16 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jiff::Timestamp;
 use jsonwebtoken::Algorithm;
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
 use serde_json::{Value, json};
+use spares::auth::bearer::JwtAuthenticator;
+use spares::clock::ManualClock;
 use spares::identity::jwt::{JwtError, JwtKeySource, JwtSettings, JwtVerifier};
 use std::path::Path;
+use std::sync::Arc;
 
 /// The verifier's "now" in every test (2027-01-15).
 const NOW: i64 = 1_800_000_000;
@@ -346,4 +350,77 @@ fn unusable_settings_are_refused_naming_the_problem() {
     let mut blank = settings(Algorithm::ES256, JwtKeySource::PublicKeyPem(pem));
     blank.audience = " ".into();
     assert!(JwtVerifier::load(blank).is_err());
+}
+
+/// The authenticator over a PEM key file in `dir`, checking tokens against `clock`.
+fn authenticator(dir: &Path, key: &SigningKey, clock: &Arc<ManualClock>) -> JwtAuthenticator {
+    let path = dir.join("idp.pem");
+    std::fs::write(&path, &key.public_pem).unwrap();
+    let settings = JwtSettings::new(
+        Algorithm::ES256,
+        JwtKeySource::PublicKeyPem(path),
+        ISSUER,
+        AUDIENCE,
+    );
+    JwtAuthenticator::load(settings, clock.clone()).unwrap()
+}
+
+#[test]
+fn a_remembered_token_still_expires_and_a_reload_forgets_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SigningKey::new();
+    let clock = Arc::new(ManualClock::new(Timestamp::from_second(NOW).unwrap()));
+    let auth = authenticator(dir.path(), &key, &clock);
+    let good = token(&es256(), &good_claims(), |m| key.sign(m));
+    let first = auth.principal(&good).unwrap();
+    assert_eq!(auth.remembered_tokens(), 1);
+    let again = auth.principal(&good).unwrap();
+    assert!(
+        Arc::ptr_eq(&first, &again),
+        "the second call is served from memory"
+    );
+    assert_eq!(again.id, "jwt:alice@dealer-one");
+
+    // A refused token is not remembered.
+    let forged = token(&es256(), &good_claims(), |m| SigningKey::new().sign(m));
+    assert!(auth.principal(&forged).is_err());
+    assert_eq!(auth.remembered_tokens(), 1);
+
+    // Past exp plus the leeway the remembered token is refused like any other.
+    let leeway = i64::try_from(spares::identity::jwt::DEFAULT_LEEWAY_SECONDS).unwrap();
+    clock.set(Timestamp::from_second(NOW + 600 + leeway).unwrap());
+    assert!(auth.principal(&good).is_ok(), "the last valid second");
+    clock.set(Timestamp::from_second(NOW + 601 + leeway).unwrap());
+    let expired = auth.principal(&good).unwrap_err();
+    assert!(expired.contains("expired"), "{expired}");
+
+    // A reload with another key forgets the tokens the old key signed.
+    clock.set(Timestamp::from_second(NOW).unwrap());
+    assert!(auth.principal(&good).is_ok());
+    let rotated = SigningKey::new();
+    std::fs::write(dir.path().join("idp.pem"), &rotated.public_pem).unwrap();
+    auth.reload().unwrap();
+    assert_eq!(auth.remembered_tokens(), 0);
+    assert!(
+        auth.principal(&good).is_err(),
+        "the old key's token after rotation"
+    );
+    let fresh = token(&es256(), &good_claims(), |m| rotated.sign(m));
+    assert!(auth.principal(&fresh).is_ok());
+}
+
+#[test]
+fn a_clock_set_back_before_the_verification_checks_the_token_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SigningKey::new();
+    let clock = Arc::new(ManualClock::new(Timestamp::from_second(NOW).unwrap()));
+    let auth = authenticator(dir.path(), &key, &clock);
+    let leeway = i64::try_from(spares::identity::jwt::DEFAULT_LEEWAY_SECONDS).unwrap();
+    let claims = with(good_claims(), "nbf", json!(NOW));
+    let good = token(&es256(), &claims, |m| key.sign(m));
+    assert!(auth.principal(&good).is_ok());
+    // Before nbf less the leeway the token is not yet valid, remembered or not.
+    clock.set(Timestamp::from_second(NOW - leeway - 1).unwrap());
+    let early = auth.principal(&good).unwrap_err();
+    assert!(early.contains("not yet valid"), "{early}");
 }

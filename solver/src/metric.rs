@@ -622,40 +622,73 @@ fn validate_item(item: &MetricItem) -> Result<()> {
 /// The item's best expected backorders (summed over nodes with external demand) for every
 /// total stock, with the depot stock attaining each, and its lower convex hull.
 pub fn item_curve(item: &MetricItem, options: &MetricOptions) -> Result<ItemCurve> {
-    let tree = Tree::new(item, *options)?;
-    let (mut expected_backorders, root_stock) = tree.subtree(0, None)?;
-    // A total that no allocation reaches exactly takes the best smaller total.
-    for s in 1..expected_backorders.len() {
-        if expected_backorders[s] > expected_backorders[s - 1] {
-            expected_backorders[s] = expected_backorders[s - 1];
-        }
-    }
-    let hull = lower_hull(&expected_backorders);
-    Ok(ItemCurve {
-        expected_backorders,
-        root_stock,
-        hull,
-    })
+    Ok(Enumerated::new(item, options)?.curve())
 }
 
 /// Stock per node for an item when `total_stock` units are placed as well as possible
 /// (same method as [`item_curve`]). Errors if the total is past the enumerated range.
 pub fn allocate(item: &MetricItem, options: &MetricOptions, total_stock: u64) -> Result<Vec<u64>> {
-    let tree = Tree::new(item, *options)?;
-    let mut stock = vec![0u64; item.nodes.len()];
-    place(&tree, 0, None, total_stock, &mut stock)?;
-    Ok(stock)
+    Enumerated::new(item, options)?.allocate(total_stock)
 }
 
-/// Places `units` in the subtree at `index`, recording each node's stock.
+/// An item's tree enumerated once: its curve ([`item_curve`]) and the allocation of any
+/// total ([`allocate`]) read from that one enumeration, so that allocating many totals of
+/// one item costs one enumeration of the whole tree plus one pass over the children per
+/// total, not a whole enumeration per total. The answers are those of [`item_curve`] and
+/// [`allocate`] bit for bit (they are defined through it).
+pub struct Enumerated<'a> {
+    tree: Tree<'a>,
+    /// The root's subtree: best EBO per total and the root stock attaining it.
+    root: Subtree,
+}
+
+/// A subtree's best EBO for each total stock in it, with the node's own stock attaining it.
+type Subtree = (Vec<f64>, Vec<u64>);
+
+impl<'a> Enumerated<'a> {
+    /// Validates `item` and enumerates its tree. Errors: an invalid item or options.
+    pub fn new(item: &'a MetricItem, options: &MetricOptions) -> Result<Self> {
+        let tree = Tree::new(item, *options)?;
+        let root = tree.subtree(0, None)?;
+        Ok(Self { tree, root })
+    }
+
+    /// The item's curve (see [`item_curve`]).
+    pub fn curve(&self) -> ItemCurve {
+        let (mut expected_backorders, root_stock) = self.root.clone();
+        // A total that no allocation reaches exactly takes the best smaller total.
+        for s in 1..expected_backorders.len() {
+            if expected_backorders[s] > expected_backorders[s - 1] {
+                expected_backorders[s] = expected_backorders[s - 1];
+            }
+        }
+        let hull = lower_hull(&expected_backorders);
+        ItemCurve {
+            expected_backorders,
+            root_stock,
+            hull,
+        }
+    }
+
+    /// Stock per node with `total_stock` units placed as well as possible (see
+    /// [`allocate`]).
+    pub fn allocate(&self, total_stock: u64) -> Result<Vec<u64>> {
+        let mut stock = vec![0u64; self.tree.item.nodes.len()];
+        place(&self.tree, 0, None, &self.root, total_stock, &mut stock)?;
+        Ok(stock)
+    }
+}
+
+/// Places `units` in the subtree at `index`, whose curve given `parent` is `subtree`,
+/// recording each node's stock.
 fn place(
     tree: &Tree,
     index: usize,
     parent: Option<ParentState>,
+    (curve, own_stock): &Subtree,
     units: u64,
     stock: &mut [u64],
 ) -> Result<()> {
-    let (curve, own_stock) = tree.subtree(index, parent)?;
     let units = units.min(curve.len() as u64 - 1) as usize;
     // Use the smallest total attaining the best value at or below `units`.
     let best_total = (0..=units)
@@ -672,8 +705,9 @@ fn place(
     let mut blocks: Vec<(usize, u64, u64, f64)> = Vec::new();
     let mut child_curves = Vec::new();
     for &child in &tree.children[index] {
-        let (curve, _) = tree.subtree(child, Some(state))?;
-        let hull = lower_hull(&curve);
+        let subtree = tree.subtree(child, Some(state))?;
+        let curve = &subtree.0;
+        let hull = lower_hull(curve);
         for w in hull.windows(2) {
             blocks.push((
                 child,
@@ -682,7 +716,7 @@ fn place(
                 curve[w[0] as usize] - curve[w[1] as usize],
             ));
         }
-        child_curves.push(child);
+        child_curves.push((child, subtree));
     }
     blocks.sort_by(|a, b| (b.3 / b.2 as f64).total_cmp(&(a.3 / a.2 as f64)));
     let mut child_units = vec![0u64; tree.item.nodes.len()];
@@ -693,8 +727,15 @@ fn place(
         child_units[child] = reach;
         remaining -= units_needed;
     }
-    for child in child_curves {
-        place(tree, child, Some(state), child_units[child], stock)?;
+    for (child, subtree) in &child_curves {
+        place(
+            tree,
+            *child,
+            Some(state),
+            subtree,
+            child_units[*child],
+            stock,
+        )?;
     }
     Ok(())
 }

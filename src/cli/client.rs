@@ -348,6 +348,49 @@ pub async fn channel(target: impl Into<Target>) -> Result<AuthChannel, ClientErr
     Ok(InterceptedService::new(channel, credentials))
 }
 
+/// Fetches a paged listing page by page. `fetch` is given each page request (`page_size`,
+/// where 0 is the server's default, and the previous page's token) and returns that page's
+/// items and the next token. Stops when the server has no more pages or more than `limit`
+/// items are in hand; returns at most `limit` items and whether more matched beyond them.
+///
+/// # Errors
+/// The first error `fetch` returns.
+pub async fn fetch_pages<T, E>(
+    page_size: u32,
+    limit: usize,
+    mut fetch: impl AsyncFnMut(pb::PageRequest) -> Result<(Vec<T>, String), E>,
+) -> Result<(Vec<T>, bool), E> {
+    let mut items = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let (page, next) = fetch(pb::PageRequest {
+            page_size,
+            page_token,
+        })
+        .await?;
+        items.extend(page);
+        if items.len() > limit {
+            items.truncate(limit);
+            return Ok((items, true));
+        }
+        if next.is_empty() {
+            return Ok((items, false));
+        }
+        page_token = next;
+    }
+}
+
+/// Every item of a paged listing ([`fetch_pages`] without a limit).
+///
+/// # Errors
+/// The first error `fetch` returns.
+pub async fn fetch_all<T, E>(
+    page_size: u32,
+    fetch: impl AsyncFnMut(pb::PageRequest) -> Result<(Vec<T>, String), E>,
+) -> Result<Vec<T>, E> {
+    Ok(fetch_pages(page_size, usize::MAX, fetch).await?.0)
+}
+
 /// Connects to `target`: a URL (`http://host:port`, or `host:port`) for
 /// plaintext, or a [`Target`] with TLS settings.
 ///
@@ -390,12 +433,7 @@ pub async fn locations(server: &Target, kind: Option<&str>) -> Result<String, Cl
     };
     let mut clients = connect(server).await?;
     let mut table = Table::new(&["id", "name", "kind", "time zone", "cut-off", "source"]);
-    let mut token = String::new();
-    loop {
-        let page = pb::PageRequest {
-            page_size: 1000,
-            page_token: token,
-        };
+    let locations = fetch_all(1000, async |page| {
         let response = clients
             .network
             .list_locations(pb::ListLocationsRequest {
@@ -404,24 +442,22 @@ pub async fn locations(server: &Target, kind: Option<&str>) -> Result<String, Cl
             })
             .await?
             .into_inner();
-        for l in response.locations {
-            let cutoff = l
-                .order_cutoff_local
-                .map(|t| format!("{:02}:{:02}", t.hour, t.minute))
-                .unwrap_or_default();
-            table.row(vec![
-                l.id,
-                l.name,
-                kind_name(l.kind).into(),
-                l.time_zone,
-                cutoff,
-                l.replenishment_source_id,
-            ]);
-        }
-        if response.next_page_token.is_empty() {
-            break;
-        }
-        token = response.next_page_token;
+        Ok::<_, ClientError>((response.locations, response.next_page_token))
+    })
+    .await?;
+    for l in locations {
+        let cutoff = l
+            .order_cutoff_local
+            .map(|t| format!("{:02}:{:02}", t.hour, t.minute))
+            .unwrap_or_default();
+        table.row(vec![
+            l.id,
+            l.name,
+            kind_name(l.kind).into(),
+            l.time_zone,
+            cutoff,
+            l.replenishment_source_id,
+        ]);
     }
     Ok(table.render())
 }
@@ -507,41 +543,35 @@ pub async fn stock(
         "in transit",
         "next arrival",
     ]);
-    let mut token = String::new();
-    loop {
+    let positions = fetch_all(1000, async |page| {
         let request = pb::GetStockRequest {
             part_id: part_id.into(),
             location_id: location.unwrap_or_default().into(),
-            page: Some(pb::PageRequest {
-                page_size: 1000,
-                page_token: token,
-            }),
+            page: Some(page),
         };
         let response = clients.inventory.get_stock(request).await?.into_inner();
-        for s in response.positions {
-            let next = s
-                .inbound
-                .iter()
-                .filter_map(|i| i.expected_arrival)
-                .min_by_key(|t| (t.seconds, t.nanos))
-                .and_then(|t| jiff::Timestamp::new(t.seconds, t.nanos).ok())
-                .map(|t| t.strftime("%Y-%m-%d %H:%MZ").to_string())
-                .unwrap_or_default();
-            table.row(vec![
-                s.part_id,
-                s.location_id,
-                s.on_hand.to_string(),
-                s.reserved.to_string(),
-                s.available.to_string(),
-                s.protected.to_string(),
-                s.in_transit.to_string(),
-                next,
-            ]);
-        }
-        if response.next_page_token.is_empty() {
-            break;
-        }
-        token = response.next_page_token;
+        Ok::<_, ClientError>((response.positions, response.next_page_token))
+    })
+    .await?;
+    for s in positions {
+        let next = s
+            .inbound
+            .iter()
+            .filter_map(|i| i.expected_arrival)
+            .min_by_key(|t| (t.seconds, t.nanos))
+            .and_then(|t| jiff::Timestamp::new(t.seconds, t.nanos).ok())
+            .map(|t| t.strftime("%Y-%m-%d %H:%MZ").to_string())
+            .unwrap_or_default();
+        table.row(vec![
+            s.part_id,
+            s.location_id,
+            s.on_hand.to_string(),
+            s.reserved.to_string(),
+            s.available.to_string(),
+            s.protected.to_string(),
+            s.in_transit.to_string(),
+            next,
+        ]);
     }
     if table.is_empty() {
         return Ok("no stock recorded\n".into());

@@ -139,49 +139,43 @@ pub async fn list(
     let mut table = super::table::Table::new(&[
         "job", "kind", "state", "progress", "created", "owner", "seed", "result", "message",
     ]);
-    let mut token = String::new();
-    loop {
-        let page = clients
+    let jobs = super::client::fetch_all(0, async |page| {
+        let reply = clients
             .planning
             .list_jobs(pb::ListJobsRequest {
-                page: Some(pb::PageRequest {
-                    page_size: 0,
-                    page_token: token.clone(),
-                }),
+                page: Some(page),
                 kind: kind as i32,
                 state: state as i32,
                 owner: owner.unwrap_or_default().to_string(),
             })
             .await?
             .into_inner();
-        for job in &page.jobs {
-            table.row(vec![
-                job.job_id.clone(),
-                kind_name(job.kind).to_string(),
-                state_name(job.state).to_string(),
-                format!("{:.0}%", job.progress * 100.0),
-                job.created_at
-                    .as_ref()
-                    .and_then(|t| jiff::Timestamp::new(t.seconds, t.nanos).ok())
-                    .map_or("-".into(), |t| t.strftime("%Y-%m-%d %H:%M:%SZ").to_string()),
-                if job.owner.is_empty() {
-                    "-".into()
-                } else {
-                    job.owner.clone()
-                },
-                job.seed.to_string(),
-                if job.result_bytes > 0 {
-                    format!("{} bytes", job.result_bytes)
-                } else {
-                    "-".into()
-                },
-                job.message.chars().take(60).collect(),
-            ]);
-        }
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        token = page.next_page_token;
+        Ok::<_, ClientError>((reply.jobs, reply.next_page_token))
+    })
+    .await?;
+    for job in &jobs {
+        table.row(vec![
+            job.job_id.clone(),
+            kind_name(job.kind).to_string(),
+            state_name(job.state).to_string(),
+            format!("{:.0}%", job.progress * 100.0),
+            job.created_at
+                .as_ref()
+                .and_then(|t| jiff::Timestamp::new(t.seconds, t.nanos).ok())
+                .map_or("-".into(), |t| t.strftime("%Y-%m-%d %H:%M:%SZ").to_string()),
+            if job.owner.is_empty() {
+                "-".into()
+            } else {
+                job.owner.clone()
+            },
+            job.seed.to_string(),
+            if job.result_bytes > 0 {
+                format!("{} bytes", job.result_bytes)
+            } else {
+                "-".into()
+            },
+            job.message.chars().take(60).collect(),
+        ]);
     }
     Ok(table.render())
 }

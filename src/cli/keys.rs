@@ -158,28 +158,19 @@ pub async fn list(place: KeysPlace<'_>, include_revoked: bool) -> Result<String,
         }
         KeysPlace::Server(target) => {
             let mut clients = connect(&target).await.map_err(status)?;
-            let mut keys = Vec::new();
-            let mut token = String::new();
-            loop {
-                let page = clients
+            super::client::fetch_all(0, async |page| {
+                let reply = clients
                     .admin
                     .list_api_keys(pb::ListApiKeysRequest {
-                        page: Some(pb::PageRequest {
-                            page_size: 0,
-                            page_token: token,
-                        }),
+                        page: Some(page),
                         include_revoked,
                     })
                     .await
                     .map_err(|s| status(s.into()))?
                     .into_inner();
-                keys.extend(page.keys);
-                if page.next_page_token.is_empty() {
-                    break;
-                }
-                token = page.next_page_token;
-            }
-            keys
+                Ok::<_, String>((reply.keys, reply.next_page_token))
+            })
+            .await?
         }
     };
     let mut table = Table::new(&[

@@ -139,32 +139,30 @@ async fn stock_now(
         .collect();
     let mut now = HashMap::new();
     for location in locations {
-        let mut token = String::new();
-        loop {
+        let positions = super::client::fetch_all(1000, async |page| {
             let reply = c
                 .inventory
                 .get_stock(pb::GetStockRequest {
                     part_id: String::new(),
                     location_id: location.to_string(),
-                    page: Some(pb::PageRequest {
-                        page_size: 1000,
-                        page_token: token.clone(),
-                    }),
+                    page: Some(page),
                 })
                 .await;
-            let page = match reply {
-                Ok(page) => page.into_inner(),
+            match reply {
+                Ok(page) => {
+                    let page = page.into_inner();
+                    Ok((page.positions, page.next_page_token))
+                }
                 // A location this import creates holds no stock yet.
-                Err(status) if status.code() == tonic::Code::NotFound => break,
-                Err(status) => return Err(status.into()),
-            };
-            for p in page.positions {
-                now.insert((p.part_id, p.location_id), (p.on_hand, p.reserved));
+                Err(status) if status.code() == tonic::Code::NotFound => {
+                    Ok((Vec::new(), String::new()))
+                }
+                Err(status) => Err(status),
             }
-            if page.next_page_token.is_empty() {
-                break;
-            }
-            token = page.next_page_token;
+        })
+        .await?;
+        for p in positions {
+            now.insert((p.part_id, p.location_id), (p.on_hand, p.reserved));
         }
     }
     Ok(now)

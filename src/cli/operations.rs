@@ -73,14 +73,10 @@ async fn location_time_zone(
     network: &mut NetworkServiceClient<AuthChannel>,
     location_id: &str,
 ) -> Result<String, ClientError> {
-    let mut token = String::new();
-    loop {
-        let page = network
+    let locations = super::client::fetch_all(1000, async |page| {
+        let reply = network
             .list_locations(pb::ListLocationsRequest {
-                page: Some(pb::PageRequest {
-                    page_size: 1000,
-                    page_token: token,
-                }),
+                page: Some(page),
                 kind: pb::LocationKind::Unspecified as i32,
             })
             .await
@@ -93,16 +89,14 @@ async fn location_time_zone(
                 ))
             })?
             .into_inner();
-        if let Some(location) = page.locations.iter().find(|l| l.id == location_id) {
-            return Ok(location.time_zone.clone());
-        }
-        if page.next_page_token.is_empty() {
-            return Err(ClientError::Usage(format!(
-                "--need-by: unknown location {location_id:?}"
-            )));
-        }
-        token = page.next_page_token;
-    }
+        Ok::<_, ClientError>((reply.locations, reply.next_page_token))
+    })
+    .await?;
+    locations
+        .into_iter()
+        .find(|l| l.id == location_id)
+        .map(|l| l.time_zone)
+        .ok_or_else(|| ClientError::Usage(format!("--need-by: unknown location {location_id:?}")))
 }
 
 /// Resolves `--need-by` against the destination `location_id`: a plain date
@@ -356,44 +350,38 @@ pub async fn reservations(
         "settled",
         "order",
     ]);
-    let mut token = String::new();
-    loop {
-        let page = clients
+    let reservations = super::client::fetch_all(1000, async |page| {
+        let reply = clients
             .availability
             .list_reservations(pb::ListReservationsRequest {
-                page: Some(pb::PageRequest {
-                    page_size: 1000,
-                    page_token: token,
-                }),
+                page: Some(page),
                 part_id: part.unwrap_or_default().into(),
                 location_id: location.unwrap_or_default().into(),
                 state: state as i32,
             })
             .await?
             .into_inner();
-        for r in &page.reservations {
-            table.row(vec![
-                r.reservation_id.clone(),
-                r.part_id.clone(),
-                r.location_id.clone(),
-                r.quantity.to_string(),
-                state_name(r.state).into(),
-                if r.priority == pb::Priority::Critical as i32 {
-                    "critical"
-                } else {
-                    "routine"
-                }
-                .into(),
-                when(r.created_at.as_ref()),
-                when(r.expires_at.as_ref()),
-                when(r.settled_at.as_ref()),
-                r.order_reference.clone(),
-            ]);
-        }
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        token = page.next_page_token;
+        Ok::<_, ClientError>((reply.reservations, reply.next_page_token))
+    })
+    .await?;
+    for r in &reservations {
+        table.row(vec![
+            r.reservation_id.clone(),
+            r.part_id.clone(),
+            r.location_id.clone(),
+            r.quantity.to_string(),
+            state_name(r.state).into(),
+            if r.priority == pb::Priority::Critical as i32 {
+                "critical"
+            } else {
+                "routine"
+            }
+            .into(),
+            when(r.created_at.as_ref()),
+            when(r.expires_at.as_ref()),
+            when(r.settled_at.as_ref()),
+            r.order_reference.clone(),
+        ]);
     }
     if table.is_empty() {
         return Ok("no reservations match\n".into());

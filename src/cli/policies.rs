@@ -91,34 +91,26 @@ pub async fn history(
     limit: usize,
 ) -> Result<String, ClientError> {
     let mut clients = connect(server).await?;
-    let mut token = String::new();
     let mut plans = Vec::new();
-    let mut changes = Vec::new();
-    loop {
-        let page = clients
+    // The changes of one plan, up to the limit; without a plan, every plan.
+    let change_limit = if plan_id.is_some() { limit } else { usize::MAX };
+    let (mut changes, _) = super::client::fetch_pages(0, change_limit, async |page| {
+        let reply = clients
             .planning
             .get_policy_history(pb::GetPolicyHistoryRequest {
                 plan_id: plan_id.unwrap_or_default().to_string(),
-                page: Some(pb::PageRequest {
-                    page_size: 0,
-                    page_token: token,
-                }),
+                page: Some(page),
             })
             .await?
             .into_inner();
         if plan_id.is_none() {
-            plans.extend(page.plans);
-        } else {
-            if plans.is_empty() {
-                plans = page.plans;
-            }
-            changes.extend(page.changes);
+            plans.extend(reply.plans);
+        } else if plans.is_empty() {
+            plans = reply.plans;
         }
-        token = page.next_page_token;
-        if token.is_empty() || (plan_id.is_some() && changes.len() >= limit) {
-            break;
-        }
-    }
+        Ok::<_, ClientError>((reply.changes, reply.next_page_token))
+    })
+    .await?;
     let Some(plan_id) = plan_id else {
         return Ok(plans_table(&plans));
     };
@@ -189,27 +181,19 @@ async fn fetch(
     part: &str,
     location: &str,
 ) -> Result<Vec<pb::Policy>, ClientError> {
-    let mut token = String::new();
-    let mut policies = Vec::new();
-    loop {
-        let page = clients
+    super::client::fetch_all(0, async |page| {
+        let reply = clients
             .planning
             .get_policies(pb::GetPoliciesRequest {
                 part_id: part.into(),
                 location_id: location.into(),
-                page: Some(pb::PageRequest {
-                    page_size: 0,
-                    page_token: token,
-                }),
+                page: Some(page),
             })
             .await?
             .into_inner();
-        policies.extend(page.policies);
-        if page.next_page_token.is_empty() {
-            return Ok(policies);
-        }
-        token = page.next_page_token;
-    }
+        Ok((reply.policies, reply.next_page_token))
+    })
+    .await
 }
 
 /// What `spares policies set` changes; fields left `None` keep the value

@@ -142,26 +142,16 @@ pub async fn list_movements(server: &Target, query: &MovementQuery) -> Result<St
         page: None,
     };
     let mut clients = connect(server).await?;
-    let mut entries = Vec::new();
-    let more = loop {
-        let page = clients
+    let (entries, more) = super::client::fetch_pages(0, query.limit, async |page| {
+        request.page = Some(page);
+        let reply = clients
             .inventory
             .list_movements(request.clone())
             .await?
             .into_inner();
-        entries.extend(page.movements);
-        if entries.len() > query.limit {
-            entries.truncate(query.limit);
-            break true;
-        }
-        if page.next_page_token.is_empty() {
-            break false;
-        }
-        request.page = Some(pb::PageRequest {
-            page_size: 0,
-            page_token: page.next_page_token,
-        });
-    };
+        Ok::<_, ClientError>((reply.movements, reply.next_page_token))
+    })
+    .await?;
     Ok(movements_table(&entries, more))
 }
 
@@ -307,26 +297,16 @@ pub async fn list_audit_events(server: &Target, query: &AuditQuery) -> Result<St
         page: None,
     };
     let mut clients = connect(server).await?;
-    let mut events = Vec::new();
-    let more = loop {
-        let page = clients
+    let (events, more) = super::client::fetch_pages(0, query.limit, async |page| {
+        request.page = Some(page);
+        let reply = clients
             .admin
             .list_audit_events(request.clone())
             .await?
             .into_inner();
-        events.extend(page.events);
-        if events.len() > query.limit {
-            events.truncate(query.limit);
-            break true;
-        }
-        if page.next_page_token.is_empty() {
-            break false;
-        }
-        request.page = Some(pb::PageRequest {
-            page_size: 0,
-            page_token: page.next_page_token,
-        });
-    };
+        Ok::<_, ClientError>((reply.events, reply.next_page_token))
+    })
+    .await?;
     Ok(audit_table(&events, more))
 }
 

@@ -13,6 +13,8 @@ pub const HEIGHT: f64 = 380.0;
 const LEFT: f64 = 84.0;
 /// Room right of the plot for the legend, so it never covers data.
 const RIGHT: f64 = 215.0;
+/// The dash pattern of a dashed line series.
+const LINE_DASH: &str = "6 4";
 /// Vertical distance between legend entries.
 const LEGEND_STEP: f64 = 15.0;
 /// A white outline under text drawn inside the plot, so lines and bars
@@ -176,9 +178,9 @@ pub fn dash_of(statistic: &str) -> &'static str {
 /// How a legend entry shows its item.
 #[derive(Debug, Clone)]
 enum Swatch {
-    /// A filled square (bars, lines).
+    /// A filled square (bars).
     Fill,
-    /// A short line with this dash pattern (markers).
+    /// A short line with this dash pattern (lines, markers; `none` is solid).
     Dash(&'static str),
     /// A ring (a highlighted point).
     Ring,
@@ -226,9 +228,9 @@ impl Chart {
             .map(|&(x, y)| format!("{:.1},{:.1}", self.px(x), self.py(y)))
             .collect();
         let dash = if line.dashed {
-            " stroke-dasharray=\"6 4\""
+            format!(" stroke-dasharray=\"{LINE_DASH}\"")
         } else {
-            ""
+            String::new()
         };
         let _ = write!(
             self.body,
@@ -248,8 +250,11 @@ impl Chart {
             }
         }
         self.body.push_str("</g>");
+        // The legend shows the line as drawn, so a solid and a dashed line
+        // of one colour stay apart.
+        let dash = if line.dashed { LINE_DASH } else { "none" };
         self.legend
-            .push((line.name.clone(), line.colour.clone(), Swatch::Fill));
+            .push((line.name.clone(), line.colour.clone(), Swatch::Dash(dash)));
     }
 
     /// Adds histogram bars: `(from, to, height)` per bin, as one series:

@@ -254,6 +254,69 @@ pub(super) fn item_curve(item: &MetricItem, options: &MetricOptions) -> Result<I
     })
 }
 
+/// Stock per node with `total_stock` units placed as well as possible: at each node, the
+/// smallest total attaining the best value, then the children's hull blocks bought
+/// steepest first, every subtree enumerated afresh where it is needed.
+pub(super) fn allocate(
+    item: &MetricItem,
+    options: &MetricOptions,
+    total_stock: u64,
+) -> Result<Vec<u64>> {
+    let tree = Tree::new(item, *options)?;
+    let mut stock = vec![0u64; item.nodes.len()];
+    place(&tree, 0, None, total_stock, &mut stock)?;
+    Ok(stock)
+}
+
+fn place(
+    tree: &Tree,
+    index: usize,
+    parent: Option<ParentState>,
+    units: u64,
+    stock: &mut [u64],
+) -> Result<()> {
+    let (curve, own_stock) = tree.subtree(index, parent)?;
+    let units = units.min(curve.len() as u64 - 1) as usize;
+    let best_total = (0..=units)
+        .min_by(|&a, &b| curve[a].total_cmp(&curve[b]))
+        .unwrap_or(0);
+    let own = own_stock[best_total];
+    stock[index] = own;
+    let point = tree.pipeline(index, parent)?.at(own);
+    let state = ParentState {
+        expected_backorders: point.expected_backorders,
+        variance_backorders: point.variance_backorders,
+        demand_per_day: tree.total_demand[index],
+    };
+    let mut remaining = best_total as u64 - own;
+    let mut blocks: Vec<(usize, u64, u64, f64)> = Vec::new();
+    for &child in &tree.children[index] {
+        let (curve, _) = tree.subtree(child, Some(state))?;
+        let hull = lower_hull(&curve);
+        for w in hull.windows(2) {
+            blocks.push((
+                child,
+                w[1],
+                w[1] - w[0],
+                curve[w[0] as usize] - curve[w[1] as usize],
+            ));
+        }
+    }
+    blocks.sort_by(|a, b| (b.3 / b.2 as f64).total_cmp(&(a.3 / a.2 as f64)));
+    let mut child_units = vec![0u64; tree.item.nodes.len()];
+    for (child, reach, units_needed, _) in blocks {
+        if units_needed > remaining {
+            break;
+        }
+        child_units[child] = reach;
+        remaining -= units_needed;
+    }
+    for &child in &tree.children[index] {
+        place(tree, child, Some(state), child_units[child], stock)?;
+    }
+    Ok(())
+}
+
 /// Greedy marginal analysis over every item's convex hull: repeatedly buy the hull step
 /// with the largest EBO reduction per unit of money. Items are computed one after another.
 /// `machines`, if given, is the fleet size for Sherbrooke availability.

@@ -497,6 +497,27 @@ mod equivalence {
             let slow = reference::frontier(&items, &options, machines).unwrap();
             prop_assert_eq!(frontier_bits(&fast), frontier_bits(&slow));
         }
+
+        #[test]
+        fn one_enumeration_allocates_every_total_as_the_straightforward_walk(
+            item in item(),
+            vari in any::<bool>(),
+        ) {
+            let options = MetricOptions {
+                model: if vari { MetricModel::VariMetric } else { MetricModel::Metric },
+                ebo_tolerance: 1e-4,
+            };
+            let enumerated = Enumerated::new(&item, &options).unwrap();
+            let curve = enumerated.curve();
+            prop_assert_eq!(curve_bits(&curve), curve_bits(&reference::item_curve(&item, &options).unwrap()));
+            // Every total, and one past the enumerated range (clamped alike).
+            for total in 0..=curve.expected_backorders.len() as u64 {
+                let fast = enumerated.allocate(total).unwrap();
+                let slow = reference::allocate(&item, &options, total).unwrap();
+                prop_assert_eq!(&fast, &slow, "total {}", total);
+                prop_assert_eq!(allocate(&item, &options, total).unwrap(), fast);
+            }
+        }
     }
 }
 

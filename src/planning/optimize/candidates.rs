@@ -1,7 +1,7 @@
 //! Candidate stock vectors of each part's tree, over all its echelons, for the consequence
 //! planner to simulate and choose among.
 //!
-//! The family is the part's downtime-weighted METRIC allocation (`metric::allocate`: the
+//! The family is the part's downtime-weighted METRIC allocation (`metric::Enumerated::allocate`: the
 //! best placement of a total stock over depot, regionals and stores by METRIC's expected
 //! backorders) at every total in reach: every total up to [`DENSE_TOTALS`], every hull
 //! point of the part's METRIC curve, and a grid [`GRID_RATIO`] apart, thinned to at most
@@ -30,7 +30,7 @@ use super::{ANNUAL_HOLDING_RATE, PlanMode};
 use crate::domain::DomainError;
 use rayon::prelude::*;
 use spares_simulations::tree::PartTree;
-use spares_solver::metric::{ItemCurve, allocate, item_curve};
+use spares_solver::metric::{Enumerated, ItemCurve};
 
 /// Most candidates per tree (each costs one simulation of the training years).
 pub const MAX_CANDIDATES_PER_TREE: usize = 24;
@@ -64,23 +64,26 @@ pub fn generate(
 ) -> Result<Vec<Vec<Vec<u32>>>, DomainError> {
     let items = metric_items(trees);
     let options = metric_options();
-    let curves: Vec<ItemCurve> = items
+    let metric_error =
+        |e: spares_solver::SolverError| DomainError::invalid("metric", e.to_string());
+    // Each tree is enumerated once, for its curve and then for every candidate total.
+    let enumerated: Vec<Enumerated> = items
         .par_iter()
-        .map(|item| item_curve(item, &options))
+        .map(|item| Enumerated::new(item, &options))
         .collect::<Result<_, _>>()
-        .map_err(|e| DomainError::invalid("metric", e.to_string()))?;
+        .map_err(metric_error)?;
+    let curves: Vec<ItemCurve> = enumerated.iter().map(Enumerated::curve).collect();
     let reach = reach_totals(trees, &curves, objective);
-    items
-        .par_iter()
+    enumerated
+        .into_par_iter()
         .zip(&curves)
         .zip(&reach)
         .enumerate()
-        .map(|(t, ((item, curve), &top))| {
+        .map(|(t, ((tree, curve), &top))| {
             let totals = candidate_totals(curve, top, baselines.metric_total(t));
             let mut out: Vec<Vec<u32>> = Vec::with_capacity(totals.len() + 2);
             for total in totals {
-                let stock = allocate(item, &options, total)
-                    .map_err(|e| DomainError::invalid("metric", e.to_string()))?;
+                let stock = tree.allocate(total).map_err(metric_error)?;
                 out.push(stock.iter().map(|&u| to_units(u)).collect());
             }
             out.extend(baselines.vectors(t));
