@@ -23,6 +23,26 @@
 //! the top of the range on the quietest run; the profile of a 1000-movement
 //! batch is now dominated by sled's own inserts (one per changed balance and
 //! one per idempotency key).
+//!
+//! 2026-11-30 (issue 11): `perf` showed glibc's malloc at about half of the
+//! batch's CPU (`_int_malloc`, `malloc_consolidate`, `unlink_chunk`), from
+//! our allocations and sled's page cache alike. With mimalloc as the global
+//! allocator (`src/lib.rs`), one idempotency lookup per fresh movement
+//! instead of two, and fewer allocations in staging, the same binary
+//! comparison (the build before, then this one, alternating, under
+//! `flock`):
+//!
+//! | run | load average | before (movements/s) | after (movements/s) |
+//! |---|---|---|---|
+//! | 1000 per call, quiet machine | 0.2-1.1 | 39.8k, 48.9k | 96.2k, 98.3k |
+//! | 1000 per call, 3 other agents building | 9-10 | 19.5k, 17.8k | 35.0k, 28.4k |
+//!
+//! `valgrind --tool=callgrind` of the test-mode run (the 10k-movement
+//! fixture plus one pass of each benchmark): 1.23 G instructions before,
+//! 0.95 G after (record_movements 962 M -> 743 M). sled's transaction is now
+//! about two thirds of a batch: 26% of it is the read sled makes before
+//! every transactional insert, which only a single-tree layout (one
+//! `Tree::apply_batch`) would avoid.
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use jiff::Timestamp;

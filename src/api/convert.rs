@@ -697,6 +697,22 @@ pub fn stock_to_pb(b: &Balance, protected: u64, as_of: Timestamp) -> pb::StockPo
     }
 }
 
+/// Converts a balance (with the protection in force) to a protobuf stock
+/// position, moving its ids instead of copying them (a page of stock).
+pub fn stock_into_pb(b: Balance, protected: u64, as_of: Timestamp) -> pb::StockPosition {
+    pb::StockPosition {
+        on_hand: b.on_hand(),
+        reserved: b.reserved,
+        available: b.available,
+        protected: protected.min(b.available),
+        in_transit: b.in_transit(),
+        inbound: b.inbound.iter().map(inbound_to_pb).collect(),
+        as_of: Some(timestamp_to_pb(as_of)),
+        part_id: b.part_id,
+        location_id: b.location_id,
+    }
+}
+
 fn inbound_to_pb(s: &InboundShipment) -> pb::InboundShipment {
     pb::InboundShipment {
         shipment_id: s.shipment_id.clone(),

@@ -35,7 +35,7 @@ impl InventoryApi {
         &self,
         location_id: &str,
         page: Option<&pb::PageRequest>,
-        to_pb: impl Fn(&Balance) -> pb::StockPosition,
+        to_pb: impl Fn(Balance) -> pb::StockPosition,
     ) -> Result<Response<pb::GetStockResponse>, Status> {
         let size = page_size(page, self.spares.limits())?;
         let token = page.map_or("", |p| p.page_token.as_str());
@@ -50,7 +50,7 @@ impl InventoryApi {
             _ => String::new(),
         };
         Ok(Response::new(pb::GetStockResponse {
-            positions: balances.iter().map(to_pb).collect(),
+            positions: balances.into_iter().map(to_pb).collect(),
             next_page_token,
         }))
     }
@@ -215,9 +215,11 @@ impl InventoryService for InventoryApi {
             );
         }
         let now = self.spares.clock().now();
-        let to_pb = |b: &Balance| {
-            let protected = self.spares.protected_quantity(&b.part_id, &b.location_id);
-            convert::stock_to_pb(b, protected, now)
+        // Protection is read once per page, not once per position.
+        let protection = self.spares.protection();
+        let to_pb = |b: Balance| {
+            let protected = protection.quantity(&b.part_id, &b.location_id);
+            convert::stock_into_pb(b, protected, now)
         };
         if let (None, Some(location)) = (part, location) {
             return self.stock_at_location(location, request.page.as_ref(), to_pb);
@@ -229,7 +231,7 @@ impl InventoryService for InventoryApi {
             .map(|b| (format!("{}\u{1f}{}", b.part_id, b.location_id), b));
         let (page, next_page_token) = paginate(items, request.page.as_ref(), self.spares.limits())?;
         Ok(Response::new(pb::GetStockResponse {
-            positions: page.into_iter().map(to_pb).collect(),
+            positions: page.into_iter().cloned().map(to_pb).collect(),
             next_page_token,
         }))
     }

@@ -43,6 +43,29 @@ pub struct StockChanged {
     pub reservation: Option<Arc<crate::domain::ledger::Reservation>>,
 }
 
+/// The protection thresholds of one network version (see
+/// [`Spares::protection`]).
+pub enum Protection {
+    /// The availability engine's index: a lookup allocates nothing.
+    Indexed(Arc<crate::domain::availability::Availability>),
+    /// The network's policies, when the engine cannot be built for it.
+    Policies(Arc<Network>),
+}
+
+impl Protection {
+    /// Units of `part_id`'s available stock at `location_id` that routine
+    /// demand may not take (0 without a policy).
+    pub fn quantity(&self, part_id: &str, location_id: &str) -> Qty {
+        match self {
+            Self::Indexed(engine) => engine.protected_quantity(part_id, location_id),
+            Self::Policies(network) => network
+                .policies
+                .get(&(part_id.to_string(), location_id.to_string()))
+                .map_or(0, |p| p.protected_quantity),
+        }
+    }
+}
+
 /// The routing engine and the network snapshot it was built from.
 type AvailabilityCache =
     Mutex<Option<(Arc<Network>, Arc<crate::domain::availability::Availability>)>>;
@@ -329,6 +352,16 @@ impl Spares {
             }
         }
         Ok(())
+    }
+
+    /// The protection thresholds in force, read once for many positions (a
+    /// page of stock): the availability engine's index, built once per
+    /// network version, when the engine builds; else the network's policies.
+    pub fn protection(&self) -> Protection {
+        match self.availability() {
+            Ok(engine) => Protection::Indexed(engine),
+            Err(_) => Protection::Policies(self.network()),
+        }
     }
 
     /// Units of available stock that routine demand may not take.
