@@ -5,8 +5,9 @@
 //! same budget, all scored out of sample (200 years on a fresh seed, common random
 //! numbers), with paired bootstrap intervals. Every cell is printed as it comes out.
 //!
-//! `cargo bench --bench planner_compare` runs the standard network (200 parts, 100 training
-//! years). Under `cargo test --benches` (no `--bench` argument) it shrinks to one seed, one
+//! `cargo bench --bench planner_compare` runs the standard network (200 parts, training
+//! years at the product's default, `optimize::training_years`; `SPARES_COMPARE_YEARS`
+//! sets them). Under `cargo test --benches` (no `--bench` argument) it shrinks to one seed, one
 //! factor and a 20-part network so CI only checks that it runs. `SPARES_COMPARE_SEEDS`
 //! (comma-separated) and `SPARES_COMPARE_FACTORS` narrow a full run.
 
@@ -78,8 +79,10 @@ fn cell(result: &OptimizeResult, seed: u64, factor: f64, seconds: f64) -> String
         })
     };
     format!(
-        "seed {seed} {factor:.1}x budget {}: CVaR95 consequence {} (in-sample {}) | metric {} | averages {} | ratio to averages {:.2} | mean consequence {} metric {} averages {}\n  consequence - metric: CVaR95 {}; mean {}\n  consequence - averages: CVaR95 {}; mean {}\n  invested {} / {} / {}; unspent {} {}; {:.1} s, load {}",
+        "seed {seed} {factor:.1}x budget {} ({} training years, {} network years): CVaR95 consequence {} (in-sample {}) | metric {} | averages {} | ratio to averages {:.2} | mean consequence {} metric {} averages {}\n  consequence - metric: CVaR95 {}; mean {}\n  consequence - averages: CVaR95 {}; mean {}\n  invested {} / {} / {}; unspent {} {}; {:.1} s, load {}",
         money(result.budget_usd.unwrap_or(0.0)),
+        result.scenarios,
+        result.training.as_ref().map_or(0, |t| t.network_years),
         money(c.downtime_cost_cvar95),
         c.in_sample_cvar95.map_or("-".into(), money),
         money(m.downtime_cost_cvar95),
@@ -110,7 +113,8 @@ fn main() {
             list("SPARES_COMPARE_SEEDS", vec![1u64, 2, 3]),
             list("SPARES_COMPARE_FACTORS", vec![0.7f64, 1.0, 1.5]),
             TestNetworkShape::standard(),
-            100,
+            // 0: the product's default (`optimize::training_years`).
+            list("SPARES_COMPARE_YEARS", vec![0u32])[0],
         )
     } else {
         (
@@ -125,8 +129,15 @@ fn main() {
         )
     };
     println!(
-        "planner_compare: {} regionals x {} stores, {} parts; {years} training years, 200 evaluation years; CVaR95 and mean of yearly downtime cost; intervals: paired bootstrap, 95%; * = significant",
-        shape.regionals, shape.stores_per_regional, shape.parts
+        "planner_compare: {} regionals x {} stores, {} parts; {} training years, 200 evaluation years; CVaR95 and mean of yearly downtime cost; intervals: paired bootstrap, 95%; * = significant",
+        shape.regionals,
+        shape.stores_per_regional,
+        shape.parts,
+        if years == 0 {
+            "default".to_string()
+        } else {
+            years.to_string()
+        }
     );
     for &seed in &seeds {
         let network = generate(seed, shape);

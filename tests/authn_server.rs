@@ -31,7 +31,6 @@ use spares::auth::bearer::JwtAuthenticator;
 use spares::cli::client::{ClientTls, Clients, Target, connect};
 use spares::config::Limits;
 use spares::demo::{DemoConfig, build_demo};
-use spares::domain::network::LocationKind;
 use spares::pb;
 use std::process::Command;
 use std::sync::Arc;
@@ -84,29 +83,6 @@ async fn jwt_server(idp: &Idp, tls: Option<Arc<ServerTls>>) -> TestServer {
     server
 }
 
-/// Two stores, each holding available stock of some part: (store, part).
-fn two_stocked_stores(server: &TestServer) -> [(String, String); 2] {
-    let network = server.spares.network();
-    let mut found = Vec::new();
-    let mut stores: Vec<_> = network
-        .locations
-        .values()
-        .filter(|l| l.kind == LocationKind::Store)
-        .map(|l| l.id.clone())
-        .collect();
-    stores.sort();
-    for store in stores {
-        let balances = server.spares.store().balances(None, Some(&store)).unwrap();
-        if let Some(b) = balances.iter().find(|b| b.available >= 2) {
-            found.push((store.clone(), b.part_id.clone()));
-        }
-        if found.len() == 2 {
-            break;
-        }
-    }
-    [found[0].clone(), found[1].clone()]
-}
-
 fn reserve(key: &str, part: &str, location: &str) -> pb::ReserveRequest {
     pb::ReserveRequest {
         idempotency_key: key.into(),
@@ -135,7 +111,7 @@ async fn a_jwt_dealer_reserves_at_its_store_only_and_a_planner_jwt_simulates() {
     let dir = tempfile::tempdir().unwrap();
     let idp = Idp::new(dir.path());
     let server = jwt_server(&idp, None).await;
-    let [(store_a, part_a), (store_b, part_b)] = two_stocked_stores(&server);
+    let [(store_a, part_a), (store_b, part_b)] = server.two_stocked_stores();
     let token = idp.token("alice@dealer-a", "dealer", &[&store_a], now(&server));
     let mut dealer = bearer(&server, &token).await;
 
@@ -296,7 +272,7 @@ async fn a_client_certificate_mapped_to_a_dealer_reserves_at_its_store_only() {
     let tls = Arc::new(ServerTls::load(setup.server_files(true)).unwrap());
     let server = TestServer::start_tls(tls).await;
     load_demo(&server).await;
-    let [(store_a, part_a), (store_b, part_b)] = two_stocked_stores(&server);
+    let [(store_a, part_a), (store_b, part_b)] = server.two_stocked_stores();
 
     let uri = format!("spares://role/dealer/store/{store_a}");
     let pair = setup.ca.client("portal-a", Some(&uri));
@@ -388,7 +364,7 @@ async fn the_cli_presents_a_bearer_token() {
     let dir = tempfile::tempdir().unwrap();
     let idp = Idp::new(dir.path());
     let server = jwt_server(&idp, None).await;
-    let [(store_a, part_a), _] = two_stocked_stores(&server);
+    let [(store_a, part_a), _] = server.two_stocked_stores();
     let token = idp.token("alice@dealer-a", "dealer", &[&store_a], now(&server));
     let url = server.url.clone();
     let run = |args: Vec<String>, env_token: Option<String>| {

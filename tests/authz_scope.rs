@@ -34,29 +34,6 @@ async fn with_small_demo(limits: Limits) -> TestServer {
     .await
 }
 
-/// Two stores, each holding available stock of some part: (store, part).
-fn two_stocked_stores(server: &TestServer) -> [(String, String); 2] {
-    let network = server.spares.network();
-    let mut found = Vec::new();
-    for location in network.locations.values() {
-        if location.kind != LocationKind::Store {
-            continue;
-        }
-        let balances = server
-            .spares
-            .store()
-            .balances(None, Some(&location.id))
-            .unwrap();
-        if let Some(b) = balances.iter().find(|b| b.available >= 2) {
-            found.push((location.id.clone(), b.part_id.clone()));
-        }
-        if found.len() == 2 {
-            break;
-        }
-    }
-    [found[0].clone(), found[1].clone()]
-}
-
 fn reserve(key: &str, part: &str, location: &str) -> pb::ReserveRequest {
     pb::ReserveRequest {
         idempotency_key: key.into(),
@@ -76,7 +53,7 @@ fn shape(status: &tonic::Status, id: &str) -> (Code, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dealer_cannot_see_confirm_or_release_another_dealers_reservation() {
     let server = with_small_demo(Limits::default()).await;
-    let [(store_a, part_a), (store_b, _)] = two_stocked_stores(&server);
+    let [(store_a, part_a), (store_b, _)] = server.two_stocked_stores();
     let dealer_a = server.key(Role::Dealer, &[&store_a], &[]);
     let dealer_b = server.key(Role::Dealer, &[&store_b], &[]);
     let mut a = server.clients_as(Some(&dealer_a)).await;
@@ -245,7 +222,7 @@ async fn a_dealer_cannot_see_confirm_or_release_another_dealers_reservation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_warehouse_records_movements_only_at_its_locations() {
     let server = with_small_demo(Limits::default()).await;
-    let [(store, part), _] = two_stocked_stores(&server);
+    let [(store, part), _] = server.two_stocked_stores();
     let network = server.spares.network();
     let warehouse = network
         .locations
@@ -281,7 +258,7 @@ async fn a_warehouse_records_movements_only_at_its_locations() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_belong_to_the_principal_that_started_them() {
     let server = with_small_demo(Limits::default()).await;
-    let [(store, _), _] = two_stocked_stores(&server);
+    let [(store, _), _] = server.two_stocked_stores();
     let owner_key = server.key(Role::Planner, &[], &[]);
     let other_key = server.key(Role::Planner, &[], &[]);
     let dealer_key = server.key(Role::Dealer, &[&store], &[]);

@@ -14,34 +14,10 @@ use common::{TestServer, receipt};
 use spares::auth::Role;
 use spares::config::Limits;
 use spares::demo::DemoConfig;
-use spares::domain::network::LocationKind;
 use spares::pb;
 use spares::pb::stock_event::Event;
 use std::time::Duration;
 use tokio_stream::StreamExt;
-
-/// Two stores, each holding available stock of some part: (store, part).
-fn two_stocked_stores(server: &TestServer) -> [(String, String); 2] {
-    let network = server.spares.network();
-    let mut stores: Vec<_> = network
-        .locations
-        .values()
-        .filter(|l| l.kind == LocationKind::Store)
-        .map(|l| l.id.clone())
-        .collect();
-    stores.sort();
-    let mut found = Vec::new();
-    for store in stores {
-        let balances = server.spares.store().balances(None, Some(&store)).unwrap();
-        if let Some(b) = balances.iter().find(|b| b.available >= 2) {
-            found.push((store.clone(), b.part_id.clone()));
-        }
-        if found.len() == 2 {
-            break;
-        }
-    }
-    [found[0].clone(), found[1].clone()]
-}
 
 /// What a stream carried, in order, up to and including the marker change
 /// (`part` at `location`, where only the marker moves stock).
@@ -91,7 +67,7 @@ async fn reservation_events_reach_only_the_dealer_whose_store_it_is() {
         Limits::default(),
     )
     .await;
-    let [(store_a, part_a), (store_b, part_b)] = two_stocked_stores(&server);
+    let [(store_a, part_a), (store_b, part_b)] = server.two_stocked_stores();
     let mut a = server
         .clients_as(Some(&server.key(Role::Dealer, &[&store_a], &[])))
         .await;

@@ -23,8 +23,10 @@ use crate::distribution::Pipeline;
 use crate::error::{Result, SolverError, invalid, non_negative, positive};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::str::FromStr;
+use std::sync::Mutex;
 
 /// Most nodes one item's tree may have (enumeration cost grows with it).
 pub const MAX_NODES_PER_ITEM: usize = 10_000;
@@ -120,7 +122,8 @@ struct ParentState {
 
 /// A validated tree with derived totals.
 struct Tree<'a> {
-    item: &'a MetricItem,
+    /// Borrowed for one-shot curves and allocations, owned where enumerations are kept.
+    item: Cow<'a, MetricItem>,
     children: Vec<Vec<usize>>,
     /// Whether every child of the node is a leaf (the common store-parent case, combined
     /// on plain decreases).
@@ -141,8 +144,8 @@ struct Tree<'a> {
 
 impl<'a> Tree<'a> {
     /// Validates the item and precomputes demand totals and enumeration ranges.
-    fn new(item: &'a MetricItem, options: MetricOptions) -> Result<Self> {
-        validate_item(item)?;
+    fn new(item: Cow<'a, MetricItem>, options: MetricOptions) -> Result<Self> {
+        validate_item(&item)?;
         positive("ebo_tolerance", options.ebo_tolerance)?;
         let count = item.nodes.len();
         let mut children = vec![Vec::new(); count];
@@ -645,9 +648,21 @@ pub struct Enumerated<'a> {
 /// A subtree's best EBO for each total stock in it, with the node's own stock attaining it.
 type Subtree = (Vec<f64>, Vec<u64>);
 
+impl Enumerated<'static> {
+    /// As [`Enumerated::new`] on an item it keeps, for enumerations stored beside other
+    /// data ([`WeightedCurves`]). Errors: an invalid item or options.
+    pub fn owned(item: MetricItem, options: &MetricOptions) -> Result<Self> {
+        Self::of(Cow::Owned(item), options)
+    }
+}
+
 impl<'a> Enumerated<'a> {
     /// Validates `item` and enumerates its tree. Errors: an invalid item or options.
     pub fn new(item: &'a MetricItem, options: &MetricOptions) -> Result<Self> {
+        Self::of(Cow::Borrowed(item), options)
+    }
+
+    fn of(item: Cow<'a, MetricItem>, options: &MetricOptions) -> Result<Self> {
         let tree = Tree::new(item, *options)?;
         let root = tree.subtree(0, None)?;
         Ok(Self { tree, root })
@@ -746,7 +761,7 @@ pub fn expected_backorders(
     options: &MetricOptions,
     stock: &[u64],
 ) -> Result<f64> {
-    let tree = Tree::new(item, *options)?;
+    let tree = Tree::new(Cow::Borrowed(item), *options)?;
     if stock.len() != item.nodes.len() {
         return Err(invalid(
             "stock",
@@ -910,12 +925,24 @@ pub fn weighted_plan(
 /// The part of [`weighted_plan`] that does not depend on the budget: every item's
 /// best-allocation curve and the weighted hull steps in order of purchase. Built once, it
 /// gives the plan at any number of budgets (a downtime-weighted frontier) for the cost of
-/// the allocations alone.
-#[derive(Debug, Clone)]
+/// the allocations alone: each item's tree is enumerated once here and kept, and a plan
+/// reads its allocations from those enumerations ([`Enumerated::allocate`]).
 pub struct WeightedCurves {
     curves: Vec<ItemCurve>,
+    /// One kept enumeration per item, each behind its own lock because an enumeration
+    /// reuses scratch buffers (allocations of different items run in parallel).
+    enumerated: Vec<Mutex<Enumerated<'static>>>,
     weights: Vec<f64>,
     steps: Vec<Step>,
+}
+
+impl std::fmt::Debug for WeightedCurves {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WeightedCurves")
+            .field("items", &self.curves.len())
+            .field("steps", &self.steps.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl WeightedCurves {
@@ -930,10 +957,11 @@ impl WeightedCurves {
         for (i, &w) in weights.iter().enumerate() {
             non_negative(&format!("weights[{i}]"), w)?;
         }
-        let curves: Vec<ItemCurve> = items
+        let enumerated: Vec<Enumerated<'static>> = items
             .par_iter()
-            .map(|item| item_curve(item, options))
+            .map(|item| Enumerated::owned(item.clone(), options))
             .collect::<Result<_>>()?;
+        let curves: Vec<ItemCurve> = enumerated.iter().map(Enumerated::curve).collect();
         let mut steps: Vec<Step> = curves
             .iter()
             .zip(items)
@@ -949,13 +977,14 @@ impl WeightedCurves {
         steps.sort_by(|a, b| b.rate.total_cmp(&a.rate));
         Ok(Self {
             curves,
+            enumerated: enumerated.into_iter().map(Mutex::new).collect(),
             weights: weights.to_vec(),
             steps,
         })
     }
 
     /// The plan within `budget` (see [`weighted_plan`]); `items` and `options` must be the
-    /// ones the curves were built from.
+    /// ones the curves were built from (the allocations come from the kept enumerations).
     ///
     /// # Errors
     /// A negative or non-finite budget, or items other than the curves' (`InvalidInput`).
@@ -986,10 +1015,19 @@ impl WeightedCurves {
             investment += step.cost;
             total_stock[step.item] = step.reach;
         }
-        let stock = items
+        let _ = options;
+        let stock = self
+            .enumerated
             .par_iter()
             .zip(&total_stock)
-            .map(|(item, &total)| allocate(item, options, total))
+            .map(|(enumerated, &total)| {
+                // A poisoned lock means an allocation panicked; the enumeration itself is
+                // read-only apart from its scratch buffers, so it is still sound to use.
+                let enumerated = enumerated
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                enumerated.allocate(total)
+            })
             .collect::<Result<Vec<_>>>()?;
         let weighted_backorders = self
             .curves

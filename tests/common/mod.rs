@@ -144,6 +144,32 @@ impl TestServer {
         dir
     }
 
+    /// Two stores (in id order), each holding at least two available units of some part:
+    /// (store, part).
+    pub fn two_stocked_stores(&self) -> [(String, String); 2] {
+        let network = self.spares.network();
+        let mut found = Vec::new();
+        // Locations are keyed by id, so this walks them in id order.
+        for location in network.locations.values() {
+            if location.kind != spares::domain::network::LocationKind::Store {
+                continue;
+            }
+            let balances = self
+                .spares
+                .store()
+                .balances(None, Some(&location.id))
+                .unwrap();
+            if let Some(b) = balances.iter().find(|b| b.available >= 2) {
+                found.push((location.id.clone(), b.part_id.clone()));
+            }
+            if found.len() == 2 {
+                break;
+            }
+        }
+        assert_eq!(found.len(), 2, "the demo has two stocked stores");
+        [found[0].clone(), found[1].clone()]
+    }
+
     /// Clients presenting the administrator key.
     pub async fn clients(&self) -> Clients {
         connect(self.target()).await.unwrap()

@@ -570,6 +570,14 @@ fn curves_built_once_give_the_same_plan_at_every_budget() {
             once,
             weighted_plan(&items, &weights, &opts, budget).unwrap()
         );
+        // The kept enumerations allocate as a fresh one-shot allocation does.
+        for (i, item) in items.iter().enumerate() {
+            assert_eq!(
+                once.stock[i],
+                allocate(item, &opts, once.total_stock[i]).unwrap(),
+                "item {i} at budget {budget}"
+            );
+        }
         assert!(once.investment <= budget + 1e-9);
         assert!(once.investment >= last, "more money never buys less");
         last = once.investment;

@@ -58,7 +58,7 @@ pub fn weighted_metric(
 
 /// The downtime-weighted METRIC curves of a set of trees, built once so that plans at many
 /// budgets (the baseline, the frontier) cost only their allocations.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct MetricCurves {
     items: Vec<MetricItem>,
     curves: WeightedCurves,

@@ -144,7 +144,7 @@ pub fn recommendations(
     cancel: &AtomicBool,
 ) -> Result<Vec<Recommendation>, OptimizeError> {
     let weights = tail_weights(&solved.plan.evaluation.scenario_losses, alpha)
-        .unwrap_or_else(|_| vec![0.0; trained.years]);
+        .unwrap_or_else(|_| vec![0.0; trained.scenarios()]);
     let mut rows: Vec<(f64, (usize, usize), Recommendation)> = Vec::new();
     for (t, tree) in trees.iter().enumerate() {
         let chosen = &trained.candidates[t][solved.choice[t]];
@@ -212,7 +212,7 @@ pub fn recommendations(
     Ok(rows.into_iter().map(|(_, _, r)| r).collect())
 }
 
-/// A (tree, node) and the part's losses per training year without the node's last unit.
+/// A (tree, node) and the part's losses per network year without the node's last unit.
 type NodeLosses = ((usize, usize), Vec<f64>);
 
 /// Each listed (tree, node)'s part losses per training year with one unit fewer at the
@@ -246,7 +246,7 @@ fn last_units(
                     stock[n] = stock[n].saturating_sub(1);
                     let mut losses = vec![0.0; years as usize];
                     simulator.costs(&stock, &mut losses, scratch);
-                    ((*t, n), losses)
+                    ((*t, n), trained.recombination.expand(&trees[*t], &losses))
                 })
                 .collect())
         })

@@ -89,7 +89,7 @@ pub struct Solved {
 pub fn model(trained: &mut Trained, objective: &Objective) -> VectorModel {
     VectorModel {
         blocks: std::mem::take(&mut trained.blocks),
-        scenarios: trained.years,
+        scenarios: trained.scenarios(),
         budget: objective.budget_usd,
         cvar_alpha: objective.cvar_alpha,
         cvar_weight: objective.cvar_weight,
