@@ -345,16 +345,17 @@ fn identity_provider(dir: &std::path::Path) -> (spares::identity::jwt::JwtSettin
     (settings, token)
 }
 
-/// Receipts of 1,000 movements per call, one call after another; returns
-/// acknowledged movements per second.
-async fn movements_per_second(plan: &Plan, ids: &Ids, url: &Target) -> f64 {
-    let clients = connections(url, 1).await;
-    let mut inventory = clients[0].inventory.clone();
-    let mut calls = Vec::with_capacity(plan.movement_batches);
+/// Receipts of 1,000 movements per call, `in_flight` calls at a time (each
+/// caller sends its next call when the last is acknowledged; concurrent calls
+/// share the ledger's flushes); returns acknowledged movements per second.
+/// `round` keeps the idempotency keys of each run distinct.
+async fn movements_per_second(plan: &Plan, ids: &Ids, url: &Target, in_flight: usize, round: usize) -> f64 {
+    let clients = connections(url, in_flight).await;
+    let mut callers: Vec<Vec<pb::RecordMovementsRequest>> = vec![Vec::new(); in_flight];
     for b in 0..plan.movement_batches {
         let movements = (0..MOVEMENT_BATCH)
             .map(|m| pb::MovementRequest {
-                idempotency_key: format!("load-{b}-{m}"),
+                idempotency_key: format!("load-{round}-{b}-{m}"),
                 kind: pb::MovementKind::Receipt as i32,
                 part_id: pick(&ids.parts, (b * MOVEMENT_BATCH + m) as u64, 5).to_string(),
                 location_id: pick(&ids.warehouses, (b * MOVEMENT_BATCH + m) as u64, 6).to_string(),
@@ -362,13 +363,27 @@ async fn movements_per_second(plan: &Plan, ids: &Ids, url: &Target) -> f64 {
                 ..Default::default()
             })
             .collect();
-        calls.push(pb::RecordMovementsRequest { movements });
+        callers[b % in_flight].push(pb::RecordMovementsRequest { movements });
     }
     let started = Instant::now();
+    let tasks: Vec<_> = callers
+        .into_iter()
+        .zip(clients)
+        .map(|(calls, client)| {
+            let mut inventory = client.inventory.clone();
+            tokio::spawn(async move {
+                let mut acknowledged = 0usize;
+                for call in calls {
+                    let reply = inventory.record_movements(call).await.expect("movements");
+                    acknowledged += reply.into_inner().results.len();
+                }
+                acknowledged
+            })
+        })
+        .collect();
     let mut acknowledged = 0usize;
-    for call in calls {
-        let reply = inventory.record_movements(call).await.expect("movements");
-        acknowledged += reply.into_inner().results.len();
+    for task in tasks {
+        acknowledged += task.await.expect("caller");
     }
     acknowledged as f64 / started.elapsed().as_secs_f64()
 }
@@ -555,11 +570,15 @@ async fn run(plan: Plan, full: bool) {
         ids.warehouses.len(),
         took.as_secs_f64() * 1000.0
     );
-    let rate = movements_per_second(&plan, &ids, &url).await;
-    println!(
-        "RecordMovements, {} calls of {MOVEMENT_BATCH} receipts, one after another: {rate:.0} acknowledged movements/s",
-        plan.movement_batches
-    );
+    for (round, in_flight) in [1, 4].into_iter().enumerate() {
+        let rate = movements_per_second(&plan, &ids, &url, in_flight, round).await;
+        println!(
+            "RecordMovements, {} calls of {MOVEMENT_BATCH} receipts, {in_flight} in flight: \
+             {rate:.0} acknowledged movements/s (load average {})",
+            plan.movement_batches,
+            load_average()
+        );
+    }
     println!("load average after: {}", load_average());
     let _ = stop.send(());
     let _ = server.await;

@@ -35,6 +35,7 @@ use jiff::Timestamp;
 use petgraph::graph::NodeIndex;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// Options returned when a request does not say how many.
 pub const DEFAULT_PROMISE_OPTIONS: usize = 5;
@@ -264,7 +265,7 @@ struct Lot {
 #[derive(Debug, Clone)]
 struct Evaluated {
     lot: Lot,
-    route: Route,
+    route: Arc<Route>,
     available_at: Timestamp,
     probability: f64,
     cost_per_unit_usd: f64,
@@ -579,7 +580,7 @@ impl Availability {
 
     /// Routes every lot; lots at the same place and time share one route.
     fn evaluate(&self, lots: Vec<Lot>, resolved: &Resolved) -> Vec<Evaluated> {
-        type Routed = Option<(Route, Timestamp, f64)>;
+        type Routed = Option<(Arc<Route>, Timestamp, f64)>;
         let mut cache: Vec<((NodeIndex, Timestamp), Routed)> = Vec::new();
         let mut evaluated = Vec::with_capacity(lots.len());
         for lot in lots {
@@ -616,11 +617,11 @@ impl Availability {
         node: NodeIndex,
         ready_at: Timestamp,
         resolved: &Resolved,
-    ) -> Option<(Route, Timestamp, f64)> {
+    ) -> Option<(Arc<Route>, Timestamp, f64)> {
         let destination = &self.router.site(resolved.destination).calendar;
-        let route = self
-            .router
-            .route(node, ready_at, resolved.destination, resolved.quantile)?;
+        let route =
+            self.router
+                .route_memoised(node, ready_at, resolved.destination, resolved.quantile)?;
         let arrival = if route.legs.is_empty() && resolved.mode == FulfilmentMode::Delivery {
             ready_at.checked_add(destination.handling()).ok()?
         } else {

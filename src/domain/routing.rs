@@ -24,6 +24,8 @@ use petgraph::Direction;
 use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
 use petgraph::visit::EdgeRef;
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex};
 
 /// Most legs a route may take. Depot -> regional -> store is two; one more
 /// allows a lateral or emergency hop. Longer chains are not how parts move and
@@ -44,6 +46,18 @@ pub const MAX_PROBABILITY_SLOTS: usize = 400;
 const NEGLIGIBLE_PROBABILITY: f64 = 1e-12;
 
 const UNREACHABLE: u8 = u8::MAX;
+
+/// Most distinct departure timetables a location's outgoing lanes may have
+/// for its routes to be remembered (see [`Router::route_memoised`]); a
+/// location with more is routed afresh every time.
+pub const MAX_MEMO_TIMETABLES: usize = 4;
+
+/// Routes remembered per shard of the route memo; a full shard is emptied
+/// (a bound on memory, about 200 bytes an entry: 4 MiB in all).
+const MEMO_SHARD_ENTRIES: usize = 1 << 12;
+
+/// Shards of the route memo (concurrent requests rarely share a lock).
+const MEMO_SHARDS: usize = 16;
 
 /// A location as the router sees it.
 #[derive(Debug, Clone)]
@@ -119,6 +133,69 @@ pub struct Router {
     /// order (which decides between routes of equal arrival), packed so a
     /// search reads them without following petgraph's edge lists.
     outgoing: Vec<Vec<(NodeIndex, EdgeIndex)>>,
+    /// Per node, the distinct departure timetables of its outgoing lanes
+    /// (`None` past [`MAX_MEMO_TIMETABLES`]): the instants a unit ready there
+    /// leaves on them are all a route from it depends on.
+    timetables: Vec<Option<Vec<Departures>>>,
+    /// Routes already computed for this network version.
+    memo: RouteMemo,
+}
+
+/// What a route from a location depends on besides its two ends and the
+/// quantile: the dispatch instant on each of the origin's distinct
+/// timetables. Two ready times with the same signature get the same route.
+type DispatchSignature = [Option<Timestamp>; MAX_MEMO_TIMETABLES];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct MemoKey {
+    from: u32,
+    to: u32,
+    quantile_bits: u64,
+    signature: DispatchSignature,
+}
+
+/// Routes computed earlier, by (origin, destination, quantile, dispatch
+/// signature). It lives in the [`Router`], so a new network version (a new
+/// router) starts with an empty memo; it holds results of a pure function,
+/// so it never changes an answer, only how fast it comes.
+#[derive(Default)]
+struct RouteMemo {
+    shards: [Mutex<HashMap<MemoKey, Option<Arc<Route>>>>; MEMO_SHARDS],
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl std::fmt::Debug for RouteMemo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouteMemo").finish_non_exhaustive()
+    }
+}
+
+impl Clone for RouteMemo {
+    /// A clone starts empty: the memo is a cache, not state.
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl RouteMemo {
+    fn shard(&self, key: &MemoKey) -> &Mutex<HashMap<MemoKey, Option<Arc<Route>>>> {
+        let mut hasher = self.hasher.build_hasher();
+        key.hash(&mut hasher);
+        &self.shards[(hasher.finish() as usize) % MEMO_SHARDS]
+    }
+
+    fn get(&self, key: &MemoKey) -> Option<Option<Arc<Route>>> {
+        let shard = self.shard(key).lock().unwrap_or_else(|e| e.into_inner());
+        shard.get(key).cloned()
+    }
+
+    fn put(&self, key: MemoKey, route: Option<Arc<Route>>) {
+        let mut shard = self.shard(&key).lock().unwrap_or_else(|e| e.into_inner());
+        if shard.len() >= MEMO_SHARD_ENTRIES {
+            shard.clear();
+        }
+        shard.insert(key, route);
+    }
 }
 
 /// A search label: the earliest arrival found at a node with a given leg count.
@@ -181,7 +258,7 @@ impl Router {
             );
         }
         let hops = hop_table(&graph);
-        let outgoing = graph
+        let outgoing: Vec<Vec<(NodeIndex, EdgeIndex)>> = graph
             .node_indices()
             .map(|node| {
                 graph
@@ -190,11 +267,26 @@ impl Router {
                     .collect()
             })
             .collect();
+        let timetables = outgoing
+            .iter()
+            .map(|lanes| {
+                let mut distinct: Vec<Departures> = Vec::new();
+                for &(_, lane) in lanes {
+                    let departures = &graph[lane].departures;
+                    if !distinct.contains(departures) {
+                        distinct.push(departures.clone());
+                    }
+                }
+                (distinct.len() <= MAX_MEMO_TIMETABLES).then_some(distinct)
+            })
+            .collect();
         Ok(Self {
             graph,
             index,
             hops,
             outgoing,
+            timetables,
+            memo: RouteMemo::default(),
         })
     }
 
@@ -233,6 +325,45 @@ impl Router {
     fn hops_to(&self, to: NodeIndex) -> &[u8] {
         let n = self.graph.node_count();
         &self.hops[to.index() * n..(to.index() + 1) * n]
+    }
+
+    /// [`Router::route`], remembered: the first query for an (origin,
+    /// destination, quantile, dispatch signature) computes the route, later
+    /// ones read it. The signature is the dispatch instant of a unit ready at
+    /// `ready_at` on each distinct timetable of the origin's lanes; the search
+    /// reads `ready_at` only through those instants (every later time is an
+    /// arrival after one of them), so two ready times with one signature
+    /// have one route, exactly: a cut-off between them changes the
+    /// signature. An origin with more than [`MAX_MEMO_TIMETABLES`] timetables,
+    /// and `from == to`, are computed every time.
+    pub fn route_memoised(
+        &self,
+        from: NodeIndex,
+        ready_at: Timestamp,
+        to: NodeIndex,
+        quantile: TransitQuantile,
+    ) -> Option<Arc<Route>> {
+        let Some(timetables) = self.timetables[from.index()].as_ref().filter(|_| from != to)
+        else {
+            return self.route(from, ready_at, to, quantile).map(Arc::new);
+        };
+        let calendar = &self.graph[from].calendar;
+        let mut signature: DispatchSignature = [None; MAX_MEMO_TIMETABLES];
+        for (slot, departures) in signature.iter_mut().zip(timetables) {
+            *slot = calendar.dispatch(ready_at, departures);
+        }
+        let key = MemoKey {
+            from: from.index() as u32,
+            to: to.index() as u32,
+            quantile_bits: quantile.level().to_bits(),
+            signature,
+        };
+        if let Some(route) = self.memo.get(&key) {
+            return route;
+        }
+        let route = self.route(from, ready_at, to, quantile).map(Arc::new);
+        self.memo.put(key, route.clone());
+        route
     }
 
     /// The earliest arrival at `to` of a unit on hand at `from` at `ready_at`,
@@ -507,6 +638,61 @@ mod tests {
 
     fn ts(text: &str) -> Timestamp {
         text.parse().unwrap()
+    }
+
+    /// The memo returns exactly what a fresh search does, at every ready time
+    /// across cut-offs, scheduled departures and handling, for every pair,
+    /// and it is used: far fewer searches than queries.
+    #[test]
+    fn memoised_routes_equal_fresh_searches_across_cut_offs() {
+        let mut network = chain();
+        // A second timetable at A: a scheduled air lane to C twice a day on
+        // three weekdays, and handling at B, so ready times inside one
+        // dispatch window and across one are both swept.
+        let air = Lane {
+            from: "A".into(),
+            to: "C".into(),
+            mode: TransportMode::Air,
+            kind: LaneKind::Emergency,
+            transit: TransitTime::Fixed { transit_hours: 0.5 },
+            schedule: Some(crate::domain::network::DepartureSchedule {
+                days: [
+                    crate::domain::network::WeekdayName::Monday,
+                    crate::domain::network::WeekdayName::Wednesday,
+                    crate::domain::network::WeekdayName::Friday,
+                ]
+                .into_iter()
+                .collect(),
+                departures_local: vec![Time::constant(9, 30, 0, 0), Time::constant(15, 0, 0, 0)],
+            }),
+            cost_per_unit_usd: 5.0,
+        };
+        network.lanes.insert(air.key(), air);
+        network.locations.get_mut("B").unwrap().handling_minutes = 90;
+        let router = Router::new(&network).unwrap();
+        assert_eq!(router.timetables[router.node("A").unwrap().index()].as_ref().map(Vec::len), Some(2));
+        let q = TransitQuantile::new(0.9).unwrap();
+        let nodes: Vec<NodeIndex> = router.sites().map(|(node, _)| node).collect();
+        let start = ts("2025-07-07T00:00:00Z");
+        let mut queries = 0;
+        for step in 0..(8 * 24 * 60 / 7) {
+            let ready = start + SignedDuration::from_mins(7 * step);
+            for &from in &nodes {
+                for &to in &nodes {
+                    let fresh = router.route(from, ready, to, q);
+                    let memoised = router.route_memoised(from, ready, to, q);
+                    assert_eq!(memoised.as_deref(), fresh.as_ref(), "{from:?} -> {to:?} at {ready}");
+                    queries += 1;
+                }
+            }
+        }
+        let remembered: usize = router
+            .memo
+            .shards
+            .iter()
+            .map(|shard| shard.lock().unwrap().len())
+            .sum();
+        assert!(remembered > 0 && remembered * 20 < queries, "{remembered} routes for {queries} queries");
     }
 
     #[test]
