@@ -135,7 +135,8 @@ pub struct CandidatePart {
 pub struct Availability {
     /// Earliest-arrival routing.
     pub router: Router,
-    parts: BTreeMap<PartId, Part>,
+    /// Part master records, hashed (a lookup per query and per candidate).
+    parts: rustc_hash::FxHashMap<PartId, Part>,
     predecessors: HashMap<PartId, Vec<PartId>>,
     /// Protected units by part, then location (non-zero only): nested so a
     /// lookup by `&str` needs no key allocation.
@@ -165,7 +166,11 @@ impl Availability {
         }
         Ok(Self {
             router: Router::new(network)?,
-            parts: network.parts.clone(),
+            parts: network
+                .parts
+                .iter()
+                .map(|(id, part)| (id.clone(), part.clone()))
+                .collect(),
             predecessors,
             protection,
         })

@@ -24,7 +24,7 @@ use petgraph::Direction;
 use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
 use petgraph::visit::EdgeRef;
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 
 /// Most legs a route may take. Depot -> regional -> store is two; one more
@@ -160,8 +160,8 @@ struct MemoKey {
 /// so it never changes an answer, only how fast it comes.
 #[derive(Default)]
 struct RouteMemo {
-    shards: [Mutex<HashMap<MemoKey, Option<Arc<Route>>>>; MEMO_SHARDS],
-    hasher: std::collections::hash_map::RandomState,
+    shards: [Mutex<rustc_hash::FxHashMap<MemoKey, Option<Arc<Route>>>>; MEMO_SHARDS],
+    hasher: rustc_hash::FxBuildHasher,
 }
 
 impl std::fmt::Debug for RouteMemo {
@@ -178,10 +178,10 @@ impl Clone for RouteMemo {
 }
 
 impl RouteMemo {
-    fn shard(&self, key: &MemoKey) -> &Mutex<HashMap<MemoKey, Option<Arc<Route>>>> {
-        let mut hasher = self.hasher.build_hasher();
-        key.hash(&mut hasher);
-        &self.shards[(hasher.finish() as usize) % MEMO_SHARDS]
+    fn shard(&self, key: &MemoKey) -> &Mutex<rustc_hash::FxHashMap<MemoKey, Option<Arc<Route>>>> {
+        // Middle bits: the shard's own table reads the low and the top ones.
+        let hash = self.hasher.hash_one(key);
+        &self.shards[(hash >> 40) as usize % MEMO_SHARDS]
     }
 
     fn get(&self, key: &MemoKey) -> Option<Option<Arc<Route>>> {
@@ -343,7 +343,9 @@ impl Router {
         to: NodeIndex,
         quantile: TransitQuantile,
     ) -> Option<Arc<Route>> {
-        let Some(timetables) = self.timetables[from.index()].as_ref().filter(|_| from != to)
+        let Some(timetables) = self.timetables[from.index()]
+            .as_ref()
+            .filter(|_| from != to)
         else {
             return self.route(from, ready_at, to, quantile).map(Arc::new);
         };
@@ -670,7 +672,12 @@ mod tests {
         network.lanes.insert(air.key(), air);
         network.locations.get_mut("B").unwrap().handling_minutes = 90;
         let router = Router::new(&network).unwrap();
-        assert_eq!(router.timetables[router.node("A").unwrap().index()].as_ref().map(Vec::len), Some(2));
+        assert_eq!(
+            router.timetables[router.node("A").unwrap().index()]
+                .as_ref()
+                .map(Vec::len),
+            Some(2)
+        );
         let q = TransitQuantile::new(0.9).unwrap();
         let nodes: Vec<NodeIndex> = router.sites().map(|(node, _)| node).collect();
         let start = ts("2025-07-07T00:00:00Z");
@@ -681,7 +688,11 @@ mod tests {
                 for &to in &nodes {
                     let fresh = router.route(from, ready, to, q);
                     let memoised = router.route_memoised(from, ready, to, q);
-                    assert_eq!(memoised.as_deref(), fresh.as_ref(), "{from:?} -> {to:?} at {ready}");
+                    assert_eq!(
+                        memoised.as_deref(),
+                        fresh.as_ref(),
+                        "{from:?} -> {to:?} at {ready}"
+                    );
                     queries += 1;
                 }
             }
@@ -692,7 +703,10 @@ mod tests {
             .iter()
             .map(|shard| shard.lock().unwrap().len())
             .sum();
-        assert!(remembered > 0 && remembered * 20 < queries, "{remembered} routes for {queries} queries");
+        assert!(
+            remembered > 0 && remembered * 20 < queries,
+            "{remembered} routes for {queries} queries"
+        );
     }
 
     #[test]
