@@ -45,6 +45,7 @@
 mod backup;
 mod pool;
 mod schema;
+pub mod work;
 
 pub use schema::{SCHEMA_VERSION, upgrade};
 
@@ -1503,6 +1504,12 @@ impl Store for PgStore {
                 .map(|(_, value)| from_json(value, backup::PLAN_HISTORY))
                 .collect()
         })
+    }
+
+    fn work_queue(&self) -> Option<std::sync::Arc<dyn super::work::WorkQueue>> {
+        Some(std::sync::Arc::new(work::PgWorkQueue::new(
+            self.pool.config.clone(),
+        )))
     }
 
     fn plan(&self, plan_id: &str) -> Result<Option<PlanRecord>, StoreError> {
