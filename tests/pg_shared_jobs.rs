@@ -54,11 +54,11 @@ mod conformance {
     /// Every unit is claimed once while its lease holds, results come back
     /// in unit order whoever stored them, and a closed job is gone.
     pub(crate) fn claims_each_unit_once_and_merges_in_unit_order(queue: &dyn WorkQueue, job: &str) {
-        queue.open_stage(job, 0, "echo", &inputs(5)).unwrap();
+        queue.open_stage(job, 0, "echo", &inputs(5), LONG).unwrap();
         // Opening it again is a retry; another shape is refused.
-        queue.open_stage(job, 0, "echo", &inputs(5)).unwrap();
-        assert!(queue.open_stage(job, 0, "echo", &inputs(4)).is_err());
-        assert!(queue.open_stage(job, 0, "other", &inputs(5)).is_err());
+        queue.open_stage(job, 0, "echo", &inputs(5), LONG).unwrap();
+        assert!(queue.open_stage(job, 0, "echo", &inputs(4), LONG).is_err());
+        assert!(queue.open_stage(job, 0, "other", &inputs(5), LONG).is_err());
         let mut claimed = Vec::new();
         let owners = ["a", "b"];
         while let Some(unit) = queue.claim(owners[claimed.len() % 2], LONG).unwrap() {
@@ -108,7 +108,7 @@ mod conformance {
     /// A unit whose lease expired is claimed by another worker; the first
     /// worker can no longer renew or store it; a live lease is renewed.
     pub(crate) fn an_expired_lease_passes_the_unit_on(queue: &dyn WorkQueue, job: &str) {
-        queue.open_stage(job, 3, "echo", &inputs(2)).unwrap();
+        queue.open_stage(job, 3, "echo", &inputs(2), LONG).unwrap();
         // A zero lease has expired by the next call: the next claim takes
         // the same unit (units go in index order), the one after the other.
         let first = queue.claim("dead", Duration::ZERO).unwrap().unwrap();
@@ -143,9 +143,43 @@ mod conformance {
         assert_eq!(queue.renew("alive", &both, LONG).unwrap(), Vec::new());
     }
 
+    /// Units of a stage whose coordinator stopped extending it are not
+    /// claimed, and the next stage opened forgets it; a stage kept alive is
+    /// worked on.
+    pub(crate) fn an_abandoned_stage_is_not_worked_on_and_is_forgotten(
+        queue: &dyn WorkQueue,
+        job: &str,
+    ) {
+        let dead = format!("{job}-dead");
+        queue
+            .open_stage(&dead, 0, "echo", &inputs(2), Duration::ZERO)
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(
+            queue.claim("w", LONG).unwrap().is_none(),
+            "a unit of an abandoned stage was claimed"
+        );
+        queue.open_stage(job, 0, "echo", &inputs(1), LONG).unwrap();
+        assert!(
+            queue.progress(&dead, 0).is_err(),
+            "the abandoned stage stayed"
+        );
+        let claimed = queue.claim("w", LONG).unwrap().unwrap();
+        assert_eq!(claimed.id.job_id, job);
+        // A coordinator that keeps its job alive keeps its stages worked on.
+        queue
+            .open_stage(job, 1, "echo", &inputs(1), Duration::ZERO)
+            .unwrap();
+        queue.keep_job(job, LONG).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        let claimed = queue.claim("w", LONG).unwrap().unwrap();
+        assert_eq!((claimed.id.job_id.as_str(), claimed.id.stage), (job, 1));
+        queue.close_job(job).unwrap();
+    }
+
     /// A failed unit is reported with its reason, the first by index.
     pub(crate) fn a_failed_unit_is_reported(queue: &dyn WorkQueue, job: &str) {
-        queue.open_stage(job, 1, "echo", &inputs(3)).unwrap();
+        queue.open_stage(job, 1, "echo", &inputs(3), LONG).unwrap();
         let mut claimed = Vec::new();
         while let Some(unit) = queue.claim("w", LONG).unwrap() {
             claimed.push(unit);
@@ -163,7 +197,7 @@ mod conformance {
         assert!(queue.results(job, 1).is_err());
         // Two jobs' stages are independent.
         queue
-            .open_stage(&format!("{job}-b"), 1, "echo", &inputs(1))
+            .open_stage(&format!("{job}-b"), 1, "echo", &inputs(1), LONG)
             .unwrap();
         assert_eq!(queue.progress(&format!("{job}-b"), 1).unwrap().total, 1);
         queue.close_job(job).unwrap();
@@ -178,6 +212,7 @@ fn the_in_memory_queue_passes_the_queue_checks() {
     conformance::claims_each_unit_once_and_merges_in_unit_order(&queue, "job-a");
     conformance::an_expired_lease_passes_the_unit_on(&queue, "job-b");
     conformance::a_failed_unit_is_reported(&queue, "job-c");
+    conformance::an_abandoned_stage_is_not_worked_on_and_is_forgotten(&queue, "job-e");
 }
 
 #[test]
@@ -193,13 +228,16 @@ fn the_postgres_queue_passes_the_queue_checks() {
     conformance::claims_each_unit_once_and_merges_in_unit_order(queue.as_ref(), "job-a");
     conformance::an_expired_lease_passes_the_unit_on(queue.as_ref(), "job-b");
     conformance::a_failed_unit_is_reported(queue.as_ref(), "job-c");
+    conformance::an_abandoned_stage_is_not_worked_on_and_is_forgotten(queue.as_ref(), "job-e");
     // Two queues on one database (two replicas) never claim one unit twice.
     let other = PgStore::open(&place.locator())
         .unwrap()
         .work_queue()
         .unwrap();
     let inputs: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i]).collect();
-    queue.open_stage("job-d", 0, "echo", &inputs).unwrap();
+    queue
+        .open_stage("job-d", 0, "echo", &inputs, Duration::from_secs(600))
+        .unwrap();
     let claimers: Vec<_> = [queue.clone(), other.clone(), queue.clone(), other]
         .into_iter()
         .enumerate()

@@ -465,6 +465,10 @@ impl SharedScoring {
         let queue = &self.pool.queue;
         loop {
             crate::planning::optimize::check_cancel(cancel)?;
+            // The heartbeat that keeps the job's stages worked on.
+            queue
+                .keep_job(&self.job_id, self.pool.settings.lease)
+                .map_err(work_error)?;
             let state = queue.progress(&self.job_id, stage).map_err(work_error)?;
             if let Some((unit, message)) = state.failed {
                 return Err(crate::domain::DomainError::invalid(
@@ -499,7 +503,13 @@ impl Scoring for SharedScoring {
         let stage = self.next_stage.fetch_add(1, Ordering::Relaxed);
         let queue = &self.pool.queue;
         queue
-            .open_stage(&self.job_id, stage, SCORE_KIND, &inputs)
+            .open_stage(
+                &self.job_id,
+                stage,
+                SCORE_KIND,
+                &inputs,
+                self.pool.settings.lease,
+            )
             .map_err(work_error)?;
         self.wait(stage, progress, cancel)?;
         let mut scores = Vec::with_capacity(expected);
@@ -707,7 +717,9 @@ mod tests {
             })
             .unwrap(),
         ];
-        queue.open_stage("job-2", 0, SCORE_KIND, &inputs).unwrap();
+        queue
+            .open_stage("job-2", 0, SCORE_KIND, &inputs, Duration::from_secs(60))
+            .unwrap();
         let dying = queue.claim("dying", short.lease).unwrap().unwrap();
         let pool = WorkPool::start(queue.clone(), short).unwrap();
         let scoring = SharedScoring {

@@ -67,17 +67,27 @@ pub enum UnitOutcome<'a> {
 /// Where the units of shared work live. Every method is safe to call from
 /// many threads and (for a shared store) many processes at once.
 pub trait WorkQueue: Send + Sync + 'static {
-    /// Opens stage `stage` of `job_id` with one unit per input, all open.
-    /// Opening a stage that exists with the same kind and number of units
-    /// does nothing (a coordinator may retry). Errors: `Rejected` if it
-    /// exists with another kind or number of units; `Storage`.
+    /// Opens stage `stage` of `job_id` with one unit per input, all open,
+    /// alive for `coordinator_lease` unless the coordinator extends it
+    /// ([`WorkQueue::keep_job`]). Opening a stage that exists with the same
+    /// kind and number of units does nothing (a coordinator may retry).
+    /// Every stage whose coordinator lease has run out (its coordinator
+    /// died) is forgotten first. Errors: `Rejected` if it exists with
+    /// another kind or number of units; `Storage`.
     fn open_stage(
         &self,
         job_id: &str,
         stage: u32,
         kind: &str,
         inputs: &[Vec<u8>],
+        coordinator_lease: Duration,
     ) -> Result<(), StoreError>;
+
+    /// The coordinator's heartbeat: extends every stage of `job_id` to
+    /// `coordinator_lease` from now. Units of a stage whose coordinator
+    /// lease ran out are not claimed (nobody would merge them). Errors:
+    /// `Storage`.
+    fn keep_job(&self, job_id: &str, coordinator_lease: Duration) -> Result<(), StoreError>;
 
     /// Claims one unit that is open, or claimed under a lease that has
     /// expired, for `owner` until `lease` from now; `None` when there is
@@ -148,6 +158,7 @@ struct Unit {
 struct Stage {
     kind: String,
     units: Vec<Unit>,
+    coordinator_until: Instant,
 }
 
 /// The queue of a store that one process opens (sled): stages in memory,
@@ -201,8 +212,11 @@ impl WorkQueue for LocalWorkQueue {
         stage: u32,
         kind: &str,
         inputs: &[Vec<u8>],
+        coordinator_lease: Duration,
     ) -> Result<(), StoreError> {
         let mut stages = self.lock();
+        let now = Instant::now();
+        stages.retain(|_, s| s.coordinator_until > now);
         let key = (job_id.to_string(), stage);
         if let Some(existing) = stages.get(&key) {
             return same_stage(
@@ -212,7 +226,6 @@ impl WorkQueue for LocalWorkQueue {
                 (kind, inputs.len()),
             );
         }
-        let now = Instant::now();
         let units = inputs
             .iter()
             .map(|input| Unit {
@@ -229,6 +242,7 @@ impl WorkQueue for LocalWorkQueue {
             Stage {
                 kind: kind.to_string(),
                 units,
+                coordinator_until: now + coordinator_lease,
             },
         );
         drop(stages);
@@ -236,10 +250,21 @@ impl WorkQueue for LocalWorkQueue {
         Ok(())
     }
 
+    fn keep_job(&self, job_id: &str, coordinator_lease: Duration) -> Result<(), StoreError> {
+        let until = Instant::now() + coordinator_lease;
+        for ((job, _), stage) in self.lock().iter_mut() {
+            if job == job_id {
+                stage.coordinator_until = until;
+            }
+        }
+        Ok(())
+    }
+
     fn claim(&self, owner: &str, lease: Duration) -> Result<Option<ClaimedUnit>, StoreError> {
         let mut stages = self.lock();
         let now = Instant::now();
-        for ((job_id, stage), entry) in stages.iter_mut() {
+        let live = stages.iter_mut().filter(|(_, s)| s.coordinator_until > now);
+        for ((job_id, stage), entry) in live {
             let found = entry.units.iter_mut().enumerate().find(|(_, u)| {
                 u.state == State::Open || (u.state == State::Claimed && u.lease_until <= now)
             });
@@ -399,7 +424,9 @@ mod tests {
             })
         };
         std::thread::sleep(Duration::from_millis(20));
-        queue.open_stage("j", 0, "echo", &[vec![1]]).unwrap();
+        queue
+            .open_stage("j", 0, "echo", &[vec![1]], Duration::from_secs(60))
+            .unwrap();
         assert_eq!(waiter.join().unwrap().input, vec![1]);
     }
 }

@@ -61,18 +61,27 @@ impl WorkQueue for PgWorkQueue {
         stage: u32,
         kind: &str,
         inputs: &[Vec<u8>],
+        coordinator_lease: Duration,
     ) -> Result<(), StoreError> {
         let stage_number = stage_i32(stage)?;
+        let seconds = coordinator_lease.as_secs_f64();
         let units = i32::try_from(inputs.len())
             .map_err(|_| StoreError::Storage(format!("{} units is past i32", inputs.len())))?;
         off_runtime(|| {
             let mut conn = self.pool.get()?;
             let mut tx = conn.client().transaction().map_err(database)?;
+            // Stages whose coordinator died: their units go with them.
+            tx.execute(
+                "DELETE FROM work_stages WHERE coordinator_until <= now()",
+                &[],
+            )
+            .map_err(database)?;
             let created = tx
                 .execute(
-                    "INSERT INTO work_stages (job_id, stage, kind, units) VALUES ($1, $2, $3, $4) \
+                    "INSERT INTO work_stages (job_id, stage, kind, units, coordinator_until) \
+                     VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5)) \
                      ON CONFLICT (job_id, stage) DO NOTHING",
-                    &[&job_id, &stage_number, &kind, &units],
+                    &[&job_id, &stage_number, &kind, &units, &seconds],
                 )
                 .map_err(database)?;
             if created == 0 {
@@ -101,6 +110,21 @@ impl WorkQueue for PgWorkQueue {
         })
     }
 
+    fn keep_job(&self, job_id: &str, coordinator_lease: Duration) -> Result<(), StoreError> {
+        let seconds = coordinator_lease.as_secs_f64();
+        off_runtime(|| {
+            let mut conn = self.pool.get()?;
+            conn.client()
+                .execute(
+                    "UPDATE work_stages SET coordinator_until = now() + make_interval(secs => $2) \
+                     WHERE job_id = $1",
+                    &[&job_id, &seconds],
+                )
+                .map_err(database)?;
+            Ok(())
+        })
+    }
+
     fn claim(&self, owner: &str, lease: Duration) -> Result<Option<ClaimedUnit>, StoreError> {
         let seconds = lease.as_secs_f64();
         off_runtime(|| {
@@ -111,8 +135,11 @@ impl WorkQueue for PgWorkQueue {
                 .client()
                 .query_opt(
                     "WITH next AS ( \
-                         SELECT job_id, stage, unit FROM work_units \
-                         WHERE state = 'open' OR (state = 'claimed' AND lease_until <= now()) \
+                         SELECT job_id, stage, unit FROM work_units AS w \
+                         WHERE (state = 'open' OR (state = 'claimed' AND lease_until <= now())) \
+                             AND EXISTS (SELECT 1 FROM work_stages AS l \
+                                 WHERE (l.job_id, l.stage) = (w.job_id, w.stage) \
+                                     AND l.coordinator_until > now()) \
                          ORDER BY job_id, stage, unit LIMIT 1 \
                          FOR UPDATE SKIP LOCKED) \
                      UPDATE work_units AS u SET state = 'claimed', owner = $1, \
