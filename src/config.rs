@@ -40,6 +40,19 @@ pub struct Limits {
     /// Jobs that may wait for a worker; past this a submission is
     /// RESOURCE_EXHAUSTED, so a burst of requests cannot pile up work.
     pub job_queue: usize,
+    /// Threads computing shared planning work (`service::work`): the units
+    /// of this server's jobs and, on a shared store, of every server's. Each
+    /// keeps a core busy, so one per core.
+    pub work_threads: usize,
+    /// How long a claimed unit of shared work stays with its worker without
+    /// a renewal (renewed every third of it): a server that dies holds its
+    /// units this long before another server computes them.
+    pub work_lease: Duration,
+    /// How long an idle worker waits before looking for shared work again
+    /// (work from this server's own jobs wakes it at once; another server's
+    /// is seen within this), and how often a job polls its units' progress
+    /// on a shared store: one short query per poll and thread.
+    pub work_poll: Duration,
     /// Most work one job may ask for, in part-location-days simulated
     /// (replications x simulated days x part-locations x runs): about 80
     /// times the default simulation of the demo, an hour or so of one core.
@@ -86,6 +99,9 @@ impl Default for Limits {
             default_reservation_ttl_seconds: 900,
             job_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             job_queue: 16,
+            work_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            work_lease: Duration::from_secs(30),
+            work_poll: Duration::from_millis(500),
             max_job_work: 1e11,
             shutdown_grace: Duration::from_secs(10),
             tcp_keepalive_idle: Duration::from_secs(60),

@@ -237,6 +237,15 @@ pub struct LimitsSection {
     /// [`Limits::job_queue`].
     #[serde(default, deserialize_with = "count")]
     pub job_queue: Option<usize>,
+    /// [`Limits::work_threads`].
+    #[serde(default, deserialize_with = "count")]
+    pub work_threads: Option<usize>,
+    /// [`Limits::work_lease`].
+    #[serde(default, deserialize_with = "seconds")]
+    pub work_lease_seconds: Option<Duration>,
+    /// [`Limits::work_poll`].
+    #[serde(default, deserialize_with = "seconds")]
+    pub work_poll_seconds: Option<Duration>,
     /// [`Limits::max_job_work`] (part-location-days).
     #[serde(default, deserialize_with = "work")]
     pub max_job_work: Option<f64>,
@@ -362,6 +371,9 @@ impl LimitsSection {
                 .unwrap_or(limits.default_reservation_ttl_seconds),
             job_workers: self.job_workers.unwrap_or(limits.job_workers),
             job_queue: self.job_queue.unwrap_or(limits.job_queue),
+            work_threads: self.work_threads.unwrap_or(limits.work_threads),
+            work_lease: self.work_lease_seconds.unwrap_or(limits.work_lease),
+            work_poll: self.work_poll_seconds.unwrap_or(limits.work_poll),
             max_job_work: self.max_job_work.unwrap_or(limits.max_job_work),
             shutdown_grace: self.shutdown_grace_seconds.unwrap_or(limits.shutdown_grace),
             tcp_keepalive_idle: self

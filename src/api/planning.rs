@@ -665,7 +665,21 @@ impl PlanningService for PlanningApi {
             request_json,
             move |ctx| {
                 let progress = |f: f64, message: &str| ctx.progress(f, message);
-                match op::run_optimize(&network, &request, &progress, ctx.cancel_flag()) {
+                // The simulation of candidates goes to every server's
+                // workers; the result is the same bytes however many there are.
+                let scoring = match spares.shared_scoring(ctx.job_id()) {
+                    Ok(scoring) => scoring,
+                    Err(error) => return JobOutcome::Failed(error.to_string()),
+                };
+                let outcome = op::run_optimize_with(
+                    &network,
+                    &request,
+                    &scoring,
+                    &progress,
+                    ctx.cancel_flag(),
+                );
+                drop(scoring);
+                match outcome {
                     Ok(result) => {
                         let mut summary = op::summarize(&result, SUMMARY_ROWS);
                         if apply {

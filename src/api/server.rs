@@ -295,6 +295,9 @@ where
         if !matches!(ended, Ok(true)) {
             tracing::warn!("some jobs did not stop within {grace:?}");
         }
+        // Units of shared work this server still holds go to the other
+        // servers when their leases run out.
+        closer.work().halt();
         notify.notify_one();
     };
     let serving = Server::builder()

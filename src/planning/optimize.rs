@@ -366,6 +366,10 @@ pub enum OptimizeError {
     /// The cancel flag was raised.
     #[error("cancelled")]
     Cancelled,
+    /// Work shared with other servers could not be handed out or collected (the store
+    /// failed, or a unit's result did not decode).
+    #[error("shared work: {0}")]
+    Work(String),
 }
 
 /// The out-of-sample seed: derived from the training seed so that a run replays, and never
@@ -377,15 +381,30 @@ pub fn evaluation_seed(training_seed: u64) -> u64 {
         ^ 0xD1B5_4A32_D192_ED03
 }
 
-/// Runs the whole optimisation. `progress` gets (share done, stage).
+/// Runs the whole optimisation on this process's threads. `progress` gets (share done,
+/// stage).
 pub fn run_optimize(
     network: &Network,
     request: &OptimizeRequest,
     progress: &(dyn Fn(f64, &str) + Sync),
     cancel: &AtomicBool,
 ) -> Result<OptimizeResult, OptimizeError> {
+    run_optimize_with(network, request, &train::LocalScoring, progress, cancel)
+}
+
+/// Runs the whole optimisation with the every-echelon model's simulation of candidates
+/// (training and the search rounds) done by `scoring`, the step that takes most of the
+/// time; the result is the same whoever scores (`train`'s module docs). `progress` gets
+/// (share done, stage).
+pub fn run_optimize_with(
+    network: &Network,
+    request: &OptimizeRequest,
+    scoring: &dyn train::Scoring,
+    progress: &(dyn Fn(f64, &str) + Sync),
+    cancel: &AtomicBool,
+) -> Result<OptimizeResult, OptimizeError> {
     match request.model {
-        TrainingModel::Echelons => run(network, request, progress, cancel),
+        TrainingModel::Echelons => run(network, request, scoring, progress, cancel),
         TrainingModel::Curves | TrainingModel::LeadTime => {
             store_only::run(network, request, progress, cancel)
         }
@@ -396,6 +415,7 @@ pub fn run_optimize(
 fn run(
     network: &Network,
     request: &OptimizeRequest,
+    scoring: &dyn train::Scoring,
     progress: &(dyn Fn(f64, &str) + Sync),
     cancel: &AtomicBool,
 ) -> Result<OptimizeResult, OptimizeError> {
@@ -413,13 +433,17 @@ fn run(
     let candidates = candidates::generate(&trees, &class_z, &objective, &baselines)?;
     check_cancel(cancel)?;
     let on_training = |f: f64| progress(0.02 + 0.43 * f, "simulating candidates");
+    let setup = train::ScoreSetup {
+        window,
+        seed: request.settings.seed,
+        years,
+    };
     let mut trained = train::train(
         &trees,
         candidates,
-        window,
-        request.settings.seed,
-        years,
+        setup,
         objective.holding_per_usd(window),
+        scoring,
         &on_training,
         cancel,
     )?;
@@ -429,8 +453,8 @@ fn run(
         &mut trained,
         &objective,
         &baselines,
-        window,
-        request,
+        setup,
+        scoring,
         progress,
         cancel,
     )?;
@@ -482,8 +506,8 @@ fn search(
     trained: &mut train::Trained,
     objective: &solve::Objective,
     baselines: &compare::Baselines,
-    window: TreeWindow,
-    request: &OptimizeRequest,
+    setup: train::ScoreSetup,
+    scoring: &dyn train::Scoring,
     progress: &(dyn Fn(f64, &str) + Sync),
     cancel: &AtomicBool,
 ) -> Result<solve::Solved, OptimizeError> {
@@ -504,9 +528,9 @@ fn search(
             &solved.choice,
             &weights,
             objective.cvar_weight,
-            window,
-            request.settings.seed,
-            objective.holding_per_usd(window),
+            setup,
+            objective.holding_per_usd(setup.window),
+            scoring,
             &on_search,
             cancel,
         )?;

@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod keys;
 pub mod load;
 mod plans;
+pub mod work;
 
 use crate::clock::Clock;
 use crate::config::Limits;
@@ -74,6 +75,7 @@ type AvailabilityCache =
 pub struct Spares {
     availability_cache: AvailabilityCache,
     jobs: Arc<jobs::Jobs>,
+    work: Arc<work::WorkPool>,
     store: Arc<dyn Store>,
     network: RwLock<Arc<Network>>,
     master_data_writer: Mutex<()>,
@@ -99,12 +101,27 @@ impl Spares {
             queue: limits.job_queue,
         };
         let jobs = Arc::new(jobs::Jobs::open(store.clone(), clock.clone(), pool)?);
+        // A store several servers share hands out its own queue; otherwise
+        // this process keeps its units in memory and computes them itself.
+        let queue = store.work_queue().unwrap_or_else(|| {
+            Arc::new(crate::store::work::LocalWorkQueue::new())
+                as Arc<dyn crate::store::work::WorkQueue>
+        });
+        let work = work::WorkPool::start(
+            queue,
+            work::WorkSettings {
+                threads: limits.work_threads,
+                lease: limits.work_lease,
+                poll: limits.work_poll,
+            },
+        )?;
         let key_ring = Arc::new(crate::auth::keys::KeyRing::new(keys::load_keys(
             store.as_ref(),
         )?));
         Ok(Self {
             availability_cache: Mutex::new(None),
             jobs,
+            work,
             store,
             network: RwLock::new(Arc::new(network)),
             master_data_writer: Mutex::new(()),
@@ -133,6 +150,19 @@ impl Spares {
     /// The job registry.
     pub fn jobs(&self) -> &Arc<jobs::Jobs> {
         &self.jobs
+    }
+
+    /// This server's workers of shared planning work.
+    pub fn work(&self) -> &Arc<work::WorkPool> {
+        &self.work
+    }
+
+    /// Scoring of candidates for the optimiser's job `job_id` through the
+    /// shared work queue (every server's workers on a shared store; this
+    /// server's otherwise). Errors: `Storage` if the queue cannot be
+    /// reached.
+    pub fn shared_scoring(&self, job_id: &str) -> Result<work::SharedScoring, StoreError> {
+        work::SharedScoring::new(self.work.clone(), job_id)
     }
 
     /// The clock.

@@ -358,6 +358,14 @@ pub trait Store: Send + Sync + 'static {
     fn plan_history(&self) -> Result<Vec<PlanHeader>, StoreError>;
     /// One plan of the history with its changes, or `None` if unknown.
     fn plan(&self, plan_id: &str) -> Result<Option<PlanRecord>, StoreError>;
+
+    /// The queue of shared work (`work`) of every server on this store, or
+    /// `None` for a store only one process opens: the application then
+    /// keeps its units in memory (`work::LocalWorkQueue`). Called once, when
+    /// the application opens.
+    fn work_queue(&self) -> Option<std::sync::Arc<dyn work::WorkQueue>> {
+        None
+    }
 }
 
 /// Most log entries (or audit events) one page of [`Store::movements`] (or
@@ -369,6 +377,7 @@ mod codec;
 pub mod layout;
 pub mod pg;
 pub mod sled_store;
+pub mod work;
 
 pub use pg::PgStore;
 pub use sled_store::SledStore;

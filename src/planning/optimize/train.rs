@@ -18,6 +18,15 @@
 //! worst simulated years, which the cross-part solve would otherwise fit (seen on the
 //! standard test network, seed 1 at 1.5x: in-sample CVaR95 $35k against $289k out of
 //! sample with 100 years and one copy). Copies are bounded by [`MAX_RECOMBINED_CELLS`].
+//!
+//! **Who simulates.** Scoring a tree's vectors ([`score_task`]) is the time-consuming step
+//! and depends only on its [`ScoreTask`] and the run's [`ScoreSetup`], so [`train`] and
+//! [`search_round`] hand the tasks to a [`Scoring`]: [`LocalScoring`] runs them on this
+//! process's threads; the service's shared scoring splits them into work units that every
+//! server on a shared store may compute (`service::work`). Either way the results come
+//! back in task order and everything built from them (recombination, investments, the
+//! search's picks) is computed here, so the trained model is the same bytes whoever
+//! simulated.
 
 use super::{OptimizeError, TrainingStats, check_cancel};
 use crate::domain::DomainError;
@@ -25,6 +34,7 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 use spares_simulations::tree::{PartTree, TreeScratch, TreeSimulator, TreeWindow};
 use spares_solver::scenario::{VectorBlock, VectorCandidate};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -146,90 +156,173 @@ impl Trained {
     }
 }
 
-/// One tree's scored candidates.
-struct TreeResult {
-    block: VectorBlock,
-    failures: u64,
-    busy_seconds: f64,
+/// What every scoring of a run shares: the window simulated, the seed and the years.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ScoreSetup {
+    /// The window every tree simulation measures.
+    pub window: TreeWindow,
+    /// The training seed.
+    pub seed: u64,
+    /// Training years (replications).
+    pub years: u32,
 }
 
-/// Scores every candidate of every tree on `years` training years of `seed`. A candidate's
-/// holding cost is `holding_per_usd` times its investment. `progress` gets the share of
-/// trees done. Errors: a tree the simulator refuses (`InvalidArgument` on `trees`), or
-/// `Cancelled`.
-#[allow(clippy::too_many_arguments)]
+/// One tree's stock vectors to score on the training years.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreTask {
+    /// The tree.
+    pub tree: PartTree,
+    /// Units per node of each vector.
+    pub vectors: Vec<Vec<u32>>,
+}
+
+/// One task's scores.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    /// Per vector (in the task's order), the downtime cost of each simulated year.
+    pub year_losses: Vec<Vec<f64>>,
+    /// Failures simulated (the tree's failures times its vectors).
+    pub failures: u64,
+    /// Seconds the simulation kept a thread busy.
+    pub busy_seconds: f64,
+}
+
+/// Who simulates a batch of [`ScoreTask`]s (see the module docs).
+pub trait Scoring: Sync {
+    /// Scores every task on `setup`'s years and returns the scores in task order.
+    /// `progress` gets the share of tasks done. Errors: a tree the simulator refuses
+    /// (`InvalidArgument` on `trees`), `Cancelled`, or shared work that failed (`Work`).
+    fn score(
+        &self,
+        setup: ScoreSetup,
+        tasks: Vec<ScoreTask>,
+        progress: &(dyn Fn(f64) + Sync),
+        cancel: &AtomicBool,
+    ) -> Result<Vec<Scored>, OptimizeError>;
+}
+
+/// Scoring on this process's threads (rayon), one task per thread at a time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LocalScoring;
+
+impl Scoring for LocalScoring {
+    fn score(
+        &self,
+        setup: ScoreSetup,
+        tasks: Vec<ScoreTask>,
+        progress: &(dyn Fn(f64) + Sync),
+        cancel: &AtomicBool,
+    ) -> Result<Vec<Scored>, OptimizeError> {
+        let done = AtomicUsize::new(0);
+        let total = tasks.len().max(1);
+        tasks
+            .par_iter()
+            .map_init(TreeScratch::default, |scratch, task| {
+                let scored = score_task(setup, task, scratch, cancel)?;
+                let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
+                progress(finished as f64 / total as f64);
+                Ok(scored)
+            })
+            .collect()
+    }
+}
+
+/// Every vector of one task on the setup's years: the exact tree simulator, its failures
+/// drawn from streams keyed by (seed, replication, part, location, purpose), so the costs
+/// depend on nothing but the task and the setup. Errors: a tree the simulator refuses
+/// (`InvalidArgument` on `trees`), or `Cancelled` (checked between vectors).
+pub fn score_task(
+    setup: ScoreSetup,
+    task: &ScoreTask,
+    scratch: &mut TreeScratch,
+    cancel: &AtomicBool,
+) -> Result<Scored, OptimizeError> {
+    check_cancel(cancel)?;
+    let busy = Instant::now();
+    let simulator = TreeSimulator::new(task.tree.clone(), setup.window, setup.seed, 0, setup.years)
+        .map_err(|e| DomainError::invalid("trees", e.to_string()))?;
+    let years = simulator.replications();
+    let mut year_losses = Vec::with_capacity(task.vectors.len());
+    for stock in &task.vectors {
+        check_cancel(cancel)?;
+        let mut losses = vec![0.0; years];
+        simulator.costs(stock, &mut losses, scratch);
+        year_losses.push(losses);
+    }
+    Ok(Scored {
+        year_losses,
+        failures: simulator.failures_drawn() as u64 * task.vectors.len() as u64,
+        busy_seconds: busy.elapsed().as_secs_f64(),
+    })
+}
+
+/// Scores every candidate of every tree on `setup`'s training years through `scoring`. A
+/// candidate's holding cost is `holding_per_usd` times its investment. `progress` gets the
+/// share of trees done. Errors: as [`Scoring::score`].
 pub fn train(
     trees: &[PartTree],
     candidates: Vec<Vec<Vec<u32>>>,
-    window: TreeWindow,
-    seed: u64,
-    years: u32,
+    setup: ScoreSetup,
     holding_per_usd: f64,
+    scoring: &dyn Scoring,
     progress: &(dyn Fn(f64) + Sync),
     cancel: &AtomicBool,
 ) -> Result<Trained, OptimizeError> {
     let start = Instant::now();
-    let done = AtomicUsize::new(0);
-    let total = trees.len().max(1);
-    let recombination = Recombination::fitting(&candidates, years, seed);
-    let results: Vec<TreeResult> = trees
-        .par_iter()
+    let recombination = Recombination::fitting(&candidates, setup.years, setup.seed);
+    let tasks = trees
+        .iter()
         .zip(&candidates)
-        .map_init(TreeScratch::default, |scratch, (tree, vectors)| {
-            check_cancel(cancel)?;
-            let busy = Instant::now();
-            let simulator = TreeSimulator::new(tree.clone(), window, seed, 0, years)
-                .map_err(|e| DomainError::invalid("trees", e.to_string()))?;
-            let block = score_tree(
-                tree,
-                &simulator,
-                &recombination,
-                vectors,
-                holding_per_usd,
-                scratch,
-            );
-            let failures = simulator.failures_drawn() as u64 * vectors.len() as u64;
-            let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
-            progress(finished as f64 / total as f64);
-            Ok(TreeResult {
-                block,
-                failures,
-                busy_seconds: busy.elapsed().as_secs_f64(),
-            })
+        .map(|(tree, vectors)| ScoreTask {
+            tree: tree.clone(),
+            vectors: vectors.clone(),
         })
-        .collect::<Result<_, OptimizeError>>()?;
+        .collect();
+    let scored = scoring.score(setup, tasks, progress, cancel)?;
     let stats = TrainingStats {
         trees: trees.len(),
         candidates: candidates.iter().map(Vec::len).sum(),
-        failures_simulated: results.iter().map(|r| r.failures).sum(),
-        busy_seconds: results.iter().map(|r| r.busy_seconds).sum(),
+        failures_simulated: scored.iter().map(|r| r.failures).sum(),
+        busy_seconds: scored.iter().map(|r| r.busy_seconds).sum(),
         wall_seconds: start.elapsed().as_secs_f64(),
         network_years: recombination.scenarios(),
     };
+    let blocks = trees
+        .iter()
+        .zip(&candidates)
+        .zip(scored)
+        .map(|((tree, vectors), scored)| {
+            block_of(
+                tree,
+                &recombination,
+                vectors,
+                scored.year_losses,
+                holding_per_usd,
+            )
+        })
+        .collect();
     Ok(Trained {
         candidates,
-        blocks: results.into_iter().map(|r| r.block).collect(),
-        years: years as usize,
+        blocks,
+        years: setup.years as usize,
         recombination,
         stats,
     })
 }
 
-/// Every candidate of one tree on the simulator's years, as network years.
-fn score_tree(
+/// Every scored vector of one tree as a block of the scenario model: its simulated years
+/// recombined into network years, its investment and holding cost.
+fn block_of(
     tree: &PartTree,
-    simulator: &TreeSimulator,
     recombination: &Recombination,
     vectors: &[Vec<u32>],
+    year_losses: Vec<Vec<f64>>,
     holding_per_usd: f64,
-    scratch: &mut TreeScratch,
 ) -> VectorBlock {
-    let years = simulator.replications();
     let candidates = vectors
         .iter()
-        .map(|stock| {
-            let mut year_losses = vec![0.0; years];
-            simulator.costs(stock, &mut year_losses, scratch);
+        .zip(year_losses)
+        .map(|(stock, year_losses)| {
             let losses = recombination.expand(tree, &year_losses);
             let investment = tree.unit_cost * stock.iter().map(|&u| f64::from(u)).sum::<f64>();
             VectorCandidate {
@@ -257,13 +350,13 @@ struct Move {
 
 /// One round of the simulation-guided search beyond the METRIC order. For each tree, the
 /// single-unit neighbours of its chosen candidate (`candidates::neighbours`) are simulated
-/// on every training year; a move's first-order change of the objective is its change of
-/// holding + mean + lambda x the tail-weighted sum of its yearly costs (`tail_weights`:
-/// the worst years of the current plan). Up to three are added to the tree's candidates:
-/// the best shift of a unit between echelons (same investment) if it lowers the objective,
-/// the addition that lowers it most per dollar, and the removal that raises it least per
-/// dollar freed. The cross-part solve then decides. Returns the candidates added. Errors:
-/// as [`train`].
+/// on every training year (through `scoring`); a move's first-order change of the
+/// objective is its change of holding + mean + lambda x the tail-weighted sum of its
+/// yearly costs (`tail_weights`: the worst years of the current plan). Up to three are
+/// added to the tree's candidates: the best shift of a unit between echelons (same
+/// investment) if it lowers the objective, the addition that lowers it most per dollar,
+/// and the removal that raises it least per dollar freed. The cross-part solve then
+/// decides. Returns the candidates added. Errors: as [`train`].
 #[allow(clippy::too_many_arguments)]
 pub fn search_round(
     trees: &[PartTree],
@@ -271,63 +364,68 @@ pub fn search_round(
     choice: &[usize],
     tail_weights: &[f64],
     cvar_weight: f64,
-    window: TreeWindow,
-    seed: u64,
+    setup: ScoreSetup,
     holding_per_usd: f64,
+    scoring: &dyn Scoring,
     progress: &(dyn Fn(f64) + Sync),
     cancel: &AtomicBool,
 ) -> Result<usize, OptimizeError> {
     let start = Instant::now();
-    let done = AtomicUsize::new(0);
-    let total = trees.len().max(1);
-    let years = trained.years as u32;
-    let found: Vec<(Vec<Move>, u64, f64)> = trees
-        .par_iter()
+    check_cancel(cancel)?;
+    // The neighbours not yet among each tree's candidates; trees without any are not
+    // simulated.
+    let moves: Vec<Vec<Vec<u32>>> = trees
+        .iter()
         .enumerate()
-        .map_init(TreeScratch::default, |scratch, (t, tree)| {
-            check_cancel(cancel)?;
-            let busy = Instant::now();
-            let current = &trained.blocks[t].candidates[choice[t]];
+        .map(|(t, tree)| {
             let known = &trained.candidates[t];
-            let moves: Vec<Vec<u32>> = super::candidates::neighbours(tree, &known[choice[t]])
+            super::candidates::neighbours(tree, &known[choice[t]])
                 .into_iter()
                 .filter(|v| !known.contains(v))
-                .collect();
-            let mut failures = 0;
-            let mut scored = Vec::new();
-            if !moves.is_empty() {
-                let simulator = TreeSimulator::new(tree.clone(), window, seed, 0, years)
-                    .map_err(|e| DomainError::invalid("trees", e.to_string()))?;
-                failures = simulator.failures_drawn() as u64 * moves.len() as u64;
-                let block = score_tree(
-                    tree,
-                    &simulator,
-                    &trained.recombination,
-                    &moves,
-                    holding_per_usd,
-                    scratch,
-                );
-                for (stock, candidate) in moves.into_iter().zip(block.candidates) {
-                    let change = first_order(current, &candidate, tail_weights, cvar_weight);
-                    let spend = candidate.investment - current.investment;
-                    scored.push(Move {
-                        stock,
-                        candidate,
-                        change,
-                        spend,
-                    });
-                }
-            }
-            let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
-            progress(finished as f64 / total as f64);
-            Ok((pick(scored), failures, busy.elapsed().as_secs_f64()))
+                .collect()
         })
-        .collect::<Result<_, OptimizeError>>()?;
+        .collect();
+    let tasks: Vec<ScoreTask> = trees
+        .iter()
+        .zip(&moves)
+        .filter(|(_, vectors)| !vectors.is_empty())
+        .map(|(tree, vectors)| ScoreTask {
+            tree: tree.clone(),
+            vectors: vectors.clone(),
+        })
+        .collect();
+    let mut scored = scoring.score(setup, tasks, progress, cancel)?.into_iter();
     let mut added = 0;
-    for (t, (moves, failures, busy)) in found.into_iter().enumerate() {
-        trained.stats.failures_simulated += failures;
-        trained.stats.busy_seconds += busy;
-        for m in moves {
+    for (t, (tree, vectors)) in trees.iter().zip(moves).enumerate() {
+        if vectors.is_empty() {
+            continue;
+        }
+        let Some(scores) = scored.next() else {
+            return Err(OptimizeError::Work(
+                "fewer scores than tasks came back".into(),
+            ));
+        };
+        trained.stats.failures_simulated += scores.failures;
+        trained.stats.busy_seconds += scores.busy_seconds;
+        let block = block_of(
+            tree,
+            &trained.recombination,
+            &vectors,
+            scores.year_losses,
+            holding_per_usd,
+        );
+        let current = &trained.blocks[t].candidates[choice[t]];
+        let candidates: Vec<Move> = vectors
+            .into_iter()
+            .zip(block.candidates)
+            .map(|(stock, candidate)| Move {
+                change: first_order(current, &candidate, tail_weights, cvar_weight),
+                spend: candidate.investment - current.investment,
+                stock,
+                candidate,
+            })
+            .collect();
+        for m in pick(candidates) {
             trained.candidates[t].push(m.stock);
             trained.blocks[t].candidates.push(m.candidate);
             trained.stats.candidates += 1;

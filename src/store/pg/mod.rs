@@ -30,7 +30,9 @@
 //!
 //! If the commit's outcome is unknown (the connection broke) the call returns
 //! [`StoreError::Storage`]; the client retries with the same idempotency key
-//! and gets either the stored result or a fresh one.
+//! and gets either the stored result or a fresh one. Broken connections are
+//! replaced, and with a multi-host URL and `target_session_attrs=read-write`
+//! a new one goes to a promoted standby after a failover (see `pool`).
 //!
 //! # Reads
 //!
@@ -41,7 +43,9 @@
 //! from the database.
 
 mod backup;
+mod pool;
 mod schema;
+pub mod work;
 
 pub use schema::{SCHEMA_VERSION, upgrade};
 
@@ -62,14 +66,11 @@ use crate::domain::ledger::{
 use crate::domain::network::Network;
 use crate::domain::plans::{PlanHeader, PlanRecord};
 use jiff::Timestamp;
+use pool::Pool;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, GenericClient, NoTls};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, RwLock};
-
-/// Idle connections kept for reuse; more may be open at once under load, and
-/// those past this number are closed when returned.
-const MAX_IDLE_CONNECTIONS: usize = 16;
 
 /// Log rows read per query when the log is scanned (a row may hold a whole
 /// batch of up to [`crate::config::MAX_BATCH_ITEMS`] entries).
@@ -88,53 +89,6 @@ struct Cache {
     ledger: LedgerState,
     /// The sequence of the last entry applied to `ledger` (0 for none).
     last_sequence: u64,
-}
-
-/// A few open connections, reused. A connection is returned only if it is
-/// still open; a transaction left open by an error is rolled back when its
-/// handle drops, before the connection is returned.
-struct Pool {
-    config: postgres::Config,
-    idle: Mutex<Vec<Client>>,
-}
-
-impl Pool {
-    fn get(&self) -> Result<Pooled<'_>, StoreError> {
-        let reused = self.idle.lock().map_err(poisoned)?.pop();
-        let client = match reused {
-            Some(client) if !client.is_closed() => client,
-            _ => self.config.connect(NoTls).map_err(database)?,
-        };
-        Ok(Pooled {
-            pool: self,
-            client: Some(client),
-        })
-    }
-}
-
-/// A connection borrowed from the pool.
-struct Pooled<'a> {
-    pool: &'a Pool,
-    client: Option<Client>,
-}
-
-impl Pooled<'_> {
-    fn client(&mut self) -> &mut Client {
-        // Some until dropped.
-        self.client.get_or_insert_with(|| unreachable!())
-    }
-}
-
-impl Drop for Pooled<'_> {
-    fn drop(&mut self) {
-        if let Some(client) = self.client.take()
-            && !client.is_closed()
-            && let Ok(mut idle) = self.pool.idle.lock()
-            && idle.len() < MAX_IDLE_CONNECTIONS
-        {
-            idle.push(client);
-        }
-    }
 }
 
 /// The PostgreSQL-backed store. Cheap to share behind an `Arc`.
@@ -157,10 +111,7 @@ impl Drop for PgStore {
         // Each blocking client owns a small runtime, which may not be dropped
         // on an async worker thread (a server stopping drops the store
         // there): close them on a thread of their own.
-        let clients = match self.pool.idle.get_mut() {
-            Ok(idle) => std::mem::take(idle),
-            Err(_) => return,
-        };
+        let clients = self.pool.take_idle();
         let _ = std::thread::spawn(move || drop(clients)).join();
     }
 }
@@ -267,10 +218,7 @@ impl PgStore {
             .parse()
             .map_err(|e| StoreError::Storage(format!("database URL: {e}")))?;
         let store = Self {
-            pool: Pool {
-                config,
-                idle: Mutex::new(Vec::new()),
-            },
+            pool: Pool::new(config),
             cache: RwLock::new(Cache::default()),
             writer: Mutex::new(()),
         };
@@ -304,10 +252,7 @@ impl PgStore {
     /// looked and applies them to the in-memory balances, so balance reads
     /// see them. Returns the sequence now applied.
     pub fn catch_up(&self) -> Result<u64, StoreError> {
-        off_runtime(|| {
-            let mut conn = self.pool.get()?;
-            self.apply_log_after(conn.client())
-        })
+        off_runtime(|| self.pool.run(|client| self.apply_log_after(client)))
     }
 
     /// Follows the writes of other processes sharing the database: a thread
@@ -371,7 +316,10 @@ impl PgStore {
 
     /// Runs one ledger write: locks the head row, catches up, calls `write`
     /// with the next sequence and commits. `write` returns the result and
-    /// what to write; nothing is written when it fails.
+    /// what to write; nothing is written when it fails. Errors: `write`'s;
+    /// `Storage` when the database cannot be reached, or when the
+    /// connection broke during `COMMIT` (the outcome is unknown: the client
+    /// retries with the same idempotency key).
     fn ledger_write<T>(
         &self,
         write: impl FnOnce(
@@ -380,45 +328,51 @@ impl PgStore {
         ) -> Result<(T, Prepared<WriteSet>), StoreError>,
     ) -> Result<T, StoreError> {
         let _local = self.writer.lock().map_err(poisoned)?;
-        let mut conn = self.pool.get()?;
-        let mut tx = conn.client().transaction().map_err(database)?;
-        let head: i64 = tx
-            .query_one(
-                "SELECT next_sequence FROM ledger_head WHERE id = 1 FOR UPDATE",
-                &[],
-            )
-            .map_err(database)?
-            .get(0);
-        let next_sequence = to_u64(head, "next sequence")?;
-        let applied = self.apply_log_after(&mut tx)?;
-        if applied + 1 != next_sequence {
-            return Err(corrupt(format!(
-                "the log ends at {applied} but the head says {next_sequence}"
-            )));
-        }
-        let (value, prepared) = write(&mut tx, next_sequence)?;
-        let Prepared {
-            value: writes,
-            entries,
-            changed,
-        } = prepared;
-        if entries.is_empty() && writes.keys.is_empty() && writes.reservations.is_empty() {
+        let (value, written) = self.pool.begin(|mut tx| {
+            let head: i64 = tx
+                .query_one(
+                    "SELECT next_sequence FROM ledger_head WHERE id = 1 FOR UPDATE",
+                    &[],
+                )
+                .map_err(database)?
+                .get(0);
+            let next_sequence = to_u64(head, "next sequence")?;
+            let applied = self.apply_log_after(&mut tx)?;
+            if applied + 1 != next_sequence {
+                return Err(corrupt(format!(
+                    "the log ends at {applied} but the head says {next_sequence}"
+                )));
+            }
+            let (value, prepared) = write(&mut tx, next_sequence)?;
+            let Prepared {
+                value: writes,
+                entries,
+                changed,
+            } = prepared;
+            if entries.is_empty() && writes.keys.is_empty() && writes.reservations.is_empty() {
+                // Rolled back: a replay writes nothing and waits for no
+                // standby.
+                return Ok((value, None));
+            }
+            write_ledger(&mut tx, &entries, &changed, &writes)?;
+            if let Some(last) = entries.last() {
+                // Delivered at commit, to every process following the ledger.
+                tx.execute(
+                    "SELECT pg_notify($1, $2)",
+                    &[&LEDGER_CHANNEL, &last.sequence.to_string()],
+                )
+                .map_err(database)?;
+            }
+            pool::commit(tx)?;
+            Ok((value, Some((entries, writes.reservations))))
+        })?;
+        let Some((entries, reservations)) = written else {
             return Ok(value);
-        }
-        write_ledger(&mut tx, &entries, &changed, &writes)?;
-        if let Some(last) = entries.last() {
-            // Delivered at commit, to every process following the ledger.
-            tx.execute(
-                "SELECT pg_notify($1, $2)",
-                &[&LEDGER_CHANNEL, &last.sequence.to_string()],
-            )
-            .map_err(database)?;
-        }
-        tx.commit().map_err(database)?;
+        };
         let metrics = crate::metrics::metrics();
         metrics.ledger_writes.inc();
         metrics.ledger_entries.inc_by(entries.len() as u64);
-        for reservation in &writes.reservations {
+        for reservation in &reservations {
             metrics
                 .reservations
                 .with_label_values(&[crate::metrics::reservation_state(reservation.state)])
@@ -464,17 +418,17 @@ impl PgStore {
     /// Replays the log (read in one snapshot) and checks it; `cache` (when
     /// given) must equal the replay.
     fn check(&self, cache: Option<&LedgerState>) -> Result<Checked, StoreError> {
-        let mut conn = self.pool.get()?;
-        let mut tx = conn
-            .client()
-            .build_transaction()
-            .isolation_level(postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .map_err(database)?;
-        let checked = check_in(&mut tx, cache)?;
-        tx.commit().map_err(database)?;
-        Ok(checked)
+        self.pool.run(|client| {
+            let mut tx = client
+                .build_transaction()
+                .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .map_err(database)?;
+            let checked = check_in(&mut tx, cache)?;
+            tx.commit().map_err(database)?;
+            Ok(checked)
+        })
     }
 }
 
@@ -1039,19 +993,11 @@ fn with_writes<T>(prepared: Prepared<T>, writes: WriteSet) -> Prepared<WriteSet>
 
 impl Store for PgStore {
     fn load_network(&self) -> Result<Network, StoreError> {
-        off_runtime(|| {
-            let mut conn = self.pool.get()?;
-            load_network_in(conn.client())
-        })
+        off_runtime(|| self.pool.run(load_network_in))
     }
 
     fn save_network_records(&self, records: &[NetworkRecord]) -> Result<(), StoreError> {
-        off_runtime(|| {
-            let mut conn = self.pool.get()?;
-            let mut tx = conn.client().transaction().map_err(database)?;
-            save_network_in(&mut tx, records)?;
-            tx.commit().map_err(database)
-        })
+        off_runtime(|| self.pool.transact(|tx| save_network_in(tx, records)))
     }
 
     fn record_movements(
@@ -1290,8 +1236,8 @@ impl Store for PgStore {
 
     fn reservation(&self, reservation_id: &str) -> Result<Option<Reservation>, StoreError> {
         off_runtime(|| {
-            let mut conn = self.pool.get()?;
-            stored_reservation(conn.client(), reservation_id)
+            self.pool
+                .run(|client| stored_reservation(client, reservation_id))
         })
     }
 
@@ -1304,26 +1250,26 @@ impl Store for PgStore {
             };
             let after = filter.after_id.as_deref().unwrap_or("");
             let state = filter.state.map(state_name);
-            let mut conn = self.pool.get()?;
-            let rows = conn
-                .client()
-                .query(
-                    "SELECT body FROM reservations WHERE reservation_id > $1 \
-                     AND ($2::text IS NULL OR part_id = $2) \
-                     AND ($3::text IS NULL OR location_id = $3) \
-                     AND ($4::text IS NULL OR state = $4) \
-                     AND ($5::text[] IS NULL OR held_for = ANY($5)) \
-                     ORDER BY reservation_id LIMIT $6",
-                    &[
-                        &after,
-                        &filter.part_id,
-                        &filter.location_id,
-                        &state,
-                        &filter.held_for,
-                        &limit,
-                    ],
-                )
-                .map_err(database)?;
+            let rows = self.pool.run(|client| {
+                client
+                    .query(
+                        "SELECT body FROM reservations WHERE reservation_id > $1 \
+                         AND ($2::text IS NULL OR part_id = $2) \
+                         AND ($3::text IS NULL OR location_id = $3) \
+                         AND ($4::text IS NULL OR state = $4) \
+                         AND ($5::text[] IS NULL OR held_for = ANY($5)) \
+                         ORDER BY reservation_id LIMIT $6",
+                        &[
+                            &after,
+                            &filter.part_id,
+                            &filter.location_id,
+                            &state,
+                            &filter.held_for,
+                            &limit,
+                        ],
+                    )
+                    .map_err(database)
+            })?;
             rows.iter()
                 .map(|row| from_json(row.get(0), "reservation"))
                 .collect()
@@ -1383,21 +1329,21 @@ impl Store for PgStore {
             // The head lock keeps every writer (of every process) still while
             // the log, the persisted and the in-memory balances are compared.
             let _local = self.writer.lock().map_err(poisoned)?;
-            let mut conn = self.pool.get()?;
-            let mut tx = conn
-                .client()
-                .build_transaction()
-                .isolation_level(postgres::IsolationLevel::RepeatableRead)
-                .start()
-                .map_err(database)?;
-            tx.execute("SELECT 1 FROM ledger_head WHERE id = 1 FOR UPDATE", &[])
-                .map_err(database)?;
-            self.apply_log_after(&mut tx)?;
-            let cache = self.cache.read().map_err(poisoned)?;
-            let checked = check_in(&mut tx, Some(&cache.ledger))?;
-            drop(cache);
-            tx.commit().map_err(database)?;
-            Ok(checked.report)
+            self.pool.run(|client| {
+                let mut tx = client
+                    .build_transaction()
+                    .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                    .start()
+                    .map_err(database)?;
+                tx.execute("SELECT 1 FROM ledger_head WHERE id = 1 FOR UPDATE", &[])
+                    .map_err(database)?;
+                self.apply_log_after(&mut tx)?;
+                let cache = self.cache.read().map_err(poisoned)?;
+                let checked = check_in(&mut tx, Some(&cache.ledger))?;
+                drop(cache);
+                tx.commit().map_err(database)?;
+                Ok(checked.report)
+            })
         })
     }
 
@@ -1408,58 +1354,58 @@ impl Store for PgStore {
         off_runtime(|| {
             let first = filter.after_sequence.saturating_add(1);
             let limit = filter.limit.max(1);
-            let mut found = Vec::new();
-            let mut scanned = 0usize;
-            let mut cursor = None;
-            let mut conn = self.pool.get()?;
-            read_log(conn.client(), first, &mut |entry| {
-                scanned += 1;
-                let sequence = entry.sequence;
-                if filter.matches(&entry) {
-                    found.push(entry);
-                }
-                if found.len() >= limit || scanned >= MAX_MOVEMENTS_SCANNED {
-                    cursor = Some(sequence);
-                    return Ok(false);
-                }
-                Ok(true)
-            })?;
-            Ok((found, cursor))
+            self.pool.run(|client| {
+                let mut found = Vec::new();
+                let mut scanned = 0usize;
+                let mut cursor = None;
+                read_log(client, first, &mut |entry| {
+                    scanned += 1;
+                    let sequence = entry.sequence;
+                    if filter.matches(&entry) {
+                        found.push(entry);
+                    }
+                    if found.len() >= limit || scanned >= MAX_MOVEMENTS_SCANNED {
+                        cursor = Some(sequence);
+                        return Ok(false);
+                    }
+                    Ok(true)
+                })?;
+                Ok((found, cursor))
+            })
         })
     }
 
     fn append_audit_event(&self, mut event: AuditEvent) -> Result<AuditEvent, StoreError> {
         off_runtime(|| {
-            let mut conn = self.pool.get()?;
-            let mut tx = conn.client().transaction().map_err(database)?;
-            // One appender at a time (of every process), so ids stay increasing;
-            // the id follows the last stored one (a restored trail keeps its ids).
-            tx.execute(
-                "SELECT 1 FROM counters WHERE name = 'audit_events' FOR UPDATE",
-                &[],
-            )
-            .map_err(database)?;
-            let last: Option<String> = tx
-                .query_one(
-                    "SELECT max(key) FROM records WHERE collection = $1",
-                    &[&AUDIT_COLLECTION],
+            self.pool.transact(|tx| {
+                // One appender at a time (of every process), so ids stay increasing;
+                // the id follows the last stored one (a restored trail keeps its ids).
+                tx.execute(
+                    "SELECT 1 FROM counters WHERE name = 'audit_events' FOR UPDATE",
+                    &[],
                 )
-                .map_err(database)?
-                .get(0);
-            let last = match last {
-                Some(key) => key
-                    .parse::<u64>()
-                    .map_err(|_| corrupt("an audit event key is not a number"))?,
-                None => 0,
-            };
-            event.id = last + 1;
-            tx.execute(
-                "INSERT INTO records (collection, key, value) VALUES ($1, $2, $3)",
-                &[&AUDIT_COLLECTION, &audit_key(event.id), &to_json(&event)?],
-            )
-            .map_err(database)?;
-            tx.commit().map_err(database)?;
-            Ok(event)
+                .map_err(database)?;
+                let last: Option<String> = tx
+                    .query_one(
+                        "SELECT max(key) FROM records WHERE collection = $1",
+                        &[&AUDIT_COLLECTION],
+                    )
+                    .map_err(database)?
+                    .get(0);
+                let last = match last {
+                    Some(key) => key
+                        .parse::<u64>()
+                        .map_err(|_| corrupt("an audit event key is not a number"))?,
+                    None => 0,
+                };
+                event.id = last + 1;
+                tx.execute(
+                    "INSERT INTO records (collection, key, value) VALUES ($1, $2, $3)",
+                    &[&AUDIT_COLLECTION, &audit_key(event.id), &to_json(&event)?],
+                )
+                .map_err(database)?;
+                Ok(event)
+            })
         })
     }
 
@@ -1469,57 +1415,56 @@ impl Store for PgStore {
     ) -> Result<(Vec<AuditEvent>, Option<u64>), StoreError> {
         off_runtime(|| {
             let limit = filter.limit.max(1);
-            let mut found = Vec::new();
-            let mut scanned = 0usize;
-            let mut from = audit_key(filter.after_id.saturating_add(1));
-            let mut conn = self.pool.get()?;
-            loop {
-                let rows = conn
-                    .client()
-                    .query(
-                        "SELECT key, value FROM records WHERE collection = $1 AND key >= $2 \
+            self.pool.run(|client| {
+                let mut found = Vec::new();
+                let mut scanned = 0usize;
+                let mut from = audit_key(filter.after_id.saturating_add(1));
+                loop {
+                    let rows = client
+                        .query(
+                            "SELECT key, value FROM records WHERE collection = $1 AND key >= $2 \
                          ORDER BY key LIMIT 1000",
-                        &[&AUDIT_COLLECTION, &from],
-                    )
-                    .map_err(database)?;
-                for row in &rows {
-                    let event: AuditEvent = from_json(row.get(1), "audit event")?;
-                    scanned += 1;
-                    let id = event.id;
-                    if filter.matches(&event) {
-                        found.push(event);
+                            &[&AUDIT_COLLECTION, &from],
+                        )
+                        .map_err(database)?;
+                    for row in &rows {
+                        let event: AuditEvent = from_json(row.get(1), "audit event")?;
+                        scanned += 1;
+                        let id = event.id;
+                        if filter.matches(&event) {
+                            found.push(event);
+                        }
+                        if found.len() >= limit || scanned >= MAX_MOVEMENTS_SCANNED {
+                            return Ok((found, Some(id)));
+                        }
+                        from = audit_key(id.saturating_add(1));
                     }
-                    if found.len() >= limit || scanned >= MAX_MOVEMENTS_SCANNED {
-                        return Ok((found, Some(id)));
+                    if rows.len() < 1000 {
+                        return Ok((found, None));
                     }
-                    from = audit_key(id.saturating_add(1));
                 }
-                if rows.len() < 1000 {
-                    return Ok((found, None));
-                }
-            }
+            })
         })
     }
 
     fn put_record(&self, collection: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
         off_runtime(|| {
-            let mut conn = self.pool.get()?;
-            conn.client()
-                .execute(
-                    "INSERT INTO records (collection, key, value) VALUES ($1, $2, $3) \
-                     ON CONFLICT (collection, key) DO UPDATE SET value = EXCLUDED.value",
-                    &[&collection, &key, &value],
-                )
-                .map_err(database)?;
-            Ok(())
+            // An upsert: running it twice leaves what running it once does.
+            self.pool.run(|client| {
+                client
+                    .execute(
+                        "INSERT INTO records (collection, key, value) VALUES ($1, $2, $3) \
+                         ON CONFLICT (collection, key) DO UPDATE SET value = EXCLUDED.value",
+                        &[&collection, &key, &value],
+                    )
+                    .map_err(database)?;
+                Ok(())
+            })
         })
     }
 
     fn records(&self, collection: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        off_runtime(|| {
-            let mut conn = self.pool.get()?;
-            records_in(conn.client(), collection)
-        })
+        off_runtime(|| self.pool.run(|client| records_in(client, collection)))
     }
 
     fn snapshot(
@@ -1548,29 +1493,27 @@ impl Store for PgStore {
     }
 
     fn apply_plan(&self, plan: &PlanRecord) -> Result<(), StoreError> {
-        off_runtime(|| {
-            let mut conn = self.pool.get()?;
-            let mut tx = conn.client().transaction().map_err(database)?;
-            backup::write_plan(&mut tx, plan)?;
-            tx.commit().map_err(database)
-        })
+        off_runtime(|| self.pool.transact(|tx| backup::write_plan(tx, plan)))
     }
 
     fn plan_history(&self) -> Result<Vec<PlanHeader>, StoreError> {
         off_runtime(|| {
-            let mut conn = self.pool.get()?;
-            records_in(conn.client(), backup::PLAN_HISTORY)?
+            self.pool
+                .run(|client| records_in(client, backup::PLAN_HISTORY))?
                 .iter()
                 .map(|(_, value)| from_json(value, backup::PLAN_HISTORY))
                 .collect()
         })
     }
 
+    fn work_queue(&self) -> Option<std::sync::Arc<dyn super::work::WorkQueue>> {
+        Some(std::sync::Arc::new(work::PgWorkQueue::new(
+            self.pool.config.clone(),
+        )))
+    }
+
     fn plan(&self, plan_id: &str) -> Result<Option<PlanRecord>, StoreError> {
-        off_runtime(|| {
-            let mut conn = self.pool.get()?;
-            backup::read_plan(conn.client(), plan_id)
-        })
+        off_runtime(|| self.pool.run(|client| backup::read_plan(client, plan_id)))
     }
 }
 

@@ -7,10 +7,14 @@ use super::{StoreError, database};
 use postgres::Client;
 
 /// The migrations, in order: (version, SQL).
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("migrations/0001_init.sql")),
+    (2, include_str!("migrations/0002_work.sql")),
+    (3, include_str!("migrations/0003_work_coordinator.sql")),
+];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// Applies every migration the database lacks and returns (version before,
 /// version after). Several processes starting at once are safe: the
