@@ -103,6 +103,9 @@ fn receipt(key: String, part: usize, location: usize) -> MovementCommand {
     }
 }
 
+/// Builds `len` receipts from idempotency key `first_key` on.
+type BatchShape = fn(u64, usize) -> Vec<MovementCommand>;
+
 fn batch(first_key: u64, len: usize) -> Vec<MovementCommand> {
     (0..len as u64)
         .map(|i| {
@@ -169,40 +172,29 @@ fn throughput(c: &mut Criterion) {
         b.iter_custom(|iterations| concurrent_singles(&store, &mut next_key, iterations))
     });
     group.throughput(Throughput::Elements(BATCH as u64));
-    group.bench_function("batch_of_1000_per_call", |b| {
-        b.iter_batched(
-            || {
-                next_key += 1;
-                batch(next_key * 1_000_000, BATCH)
-            },
-            |commands| {
-                black_box(store.record_movements(
-                    &spares::domain::ledger::Actor::local("test"),
-                    &commands,
-                    now,
-                ))
-                .is_ok()
-            },
-            BatchSize::LargeInput,
-        )
-    });
-    group.bench_function("batch_of_1000_per_call_wide", |b| {
-        b.iter_batched(
-            || {
-                next_key += 1;
-                wide_batch(next_key * 1_000_000, BATCH)
-            },
-            |commands| {
-                black_box(store.record_movements(
-                    &spares::domain::ledger::Actor::local("test"),
-                    &commands,
-                    now,
-                ))
-                .is_ok()
-            },
-            BatchSize::LargeInput,
-        )
-    });
+    let shapes: [(&str, BatchShape); 2] = [
+        ("batch_of_1000_per_call", batch),
+        ("batch_of_1000_per_call_wide", wide_batch),
+    ];
+    for (name, shape) in shapes {
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    next_key += 1;
+                    shape(next_key * 1_000_000, BATCH)
+                },
+                |commands| {
+                    black_box(store.record_movements(
+                        &spares::domain::ledger::Actor::local("test"),
+                        &commands,
+                        now,
+                    ))
+                    .is_ok()
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
     group.finish();
 }
 

@@ -53,7 +53,8 @@ const UNREACHABLE: u8 = u8::MAX;
 pub const MAX_MEMO_TIMETABLES: usize = 4;
 
 /// Routes remembered per shard of the route memo; a full shard is emptied
-/// (a bound on memory, about 200 bytes an entry: 4 MiB in all).
+/// (a bound on memory: about 200 bytes an entry with its route, so about
+/// 13 MB for the 65,536 entries of all shards).
 const MEMO_SHARD_ENTRIES: usize = 1 << 12;
 
 /// Shards of the route memo (concurrent requests rarely share a lock).
