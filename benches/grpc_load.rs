@@ -11,17 +11,34 @@
 //! credentials (a second server on the same service with `--insecure-dev`),
 //! with an API key and with a bearer JWT (ES256), side by side.
 //!
+//! Then the same demo on PostgreSQL, in a fresh schema of the database
+//! `SPARES_TEST_POSTGRES_URL` names (default
+//! `postgres://postgres@127.0.0.1:5432/test`), dropped at the end: first one
+//! server on it, then two (two `PgStore`s following the ledger, as two
+//! `spares serve --store URL` replicas would, each on a port of its own,
+//! connection `i` to replica `i mod 2`, so one caller alone stays on the
+//! first replica). For each, Promise and Health/Check at 1 and 64 in flight
+//! and `RecordMovements` of 1,000 receipts at 1 and 4 calls in flight; one
+//! table puts sled (its figures from the tables above), PostgreSQL with one
+//! replica and with two side by side, with the load average after each.
+//! Without a PostgreSQL server the section is skipped with a line saying
+//! why (it fails instead when `SPARES_TEST_POSTGRES_REQUIRED=1`, as CI sets
+//! when it started one).
+//!
 //! `cargo bench --bench grpc_load` runs the full demo (20,000 parts, 300
 //! stores) for `SPARES_LOAD_SECONDS` (default 3) per cell; under
 //! `cargo test --benches` (no `--bench` argument) it shrinks to a small demo
-//! and a few requests per cell so CI only checks that it runs.
+//! and a few requests per cell so CI only checks that it runs, PostgreSQL
+//! section included.
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use spares::api::server::{Security, serve_with};
 use spares::cli::client::{AuthChannel, Target};
-use spares::cli::local::prepare_demo_with;
-use spares::demo::DemoConfig;
+use spares::cli::local::{open_location, prepare_demo_with};
+use spares::config::{Limits, StoreLocation};
+use spares::demo::{DemoConfig, build_demo};
+use spares::domain::ledger::Actor;
 use spares::domain::network::LocationKind;
 use spares::pb;
 use spares::pb::availability_service_client::AvailabilityServiceClient;
@@ -87,6 +104,16 @@ struct Clients {
     health: HealthClient<AuthChannel>,
     inventory: InventoryServiceClient<AuthChannel>,
     availability: AvailabilityServiceClient<AuthChannel>,
+}
+
+/// `count` connections, the i-th to `targets[i % targets.len()]`: callers
+/// spread over several replicas as a round-robin balancer would spread them.
+async fn spread(targets: &[Target], count: usize) -> Vec<Clients> {
+    let mut out = Vec::with_capacity(count);
+    for i in 0..count {
+        out.extend(connections(&targets[i % targets.len()], 1).await);
+    }
+    out
 }
 
 async fn connections(url: &Target, count: usize) -> Vec<Clients> {
@@ -248,7 +275,9 @@ const RPCS: [&str; 6] = [
     "PromiseOrder 20 lines",
 ];
 
-async fn latency_table(plan: &Plan, ids: &Arc<Ids>, url: &Target) {
+/// Prints the latency table; keeps Health/Check and Promise at
+/// [`COMPARE_IN_FLIGHT`] in `row` for the backend comparison.
+async fn latency_table(plan: &Plan, ids: &Arc<Ids>, url: &Target, row: &mut Row) {
     println!(
         "| in flight | rpc | req/s | p50 ms | p99 ms | p99.9 ms | errors | ratio to Health/Check |"
     );
@@ -260,6 +289,9 @@ async fn latency_table(plan: &Plan, ids: &Arc<Ids>, url: &Target) {
             let cell = run_cell(plan, ids, &clients, rpc, n).await;
             if rpc == "Health/Check" {
                 health_rate = cell.rate();
+            }
+            if let Some(i) = COMPARE_IN_FLIGHT.iter().position(|&c| c == n) {
+                row.keep(i, rpc, &cell);
             }
             println!(
                 "| {n} | {rpc} | {:.0} | {:.3} | {:.3} | {:.3} | {} | {:.2} |",
@@ -348,15 +380,16 @@ fn identity_provider(dir: &std::path::Path) -> (spares::identity::jwt::JwtSettin
 /// Receipts of 1,000 movements per call, `in_flight` calls at a time (each
 /// caller sends its next call when the last is acknowledged; concurrent calls
 /// share the ledger's flushes); returns acknowledged movements per second.
-/// `round` keeps the idempotency keys of each run distinct.
+/// `round` keeps the idempotency keys of each run distinct. With several
+/// targets (replicas), caller `i` sends to `targets[i % targets.len()]`.
 async fn movements_per_second(
     plan: &Plan,
     ids: &Ids,
-    url: &Target,
+    targets: &[Target],
     in_flight: usize,
     round: usize,
 ) -> f64 {
-    let clients = connections(url, in_flight).await;
+    let clients = spread(targets, in_flight).await;
     let mut callers: Vec<Vec<pb::RecordMovementsRequest>> = vec![Vec::new(); in_flight];
     for b in 0..plan.movement_batches {
         let movements = (0..MOVEMENT_BATCH)
@@ -427,6 +460,280 @@ async fn stock_of_every_warehouse(ids: &Ids, url: &Target) -> (usize, usize, Dur
     (positions, pages, started.elapsed())
 }
 
+/// Requests in flight of the backend comparison's Promise and Health/Check.
+const COMPARE_IN_FLIGHT: [usize; 2] = [1, 64];
+/// `RecordMovements` calls in flight, on sled and in the comparison.
+const MOVEMENT_IN_FLIGHT: [usize; 2] = [1, 4];
+/// The variable naming the PostgreSQL database (the tests' variable).
+const POSTGRES_URL_VAR: &str = "SPARES_TEST_POSTGRES_URL";
+/// The database when the variable is unset.
+const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// One backend's line of the comparison table; each pair is at
+/// [`COMPARE_IN_FLIGHT`] or [`MOVEMENT_IN_FLIGHT`].
+struct Row {
+    backend: &'static str,
+    health_rate: [f64; 2],
+    promise_rate: [f64; 2],
+    promise_p50_ms: [f64; 2],
+    movements_rate: [f64; 2],
+    /// The load average when the backend's figures were taken.
+    load: String,
+}
+
+impl Row {
+    fn new(backend: &'static str) -> Self {
+        Self {
+            backend,
+            health_rate: [f64::NAN; 2],
+            promise_rate: [f64::NAN; 2],
+            promise_p50_ms: [f64::NAN; 2],
+            movements_rate: [f64::NAN; 2],
+            load: String::new(),
+        }
+    }
+
+    /// Keeps `cell` if it is Health/Check or Promise at the `i`-th
+    /// concurrency of [`COMPARE_IN_FLIGHT`].
+    fn keep(&mut self, i: usize, rpc: &str, cell: &Cell) {
+        match rpc {
+            "Health/Check" => self.health_rate[i] = cell.rate(),
+            "Promise" => {
+                self.promise_rate[i] = cell.rate();
+                self.promise_p50_ms[i] = cell.quantile_ms(0.5);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// sled, PostgreSQL with one replica and with two, side by side.
+fn comparison_table(rows: &[Row]) {
+    let pair =
+        |p: [f64; 2], decimals: usize| format!("{:.*} / {:.*}", decimals, p[0], decimals, p[1]);
+    println!();
+    println!(
+        "Backends side by side (Promise and Health/Check at {} / {} in flight, \
+         RecordMovements of {MOVEMENT_BATCH} receipts at {} / {} calls in flight, \
+         API keys on):",
+        COMPARE_IN_FLIGHT[0], COMPARE_IN_FLIGHT[1], MOVEMENT_IN_FLIGHT[0], MOVEMENT_IN_FLIGHT[1]
+    );
+    println!(
+        "| backend | Promise req/s | Health/Check req/s | ratio | Promise p50 ms | \
+         movements/s | load average |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---|");
+    for row in rows {
+        let ratio = [
+            row.promise_rate[0] / row.health_rate[0],
+            row.promise_rate[1] / row.health_rate[1],
+        ];
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            row.backend,
+            pair(row.promise_rate, 0),
+            pair(row.health_rate, 0),
+            pair(ratio, 2),
+            pair(row.promise_p50_ms, 3),
+            pair(row.movements_rate, 0),
+            row.load
+        );
+    }
+}
+
+fn flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+}
+
+/// Connects to `url` with a short timeout (blocking: off the runtime).
+fn pg_connect(url: &str) -> Result<postgres::Client, postgres::Error> {
+    let mut config: postgres::Config = url.parse()?;
+    config.connect_timeout(Duration::from_secs(3));
+    config.connect(postgres::NoTls)
+}
+
+/// The PostgreSQL section's database: a schema made for this run in the
+/// database `SPARES_TEST_POSTGRES_URL` names, and a URL whose connections
+/// use it (`options=-c search_path=...`, as the tests' places do). Dropped
+/// (with everything in it) when this is.
+struct PgSchema {
+    base: String,
+    name: String,
+    url: String,
+}
+
+impl PgSchema {
+    /// Makes the schema, or says why there is none.
+    fn create() -> Result<Self, String> {
+        let base = std::env::var(POSTGRES_URL_VAR)
+            .ok()
+            .filter(|url| !url.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_POSTGRES_URL.to_string());
+        let shown = spares::config::without_password(&base);
+        let mut client = pg_connect(&base).map_err(|e| {
+            // The client's own message leaves the cause (refused, timed
+            // out, unknown host) to its source.
+            match std::error::Error::source(&e) {
+                Some(cause) => format!("no PostgreSQL at {shown} ({e}: {cause})"),
+                None => format!("no PostgreSQL at {shown} ({e})"),
+            }
+        })?;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let name = format!("spares_grpc_load_{}_{nanos}", std::process::id());
+        client
+            .batch_execute(&format!("CREATE SCHEMA {name}"))
+            .map_err(|e| format!("cannot create a schema at {shown} ({e})"))?;
+        let separator = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{separator}options=-c%20search_path%3D{name}");
+        Ok(Self { base, name, url })
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let dropped = pg_connect(&self.base).and_then(|mut client| {
+            client.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name))
+        });
+        if let Err(error) = dropped {
+            eprintln!("cannot drop the schema {}: {error}", self.name);
+        }
+    }
+}
+
+/// The demo in PostgreSQL (loaded through the first server, as
+/// `spares demo` loads sled), served by one replica, then by two; returns
+/// their lines of the comparison.
+async fn postgres_section(plan: &Plan, ids: &Arc<Ids>, schema: &PgSchema) -> Vec<Row> {
+    let location = StoreLocation::Postgres(schema.url.clone());
+    let config = plan.demo.clone();
+    let opened = location.clone();
+    let started = Instant::now();
+    let (first, movements, key) = tokio::task::spawn_blocking(move || {
+        let spares = open_location(&opened, bench_limits()).expect("the first replica");
+        let demo = build_demo(&config, spares.clock().now()).expect("the demo");
+        spares
+            .load_master_data(&demo.bundle())
+            .expect("master data");
+        let movements = spares
+            .load_movements(&Actor::system("demo"), &demo.movements)
+            .expect("the demo's movements");
+        let (_, key) = spares
+            .create_api_key(spares::service::keys::NewApiKey {
+                role: spares::auth::Role::Admin,
+                stores: Vec::new(),
+                locations: Vec::new(),
+                name: "grpc_load".into(),
+                created_by: "bench".into(),
+            })
+            .expect("an api key");
+        (spares, movements, key)
+    })
+    .await
+    .expect("demo thread");
+    // The same seed gives the same ids, so the sled section's draws apply.
+    let network = first.network();
+    assert!(
+        ids.parts.iter().all(|p| network.parts.contains_key(p))
+            && ids.stores.iter().all(|l| network.locations.contains_key(l)),
+        "the demo in PostgreSQL differs from the one in sled"
+    );
+    println!(
+        "PostgreSQL: schema {} at {}; the demo loaded through the first replica \
+         ({movements} movements) in {:.1?}; load average {}",
+        schema.name,
+        spares::config::without_password(&schema.base),
+        started.elapsed(),
+        load_average()
+    );
+    let (first_target, first_server) = serve(first, key.clone()).await;
+    let one = compare_row(
+        plan,
+        ids,
+        std::slice::from_ref(&first_target),
+        0,
+        "pg, 1 replica",
+    )
+    .await;
+    // The second replica opens on the loaded database (its keys and network
+    // are read at open) and follows the first's writes.
+    let second = tokio::task::spawn_blocking(move || open_location(&location, bench_limits()))
+        .await
+        .expect("open thread")
+        .expect("the second replica");
+    let (second_target, second_server) = serve(second, key).await;
+    let both = [first_target, second_target];
+    let two = compare_row(plan, ids, &both, MOVEMENT_IN_FLIGHT.len(), "pg, 2 replicas").await;
+    for server in [first_server, second_server] {
+        server.stop().await;
+    }
+    vec![one, two]
+}
+
+/// A server running in this process until [`Served::stop`].
+struct Served {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), spares::api::server::ServeError>>,
+}
+
+impl Served {
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+/// Serves `spares` on a port of its own with API keys on; returns the
+/// target presenting `key`.
+async fn serve(spares: Arc<spares::service::Spares>, key: String) -> (Target, Served) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(serve_with(
+        spares,
+        listener,
+        async {
+            let _ = stopped.await;
+        },
+        Security::default(),
+    ));
+    (
+        Target::new(format!("http://{addr}"), Some(key)),
+        Served { stop, task },
+    )
+}
+
+/// Promise and Health/Check at [`COMPARE_IN_FLIGHT`] and movements/s at
+/// [`MOVEMENT_IN_FLIGHT`] through `targets` (connection `i` to replica
+/// `i mod targets.len()`); `round` is the first of the idempotency-key
+/// rounds used.
+async fn compare_row(
+    plan: &Plan,
+    ids: &Arc<Ids>,
+    targets: &[Target],
+    round: usize,
+    backend: &'static str,
+) -> Row {
+    let mut row = Row::new(backend);
+    for (i, n) in COMPARE_IN_FLIGHT.into_iter().enumerate() {
+        let clients = spread(targets, n.div_ceil(PER_CONNECTION).max(targets.len())).await;
+        for rpc in ["Health/Check", "Promise"] {
+            let cell = run_cell(plan, ids, &clients, rpc, n).await;
+            // A refused call would measure the refusal, not the call.
+            assert_eq!(cell.errors, 0, "{backend}: {rpc} at {n} in flight failed");
+            row.keep(i, rpc, &cell);
+        }
+    }
+    for (i, n) in MOVEMENT_IN_FLIGHT.into_iter().enumerate() {
+        row.movements_rate[i] = movements_per_second(plan, ids, targets, n, round + i).await;
+    }
+    row.load = load_average();
+    row
+}
+
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
@@ -459,11 +766,25 @@ fn main() {
             movement_batches: 2,
         }
     };
+    // The schema is made and dropped off the runtime: the blocking
+    // PostgreSQL client refuses to run inside one.
+    let postgres = PgSchema::create();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    runtime.block_on(run(plan, full));
+    runtime.block_on(run(plan, full, postgres.as_ref().map_err(String::as_str)));
+    drop(runtime);
+    drop(postgres);
 }
 
-async fn run(plan: Plan, full: bool) {
+/// A load generator is one principal sending as fast as it can: no rate
+/// limit, or it would measure the limit.
+fn bench_limits() -> Limits {
+    Limits {
+        rate_per_principal_per_second: 0.0,
+        ..Limits::default()
+    }
+}
+
+async fn run(plan: Plan, full: bool, postgres: Result<&PgSchema, &str>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -474,13 +795,7 @@ async fn run(plan: Plan, full: bool) {
     let served = addr.clone();
     let started = Instant::now();
     let (spares, _) = tokio::task::spawn_blocking(move || {
-        // A load generator is one principal sending as fast as it can:
-        // no rate limit, or it would measure the limit.
-        let limits = spares::config::Limits {
-            rate_per_principal_per_second: 0.0,
-            ..spares::config::Limits::default()
-        };
-        prepare_demo_with(&config, &path, &served, true, limits)
+        prepare_demo_with(&config, &path, &served, true, bench_limits())
     })
     .await
     .expect("demo thread")
@@ -555,7 +870,8 @@ async fn run(plan: Plan, full: bool) {
         },
     ));
     let url = Target::new(format!("http://{addr}"), Some(key));
-    latency_table(&plan, &ids, &url).await;
+    let mut sled = Row::new("sled");
+    latency_table(&plan, &ids, &url, &mut sled).await;
     let modes = [
         (
             "none (insecure-dev)",
@@ -576,13 +892,15 @@ async fn run(plan: Plan, full: bool) {
         ids.warehouses.len(),
         took.as_secs_f64() * 1000.0
     );
-    for (round, in_flight) in [1, 4].into_iter().enumerate() {
+    for (round, in_flight) in MOVEMENT_IN_FLIGHT.into_iter().enumerate() {
         // Where the time goes: the store's flushes (ledger and audit trail
         // alike) are counted by the service's own histogram.
         let flush = &spares::metrics::metrics().store_flush;
         let (flushes, flush_seconds) = (flush.get_sample_count(), flush.get_sample_sum());
         let started = Instant::now();
-        let rate = movements_per_second(&plan, &ids, &url, in_flight, round).await;
+        let rate =
+            movements_per_second(&plan, &ids, std::slice::from_ref(&url), in_flight, round).await;
+        sled.movements_rate[round] = rate;
         let wall = started.elapsed().as_secs_f64();
         let (flushes, flush_seconds) = (
             flush.get_sample_count() - flushes,
@@ -599,10 +917,21 @@ async fn run(plan: Plan, full: bool) {
         );
     }
     println!("load average after: {}", load_average());
+    sled.load = load_average();
     let _ = stop.send(());
     let _ = server.await;
     let _ = stop_open.send(());
     let _ = open_server.await;
+    let mut rows = vec![sled];
+    println!();
+    match postgres {
+        Ok(schema) => rows.extend(postgres_section(&plan, &ids, schema).await),
+        Err(why) if flag("SPARES_TEST_POSTGRES_REQUIRED") => {
+            panic!("{why}, and SPARES_TEST_POSTGRES_REQUIRED is set")
+        }
+        Err(why) => println!("PostgreSQL section skipped: {why}"),
+    }
+    comparison_table(&rows);
 }
 
 fn humantime(d: Duration) -> String {
