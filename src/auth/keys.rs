@@ -198,6 +198,15 @@ impl KeyRing {
             .insert(record.key_id.clone(), entry);
     }
 
+    /// Replaces every key with `records` (the store's keys, read again
+    /// after another server changed them): a key revoked there stops
+    /// authenticating here.
+    pub fn replace(&self, records: impl IntoIterator<Item = ApiKeyRecord>) {
+        let fresh = Self::new(records);
+        let keys = fresh.keys.into_inner().unwrap_or_else(|e| e.into_inner());
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
+    }
+
     /// How many keys authenticate (not revoked).
     pub fn active(&self) -> usize {
         let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());

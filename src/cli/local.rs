@@ -40,9 +40,15 @@ pub fn open_location(location: &StoreLocation, limits: Limits) -> Result<Arc<Spa
             store
                 .follow(FOLLOW_POLL)
                 .map_err(|e| format!("{location}: cannot start the ledger follower: {e}"))?;
-            let spares = Spares::new(store, Arc::new(SystemClock), limits)
-                .map_err(|e| format!("{location}: {e}"))?;
-            Ok(Arc::new(spares))
+            let spares = Arc::new(
+                Spares::new(store, Arc::new(SystemClock), limits)
+                    .map_err(|e| format!("{location}: {e}"))?,
+            );
+            // And their master data, policies and API keys.
+            spares
+                .follow_shared_state(FOLLOW_POLL)
+                .map_err(|e| format!("{location}: cannot start the shared-state follower: {e}"))?;
+            Ok(spares)
         }
     }
 }

@@ -28,6 +28,7 @@ use crate::domain::network::{
 };
 use crate::domain::retire::{RetireRequest, Retirement, refusal, stock_blockers};
 use crate::store::{NetworkRecord, Store, StoreError};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::broadcast;
 
@@ -85,6 +86,19 @@ pub struct Spares {
     limits: Limits,
     key_ring: Arc<crate::auth::keys::KeyRing>,
     keys_writer: Mutex<()>,
+    /// The store's change counters as of the state held in memory
+    /// ([`Store::change_counters`]; empty for a store only this process
+    /// opens).
+    seen_counters: Mutex<BTreeMap<String, u64>>,
+}
+
+/// What [`Spares::refresh_shared_state`] reloaded.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Refreshed {
+    /// The master data and policies (another server changed them).
+    pub network: bool,
+    /// The API keys (another server created or revoked one).
+    pub api_keys: bool,
 }
 
 impl Spares {
@@ -94,6 +108,9 @@ impl Spares {
         clock: Arc<dyn Clock>,
         limits: Limits,
     ) -> Result<Self, StoreError> {
+        // The counters are read before what they count, so a change made in
+        // between is reloaded by the next refresh rather than missed.
+        let seen_counters = store.change_counters()?.into_iter().collect();
         let network = store.load_network()?;
         let (changes, _) = broadcast::channel(limits.watch_buffer.max(16));
         let pool = jobs::JobPoolLimits {
@@ -131,7 +148,91 @@ impl Spares {
             limits,
             key_ring,
             keys_writer: Mutex::new(()),
+            seen_counters: Mutex::new(seen_counters),
         })
+    }
+
+    /// Reloads the shared state another server on the same store changed
+    /// since this one last looked: the master data and policies, and the
+    /// API keys (so a key revoked through any server stops working on
+    /// every one). Cheap when nothing moved: one read of the store's change
+    /// counters. Does nothing on a store only this process opens.
+    ///
+    /// Errors: the store's (the state held stays as it was, and the next
+    /// call tries again).
+    pub fn refresh_shared_state(&self) -> Result<Refreshed, StoreError> {
+        let counters: BTreeMap<String, u64> = self.store.change_counters()?.into_iter().collect();
+        let key_counter = crate::store::records_counter(crate::auth::keys::COLLECTION);
+        let (network_moved, keys_moved) = {
+            let seen = self.seen_counters.lock().unwrap_or_else(|e| e.into_inner());
+            let moved = |name: &str| counters.get(name) != seen.get(name);
+            (moved(crate::store::NETWORK_COUNTER), moved(&key_counter))
+        };
+        if network_moved {
+            let _writer = self
+                .master_data_writer
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            self.reload_network()?;
+        }
+        if keys_moved {
+            let _writer = self.keys_writer.lock().unwrap_or_else(|e| e.into_inner());
+            self.key_ring.replace(keys::load_keys(self.store.as_ref())?);
+        }
+        *self.seen_counters.lock().unwrap_or_else(|e| e.into_inner()) = counters;
+        Ok(Refreshed {
+            network: network_moved,
+            api_keys: keys_moved,
+        })
+    }
+
+    /// Calls [`Self::refresh_shared_state`] every `poll` on a thread of its
+    /// own, for a server sharing its store with others; the thread ends
+    /// within `poll` of the application being dropped.
+    pub fn follow_shared_state(self: &Arc<Self>, poll: std::time::Duration) -> std::io::Result<()> {
+        let spares = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("spares-shared-state".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(poll);
+                    let Some(spares) = spares.upgrade() else {
+                        break;
+                    };
+                    if let Err(error) = spares.refresh_shared_state() {
+                        tracing::warn!(%error, "cannot read what other servers changed; retrying");
+                    }
+                }
+            })
+            .map(drop)
+    }
+
+    /// Loads the master data again from the store and swaps it in. The
+    /// caller holds the master-data writer lock.
+    fn reload_network(&self) -> Result<Arc<Network>, StoreError> {
+        let network = Arc::new(self.store.load_network()?);
+        *self.network.write().unwrap_or_else(|e| e.into_inner()) = network.clone();
+        Ok(network)
+    }
+
+    /// The network a master-data write checks against and builds on: the
+    /// one in memory, reloaded first if another server changed the store's
+    /// (so a write here never undoes one made there). The caller holds the
+    /// master-data writer lock.
+    fn network_for_write(&self) -> Result<Arc<Network>, StoreError> {
+        let counters = self.store.change_counters()?;
+        let name = crate::store::NETWORK_COUNTER;
+        let now = counters.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+        let mut seen = self.seen_counters.lock().unwrap_or_else(|e| e.into_inner());
+        if now == seen.get(name).copied() {
+            return Ok(self.network());
+        }
+        let network = self.reload_network()?;
+        match now {
+            Some(value) => seen.insert(name.to_string(), value),
+            None => seen.remove(name),
+        };
+        Ok(network)
     }
 
     /// The network as of now (a cheap snapshot).
@@ -218,7 +319,7 @@ impl Spares {
             .master_data_writer
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let current = self.network();
+        let current = self.network_for_write()?;
         check(&current)?;
         let count = records.len();
         let mut records = records;
@@ -338,7 +439,7 @@ impl Spares {
             .master_data_writer
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let current = self.network();
+        let current = self.network_for_write()?;
         let plan = current.plan_retirement(request)?;
         self.check_nothing_held(&current, &plan)?;
         let records: Vec<NetworkRecord> = plan.iter().cloned().map(NetworkRecord::Retire).collect();

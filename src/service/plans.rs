@@ -78,7 +78,7 @@ impl Spares {
             .master_data_writer
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let current = self.network();
+        let current = self.network_for_write()?;
         let changes = changes(&current)?;
         let header = PlanHeader {
             plan_id: plan_id(self.store.plan_history()?.len() + 1),

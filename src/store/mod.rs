@@ -366,6 +366,27 @@ pub trait Store: Send + Sync + 'static {
     fn work_queue(&self) -> Option<std::sync::Arc<dyn work::WorkQueue>> {
         None
     }
+
+    /// Counters of the shared state other processes on this store may
+    /// change, by name: [`NETWORK_COUNTER`] moves with every change to the
+    /// master data or the policies, and `records/<collection>` with every
+    /// [`Store::put_record`] into that collection. A server sharing the
+    /// store with others polls them and reloads what moved (see
+    /// `Spares::refresh_shared_state`). Empty for a store only one process
+    /// opens: nothing there changes behind this process's back.
+    fn change_counters(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        Ok(Vec::new())
+    }
+}
+
+/// The change counter of the master data and policies
+/// ([`Store::change_counters`]).
+pub const NETWORK_COUNTER: &str = "network";
+
+/// The change counter of the records of `collection`
+/// ([`Store::change_counters`]).
+pub fn records_counter(collection: &str) -> String {
+    format!("records/{collection}")
 }
 
 /// Most log entries (or audit events) one page of [`Store::movements`] (or

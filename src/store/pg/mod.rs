@@ -997,7 +997,12 @@ impl Store for PgStore {
     }
 
     fn save_network_records(&self, records: &[NetworkRecord]) -> Result<(), StoreError> {
-        off_runtime(|| self.pool.transact(|tx| save_network_in(tx, records)))
+        off_runtime(|| {
+            self.pool.transact(|tx| {
+                save_network_in(tx, records)?;
+                count_change(tx, super::NETWORK_COUNTER)
+            })
+        })
     }
 
     fn record_movements(
@@ -1450,15 +1455,16 @@ impl Store for PgStore {
     fn put_record(&self, collection: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
         off_runtime(|| {
             // An upsert: running it twice leaves what running it once does.
-            self.pool.run(|client| {
-                client
-                    .execute(
-                        "INSERT INTO records (collection, key, value) VALUES ($1, $2, $3) \
-                         ON CONFLICT (collection, key) DO UPDATE SET value = EXCLUDED.value",
-                        &[&collection, &key, &value],
-                    )
-                    .map_err(database)?;
-                Ok(())
+            // The collection's change counter moves in the same transaction,
+            // so a replica that sees the counter move reads the record.
+            self.pool.transact(|tx| {
+                tx.execute(
+                    "INSERT INTO records (collection, key, value) VALUES ($1, $2, $3) \
+                     ON CONFLICT (collection, key) DO UPDATE SET value = EXCLUDED.value",
+                    &[&collection, &key, &value],
+                )
+                .map_err(database)?;
+                count_change(tx, &super::records_counter(collection))
             })
         })
     }
@@ -1493,7 +1499,26 @@ impl Store for PgStore {
     }
 
     fn apply_plan(&self, plan: &PlanRecord) -> Result<(), StoreError> {
-        off_runtime(|| self.pool.transact(|tx| backup::write_plan(tx, plan)))
+        off_runtime(|| {
+            self.pool.transact(|tx| {
+                backup::write_plan(tx, plan)?;
+                // The plan changes policies, which are master data.
+                count_change(tx, super::NETWORK_COUNTER)
+            })
+        })
+    }
+
+    fn change_counters(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        off_runtime(|| {
+            self.pool.run(|client| {
+                client
+                    .query("SELECT name, value FROM counters ORDER BY name", &[])
+                    .map_err(database)?
+                    .iter()
+                    .map(|row| Ok((row.get(0), to_u64(row.get(1), "change counter")?)))
+                    .collect()
+            })
+        })
     }
 
     fn plan_history(&self) -> Result<Vec<PlanHeader>, StoreError> {
@@ -1562,6 +1587,18 @@ fn load_network_in(client: &mut impl GenericClient) -> Result<Network, StoreErro
 
 /// Upserts (and, for a revival, deletes) master-data records, in key
 /// order so that concurrent saves lock rows in one order.
+/// Moves the change counter `name` by one inside `tx` (creating it at 1):
+/// replicas that poll [`Store::change_counters`] reload what it counts.
+fn count_change(tx: &mut postgres::Transaction<'_>, name: &str) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO counters (name, value) VALUES ($1, 1) \
+         ON CONFLICT (name) DO UPDATE SET value = counters.value + 1",
+        &[&name],
+    )
+    .map_err(database)?;
+    Ok(())
+}
+
 fn save_network_in(
     tx: &mut postgres::Transaction<'_>,
     records: &[NetworkRecord],
