@@ -257,6 +257,8 @@ fn a_job_cut_off_by_a_restart_is_reported_failed_not_lost() {
             summary: String::new(),
             result_json: String::new(),
             seconds_left: Some(12.0),
+            apply: false,
+            rerunnable: true,
         };
         store
             .put_record(

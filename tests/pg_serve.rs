@@ -76,7 +76,7 @@ fn two_servers_on_one_database_share_the_ledger() {
     }
     let place = Place::new(Backend::Postgres);
     let url = place.locator();
-    assert!(upgrade(&url).contains("from version 0 to 3"));
+    assert!(upgrade(&url).contains("from version 0 to 4"));
     assert!(upgrade(&url).contains("nothing to do"));
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

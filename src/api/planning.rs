@@ -21,7 +21,7 @@ use crate::planning::simulate::{
     Settings, SimulationRequest, WhatIf, WhatIfScenario, compact, run_simulation, summarize,
 };
 use crate::service::Spares;
-use crate::service::jobs::{JobKind, JobOutcome};
+use crate::service::jobs::{JobContext, JobKind, JobOutcome, JobRecord, JobWork, Rebuild};
 use crate::store::StoreError;
 use spares_solver::forecast::{DemandClass, ForecastMethod};
 use spares_solver::lp::Backend;
@@ -567,6 +567,124 @@ fn check_work(
     Ok(())
 }
 
+/// The work of a simulation job.
+fn simulate_work(
+    network: Arc<Network>,
+    request: SimulationRequest,
+) -> impl FnOnce(&JobContext) -> JobOutcome + Send + 'static {
+    move |ctx| {
+        let progress = |f: f64| ctx.progress(f, "simulating");
+        match run_simulation(&network, &request, &progress, ctx.cancel_flag()) {
+            Ok(result) => JobOutcome::Done {
+                summary: summarize(&result),
+                result_json: serde_json::to_string(&compact(&result)).unwrap_or_default(),
+            },
+            Err(_) if ctx.is_cancelled() => JobOutcome::Cancelled,
+            Err(error) => JobOutcome::Failed(error.to_string()),
+        }
+    }
+}
+
+/// The work of an optimisation job; with `apply`, a plan found becomes the
+/// plan in force.
+fn optimize_work(
+    spares: Arc<Spares>,
+    network: Arc<Network>,
+    request: OptimizeRequest,
+    apply: bool,
+) -> impl FnOnce(&JobContext) -> JobOutcome + Send + 'static {
+    move |ctx| {
+        let progress = |f: f64, message: &str| ctx.progress(f, message);
+        // The simulation of candidates goes to every server's
+        // workers; the result is the same bytes however many there are.
+        let scoring = match spares.shared_scoring(ctx.job_id()) {
+            Ok(scoring) => scoring,
+            Err(error) => return JobOutcome::Failed(error.to_string()),
+        };
+        let outcome =
+            op::run_optimize_with(&network, &request, &scoring, &progress, ctx.cancel_flag());
+        drop(scoring);
+        match outcome {
+            Ok(result) => {
+                let mut summary = op::summarize(&result, SUMMARY_ROWS);
+                if apply {
+                    match apply_plan(&spares, &result, ctx.job_id()) {
+                        Ok(line) => summary.push_str(&line),
+                        Err(message) => return JobOutcome::Failed(message),
+                    }
+                }
+                JobOutcome::Done {
+                    summary,
+                    result_json: serde_json::to_string(&result).unwrap_or_default(),
+                }
+            }
+            Err(OptimizeError::Cancelled) => JobOutcome::Cancelled,
+            Err(_) if ctx.is_cancelled() => JobOutcome::Cancelled,
+            Err(error) => JobOutcome::Failed(error.to_string()),
+        }
+    }
+}
+
+/// The work of a frontier job.
+fn frontier_work(
+    network: Arc<Network>,
+    request: FrontierRequest,
+) -> impl FnOnce(&JobContext) -> JobOutcome + Send + 'static {
+    move |ctx| {
+        ctx.progress(0.0, "tracing the frontier");
+        if ctx.is_cancelled() {
+            return JobOutcome::Cancelled;
+        }
+        match fr::run_frontier(&network, &request) {
+            Ok(result) => JobOutcome::Done {
+                summary: fr::summarize(&result),
+                result_json: serde_json::to_string(&result).unwrap_or_default(),
+            },
+            Err(error) => JobOutcome::Failed(error.to_string()),
+        }
+    }
+}
+
+/// Builds a stored job's work again, for a server that takes over the job
+/// of a server that died: the request from `request_json`, the network as
+/// the store holds it now (read there rather than from this server's copy,
+/// which follows the store only every poll; it is the one the job's server
+/// had, unless it changed since), the same seed and `apply`. Errors: a message saying why the job
+/// cannot run again (its request does not read, the network cannot load).
+pub fn rebuild_job(spares: &Arc<Spares>, record: &JobRecord) -> Result<JobWork, String> {
+    fn read<T: serde::de::DeserializeOwned>(record: &JobRecord) -> Result<T, String> {
+        serde_json::from_str(&record.request_json)
+            .map_err(|e| format!("its stored request does not read: {e}"))
+    }
+    let network = Arc::new(
+        spares
+            .store()
+            .load_network()
+            .map_err(|e| format!("the network does not load: {e}"))?,
+    );
+    let work: JobWork = match record.kind {
+        JobKind::Simulate => Box::new(simulate_work(network, read(record)?)),
+        JobKind::Optimize => Box::new(optimize_work(
+            spares.clone(),
+            network,
+            read(record)?,
+            record.apply,
+        )),
+        JobKind::Frontier => Box::new(frontier_work(network, read(record)?)),
+    };
+    Ok(work)
+}
+
+/// [`rebuild_job`] for `spares`' job registry (it holds the application
+/// only weakly: the registry belongs to it).
+pub fn job_rebuilder(spares: &Arc<Spares>) -> Rebuild {
+    let weak = Arc::downgrade(spares);
+    Arc::new(move |record: &JobRecord| match weak.upgrade() {
+        Some(spares) => rebuild_job(&spares, record),
+        None => Err("the server is stopping".into()),
+    })
+}
+
 fn job_id(id: &str) -> Result<&str, DomainError> {
     if id.is_empty() {
         return Err(DomainError::invalid("job_id", "is required"));
@@ -625,22 +743,13 @@ impl PlanningService for PlanningApi {
         let network = self.spares.network();
         let request_json = serde_json::to_string(&request).unwrap_or_default();
         let seed = request.settings.seed;
-        let job = self.spares.jobs().start(
+        let job = self.spares.jobs().submit(
             JobKind::Simulate,
             &owner.id,
             seed,
             request_json,
-            move |ctx| {
-                let progress = |f: f64| ctx.progress(f, "simulating");
-                match run_simulation(&network, &request, &progress, ctx.cancel_flag()) {
-                    Ok(result) => JobOutcome::Done {
-                        summary: summarize(&result),
-                        result_json: serde_json::to_string(&compact(&result)).unwrap_or_default(),
-                    },
-                    Err(_) if ctx.is_cancelled() => JobOutcome::Cancelled,
-                    Err(error) => JobOutcome::Failed(error.to_string()),
-                }
-            },
+            false,
+            simulate_work(network, request),
         )?;
         Ok(Response::new(job_to_pb(&job)))
     }
@@ -655,49 +764,15 @@ impl PlanningService for PlanningApi {
         let request = optimize_from_pb(&r, &self.spares)?;
         let apply = r.apply;
         let network = self.spares.network();
-        let spares = self.spares.clone();
         let request_json = serde_json::to_string(&request).unwrap_or_default();
         let seed = request.settings.seed;
-        let job = self.spares.jobs().start(
+        let job = self.spares.jobs().submit(
             JobKind::Optimize,
             &owner.id,
             seed,
             request_json,
-            move |ctx| {
-                let progress = |f: f64, message: &str| ctx.progress(f, message);
-                // The simulation of candidates goes to every server's
-                // workers; the result is the same bytes however many there are.
-                let scoring = match spares.shared_scoring(ctx.job_id()) {
-                    Ok(scoring) => scoring,
-                    Err(error) => return JobOutcome::Failed(error.to_string()),
-                };
-                let outcome = op::run_optimize_with(
-                    &network,
-                    &request,
-                    &scoring,
-                    &progress,
-                    ctx.cancel_flag(),
-                );
-                drop(scoring);
-                match outcome {
-                    Ok(result) => {
-                        let mut summary = op::summarize(&result, SUMMARY_ROWS);
-                        if apply {
-                            match apply_plan(&spares, &result, ctx.job_id()) {
-                                Ok(line) => summary.push_str(&line),
-                                Err(message) => return JobOutcome::Failed(message),
-                            }
-                        }
-                        JobOutcome::Done {
-                            summary,
-                            result_json: serde_json::to_string(&result).unwrap_or_default(),
-                        }
-                    }
-                    Err(OptimizeError::Cancelled) => JobOutcome::Cancelled,
-                    Err(_) if ctx.is_cancelled() => JobOutcome::Cancelled,
-                    Err(error) => JobOutcome::Failed(error.to_string()),
-                }
-            },
+            apply,
+            optimize_work(self.spares.clone(), network, request, apply),
         )?;
         Ok(Response::new(job_to_pb(&job)))
     }
@@ -710,24 +785,13 @@ impl PlanningService for PlanningApi {
         let request = frontier_from_pb(request.get_ref(), &self.spares)?;
         let network = self.spares.network();
         let request_json = serde_json::to_string(&request).unwrap_or_default();
-        let job = self.spares.jobs().start(
+        let job = self.spares.jobs().submit(
             JobKind::Frontier,
             &owner.id,
             0,
             request_json,
-            move |ctx| {
-                ctx.progress(0.0, "tracing the frontier");
-                if ctx.is_cancelled() {
-                    return JobOutcome::Cancelled;
-                }
-                match fr::run_frontier(&network, &request) {
-                    Ok(result) => JobOutcome::Done {
-                        summary: fr::summarize(&result),
-                        result_json: serde_json::to_string(&result).unwrap_or_default(),
-                    },
-                    Err(error) => JobOutcome::Failed(error.to_string()),
-                }
-            },
+            false,
+            frontier_work(network, request),
         )?;
         Ok(Response::new(job_to_pb(&job)))
     }
@@ -856,7 +920,7 @@ impl PlanningService for PlanningApi {
         let size = super::util::page_size(r.page.as_ref(), self.spares.limits())?;
         let after = r.page.as_ref().map_or("", |p| p.page_token.as_str());
         let owner = (!r.owner.is_empty()).then_some(r.owner.as_str());
-        let (records, more) = self.spares.jobs().list(kind, state, owner, after, size);
+        let (records, more) = self.spares.jobs().list(kind, state, owner, after, size)?;
         let next_page_token = match (more, records.last()) {
             (true, Some((last, _))) => last.job_id.clone(),
             _ => String::new(),

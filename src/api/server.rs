@@ -280,6 +280,20 @@ where
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
     let expiry = tokio::spawn(expire_reservations(spares.clone()));
+    // On a store several servers share, this server takes over the jobs of
+    // servers that die (on a store one process opens there is none).
+    let taker = spares.clone();
+    let takeover = tokio::task::spawn_blocking(move || {
+        let rebuild = super::planning::job_rebuilder(&taker);
+        taker.jobs().take_over_jobs(rebuild)
+    });
+    match takeover.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "cannot adopt jobs left without a server; the lease keeper retries");
+        }
+        Err(error) => tracing::warn!(%error, "the job takeover task failed"),
+    }
     let closer = spares.clone();
     let grace = limits.shutdown_grace;
     let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();

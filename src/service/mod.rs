@@ -117,7 +117,19 @@ impl Spares {
             workers: limits.job_workers,
             queue: limits.job_queue,
         };
-        let jobs = Arc::new(jobs::Jobs::open(store.clone(), clock.clone(), pool)?);
+        // A store several servers share leases each job to the server
+        // running it; otherwise a restart fails the jobs it cut off.
+        let sharing = store.job_leases().map(|leases| jobs::JobSharing {
+            leases,
+            lease: limits.work_lease,
+            poll: limits.work_poll,
+        });
+        let jobs = Arc::new(jobs::Jobs::open(
+            store.clone(),
+            clock.clone(),
+            pool,
+            sharing,
+        )?);
         // A store several servers share hands out its own queue; otherwise
         // this process keeps its units in memory and computes them itself.
         let queue = store.work_queue().unwrap_or_else(|| {

@@ -333,6 +333,23 @@ pub trait Store: Send + Sync + 'static {
     fn put_record(&self, collection: &str, key: &str, value: &[u8]) -> Result<(), StoreError>;
     /// Every record of `collection`, ordered by key.
     fn records(&self, collection: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// One record of `collection`, or `None`. The default reads them all; a
+    /// store that other processes write to overrides it.
+    fn record(&self, collection: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .records(collection)?
+            .into_iter()
+            .find_map(|(k, value)| (k == key).then_some(value)))
+    }
+    /// The keys of `collection`'s records, ordered. The default reads the
+    /// records; a store that other processes write to overrides it.
+    fn record_keys(&self, collection: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .records(collection)?
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect())
+    }
 
     /// Streams a consistent snapshot to `sink` while writes go on: the ledger
     /// as of one log sequence (the cut: every entry up to it, reservations
@@ -367,6 +384,14 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
+    /// The leases of the jobs every server on this store runs
+    /// ([`leases::JobLeases`]), or `None` for a store only one process
+    /// opens: jobs a restart cut off are then marked failed. Called once,
+    /// when the application opens.
+    fn job_leases(&self) -> Option<std::sync::Arc<dyn leases::JobLeases>> {
+        None
+    }
+
     /// Counters of the shared state other processes on this store may
     /// change, by name: [`NETWORK_COUNTER`] moves with every change to the
     /// master data or the policies, and `records/<collection>` with every
@@ -396,6 +421,7 @@ pub const MAX_MOVEMENTS_SCANNED: usize = 100_000;
 
 mod codec;
 pub mod layout;
+pub mod leases;
 pub mod pg;
 pub mod sled_store;
 pub mod work;

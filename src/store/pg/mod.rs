@@ -43,6 +43,7 @@
 //! from the database.
 
 mod backup;
+pub mod leases;
 mod pool;
 mod schema;
 pub mod work;
@@ -1473,6 +1474,36 @@ impl Store for PgStore {
         off_runtime(|| self.pool.run(|client| records_in(client, collection)))
     }
 
+    fn record(&self, collection: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        off_runtime(|| {
+            self.pool.run(|client| {
+                Ok(client
+                    .query_opt(
+                        "SELECT value FROM records WHERE collection = $1 AND key = $2",
+                        &[&collection, &key],
+                    )
+                    .map_err(database)?
+                    .map(|row| row.get(0)))
+            })
+        })
+    }
+
+    fn record_keys(&self, collection: &str) -> Result<Vec<String>, StoreError> {
+        off_runtime(|| {
+            self.pool.run(|client| {
+                Ok(client
+                    .query(
+                        "SELECT key FROM records WHERE collection = $1 ORDER BY key",
+                        &[&collection],
+                    )
+                    .map_err(database)?
+                    .iter()
+                    .map(|row| row.get(0))
+                    .collect())
+            })
+        })
+    }
+
     fn snapshot(
         &self,
         sink: &mut dyn FnMut(SnapshotItem) -> Result<(), StoreError>,
@@ -1533,6 +1564,12 @@ impl Store for PgStore {
 
     fn work_queue(&self) -> Option<std::sync::Arc<dyn super::work::WorkQueue>> {
         Some(std::sync::Arc::new(work::PgWorkQueue::new(
+            self.pool.config.clone(),
+        )))
+    }
+
+    fn job_leases(&self) -> Option<std::sync::Arc<dyn super::leases::JobLeases>> {
+        Some(std::sync::Arc::new(leases::PgJobLeases::new(
             self.pool.config.clone(),
         )))
     }

@@ -11,10 +11,11 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_work.sql")),
     (3, include_str!("migrations/0003_work_coordinator.sql")),
+    (4, include_str!("migrations/0004_job_leases.sql")),
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// Applies every migration the database lacks and returns (version before,
 /// version after). Several processes starting at once are safe: the

@@ -10,9 +10,27 @@
 //! running one sees its cancel flag, which every long loop checks. On
 //! shutdown every job is told to stop; the ones stopped by it are recorded as
 //! failed (interrupted), like the ones a restart cuts off.
+//!
+//! # Several servers on one store
+//!
+//! On a store several servers share ([`JobSharing`], PostgreSQL), the server
+//! running a job holds its lease ([`crate::store::leases`]) and renews it
+//! while the job runs, storing the job's progress at each renewal. A server
+//! that opens the store leaves every other server's jobs alone. Each server
+//! looks for leases that have run out (their server died) every poll; the
+//! one that claims a lease reads the job's record, builds its work again
+//! from the stored request ([`Rebuild`]) and runs it from the start with the
+//! same seed, so the result is the one the dead server would have stored.
+//! A job that cannot be built again (a record from before leases) is marked
+//! failed with the reason. A server that stops hands its jobs on instead of
+//! failing them. Reads of a job this server does not run come from the
+//! store, so every server answers for every job; a cancel of such a job is
+//! a request its server sees at its next renewal. That part is in
+//! `sharing.rs`.
 
 use crate::clock::Clock;
 use crate::domain::DomainError;
+use crate::store::leases::JobLeases;
 use crate::store::{Store, StoreError};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -21,6 +39,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
+
+mod sharing;
 
 /// How many jobs run at once and how many may wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +52,38 @@ pub struct JobPoolLimits {
 }
 
 /// The work of a job, run once by a worker.
-type Work = Box<dyn FnOnce(&JobContext) -> JobOutcome + Send>;
+pub type JobWork = Box<dyn FnOnce(&JobContext) -> JobOutcome + Send>;
+type Work = JobWork;
+
+/// Builds a stored job's work again from its record (its kind,
+/// `request_json`, seed and `apply`), for a server that takes the job over;
+/// the error says why it cannot be built (a request that no longer reads,
+/// a network it no longer fits).
+pub type Rebuild = Arc<dyn Fn(&JobRecord) -> Result<JobWork, String> + Send + Sync>;
+
+/// How the servers sharing a store share its jobs.
+#[derive(Clone)]
+pub struct JobSharing {
+    /// The store's job leases.
+    pub leases: Arc<dyn JobLeases>,
+    /// How long a lease holds without a renewal ([`crate::config::Limits::work_lease`]).
+    pub lease: Duration,
+    /// How often a server looks for jobs to take over and re-reads the jobs
+    /// it watches for others ([`crate::config::Limits::work_poll`]).
+    pub poll: Duration,
+}
+
+/// [`JobSharing`] as a registry keeps it.
+struct Sharing {
+    leases: Arc<dyn JobLeases>,
+    /// The name this server's leases are held under.
+    owner: String,
+    lease: Duration,
+    poll: Duration,
+    /// How to build a job's work again; takeovers start once it is set.
+    rebuild: Mutex<Option<Rebuild>>,
+    keeper: std::sync::Once,
+}
 
 /// The store collection holding job records.
 const COLLECTION: &str = "jobs";
@@ -131,6 +182,15 @@ pub struct JobRecord {
     /// above zero, and once it has ended without succeeding.
     #[serde(default)]
     pub seconds_left: Option<f64>,
+    /// Whether an optimisation makes its plan the plan in force when it
+    /// succeeds (`OptimizeRequest.apply`).
+    #[serde(default)]
+    pub apply: bool,
+    /// Whether the record holds all a server needs to run the job again
+    /// (`request_json`, `seed`, `apply`): true for jobs stored since
+    /// servers take over each other's jobs, false in older records.
+    #[serde(default)]
+    pub rerunnable: bool,
 }
 
 /// Progress below this share gives no estimate of the time left: the first
@@ -216,7 +276,31 @@ pub enum JobOutcome {
 
 struct Entry {
     cancel: Arc<AtomicBool>,
+    /// Set when another server took the job over (this server's lease ran
+    /// out while it ran): the run's outcome is then not stored.
+    lost: Arc<AtomicBool>,
+    /// Whether this server runs the job (it accepted or took it over).
+    /// Another server's job is read from the store until it has ended.
+    here: bool,
     updates: watch::Sender<JobRecord>,
+}
+
+impl Entry {
+    fn new(record: JobRecord, here: bool) -> Self {
+        let (updates, _) = watch::channel(record);
+        Self {
+            cancel: Arc::new(AtomicBool::new(false)),
+            lost: Arc::new(AtomicBool::new(false)),
+            here,
+            updates,
+        }
+    }
+
+    /// Whether the record may be stale: another server's job that had not
+    /// ended when it was read.
+    fn is_foreign_and_open(&self) -> bool {
+        !self.here && !self.updates.borrow().state.is_final()
+    }
 }
 
 /// Jobs waiting for a worker, and whether the pool is stopping.
@@ -235,34 +319,43 @@ pub struct Jobs {
     queue: Mutex<Queue>,
     ready: Condvar,
     workers: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    sharing: Option<Sharing>,
 }
 
 impl Jobs {
-    /// Loads stored jobs; any that were queued or running when the server
-    /// stopped are marked failed with the reason, and stored again.
+    /// Loads stored jobs. On a store one process opens, any that were
+    /// queued or running when the server stopped are marked failed with the
+    /// reason, and stored again. With `sharing` (a store several servers
+    /// share), jobs that have not ended are left alone: their server may
+    /// be running them, and if it died another server takes them over
+    /// ([`Jobs::take_over_jobs`]).
     pub fn open(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         limits: JobPoolLimits,
+        sharing: Option<JobSharing>,
     ) -> Result<Self, StoreError> {
         let mut entries = BTreeMap::new();
         for (key, bytes) in store.records(COLLECTION)? {
-            let mut record: JobRecord = serde_json::from_slice(&bytes)
-                .map_err(|e| StoreError::Corruption(format!("job {key}: {e}")))?;
-            if !record.state.is_final() {
+            let mut record = decode(&key, &bytes)?;
+            if !record.state.is_final() && sharing.is_none() {
                 interrupt(&mut record, clock.now(), "a server restart");
                 persist(store.as_ref(), &record)?;
             }
             count_job(record.kind, record.state, 1);
-            let (updates, _) = watch::channel(record);
-            entries.insert(
-                key,
-                Entry {
-                    cancel: Arc::new(AtomicBool::new(false)),
-                    updates,
-                },
-            );
+            entries.insert(key, Entry::new(record, false));
         }
+        let sharing = match sharing {
+            Some(s) => Some(Sharing {
+                leases: s.leases,
+                owner: sharing::owner_name()?,
+                lease: s.lease,
+                poll: s.poll,
+                rebuild: Mutex::new(None),
+                keeper: std::sync::Once::new(),
+            }),
+            None => None,
+        };
         Ok(Self {
             store,
             clock,
@@ -274,12 +367,19 @@ impl Jobs {
             queue: Mutex::new(Queue::default()),
             ready: Condvar::new(),
             workers: Mutex::new(Vec::new()),
+            sharing,
         })
     }
 
     /// The pool's limits.
     pub fn limits(&self) -> JobPoolLimits {
         self.limits
+    }
+
+    /// The name this server holds job leases under (`None` on a store one
+    /// process opens).
+    pub fn lease_owner(&self) -> Option<&str> {
+        self.sharing.as_ref().map(|s| s.owner.as_str())
     }
 
     fn lock_queue(&self) -> std::sync::MutexGuard<'_, Queue> {
@@ -304,6 +404,23 @@ impl Jobs {
     where
         F: FnOnce(&JobContext) -> JobOutcome + Send + 'static,
     {
+        self.submit(kind, owner, seed, request_json, false, work)
+    }
+
+    /// [`Jobs::start`] for a job that may apply its result (`apply`, kept in
+    /// the record so that a server taking the job over does the same).
+    pub fn submit<F>(
+        self: &Arc<Self>,
+        kind: JobKind,
+        owner: &str,
+        seed: u64,
+        request_json: String,
+        apply: bool,
+        work: F,
+    ) -> Result<JobRecord, StoreError>
+    where
+        F: FnOnce(&JobContext) -> JobOutcome + Send + 'static,
+    {
         let mut queue = self.lock_queue();
         if queue.stopping {
             return Err(DomainError::Overloaded("the server is shutting down".into()).into());
@@ -317,9 +434,14 @@ impl Jobs {
             ))
             .into());
         }
+        // Every server's jobs count, so ids keep (roughly) submission order.
+        let stored = match &self.sharing {
+            Some(_) => Some(self.store.record_keys(COLLECTION)?.len()),
+            None => None,
+        };
         let record = {
             let mut entries = self.lock();
-            let job_id = new_job_id(entries.len() + 1)?;
+            let job_id = new_job_id(stored.unwrap_or(entries.len()).max(entries.len()) + 1)?;
             let record = JobRecord {
                 job_id: job_id.clone(),
                 owner: owner.to_string(),
@@ -335,17 +457,23 @@ impl Jobs {
                 summary: String::new(),
                 result_json: String::new(),
                 seconds_left: None,
+                apply,
+                rerunnable: true,
             };
+            // The lease first: a record that has not ended always has one,
+            // so no other server mistakes it for a job left without a server.
+            if let Some(sharing) = &self.sharing
+                && !sharing
+                    .leases
+                    .acquire(&job_id, &sharing.owner, sharing.lease)?
+            {
+                return Err(StoreError::Storage(format!(
+                    "job {job_id} already has a lease"
+                )));
+            }
             persist(self.store.as_ref(), &record)?;
             count_job(kind, JobState::Queued, 1);
-            let (updates, _) = watch::channel(record.clone());
-            entries.insert(
-                job_id,
-                Entry {
-                    cancel: Arc::new(AtomicBool::new(false)),
-                    updates,
-                },
-            );
+            entries.insert(job_id, Entry::new(record.clone(), true));
             record
         };
         queue
@@ -357,8 +485,10 @@ impl Jobs {
         Ok(record)
     }
 
-    /// Starts the worker threads on first use.
+    /// Starts the worker threads (and, on a shared store, the lease keeper)
+    /// on first use.
     fn ensure_workers(self: &Arc<Self>) -> Result<(), StoreError> {
+        self.ensure_keeper()?;
         let mut workers = self.workers.lock().unwrap_or_else(|e| e.into_inner());
         while workers.len() < self.limits.workers {
             let jobs = self.clone();
@@ -396,7 +526,9 @@ impl Jobs {
     /// Stops the pool: every running job is told to stop, every waiting job
     /// ends, and the workers are given `grace` to finish. Jobs stopped this
     /// way are recorded as failed (interrupted by a shutdown, with their seed
-    /// so they can be resubmitted). Returns whether every worker ended in time.
+    /// so they can be resubmitted); on a shared store they are handed on
+    /// instead, for another server to run. Returns whether every worker
+    /// ended in time.
     pub fn shutdown(&self, grace: Duration) -> bool {
         let waiting = {
             let mut queue = self.lock_queue();
@@ -406,7 +538,11 @@ impl Jobs {
         self.ready.notify_all();
         let now = self.clock.now();
         for (job_id, _) in waiting {
-            self.update(&job_id, true, |r| interrupt(r, now, "a server shutdown"));
+            if self.sharing.is_some() {
+                self.hand_on(&job_id);
+            } else {
+                self.update(&job_id, true, |r| interrupt(r, now, "a server shutdown"));
+            }
         }
         for entry in self.lock().values() {
             entry.cancel.store(true, Ordering::Relaxed);
@@ -432,13 +568,18 @@ impl Jobs {
     }
 
     fn run(self: &Arc<Self>, job_id: &str, work: Work) {
-        let Some(cancel) = self.lock().get(job_id).map(|e| e.cancel.clone()) else {
+        let Some((cancel, lost)) = self
+            .lock()
+            .get(job_id)
+            .map(|e| (e.cancel.clone(), e.lost.clone()))
+        else {
             return;
         };
-        let Ok(record) = self.get(job_id) else {
+        let Ok(record) = self.current(job_id) else {
             return;
         };
         if record.state.is_final() {
+            self.release(job_id);
             return; // Cancelled while it waited.
         }
         // Every log line of the job's work (on this worker thread) carries
@@ -472,8 +613,18 @@ impl Jobs {
         let outcome = work(&context);
         let ran = began.elapsed();
         tracing::debug!(seconds = ran.as_secs_f64(), "job work ended");
+        if lost.load(Ordering::Relaxed) {
+            // Another server took the job over and stores its outcome.
+            tracing::warn!("the job's lease was lost; its new server finishes it");
+            self.let_go(job_id);
+            return;
+        }
         let finished = self.clock.now();
         let shut_down = self.stopping();
+        if shut_down && self.sharing.is_some() && matches!(outcome, JobOutcome::Cancelled) {
+            self.hand_on(job_id);
+            return;
+        }
         self.update(job_id, true, |r| {
             r.finished_at = Some(finished);
             match outcome {
@@ -501,7 +652,8 @@ impl Jobs {
                 }
             }
         });
-        if let Ok(record) = self.get(job_id) {
+        self.release(job_id);
+        if let Ok(record) = self.current(job_id) {
             crate::metrics::metrics()
                 .job_duration
                 .with_label_values(&[record.kind.name(), record.state.name()])
@@ -528,24 +680,33 @@ impl Jobs {
         entry.updates.send_replace(record);
     }
 
-    /// The current record of a job.
-    pub fn get(&self, job_id: &str) -> Result<JobRecord, DomainError> {
+    /// The record this server holds, without reading the store.
+    fn current(&self, job_id: &str) -> Result<JobRecord, DomainError> {
         self.lock()
             .get(job_id)
             .map(|e| e.updates.borrow().clone())
             .ok_or_else(|| DomainError::not_found("job", job_id))
     }
 
+    /// The current record of a job (another server's is read from the
+    /// store). Errors: unknown job (`NotFound`); `Storage`.
+    pub fn get(&self, job_id: &str) -> Result<JobRecord, StoreError> {
+        self.refresh(job_id)?;
+        Ok(self.current(job_id)?)
+    }
+
     /// Bytes `offset..offset + max_bytes` of a succeeded job's result and the
     /// result's total size, copied under the lock without cloning the whole
     /// result. Errors: unknown job (`NotFound`), a job that has not succeeded
-    /// (`FailedPrecondition`), an offset past the end (`OutOfRange`).
+    /// (`FailedPrecondition`), an offset past the end (`OutOfRange`);
+    /// `Storage`.
     pub fn result_page(
         &self,
         job_id: &str,
         offset: u64,
         max_bytes: usize,
-    ) -> Result<(Vec<u8>, u64), DomainError> {
+    ) -> Result<(Vec<u8>, u64), StoreError> {
+        self.refresh(job_id)?;
         let entries = self.lock();
         let entry = entries
             .get(job_id)
@@ -555,7 +716,8 @@ impl Jobs {
             return Err(DomainError::FailedPrecondition(format!(
                 "job {job_id} is {}; only a succeeded job has a result",
                 record.state.name()
-            )));
+            ))
+            .into());
         }
         let bytes = record.result_json.as_bytes();
         let total = bytes.len() as u64;
@@ -563,7 +725,8 @@ impl Jobs {
             return Err(DomainError::OutOfRange {
                 field: "offset".into(),
                 reason: format!("the result has {total} bytes"),
-            });
+            }
+            .into());
         }
         let start = usize::try_from(offset).unwrap_or(bytes.len());
         let end = start.saturating_add(max_bytes).min(bytes.len());
@@ -575,6 +738,7 @@ impl Jobs {
     /// `limit`, without their
     /// results (`result_json` empty; see [`Jobs::result_page`]) but with
     /// each result's size in bytes. The flag says whether more follow.
+    /// Every server's jobs are listed. Errors: `Storage`.
     pub fn list(
         &self,
         kind: Option<JobKind>,
@@ -582,7 +746,8 @@ impl Jobs {
         owner: Option<&str>,
         after: &str,
         limit: usize,
-    ) -> (Vec<(JobRecord, u64)>, bool) {
+    ) -> Result<(Vec<(JobRecord, u64)>, bool), StoreError> {
+        self.refresh_all()?;
         let entries = self.lock();
         let mut out = Vec::new();
         let matching = entries
@@ -595,36 +760,60 @@ impl Jobs {
             });
         for record in matching {
             if out.len() == limit {
-                return (out, true);
+                return Ok((out, true));
             }
             out.push((without_result(&record), record.result_json.len() as u64));
         }
-        (out, false)
+        Ok((out, false))
     }
 
-    /// How many jobs exist (stored, in any state): a request refused at the
-    /// edge leaves it unchanged.
+    /// How many jobs this server knows (stored, in any state): a request
+    /// refused at the edge leaves it unchanged.
     pub fn count(&self) -> usize {
         self.lock().len()
     }
 
-    /// A receiver that sees every published change of a job.
-    pub fn watch(&self, job_id: &str) -> Result<watch::Receiver<JobRecord>, DomainError> {
-        self.lock()
+    /// A receiver that sees every published change of a job. Another
+    /// server's job is re-read from the store every poll while it is
+    /// watched. Errors: unknown job (`NotFound`); `Storage`.
+    pub fn watch(&self, job_id: &str) -> Result<watch::Receiver<JobRecord>, StoreError> {
+        self.refresh(job_id)?;
+        Ok(self
+            .lock()
             .get(job_id)
             .map(|e| e.updates.subscribe())
-            .ok_or_else(|| DomainError::not_found("job", job_id))
+            .ok_or_else(|| DomainError::not_found("job", job_id))?)
     }
 
     /// Asks a job to stop: a waiting job ends at once (cancelled, never run),
     /// a running one at its next look at the flag. Ended jobs are returned
-    /// unchanged.
-    pub fn cancel(&self, job_id: &str) -> Result<JobRecord, DomainError> {
-        {
+    /// unchanged. Another server's job is asked through its lease; that
+    /// server stops it at its next renewal. Errors: unknown job
+    /// (`NotFound`); `Storage`.
+    pub fn cancel(&self, job_id: &str) -> Result<JobRecord, StoreError> {
+        self.refresh(job_id)?;
+        let here = {
             let entries = self.lock();
             let entry = entries
                 .get(job_id)
                 .ok_or_else(|| DomainError::not_found("job", job_id))?;
+            entry.cancel.store(true, Ordering::Relaxed);
+            entry.here || self.sharing.is_none()
+        };
+        if !here {
+            if let Some(sharing) = &self.sharing {
+                sharing.leases.request_cancel(job_id)?;
+            }
+            return self.get(job_id);
+        }
+        self.cancel_here(job_id);
+        Ok(self.current(job_id)?)
+    }
+
+    /// Cancels a job this server runs: a waiting one ends now, a running
+    /// one at its next look at the flag.
+    fn cancel_here(&self, job_id: &str) {
+        if let Some(entry) = self.lock().get(job_id) {
             entry.cancel.store(true, Ordering::Relaxed);
         }
         let was_waiting = {
@@ -640,9 +829,13 @@ impl Jobs {
                 r.finished_at = Some(now);
                 r.message = "cancelled on request before it started".into();
             });
+            self.release(job_id);
         }
-        self.get(job_id)
     }
+}
+
+fn decode(key: &str, bytes: &[u8]) -> Result<JobRecord, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corruption(format!("job {key}: {e}")))
 }
 
 /// A new job id: `job-<sequence>-<128 random bits, hex>`. The sequence keeps
@@ -690,6 +883,8 @@ fn without_result(record: &JobRecord) -> JobRecord {
         summary: record.summary.clone(),
         result_json: String::new(),
         seconds_left: record.seconds_left,
+        apply: record.apply,
+        rerunnable: record.rerunnable,
     }
 }
 
@@ -727,6 +922,8 @@ mod tests {
             summary: String::new(),
             result_json: String::new(),
             seconds_left: None,
+            apply: false,
+            rerunnable: true,
         }
     }
 
