@@ -9,6 +9,12 @@
 //!   (it is not marked failed), and answers GetJob, ListJobs, WatchJob and
 //!   GetJobResult for it.
 //!
+//! - The job leases pass one set of checks both in memory and in the
+//!   `job_leases` table: one owner per lease, renewals by the owner only, a
+//!   cancel request seen at the renewal, an expired lease claimed exactly
+//!   once (also by threads racing for twenty of them), release and abandon
+//!   by the owner only.
+//!
 //! Skips (and says so) without a PostgreSQL server; see
 //! `ledger_support::backend`. Bounds are hang guards, not speed goals.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -21,9 +27,126 @@ use ledger_support::{Backend, Place};
 use spares::cli::client::{Clients, connect};
 use spares::pb;
 use spares::planning::testnet::{TestNetworkShape, generate};
+use spares::store::leases::LocalJobLeases;
 use spares::store::{PgStore, Store, network_records};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_stream::StreamExt;
+
+/// The checks every [`JobLeases`] must pass.
+mod conformance {
+    use spares::store::leases::{HeldLease, JobLeases};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    const LONG: Duration = Duration::from_secs(600);
+
+    fn ids(held: &[HeldLease]) -> Vec<&str> {
+        held.iter().map(|h| h.job_id.as_str()).collect()
+    }
+
+    /// A lease has one owner; only it renews, releases or abandons it; a
+    /// live lease is never claimed; an abandoned one is claimed once, with
+    /// the cancel request it carries.
+    pub(crate) fn one_owner_at_a_time(leases: &dyn JobLeases) {
+        let j1 = "job-1".to_string();
+        assert!(leases.acquire(&j1, "a", LONG).unwrap());
+        assert!(!leases.acquire(&j1, "b", LONG).unwrap(), "taken twice");
+        let held = leases
+            .renew("a", &[j1.clone(), "job-none".into()], LONG)
+            .unwrap();
+        assert_eq!(ids(&held), ["job-1"]);
+        assert!(!held[0].cancel_requested);
+        assert!(
+            leases
+                .renew("b", std::slice::from_ref(&j1), LONG)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            leases.claim_expired("b", LONG).unwrap().is_none(),
+            "a live lease was claimed"
+        );
+        assert!(leases.request_cancel(&j1).unwrap());
+        assert!(!leases.request_cancel("job-none").unwrap());
+        assert!(leases.renew("a", std::slice::from_ref(&j1), LONG).unwrap()[0].cancel_requested);
+        // Only the owner lets it run out.
+        leases.abandon(&j1, "b").unwrap();
+        assert!(leases.claim_expired("c", LONG).unwrap().is_none());
+        leases.abandon(&j1, "a").unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        let claimed = leases.claim_expired("c", LONG).unwrap().unwrap();
+        assert_eq!(claimed.job_id, j1);
+        assert!(claimed.cancel_requested, "the cancel request was lost");
+        assert!(
+            leases.claim_expired("d", LONG).unwrap().is_none(),
+            "claimed twice"
+        );
+        assert!(
+            leases
+                .renew("a", std::slice::from_ref(&j1), LONG)
+                .unwrap()
+                .is_empty(),
+            "the old owner renewed"
+        );
+        // Only the owner releases it; then it can be taken afresh.
+        leases.release(&j1, "a").unwrap();
+        assert!(!leases.acquire(&j1, "x", LONG).unwrap());
+        leases.release(&j1, "c").unwrap();
+        assert!(leases.acquire(&j1, "x", LONG).unwrap());
+        leases.release(&j1, "x").unwrap();
+    }
+
+    /// Twenty expired leases, four threads claiming at once: each lease is
+    /// claimed exactly once.
+    pub(crate) fn expired_leases_are_claimed_once_each(leases: Arc<dyn JobLeases>) {
+        for i in 0..20 {
+            assert!(
+                leases
+                    .acquire(&format!("job-k{i:02}"), "dead", Duration::ZERO)
+                    .unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+        let claimers: Vec<_> = (0..4)
+            .map(|t| {
+                let leases = leases.clone();
+                std::thread::spawn(move || {
+                    let mut mine = Vec::new();
+                    while let Some(held) = leases.claim_expired(&format!("t{t}"), LONG).unwrap() {
+                        mine.push(held.job_id);
+                    }
+                    mine
+                })
+            })
+            .collect();
+        let mut all: Vec<String> = claimers
+            .into_iter()
+            .flat_map(|c| c.join().unwrap())
+            .collect();
+        all.sort();
+        let expected: Vec<String> = (0..20).map(|i| format!("job-k{i:02}")).collect();
+        assert_eq!(all, expected, "a lease was claimed twice or never");
+    }
+}
+
+#[test]
+fn the_in_memory_leases_pass_the_lease_checks() {
+    conformance::one_owner_at_a_time(&LocalJobLeases::new());
+    conformance::expired_leases_are_claimed_once_each(Arc::new(LocalJobLeases::new()));
+}
+
+#[test]
+fn the_postgres_leases_pass_the_lease_checks() {
+    if !Backend::Postgres.available() {
+        return;
+    }
+    let place = Place::new(Backend::Postgres);
+    let store = PgStore::open(&place.locator()).unwrap();
+    let leases = store.job_leases().expect("PostgreSQL has job leases");
+    conformance::one_owner_at_a_time(leases.as_ref());
+    conformance::expired_leases_are_claimed_once_each(leases);
+}
 
 /// Longest any wait of these tests may take (a hang guard).
 const BOUND: Duration = Duration::from_secs(300);

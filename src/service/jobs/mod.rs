@@ -613,7 +613,7 @@ impl Jobs {
         let outcome = work(&context);
         let ran = began.elapsed();
         tracing::debug!(seconds = ran.as_secs_f64(), "job work ended");
-        if lost.load(Ordering::Relaxed) {
+        if lost.load(Ordering::Relaxed) || !self.still_held(job_id) {
             // Another server took the job over and stores its outcome.
             tracing::warn!("the job's lease was lost; its new server finishes it");
             self.let_go(job_id);

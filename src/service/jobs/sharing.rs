@@ -42,6 +42,26 @@ impl Jobs {
         }
     }
 
+    /// Whether this server still holds the lease of a job it ran, checked
+    /// (and renewed) before its outcome is stored: a server that stalled
+    /// past its lease (its renewals failing) while another took the job
+    /// over must not store over the other's record. True on a store one
+    /// process opens, and when the check itself fails (an outcome stored
+    /// twice is the same bytes; one lost is work lost).
+    pub(super) fn still_held(&self, job_id: &str) -> bool {
+        let Some(sharing) = &self.sharing else {
+            return true;
+        };
+        let ids = [job_id.to_string()];
+        match sharing.leases.renew(&sharing.owner, &ids, sharing.lease) {
+            Ok(held) => !held.is_empty(),
+            Err(error) => {
+                tracing::warn!(%error, job_id, "cannot check a job's lease; storing its outcome");
+                true
+            }
+        }
+    }
+
     /// Stops treating a job as this server's: it is read from the store.
     pub(super) fn let_go(&self, job_id: &str) {
         if let Some(entry) = self.lock().get_mut(job_id) {
@@ -620,6 +640,46 @@ mod tests {
         assert_eq!(alive.state, JobState::Running);
         assert_eq!(runs.load(Ordering::Relaxed), 1);
         b.shutdown(BOUND);
+    }
+
+    #[test]
+    fn a_server_that_lost_its_job_s_lease_stores_nothing() {
+        let place = place();
+        let a = server(&place);
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        let job = a
+            .start(JobKind::Simulate, "u", 3, "{}".into(), move |_| {
+                wait.recv_timeout(BOUND).unwrap();
+                JobOutcome::Done {
+                    summary: "late".into(),
+                    result_json: "[]".into(),
+                }
+            })
+            .unwrap();
+        let began = Instant::now();
+        while a.get(&job.job_id).unwrap().state != JobState::Running {
+            assert!(began.elapsed() < BOUND);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        // Another server claims the lease as if A had stalled past it.
+        let owner = a.lease_owner().unwrap().to_string();
+        place.leases.abandon(&job.job_id, &owner).unwrap();
+        let stolen = place.leases.claim_expired("thief", BOUND).unwrap();
+        assert_eq!(stolen.map(|h| h.job_id), Some(job.job_id.clone()));
+        go.send(()).unwrap();
+        // Shutting down waits for the worker, so its run has ended.
+        assert!(a.shutdown(BOUND));
+        let stored = decode(
+            &job.job_id,
+            &place
+                .store
+                .record(COLLECTION, &job.job_id)
+                .unwrap()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(stored.state, JobState::Running, "{}", stored.message);
+        assert_ne!(stored.summary, "late");
     }
 
     #[test]
