@@ -5,6 +5,8 @@
 //!   other replica takes the job over once its lease runs out, runs it again
 //!   from the stored request with the same seed, and its result is the
 //!   bytes (timing fields aside) of the same request run on one replica.
+//!   Stopping it with SIGTERM instead hands the job on the same way (it is
+//!   not recorded as interrupted).
 //! - A replica that starts while another runs a job leaves the job alone
 //!   (it is not marked failed), and answers GetJob, ListJobs, WatchJob and
 //!   GetJobResult for it.
@@ -336,23 +338,49 @@ fn killing_the_replica_running_a_job_lets_another_finish_it() {
         return;
     }
     let setup = setup();
-    multi_thread().block_on(kill_mid_job(&setup));
+    multi_thread().block_on(stop_mid_job(&setup, Stop::Kill));
 }
 
-async fn kill_mid_job(setup: &Setup) {
+#[test]
+fn a_replica_stopped_mid_job_hands_the_job_on() {
+    if !Backend::Postgres.available() {
+        return;
+    }
+    let setup = setup();
+    multi_thread().block_on(stop_mid_job(&setup, Stop::Terminate));
+}
+
+/// How the replica running the job stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// SIGKILL: it dies; its lease runs out.
+    Kill,
+    /// SIGTERM: it shuts down, handing its job on.
+    Terminate,
+}
+
+async fn stop_mid_job(setup: &Setup, stop: Stop) {
     let a = serve(setup);
     let b = serve(setup);
     let mut through_a = connect(a.target()).await.unwrap();
     let mut through_b = connect(b.target()).await.unwrap();
     let job_id = submit(&mut through_a).await;
     let running = until_running(&mut through_a, &job_id).await;
-    a.kill();
-    // The job had not ended when its replica died: the test is about the
-    // takeover, not a job that finished first.
+    match stop {
+        Stop::Kill => a.kill(),
+        Stop::Terminate => {
+            a.signal(15);
+            assert!(a.wait(BOUND).success(), "a graceful stop failed");
+        }
+    }
+    // The job had not ended when its replica stopped: the test is about
+    // the takeover, not a job that finished first (nor one recorded as
+    // interrupted by the shutdown).
     let after = job(&mut through_b, &job_id).await;
     assert!(
         !is_final(&after),
-        "the job ended before its replica was killed (seen running: {running:?})"
+        "the job ended before its replica stopped: {} (seen running: {running:?})",
+        after.message
     );
     assert!(listed(&mut through_b).await.contains(&job_id));
     let taken_over = until_final(&mut through_b, &job_id).await;
