@@ -157,3 +157,74 @@ fn a_following_replica_sees_another_replicas_movements() {
     assert_eq!(follower.balance("P", "L").unwrap().available, writes as u64);
     assert_audit_clean(&*follower);
 }
+
+/// What a server's watch streams learn of other servers' writes: a store
+/// that follows the ledger tells its observer of every entry another
+/// replica wrote, once and in sequence order, and of none of its own, while
+/// both write at once (its follower often reads its own commits back
+/// before the writer has applied them).
+#[test]
+fn a_replica_is_told_of_each_other_replicas_entry_once_and_never_of_its_own() {
+    if !Backend::Postgres.available() {
+        return;
+    }
+    let place = Place::new(Backend::Postgres);
+    let observed = Arc::new(PgStore::open(&place.locator()).unwrap());
+    observed.follow(Duration::from_millis(500)).unwrap();
+    let other = PgStore::open(&place.locator()).unwrap();
+    let told = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = Arc::clone(&told);
+    observed.observe_other_writers(Box::new(move |entries| {
+        sink.lock()
+            .unwrap()
+            .extend(entries.iter().map(|entry| entry.sequence));
+    }));
+    let writes = Backend::Postgres.scaled(300, 100) as usize;
+    let write = |store: &PgStore, name: &str| -> Vec<u64> {
+        (0..writes)
+            .map(|i| {
+                store
+                    .record_movements(
+                        &Actor::local("test"),
+                        &[movement(
+                            &format!("{name}-{i}"),
+                            MovementKind::Receipt,
+                            "P",
+                            name,
+                            1,
+                        )],
+                        at(0),
+                    )
+                    .unwrap()
+                    .remove(0)
+                    .sequence
+            })
+            .collect()
+    };
+    let (own, others) = std::thread::scope(|scope| {
+        let own = scope.spawn(|| write(&observed, "own"));
+        let others = scope.spawn(|| write(&other, "other"));
+        (own.join().unwrap(), others.join().unwrap())
+    });
+    // The observer is called once the entries are applied: wait for the
+    // last of them (a hang guard, not a speed goal).
+    let since = Instant::now();
+    while told.lock().unwrap().len() < others.len() {
+        assert!(since.elapsed() < Duration::from_secs(10), "never told");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let told = told.lock().unwrap().clone();
+    assert_eq!(
+        told, others,
+        "told of exactly the other's entries, in order"
+    );
+    assert!(own.iter().all(|sequence| !told.contains(sequence)));
+    assert_eq!(
+        observed.balance("P", "own").unwrap().available,
+        writes as u64
+    );
+    assert_eq!(
+        observed.balance("P", "other").unwrap().available,
+        writes as u64
+    );
+}

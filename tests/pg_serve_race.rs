@@ -80,9 +80,8 @@ fn three_servers_race_for_the_last_units_and_follow_each_other() {
         });
 }
 
-/// Starts the replicas. Master data is read when a server starts (it is not
-/// followed), so the network is loaded through the first before the others
-/// start.
+/// Starts the replicas. The network is loaded through the first before the
+/// others start, so no test step waits for their poll of the master data.
 async fn start(url: &str) -> Vec<ServerProcess> {
     let first = serve(url);
     small_network(&mut connect(first.target()).await.unwrap()).await;

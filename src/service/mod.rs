@@ -9,6 +9,7 @@
 
 pub mod availability;
 pub mod backup;
+mod followed;
 pub mod jobs;
 pub mod keys;
 pub mod load;
@@ -147,6 +148,9 @@ impl Spares {
         let key_ring = Arc::new(crate::auth::keys::KeyRing::new(keys::load_keys(
             store.as_ref(),
         )?));
+        // Other servers sharing the store publish their own writes; this
+        // one's watch streams learn of them from its ledger follower.
+        store.observe_other_writers(followed::observer(Arc::downgrade(&store), changes.clone()));
         Ok(Self {
             availability_cache: Mutex::new(None),
             jobs,

@@ -402,6 +402,17 @@ pub trait Store: Send + Sync + 'static {
     fn change_counters(&self) -> Result<Vec<(String, u64)>, StoreError> {
         Ok(Vec::new())
     }
+
+    /// Registers `observer`, which is then called with the log entries
+    /// other processes sharing this store wrote, in sequence order, once
+    /// this process has applied them to the balances it reads (its ledger
+    /// follower read them, or one of its writes caught up). It must return
+    /// quickly: it may run while the store holds the ledger lock of every
+    /// process. The first registration holds. A store only one process
+    /// opens never calls it (the default ignores it).
+    fn observe_other_writers(&self, observer: OtherWritersObserver) {
+        drop(observer);
+    }
 }
 
 /// The change counter of the master data and policies
@@ -413,6 +424,9 @@ pub const NETWORK_COUNTER: &str = "network";
 pub fn records_counter(collection: &str) -> String {
     format!("records/{collection}")
 }
+
+/// See [`Store::observe_other_writers`].
+pub type OtherWritersObserver = Box<dyn Fn(&[LedgerEntry]) + Send + Sync>;
 
 /// Most log entries (or audit events) one page of [`Store::movements`] (or
 /// [`Store::audit_events`]) reads: a filter that matches rarely answers a

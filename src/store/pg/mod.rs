@@ -40,7 +40,9 @@
 //! with sled: they see every write of this process and of the others up to
 //! the last time this process wrote, audited or caught up
 //! ([`PgStore::catch_up`]). Reservations, keys, the log and records are read
-//! from the database.
+//! from the database. The entries other processes wrote are handed, once
+//! applied, to the observer the application registered
+//! ([`Store::observe_other_writers`]) for its watch streams.
 
 mod backup;
 pub mod leases;
@@ -55,7 +57,10 @@ use super::sled_store::{
     NETWORK_COLLECTIONS, build_network, check_batch_size, compare_balances, conflict, corrupt,
     from_json, network_key, network_value, reserve_prefix, to_json,
 };
-use super::{KeyScope, MAX_MOVEMENTS_SCANNED, NetworkRecord, SnapshotItem, Store, StoreError};
+use super::{
+    KeyScope, MAX_MOVEMENTS_SCANNED, NetworkRecord, OtherWritersObserver, SnapshotItem, Store,
+    StoreError,
+};
 use crate::domain::DomainError;
 use crate::domain::audit::{AuditEvent, AuditFilter, MovementFilter};
 use crate::domain::ledger::{
@@ -71,7 +76,7 @@ use pool::Pool;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, GenericClient, NoTls};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Mutex, OnceLock, RwLock};
 
 /// Log rows read per query when the log is scanned (a row may hold a whole
 /// batch of up to [`crate::config::MAX_BATCH_ITEMS`] entries).
@@ -90,6 +95,10 @@ struct Cache {
     ledger: LedgerState,
     /// The sequence of the last entry applied to `ledger` (0 for none).
     last_sequence: u64,
+    /// The first and last sequence of the write this process is
+    /// committing: its follower may read them back from the log before the
+    /// writer applies them, and they are not another process's.
+    committing: Option<(u64, u64)>,
 }
 
 /// The PostgreSQL-backed store. Cheap to share behind an `Arc`.
@@ -99,6 +108,9 @@ pub struct PgStore {
     /// Serialises this process's ledger writers, so they queue here rather
     /// than each holding a connection while waiting for the head row.
     writer: Mutex<()>,
+    /// Told of the entries other processes wrote (the application's watch
+    /// streams), once they are applied.
+    observer: OnceLock<OtherWritersObserver>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -222,6 +234,7 @@ impl PgStore {
             pool: Pool::new(config),
             cache: RwLock::new(Cache::default()),
             writer: Mutex::new(()),
+            observer: OnceLock::new(),
         };
         {
             let mut conn = store.pool.get()?;
@@ -245,6 +258,7 @@ impl PgStore {
         *store.cache.write().map_err(poisoned)? = Cache {
             ledger: checked.ledger,
             last_sequence: checked.last_sequence,
+            committing: None,
         };
         Ok(store)
     }
@@ -291,7 +305,8 @@ impl PgStore {
             .map(drop)
     }
 
-    /// Applies every log entry after the cache's last sequence.
+    /// Applies every log entry after the cache's last sequence, then tells
+    /// the observer of those other processes wrote.
     fn apply_log_after(&self, client: &mut impl GenericClient) -> Result<u64, StoreError> {
         let from = self.cache.read().map_err(poisoned)?.last_sequence;
         let mut newer = Vec::new();
@@ -299,20 +314,38 @@ impl PgStore {
             newer.push(entry);
             Ok(true)
         })?;
-        let mut cache = self.cache.write().map_err(poisoned)?;
-        for entry in newer {
-            // Another thread may have applied some of them meanwhile.
-            if entry.sequence == cache.last_sequence + 1 {
-                cache.ledger.apply(&entry);
-                cache.last_sequence = entry.sequence;
-            } else if entry.sequence > cache.last_sequence {
-                return Err(corrupt(format!(
-                    "the log jumps from {} to {}",
-                    cache.last_sequence, entry.sequence
-                )));
+        let observer = self.observer.get();
+        let mut others = Vec::new();
+        let applied = {
+            let mut cache = self.cache.write().map_err(poisoned)?;
+            let mut applied = Ok(());
+            for entry in newer {
+                // Another thread may have applied some of them meanwhile.
+                if entry.sequence == cache.last_sequence + 1 {
+                    cache.ledger.apply(&entry);
+                    cache.last_sequence = entry.sequence;
+                    let own = cache
+                        .committing
+                        .is_some_and(|(first, last)| (first..=last).contains(&entry.sequence));
+                    if observer.is_some() && !own {
+                        others.push(entry);
+                    }
+                } else if entry.sequence > cache.last_sequence {
+                    applied = Err(corrupt(format!(
+                        "the log jumps from {} to {}",
+                        cache.last_sequence, entry.sequence
+                    )));
+                    break;
+                }
             }
+            applied.map(|()| cache.last_sequence)
+        };
+        if let Some(observer) = observer
+            && !others.is_empty()
+        {
+            observer(&others);
         }
-        Ok(cache.last_sequence)
+        applied
     }
 
     /// Runs one ledger write: locks the head row, catches up, calls `write`
@@ -329,7 +362,7 @@ impl PgStore {
         ) -> Result<(T, Prepared<WriteSet>), StoreError>,
     ) -> Result<T, StoreError> {
         let _local = self.writer.lock().map_err(poisoned)?;
-        let (value, written) = self.pool.begin(|mut tx| {
+        let outcome = self.pool.begin(|mut tx| {
             let head: i64 = tx
                 .query_one(
                     "SELECT next_sequence FROM ledger_head WHERE id = 1 FOR UPDATE",
@@ -356,20 +389,38 @@ impl PgStore {
                 return Ok((value, None));
             }
             write_ledger(&mut tx, &entries, &changed, &writes)?;
-            if let Some(last) = entries.last() {
+            if let (Some(first), Some(last)) = (entries.first(), entries.last()) {
                 // Delivered at commit, to every process following the ledger.
                 tx.execute(
                     "SELECT pg_notify($1, $2)",
                     &[&LEDGER_CHANNEL, &last.sequence.to_string()],
                 )
                 .map_err(database)?;
+                self.cache.write().map_err(poisoned)?.committing =
+                    Some((first.sequence, last.sequence));
             }
             pool::commit(tx)?;
             Ok((value, Some((entries, writes.reservations))))
-        })?;
+        });
+        // Clearing the mark and applying the entries under one lock: the
+        // follower either applied them already (marked as this process's)
+        // or finds them applied. After a failed call the follower reports
+        // what it reads as another process's, as it should if the commit
+        // happened after all (this process published nothing for it).
+        let mut cache = self.cache.write().map_err(poisoned)?;
+        cache.committing = None;
+        let (value, written) = outcome?;
         let Some((entries, reservations)) = written else {
             return Ok(value);
         };
+        for entry in &entries {
+            // The follower may have read this commit back already.
+            if entry.sequence == cache.last_sequence + 1 {
+                cache.ledger.apply(entry);
+                cache.last_sequence = entry.sequence;
+            }
+        }
+        drop(cache);
         let metrics = crate::metrics::metrics();
         metrics.ledger_writes.inc();
         metrics.ledger_entries.inc_by(entries.len() as u64);
@@ -378,14 +429,6 @@ impl PgStore {
                 .reservations
                 .with_label_values(&[crate::metrics::reservation_state(reservation.state)])
                 .inc();
-        }
-        let mut cache = self.cache.write().map_err(poisoned)?;
-        for entry in &entries {
-            // The follower may have read this commit back already.
-            if entry.sequence == cache.last_sequence + 1 {
-                cache.ledger.apply(entry);
-                cache.last_sequence = entry.sequence;
-            }
         }
         Ok(value)
     }
@@ -1572,6 +1615,10 @@ impl Store for PgStore {
         Some(std::sync::Arc::new(leases::PgJobLeases::new(
             self.pool.config.clone(),
         )))
+    }
+
+    fn observe_other_writers(&self, observer: OtherWritersObserver) {
+        let _ = self.observer.set(observer);
     }
 
     fn plan(&self, plan_id: &str) -> Result<Option<PlanRecord>, StoreError> {
