@@ -376,3 +376,61 @@ async fn the_cli_asks_a_pick_list_in_one_batch() {
         .unwrap();
     assert!(out.contains(&format!("== {}", demo.parts[1])), "{out}");
 }
+
+/// A single Promise states the ledger sequence it read (the last movement
+/// applied), as a batch does: a receipt moves it to the receipt's sequence,
+/// and a batch line read at the same sequence states the same.
+#[tokio::test]
+async fn a_promise_states_the_ledger_sequence_it_read() {
+    let mut demo = demo().await;
+    let line = promise_lines(&demo, 1, 3).remove(0);
+    let first = demo
+        .clients
+        .availability
+        .promise(line.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(first.ledger_sequence > 0, "the demo ledger has movements");
+    let recorded = demo
+        .clients
+        .inventory
+        .record_movements(pb::RecordMovementsRequest {
+            movements: vec![pb::MovementRequest {
+                idempotency_key: "sequence-1".into(),
+                kind: pb::MovementKind::Receipt as i32,
+                part_id: line.part_id.clone(),
+                location_id: line.destination_location_id.clone(),
+                quantity: 1,
+                ..Default::default()
+            }],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let sequence = recorded.results[0].sequence;
+    assert!(
+        sequence > first.ledger_sequence,
+        "{recorded:?} after {first:?}"
+    );
+    let second = demo
+        .clients
+        .availability
+        .promise(line.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.ledger_sequence, sequence);
+    let batch = demo
+        .clients
+        .availability
+        .promise_batch(pb::PromiseBatchRequest { lines: vec![line] })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(batch.ledger_sequence, sequence);
+    match &batch.lines[0].result {
+        Some(PromiseLine::Answer(answer)) => assert_eq!(answer.ledger_sequence, sequence),
+        other => panic!("{other:?}"),
+    }
+}

@@ -190,12 +190,13 @@ fn promise_query(r: pb::PromiseRequest, now: Timestamp) -> Result<PromiseQuery, 
     })
 }
 
-fn promise_to_pb(outcome: &PromiseOutcome, now: Timestamp) -> pb::PromiseResponse {
+fn promise_to_pb(outcome: &PromiseOutcome, now: Timestamp, sequence: u64) -> pb::PromiseResponse {
     pb::PromiseResponse {
         options: outcome.options.iter().map(option_to_pb).collect(),
         reason: reason_to_pb(outcome.reason.or(outcome.late_reason)),
         reason_detail: outcome.reason_detail.clone(),
         as_of: Some(convert::timestamp_to_pb(now)),
+        ledger_sequence: sequence,
     }
 }
 
@@ -244,10 +245,11 @@ impl AvailabilityService for AvailabilityApi {
     ) -> Result<Response<pb::PromiseResponse>, Status> {
         let now = self.spares.clock().now();
         let query = promise_query(request.into_inner(), now)?;
-        let outcome = self.spares.promise(&query)?;
+        let (outcome, sequence) = self.spares.promise_with_sequence(&query)?;
         Ok(Response::new(promise_to_pb(
             &outcome,
             self.spares.clock().now(),
+            sequence,
         )))
     }
 
@@ -307,9 +309,11 @@ impl AvailabilityService for AvailabilityApi {
             .enumerate()
             .map(|(i, line)| pb::PromiseBatchLine {
                 result: Some(match line {
-                    Ok(outcome) => {
-                        pb::promise_batch_line::Result::Answer(promise_to_pb(outcome, now))
-                    }
+                    Ok(outcome) => pb::promise_batch_line::Result::Answer(promise_to_pb(
+                        outcome,
+                        now,
+                        answers.sequence,
+                    )),
                     Err(error) => pb::promise_batch_line::Result::Error(line_error(
                         error,
                         i,

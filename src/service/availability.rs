@@ -109,6 +109,38 @@ impl Spares {
         })
     }
 
+    /// [`Spares::promise`] with the ledger sequence it was computed at: the
+    /// last movement applied when the balances it used were read. The
+    /// sequence is read before and after the (lock-free) computation; if a
+    /// write landed in between, the promise is computed again on a snapshot
+    /// of one sequence, as a batch line is, so the sequence stated is always
+    /// exact.
+    ///
+    /// Errors: those of [`Spares::promise`]; a storage failure.
+    pub fn promise_with_sequence(
+        &self,
+        query: &PromiseQuery,
+    ) -> Result<(PromiseOutcome, u64), StoreError> {
+        let before = self.ledger_sequence()?;
+        let outcome = self.promise(query)?;
+        if self.ledger_sequence()? == before {
+            return Ok((outcome, before));
+        }
+        let engine = self.availability()?;
+        let snapshot = self.snapshot(
+            &engine,
+            std::iter::once((query.part_id.as_str(), query.exact_part_only)),
+        )?;
+        let outcome = engine.promise(query, &snapshot)?;
+        Ok((outcome, snapshot.sequence()))
+    }
+
+    /// The sequence of the last movement applied to the in-memory ledger.
+    fn ledger_sequence(&self) -> Result<u64, StoreError> {
+        self.store()
+            .visit_balances_at_one_sequence(&[], &mut |_| {})
+    }
+
     /// Promise for each line on its own, exactly as [`Spares::promise`] would
     /// answer it, all at one ledger sequence. Lines given as errors (a request
     /// line that did not convert, its field already prefixed) keep their error. Errors of the call:
