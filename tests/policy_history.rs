@@ -273,3 +273,34 @@ async fn the_history_survives_a_backup_and_restore() {
     assert_eq!(policies(&server.spares.network()), before);
     server.stop().await;
 }
+
+/// A job's plan goes in once: applying again under the same source (a job
+/// re-run after a takeover) returns the plan already in the history and
+/// changes nothing.
+#[tokio::test]
+async fn a_plan_applied_once_per_source_is_not_applied_again() {
+    let server = TestServer::start().await;
+    network_with_a_policy(&server).await;
+    let plan = levels(&[("P1", "DEP", 7), ("P1", "STR", 1)]);
+    let (first, applied) = server
+        .spares
+        .apply_plan_once(&plan, "optimize:job-000009")
+        .unwrap();
+    assert!(applied);
+    let after_first = policies(&server.spares.network());
+    let (again, applied) = server
+        .spares
+        .apply_plan_once(&levels(&[("P1", "DEP", 9)]), "optimize:job-000009")
+        .unwrap();
+    assert!(!applied);
+    assert_eq!(again, first);
+    assert_eq!(policies(&server.spares.network()), after_first);
+    assert_eq!(server.spares.plan_history().unwrap().len(), 1);
+    // Another source is another plan.
+    let (other, applied) = server
+        .spares
+        .apply_plan_once(&levels(&[("P1", "DEP", 9)]), "optimize:job-000010")
+        .unwrap();
+    assert!(applied);
+    assert_eq!(other.plan_id, "plan-000002");
+}

@@ -472,9 +472,16 @@ fn apply_plan(
     job_id: &str,
 ) -> Result<String, String> {
     let source = format!("optimize:{job_id}");
-    let plan = spares
-        .apply_plan(&result.levels, &source)
+    // Once per job: a job re-run after a takeover finds its plan applied.
+    let (plan, applied_now) = spares
+        .apply_plan_once(&result.levels, &source)
         .map_err(|e| format!("applying the plan: {e}"))?;
+    if !applied_now {
+        return Ok(format!(
+            "Already applied as {} by this job before it was taken over (source {source}); undo with `spares policies rollback {}`\n",
+            plan.plan_id, plan.plan_id
+        ));
+    }
     Ok(format!(
         "Applied as {}: {} of {} policies changed (source {source}); undo with `spares policies rollback {}`\n",
         plan.plan_id,

@@ -33,6 +33,30 @@ impl Spares {
         })
     }
 
+    /// [`Self::apply_plan`], unless a plan from `source` is already in the
+    /// history: then that plan and `false`, and nothing changes. An
+    /// optimisation job applies its plan under the source
+    /// `optimize:<job id>`; a job taken over from a server that died after
+    /// applying its plan but before storing its outcome runs again from the
+    /// start, and must not add the plan a second time.
+    ///
+    /// Errors: those of [`Self::apply_plan`].
+    pub fn apply_plan_once(
+        &self,
+        levels: &[(PartId, LocationId, Qty)],
+        source: &str,
+    ) -> Result<(PlanHeader, bool), StoreError> {
+        if let Some(applied) = self
+            .store
+            .plan_history()?
+            .into_iter()
+            .find(|plan| plan.source == source)
+        {
+            return Ok((applied, false));
+        }
+        Ok((self.apply_plan(levels, source)?, true))
+    }
+
     /// Undoes the plan `plan_id`: every policy it set goes back exactly to
     /// what it replaced (removed where there was none). The rollback is a new
     /// plan of the history (`rollback:<plan_id>`), so it can be undone too.
