@@ -11,23 +11,12 @@
 mod common;
 mod ledger_support;
 
-use common::process::{ServerProcess, spawn};
+use common::process::serve_store;
 use common::{receipt, small_network};
 use ledger_support::{Backend, Place};
 use spares::cli::client::connect;
 use spares::pb;
 use std::time::{Duration, Instant};
-
-fn serve(url: &str) -> ServerProcess {
-    spawn(&[
-        "serve",
-        "--store",
-        url,
-        "--insecure-dev",
-        "--listen",
-        "127.0.0.1:0",
-    ])
-}
 
 fn upgrade(url: &str) -> String {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_spares"))
@@ -87,7 +76,7 @@ fn two_servers_on_one_database_share_the_ledger() {
 }
 
 async fn share_the_ledger(url: &str) {
-    let first = serve(url);
+    let first = serve_store(url);
     let mut a = connect(first.target()).await.unwrap();
     small_network(&mut a).await;
     a.inventory
@@ -97,7 +86,7 @@ async fn share_the_ledger(url: &str) {
         .await
         .unwrap();
     // The second replica starts on the loaded database.
-    let second = serve(url);
+    let second = serve_store(url);
     let mut b = connect(second.target()).await.unwrap();
     assert_eq!(available(&mut b).await, 3);
 

@@ -24,7 +24,7 @@
 mod common;
 mod ledger_support;
 
-use common::process::{ServerProcess, spawn};
+use common::process::{ServerProcess, serve_store};
 use common::{receipt, small_network};
 use ledger_support::{Backend, Place};
 use spares::cli::client::{AuthChannel, Clients, connect};
@@ -44,17 +44,6 @@ const RACED_PART: &str = "P1";
 /// The part the lag samples receive.
 const LAG_PART: &str = "P2";
 const STORE: &str = "STR";
-
-fn serve(url: &str) -> ServerProcess {
-    spawn(&[
-        "serve",
-        "--store",
-        url,
-        "--insecure-dev",
-        "--listen",
-        "127.0.0.1:0",
-    ])
-}
 
 /// The database work (a schema made and dropped) stays off the runtime: the
 /// blocking client refuses to run inside one.
@@ -83,10 +72,10 @@ fn three_servers_race_for_the_last_units_and_follow_each_other() {
 /// Starts the replicas. The network is loaded through the first before the
 /// others start, so no test step waits for their poll of the master data.
 async fn start(url: &str) -> Vec<ServerProcess> {
-    let first = serve(url);
+    let first = serve_store(url);
     small_network(&mut connect(first.target()).await.unwrap()).await;
     let mut servers = vec![first];
-    servers.extend((1..REPLICAS).map(|_| serve(url)));
+    servers.extend((1..REPLICAS).map(|_| serve_store(url)));
     servers
 }
 

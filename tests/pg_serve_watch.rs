@@ -17,7 +17,7 @@
 mod common;
 mod ledger_support;
 
-use common::process::{ServerProcess, spawn};
+use common::process::serve_store;
 use common::{receipt, small_network};
 use ledger_support::{Backend, Place};
 use spares::cli::client::{Clients, connect};
@@ -29,17 +29,6 @@ use tokio_stream::StreamExt;
 /// A bound against a hang, not a speed goal: a replica polls the log every
 /// second even if every notification were lost.
 const HANG_GUARD: Duration = Duration::from_secs(30);
-
-fn serve(url: &str) -> ServerProcess {
-    spawn(&[
-        "serve",
-        "--store",
-        url,
-        "--insecure-dev",
-        "--listen",
-        "127.0.0.1:0",
-    ])
-}
 
 /// The database work (a schema made and dropped) stays off the runtime: the
 /// blocking client refuses to run inside one.
@@ -120,11 +109,11 @@ async fn receive(clients: &mut Clients, key: &str, part: &str, quantity: i64) {
 
 async fn watch_across_replicas(url: &str) {
     // B starts on the loaded network (no wait for its poll of master data).
-    let first = serve(url);
+    let first = serve_store(url);
     let mut a = connect(first.target()).await.unwrap();
     small_network(&mut a).await;
     receive(&mut a, "m1", "P1", 5).await;
-    let second = serve(url);
+    let second = serve_store(url);
     let mut b = connect(second.target()).await.unwrap();
     let mut availability = b
         .availability

@@ -30,6 +30,19 @@ pub const START: Duration = Duration::from_secs(300);
 /// unless ARGS say `--insecure-dev`, an administrator key is first written to
 /// the `--data-dir` (as `spares keys create` would), and
 /// [`ServerProcess::target`] presents it.
+/// `spares serve --store URL --insecure-dev` on a free local port: one
+/// replica of a server sharing the store at `url`.
+pub fn serve_store(url: &str) -> ServerProcess {
+    spawn(&[
+        "serve",
+        "--store",
+        url,
+        "--insecure-dev",
+        "--listen",
+        "127.0.0.1:0",
+    ])
+}
+
 pub fn spawn(args: &[&str]) -> ServerProcess {
     spawn_logging(args, Some("warn"))
 }

@@ -20,14 +20,6 @@ impl std::fmt::Debug for PgJobLeases {
     }
 }
 
-impl Drop for PgJobLeases {
-    fn drop(&mut self) {
-        // As for the store: blocking clients are closed off any async worker.
-        let clients = self.pool.take_idle();
-        let _ = std::thread::spawn(move || drop(clients)).join();
-    }
-}
-
 impl PgJobLeases {
     /// Leases on the database `config` names (the schema must be at
     /// version 4 or later; `PgStore::open` sees to that).

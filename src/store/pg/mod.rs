@@ -119,16 +119,6 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
-impl Drop for PgStore {
-    fn drop(&mut self) {
-        // Each blocking client owns a small runtime, which may not be dropped
-        // on an async worker thread (a server stopping drops the store
-        // there): close them on a thread of their own.
-        let clients = self.pool.take_idle();
-        let _ = std::thread::spawn(move || drop(clients)).join();
-    }
-}
-
 /// Runs a call that blocks on the database. The blocking client may not
 /// run on an async worker thread (it starts a runtime of its own), and a
 /// few handlers call the store directly: there the call is moved off the

@@ -127,6 +127,18 @@ impl Pool {
     }
 }
 
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // Each blocking client owns a small runtime, which may not be dropped
+        // on an async worker thread (a server stopping drops its store, queue
+        // and leases there): close them on a thread of their own.
+        let clients = self.take_idle();
+        if !clients.is_empty() {
+            let _ = std::thread::spawn(move || drop(clients)).join();
+        }
+    }
+}
+
 /// Commits `tx`. Errors: a refused `COMMIT` (the server answered) is the
 /// database's error; one without an answer leaves the outcome unknown,
 /// which the `Storage` error says.

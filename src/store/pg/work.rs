@@ -24,14 +24,6 @@ impl std::fmt::Debug for PgWorkQueue {
     }
 }
 
-impl Drop for PgWorkQueue {
-    fn drop(&mut self) {
-        // As for the store: blocking clients are closed off any async worker.
-        let clients = self.pool.take_idle();
-        let _ = std::thread::spawn(move || drop(clients)).join();
-    }
-}
-
 impl PgWorkQueue {
     /// A queue on the database `config` names (the schema must be at
     /// version 2 or later; `PgStore::open` sees to that).
