@@ -591,10 +591,29 @@ pub struct LedgerState {
     accounts: BTreeMap<Account, i64>,
     shipments: HashMap<String, ShipmentInfo>,
     /// Stock by location: for each location, the parts with a non-zero
-    /// internal account there and how many such accounts (so the entry goes
-    /// when the last one reaches zero). Derived from `accounts` in `apply`;
-    /// it makes a location's stock a range read instead of a ledger scan.
-    by_location: BTreeMap<LocationId, BTreeMap<PartId, u32>>,
+    /// internal account there, with how many such accounts (so the entry
+    /// goes when the last one reaches zero) and their available and
+    /// reserved balances. Derived from `accounts` in `apply`; it makes a
+    /// location's stock a range read of this index alone (no search of the
+    /// ledger per part) unless units are in transit to it.
+    by_location: BTreeMap<LocationId, BTreeMap<PartId, AtLocation>>,
+}
+
+/// A part's entry in the location index of [`LedgerState`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct AtLocation {
+    /// Non-zero internal accounts of the part at the location.
+    accounts: u32,
+    available: i64,
+    reserved: i64,
+}
+
+impl AtLocation {
+    /// Whether the available and reserved buckets are all the accounts
+    /// (nothing in transit), so the balance is this entry alone.
+    fn is_whole(&self) -> bool {
+        self.accounts == u32::from(self.available != 0) + u32::from(self.reserved != 0)
+    }
 }
 
 impl LedgerView for LedgerState {
@@ -640,54 +659,51 @@ impl LedgerState {
                 Some(balance) if next != 0 => *balance = next,
                 Some(_) => {
                     self.accounts.remove(&leg.account);
-                    self.unindex(&leg.account);
                 }
                 None if next != 0 => {
                     self.accounts.insert(leg.account.clone(), next);
-                    self.index(&leg.account);
                 }
                 None => {}
+            }
+            if current != next {
+                self.index(&leg.account, current, next);
             }
         }
         problems
     }
 
-    /// Counts a newly non-zero internal account in the location index.
-    fn index(&mut self, account: &Account) {
-        if let Account::Internal {
+    /// Records in the location index an internal account going from
+    /// `before` to `after`: counts it when it becomes non-zero, uncounts it
+    /// when it reaches zero, and keeps the available and reserved figures.
+    fn index(&mut self, account: &Account, before: i64, after: i64) {
+        let Account::Internal {
             part_id,
             location_id,
-            ..
+            bucket,
         } = account
-        {
-            let parts = match self.by_location.get_mut(location_id.as_str()) {
-                Some(parts) => parts,
-                None => self.by_location.entry(location_id.clone()).or_default(),
-            };
-            match parts.get_mut(part_id.as_str()) {
-                Some(count) => *count += 1,
-                None => {
-                    parts.insert(part_id.clone(), 1);
-                }
-            }
+        else {
+            return;
+        };
+        let parts = match self.by_location.get_mut(location_id.as_str()) {
+            Some(parts) => parts,
+            None => self.by_location.entry(location_id.clone()).or_default(),
+        };
+        let at = match parts.get_mut(part_id.as_str()) {
+            Some(at) => at,
+            None => parts.entry(part_id.clone()).or_default(),
+        };
+        match (before != 0, after != 0) {
+            (false, true) => at.accounts += 1,
+            (true, false) => at.accounts = at.accounts.saturating_sub(1),
+            _ => {}
         }
-    }
-
-    /// Uncounts an internal account that reached zero.
-    fn unindex(&mut self, account: &Account) {
-        if let Account::Internal {
-            part_id,
-            location_id,
-            ..
-        } = account
-            && let Some(parts) = self.by_location.get_mut(location_id.as_str())
-        {
-            if let Some(count) = parts.get_mut(part_id.as_str()) {
-                *count -= 1;
-                if *count == 0 {
-                    parts.remove(part_id.as_str());
-                }
-            }
+        match bucket {
+            Bucket::Available => at.available = after,
+            Bucket::Reserved => at.reserved = after,
+            Bucket::InTransit(_) => {}
+        }
+        if at.accounts == 0 {
+            parts.remove(part_id.as_str());
             if parts.is_empty() {
                 self.by_location.remove(location_id.as_str());
             }
@@ -711,7 +727,21 @@ impl LedgerState {
         parts
             .range::<str, _>((start, Bound::Unbounded))
             .take(limit)
-            .map(|(part_id, _)| self.balance(part_id, location_id))
+            .map(|(part_id, at)| {
+                if !at.is_whole() {
+                    // Units in transit: their shipments are in the ledger.
+                    return self.balance(part_id, location_id);
+                }
+                // Internal balances are checked >= 0 on every write (see
+                // `add_to_balance`); clamping is for display.
+                Balance {
+                    part_id: part_id.clone(),
+                    location_id: location_id.to_string(),
+                    available: u64::try_from(at.available).unwrap_or(0),
+                    reserved: u64::try_from(at.reserved).unwrap_or(0),
+                    ..Balance::default()
+                }
+            })
             .collect()
     }
 
@@ -1575,6 +1605,72 @@ mod tests {
             Err(DomainError::FailedPrecondition(_))
         ));
         assert!(staged.entries().is_empty());
+    }
+
+    /// The location index answers a location's stock exactly as searching
+    /// the ledger part by part does, through receipts, reservations,
+    /// shipments in transit and balances returning to zero.
+    #[test]
+    fn the_location_index_answers_as_the_ledger_does() {
+        let parts = ["P0", "P1", "P2", "P3"];
+        let locations = ["L0", "L1", "L2"];
+        let mut state = LedgerState::default();
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut draw = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let mut applied = 0;
+        for sequence in 1..=3_000u64 {
+            let (part, location) = (parts[draw(4)], locations[draw(3)]);
+            let shipment = format!("S{}", draw(2));
+            let internal = [
+                Account::available(part, location),
+                Account::reserved(part, location),
+                Account::in_transit(part, location, &shipment),
+            ];
+            let from = match draw(4) {
+                0 => Account::external(part, ExternalParty::Supplier),
+                i => internal[i - 1].clone(),
+            };
+            let to = match draw(4) {
+                0 => Account::external(part, ExternalParty::Customer),
+                i => internal[i - 1].clone(),
+            };
+            let quantity = 1 + draw(3) as u64;
+            // Internal accounts stay >= 0, as every write keeps them.
+            if from == to || (from.is_internal() && state.account_balance(&from) < quantity as i64)
+            {
+                continue;
+            }
+            let entry = LedgerEntry {
+                sequence,
+                recorded_at: at(0),
+                cause: EntryCause::Void {
+                    reservation_id: "R".into(),
+                },
+                legs: transfer(from, to, quantity).unwrap(),
+                shipment: None,
+                actor: Actor::local("test"),
+            };
+            assert!(state.apply(&entry).is_empty());
+            applied += 1;
+            for location in locations {
+                let searched: Vec<Balance> = parts
+                    .iter()
+                    .map(|part| state.balance(part, location))
+                    .filter(|b| b.available + b.reserved + b.in_transit() > 0)
+                    .collect();
+                assert_eq!(
+                    state.balances_at_location(location, None, usize::MAX),
+                    searched,
+                    "after entry {sequence} at {location}"
+                );
+            }
+        }
+        assert!(applied > 1_000, "only {applied} entries applied");
     }
 
     #[test]
