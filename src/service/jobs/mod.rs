@@ -593,11 +593,22 @@ impl Jobs {
         )
         .entered();
         let now = self.clock.now();
+        // A cancel between this worker taking the job from the queue and
+        // here has already ended it (see `cancel_here`): then it never runs.
+        let mut started = false;
         self.update(job_id, true, |r| {
+            if r.state.is_final() {
+                return;
+            }
             r.state = JobState::Running;
             r.started_at = Some(now);
             r.message = "running".into();
+            started = true;
         });
+        if !started {
+            self.release(job_id);
+            return;
+        }
         let jobs = self.clone();
         let id = job_id.to_string();
         let context = JobContext {
@@ -822,14 +833,26 @@ impl Jobs {
             queue.waiting.retain(|(id, _)| id != job_id);
             queue.waiting.len() < before
         };
+        let now = self.clock.now();
         if was_waiting {
-            let now = self.clock.now();
             self.update(job_id, true, |r| {
                 r.state = JobState::Cancelled;
                 r.finished_at = Some(now);
                 r.message = "cancelled on request before it started".into();
             });
             self.release(job_id);
+        } else {
+            // Taken from the queue by a worker that has not started it yet:
+            // it ends now, and the worker, finding it ended, skips it (and
+            // releases it). A job already running stops at its next look
+            // at the flag.
+            self.update(job_id, true, |r| {
+                if r.state == JobState::Queued {
+                    r.state = JobState::Cancelled;
+                    r.finished_at = Some(now);
+                    r.message = "cancelled on request before it started".into();
+                }
+            });
         }
     }
 }
