@@ -619,15 +619,7 @@ async fn postgres_section(plan: &Plan, ids: &Arc<Ids>, schema: &PgSchema) -> Vec
         let movements = spares
             .load_movements(&Actor::system("demo"), &demo.movements)
             .expect("the demo's movements");
-        let (_, key) = spares
-            .create_api_key(spares::service::keys::NewApiKey {
-                role: spares::auth::Role::Admin,
-                stores: Vec::new(),
-                locations: Vec::new(),
-                name: "grpc_load".into(),
-                created_by: "bench".into(),
-            })
-            .expect("an api key");
+        let key = admin_key(&spares);
         (spares, movements, key)
     })
     .await
@@ -780,6 +772,21 @@ fn stock_in_process(spares: &spares::service::Spares, ids: &Ids) -> (Duration, D
     (read, encoded)
 }
 
+/// An administrator API key for the load generator (authentication is on,
+/// as in production).
+fn admin_key(spares: &spares::service::Spares) -> String {
+    spares
+        .create_api_key(spares::service::keys::NewApiKey {
+            role: spares::auth::Role::Admin,
+            stores: Vec::new(),
+            locations: Vec::new(),
+            name: "grpc_load".into(),
+            created_by: "bench".into(),
+        })
+        .expect("an api key")
+        .1
+}
+
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
@@ -847,15 +854,7 @@ async fn run(plan: Plan, full: bool, postgres: Result<&PgSchema, &str>) {
     .expect("demo thread")
     .expect("demo");
     // Authentication is on, as in production: every call presents this key.
-    let (_, key) = spares
-        .create_api_key(spares::service::keys::NewApiKey {
-            role: spares::auth::Role::Admin,
-            stores: Vec::new(),
-            locations: Vec::new(),
-            name: "grpc_load".into(),
-            created_by: "bench".into(),
-        })
-        .expect("an api key");
+    let key = admin_key(&spares);
     let network = spares.network();
     let locations = |kinds: &[LocationKind]| -> Vec<String> {
         network

@@ -527,6 +527,15 @@ mod tests {
         })
     }
 
+    /// Waits (within [`BOUND`]) until a job has started.
+    fn until_running(jobs: &Jobs, job_id: &str) {
+        let began = Instant::now();
+        while jobs.get(job_id).unwrap().state != JobState::Running {
+            assert!(began.elapsed() < BOUND, "the job never started");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
     fn until_final(jobs: &Jobs, job_id: &str) -> JobRecord {
         let began = Instant::now();
         loop {
@@ -563,11 +572,7 @@ mod tests {
                 }
             })
             .unwrap();
-        let began = Instant::now();
-        while a.get(&job.job_id).unwrap().state != JobState::Running {
-            assert!(began.elapsed() < BOUND);
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        until_running(&a, &job.job_id);
         // A second server opens the store while the job runs.
         let b = server(&place);
         b.take_over_jobs(rebuild("b", Arc::new(AtomicUsize::new(0))))
@@ -656,11 +661,7 @@ mod tests {
                 }
             })
             .unwrap();
-        let began = Instant::now();
-        while a.get(&job.job_id).unwrap().state != JobState::Running {
-            assert!(began.elapsed() < BOUND);
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        until_running(&a, &job.job_id);
         // Another server claims the lease as if A had stalled past it.
         let owner = a.lease_owner().unwrap().to_string();
         place.leases.abandon(&job.job_id, &owner).unwrap();
@@ -716,11 +717,7 @@ mod tests {
                 JobOutcome::Cancelled
             })
             .unwrap();
-        let began = Instant::now();
-        while a.get(&job.job_id).unwrap().state != JobState::Running {
-            assert!(began.elapsed() < BOUND);
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        until_running(&a, &job.job_id);
         assert!(a.shutdown(BOUND));
         let runs = Arc::new(AtomicUsize::new(0));
         let b = server(&place);
