@@ -198,6 +198,53 @@ fn throughput(c: &mut Criterion) {
     group.finish();
 }
 
+/// Wide batches of 1,000 on a store already holding the demo's order of
+/// accounts and idempotency keys: 200,000 receipts (200,000 keys, about
+/// 200,000 accounts of the 300,000 a wide batch can touch) recorded before
+/// the measurement; 5,000 under `cargo test --benches`. A fresh store hides
+/// what a large one costs per key (`benches/sled_shapes.rs`).
+fn demo_sized(c: &mut Criterion) {
+    let full = std::env::args().any(|a| a == "--bench");
+    let prefill: u64 = if full { 200_000 } else { 5_000 };
+    let Some((_dir, store)) = open_store() else {
+        eprintln!("cannot create a store");
+        return;
+    };
+    let actor = spares::domain::ledger::Actor::local("test");
+    let started = Instant::now();
+    for first in (0..prefill).step_by(BATCH) {
+        if let Err(e) =
+            store.record_movements(&actor, &wide_batch(first, BATCH), Timestamp::UNIX_EPOCH)
+        {
+            eprintln!("fixture: {e}");
+            return;
+        }
+    }
+    eprintln!(
+        "demo-sized fixture: {prefill} receipts recorded in {:?} (load average {})",
+        started.elapsed(),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
+    let mut next_key = 1_000u64;
+    let mut group = c.benchmark_group("ledger_durable_movements");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.bench_function("batch_of_1000_per_call_wide_demo_sized", |b| {
+        b.iter_batched(
+            || {
+                next_key += 1;
+                wide_batch(next_key * 1_000_000, BATCH)
+            },
+            |commands| {
+                black_box(store.record_movements(&actor, &commands, Timestamp::UNIX_EPOCH)).is_ok()
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
 fn open_time(c: &mut Criterion) {
     // `cargo bench` passes `--bench`; `cargo test --benches` does not.
     let full = std::env::args().any(|a| a == "--bench");
@@ -247,6 +294,6 @@ fn open_time(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(5));
-    targets = throughput, open_time
+    targets = throughput, demo_sized, open_time
 }
 criterion_main!(benches);

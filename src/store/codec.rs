@@ -23,6 +23,18 @@ use jiff::Timestamp;
 const LOG_FORMAT: u8 = 2;
 /// The log format written before layout 4: entries without an actor.
 const LOG_FORMAT_WITHOUT_ACTOR: u8 = 1;
+/// Format 3 (layout 5): the idempotency records the call wrote (a `u32`
+/// count, then each stored key and encoded record as byte strings), then
+/// the entries as in format 2. The log record is the only durable copy of a
+/// movement call's keys (`sled_store::deferred`); they come first so that a
+/// replay check reads them without decoding the entries.
+const LOG_FORMAT_WITH_KEYS: u8 = 3;
+
+/// One idempotency record as stored: (stored key, encoded record).
+pub type KeyRecord = (Vec<u8>, Vec<u8>);
+
+/// The idempotency records a log record carries, borrowed from it.
+pub type KeyRecords<'a> = Vec<(&'a [u8], &'a [u8])>;
 
 /// Why a record could not be decoded.
 pub type DecodeError = String;
@@ -394,21 +406,75 @@ pub fn encode_log_batch(entries: &[LedgerEntry]) -> Vec<u8> {
     w.finish()
 }
 
-/// Decodes a record written by [`encode_log_batch`].
+/// One log record carrying the idempotency records of the call besides its
+/// entries (format 3): the sled store's movement path.
+pub fn encode_log_record(entries: &[LedgerEntry], keys: &[KeyRecord]) -> Vec<u8> {
+    let key_bytes: usize = keys.iter().map(|(k, v)| k.len() + v.len() + 8).sum();
+    let mut w = Writer::with_capacity(12 + entries.len() * 96 + key_bytes);
+    w.u8(LOG_FORMAT_WITH_KEYS);
+    w.u32(u32::try_from(keys.len()).unwrap_or(u32::MAX));
+    for (key, record) in keys {
+        w.bytes(key);
+        w.bytes(record);
+    }
+    w.u32(u32::try_from(entries.len()).unwrap_or(u32::MAX));
+    for entry in entries {
+        write_entry(&mut w, entry);
+    }
+    w.finish()
+}
+
+/// Decodes a record written by [`encode_log_batch`] or
+/// [`encode_log_record`]: its entries (any keys it carries are skipped).
 pub fn decode_log_batch(bytes: &[u8]) -> Result<Vec<LedgerEntry>, DecodeError> {
+    decode_log_record(bytes).map(|(entries, _)| entries)
+}
+
+/// Decodes a log record with the idempotency records it carries, borrowed
+/// from `bytes` (none for formats 1 and 2, whose keys went to the keys'
+/// tree in the same write).
+pub fn decode_log_record(bytes: &[u8]) -> Result<(Vec<LedgerEntry>, KeyRecords<'_>), DecodeError> {
     let mut r = Reader::new(bytes);
     let format = r.u8()?;
-    if format != LOG_FORMAT && format != LOG_FORMAT_WITHOUT_ACTOR {
+    if ![LOG_FORMAT, LOG_FORMAT_WITHOUT_ACTOR, LOG_FORMAT_WITH_KEYS].contains(&format) {
         return Err(format!("unknown log format {format}"));
     }
+    let (keys, entry_format) = if format == LOG_FORMAT_WITH_KEYS {
+        (read_keys(&mut r)?, LOG_FORMAT)
+    } else {
+        (Vec::new(), format)
+    };
     let len = r.u32()? as usize;
     // An entry takes at least 30 bytes: bound the reservation by the record.
     let mut entries = Vec::with_capacity(len.min(bytes.len() / 30));
     for _ in 0..len {
-        entries.push(read_entry(&mut r, format)?);
+        entries.push(read_entry(&mut r, entry_format)?);
     }
     r.end()?;
-    Ok(entries)
+    Ok((entries, keys))
+}
+
+/// The idempotency records a log record carries, without decoding its
+/// entries: a replay check's read.
+pub fn log_record_keys(bytes: &[u8]) -> Result<KeyRecords<'_>, DecodeError> {
+    let mut r = Reader::new(bytes);
+    match r.u8()? {
+        LOG_FORMAT_WITH_KEYS => read_keys(&mut r),
+        LOG_FORMAT | LOG_FORMAT_WITHOUT_ACTOR => Ok(Vec::new()),
+        format => Err(format!("unknown log format {format}")),
+    }
+}
+
+fn read_keys<'a>(r: &mut Reader<'a>) -> Result<KeyRecords<'a>, DecodeError> {
+    let count = r.u32()? as usize;
+    // A key and its record take at least 8 bytes.
+    let mut keys = Vec::with_capacity(count.min(r.bytes.len() / 8));
+    for _ in 0..count {
+        let key = r.bytes()?;
+        let record = r.bytes()?;
+        keys.push((key, record));
+    }
+    Ok(keys)
 }
 
 /// The canonical payload of a movement command, compared on idempotent
@@ -556,6 +622,37 @@ mod tests {
         let entries = entries();
         let bytes = encode_log_batch(&entries);
         assert_eq!(decode_log_batch(&bytes).unwrap(), entries);
+    }
+
+    #[test]
+    fn records_with_keys_round_trip_and_read_as_batches() {
+        let entries = entries();
+        let keys: Vec<KeyRecord> = vec![
+            (b"M/k1".to_vec(), vec![1, 2, 3]),
+            (b"M/k2".to_vec(), Vec::new()),
+        ];
+        let bytes = encode_log_record(&entries, &keys);
+        let borrowed: Vec<(&[u8], &[u8])> = keys
+            .iter()
+            .map(|(k, v)| (k.as_slice(), v.as_slice()))
+            .collect();
+        assert_eq!(
+            decode_log_record(&bytes).unwrap(),
+            (entries.clone(), borrowed.clone())
+        );
+        assert_eq!(log_record_keys(&bytes).unwrap(), borrowed);
+        assert_eq!(decode_log_batch(&bytes).unwrap(), entries);
+        // Formats 1 and 2 carry no keys.
+        let old = encode_log_batch(&entries);
+        assert_eq!(decode_log_record(&old).unwrap(), (entries, Vec::new()));
+        assert!(log_record_keys(&old).unwrap().is_empty());
+        for len in 0..bytes.len() {
+            assert!(decode_log_record(&bytes[..len]).is_err(), "prefix {len}");
+            assert!(decode_log_batch(&bytes[..len]).is_err(), "prefix {len}");
+        }
+        let mut longer = bytes;
+        longer.push(0);
+        assert!(decode_log_record(&longer).is_err());
     }
 
     #[test]

@@ -42,7 +42,10 @@ use std::path::{Path, PathBuf};
 /// - 3: lanes keyed by (from, to, mode, kind).
 /// - 4: log entries carry their actor (log format 2); idempotency keys are
 ///   scoped per principal; the audit trail (`records/audit_events`).
-pub const LAYOUT_VERSION: u8 = 4;
+/// - 5: a movement call's log record carries its idempotency records (log
+///   format 3), their only copy; balances reach their tree at checkpoints,
+///   with a watermark (`sled_store::deferred`).
+pub const LAYOUT_VERSION: u8 = 5;
 
 /// The tree and key holding the version.
 pub(crate) const META_TREE: &str = "ledger/meta";
@@ -82,6 +85,11 @@ pub const STEPS: &[Step] = &[
         from: 3,
         what: "log entries carry their actor; idempotency keys scoped per principal",
         writes: actors_and_scoped_keys,
+    },
+    Step {
+        from: 4,
+        what: "movement keys in the log; balances written at checkpoints with a watermark",
+        writes: balances_watermark,
     },
 ];
 
@@ -284,6 +292,30 @@ fn rekey_lanes(db: &sled::Db) -> Result<Vec<Write>, StoreError> {
 /// format-2 records, from opening the directory.
 fn actors_and_scoped_keys(_db: &sled::Db) -> Result<Vec<Write>, StoreError> {
     Ok(Vec::new())
+}
+
+/// 4 -> 5: a layout-4 directory wrote its balances in the same transaction
+/// as each log record, so the balances' tree is current: it gets a
+/// watermark at the log's last sequence (none for an empty log, which reads
+/// as 0). Nothing else is rewritten: format-2 records still decode, and the
+/// keys they wrote stay in the keys' tree.
+fn balances_watermark(db: &sled::Db) -> Result<Vec<Write>, StoreError> {
+    let log = db.open_tree("ledger/log").map_err(storage)?;
+    let Some((key, value)) = log.last().map_err(storage)? else {
+        return Ok(Vec::new());
+    };
+    let entries = super::codec::decode_log_batch(&value)
+        .map_err(|e| StoreError::Corruption(format!("undecodable last log record {key:?}: {e}")))?;
+    let Some(last) = entries.last() else {
+        return Err(StoreError::Corruption(
+            "the last log record holds no entry".into(),
+        ));
+    };
+    Ok(vec![Write {
+        tree: "ledger/balances",
+        key: vec![0xFF],
+        value: Some(last.sequence.to_be_bytes().to_vec()),
+    }])
 }
 
 #[cfg(test)]

@@ -5,9 +5,9 @@
 //!
 //! | tree | key | value |
 //! |---|---|---|
-//! | `ledger/log` | first sequence of the batch (big-endian `u64`) | every [`LedgerEntry`] one call wrote (binary, see `codec`) |
-//! | `ledger/balances` | [`Account`] (binary) | balance (big-endian `i64`); zero balances are absent |
-//! | `ledger/idempotency` | scope byte (upper case), `/`, principal length (`u32`), principal, client key; before layout 4: scope byte (lower case), `/`, client key | canonical payload and outcome (binary) |
+//! | `ledger/log` | first sequence of the batch (big-endian `u64`) | every [`LedgerEntry`] one call wrote, and from layout 5 a movement call's idempotency records (binary, see `codec`) |
+//! | `ledger/balances` | [`Account`] (binary) | balance (big-endian `i64`) as of the watermark; zero balances are absent. Key `0xFF`: the watermark (big-endian `u64`) |
+//! | `ledger/idempotency` | scope byte (upper case), `/`, principal length (`u32`), principal, client key; before layout 4: scope byte (lower case), `/`, client key | canonical payload and outcome (binary); from layout 5 a movement's keys are in its log record instead |
 //! | `ledger/reservations` | reservation id | [`Reservation`] (JSON) |
 //! | `ledger/meta` | `format` | layout version of the whole directory (one byte; see `layout`) |
 //! | `network/<collection>` | record key | record (JSON) |
@@ -19,16 +19,21 @@
 //! # Writes
 //!
 //! One mutex serialises ledger writers. Under it a write is checked against the
-//! in-memory balances (equal to the persisted ones, because only this writer
-//! changes them), staged, and committed as one sled transaction over the log,
-//! balances, idempotency and reservation trees. Inside that transaction the
-//! non-negativity guard is checked again on every balance written, and
-//! settlements re-read the reservation and require it to be pending. The
-//! in-memory state is then updated and the mutex released *before*
-//! `Db::flush`, so concurrent callers share flushes (group commit): sled's log
-//! is sequential and a flush returns only once everything written before it is
-//! durable, so each call is acknowledged only after its own writes, and every
-//! write it read, are on disk. Readers may see a committed write a few hundred
+//! in-memory balances (the truth: the log replayed), staged, and committed.
+//! A movement call writes ONE log record, which carries its entries and its
+//! idempotency records, with a single atomic insert; reservation calls write
+//! the log record, their keys and the reservations in one sled transaction,
+//! which re-reads a settled reservation and requires it to be pending. The
+//! non-negativity guard and the quantity bound are checked again on every
+//! changed balance before anything is written. A movement's keys stay in its
+//! log record, found through an in-memory index; changed balances wait in
+//! memory and reach their tree at checkpoints, in one atomic batch with its
+//! watermark (`deferred`). The in-memory
+//! state is then updated and the mutex released *before* `Db::flush`, so
+//! concurrent callers share flushes (group commit): sled's log is sequential
+//! and a flush returns only once everything written before it is durable, so
+//! each call is acknowledged only after its own writes, and every write it
+//! read, are on disk. Readers may see a committed write a few hundred
 //! microseconds before it is durable; no reply depends on that.
 //!
 //! If the flush fails the call returns [`StoreError::Storage`] although the
@@ -39,18 +44,21 @@
 //! # Opening
 //!
 //! `open` replays the whole log into fresh balances and checks conservation,
-//! non-negativity and equality with the persisted balances. Balances are
-//! written in the same transaction as the log, so they can never be merely
-//! stale: any difference means the files are damaged, and `open` refuses with
-//! [`StoreError::Corruption`] rather than guess which side is right.
+//! non-negativity, and equality with the persisted balances at their
+//! watermark (the sequence of the last checkpoint): the checkpoint wrote
+//! exactly the replay's balances at that sequence, so any difference means the
+//! files are damaged, and `open` refuses with [`StoreError::Corruption`]
+//! rather than guess which side is right. What the tree lacks past its
+//! watermark (after a crash) is taken from the log and written at once.
 
 pub(super) mod backup;
+mod deferred;
 mod plans;
 mod trail;
 
 pub use trail::AUDIT_COLLECTION;
 
-use super::codec::{self, StoredOutcome};
+use super::codec::{self, KeyRecord, StoredOutcome};
 use super::{NetworkRecord, SnapshotItem, Store, StoreError, layout};
 use crate::domain::DomainError;
 use crate::domain::ledger::{
@@ -61,6 +69,7 @@ use crate::domain::ledger::{
 };
 use crate::domain::network::Network;
 use crate::domain::plans::{PlanHeader, PlanRecord};
+use deferred::{BALANCES_WATERMARK, Deferred, KeyFilter, LoggedKeys, decode_watermark};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
@@ -171,15 +180,25 @@ struct Cache {
 }
 
 /// Serialised writer state.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Writer {
     next_sequence: u64,
+    /// What the log holds and the balances' and keys' trees do not yet.
+    deferred: Deferred,
+    /// Fingerprints of every key in the keys' tree.
+    filter: KeyFilter,
+    /// Where each key carried by a log record is.
+    logged: LoggedKeys,
 }
 
 /// Everything one ledger write puts on disk besides the staged entries.
 #[derive(Debug, Default)]
 struct WriteSet {
-    idempotency: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Keys written to their tree in the same transaction.
+    idempotency: Vec<KeyRecord>,
+    /// Keys carried in the call's log record, their only durable copy
+    /// (movement calls; see `deferred`).
+    logged_keys: Vec<KeyRecord>,
     reservations: Vec<Reservation>,
     /// Reservations that must still be pending inside the transaction.
     must_be_pending: Vec<String>,
@@ -205,6 +224,9 @@ pub struct SledStore {
     /// movement. Set at open and by a restore that brings such keys; never
     /// cleared while the store is open.
     legacy_keys: AtomicBool,
+    /// Tests drop a store as a crash would leave it: no checkpoint at close.
+    #[cfg(test)]
+    crash_on_drop: AtomicBool,
 }
 
 pub(super) fn storage(error: impl std::fmt::Display) -> StoreError {
@@ -284,9 +306,11 @@ impl SledStore {
             network,
             db,
             cache: RwLock::new(Cache::default()),
-            writer: Mutex::new(Writer { next_sequence: 1 }),
+            writer: Mutex::new(Writer::default()),
             audit_appender: Mutex::new(()),
             legacy_keys: AtomicBool::new(true),
+            #[cfg(test)]
+            crash_on_drop: AtomicBool::new(false),
         };
         store.legacy_keys = AtomicBool::new(store.holds_legacy_keys()?);
         let checked = store.check(None)?;
@@ -304,15 +328,65 @@ impl SledStore {
                 shown.join("; ")
             )));
         }
-        store.writer = Mutex::new(Writer {
-            next_sequence: checked.last_sequence + 1,
-        });
-        store.cache = RwLock::new(Cache {
-            ledger: checked.ledger,
-            pending: checked.pending,
-            last_sequence: checked.last_sequence,
-        });
+        store.take_checked(checked)?;
         Ok(store)
+    }
+
+    /// Takes a clean replay as the store's state: the in-memory ledger, the
+    /// writer's next sequence, and what the trees lack (written at once by a
+    /// checkpoint, so a crash's deferred changes reach their trees here).
+    fn take_checked(&self, checked: Checked) -> Result<(), StoreError> {
+        let mut writer = self.writer.lock().map_err(poisoned)?;
+        writer.next_sequence = checked.last_sequence + 1;
+        writer.deferred = Deferred::default();
+        writer.deferred.balances = checked.unpersisted.into_iter().collect();
+        writer.deferred.through = checked.last_sequence;
+        writer.deferred.checkpointed = checked.watermark;
+        writer.logged = checked.logged;
+        self.checkpoint(&mut writer)?;
+        self.flush()?;
+        let mut filter = KeyFilter::default();
+        for key in self.idempotency.iter().keys() {
+            filter.insert(&key.map_err(storage)?);
+        }
+        writer.filter = filter;
+        let mut cache = self.cache.write().map_err(poisoned)?;
+        cache.ledger = checked.ledger;
+        cache.pending = checked.pending;
+        cache.last_sequence = checked.last_sequence;
+        Ok(())
+    }
+
+    /// Writes the deferred balances to their tree in one atomic batch with
+    /// the watermark (see `deferred`). The caller holds the writer lock; the
+    /// next flush makes the batch durable, and until then the log holds
+    /// everything it does.
+    fn checkpoint(&self, writer: &mut Writer) -> Result<(), StoreError> {
+        let deferred = &mut writer.deferred;
+        if deferred.is_empty() {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let mut batch = sled::Batch::default();
+        for (account, balance) in &deferred.balances {
+            let key = codec::account_key(account);
+            if *balance == 0 {
+                batch.remove(key);
+            } else {
+                batch.insert(key, &balance.to_be_bytes()[..]);
+            }
+        }
+        batch.insert(BALANCES_WATERMARK, &deferred.through.to_be_bytes()[..]);
+        self.balances.apply_batch(batch).map_err(storage)?;
+        tracing::debug!(
+            balances = deferred.balances.len(),
+            through = deferred.through,
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "ledger checkpoint"
+        );
+        deferred.balances.clear();
+        deferred.checkpointed = deferred.through;
+        Ok(())
     }
 
     /// Whether the idempotency tree holds a key written before layout 4:
@@ -342,22 +416,46 @@ impl SledStore {
     /// if any: (payload, outcome). A key stored before layout 4 (by an
     /// unrecorded principal) answers for every principal, so replays of
     /// requests made before the upgrade still dedupe.
+    ///
+    /// Keys carried by log records are read from the record the index names;
+    /// the tree only for a key whose fingerprint is in the filter: a fresh
+    /// key costs no read at all.
     fn idempotency_record(
         &self,
+        writer: &Writer,
         scope: Scope,
         principal: &str,
         client_key: &str,
     ) -> Result<Option<(Vec<u8>, StoredOutcome)>, StoreError> {
-        let scoped = self
-            .idempotency
-            .get(scope.key(principal, client_key))
-            .map_err(storage)?;
-        let stored = match scoped {
+        let scoped = scope.key(principal, client_key);
+        for record_key in writer.logged.records(&scoped) {
+            let record = self
+                .log
+                .get(record_key.to_be_bytes())
+                .map_err(storage)?
+                .ok_or_else(|| {
+                    corrupt(format!(
+                        "the key index names log record {record_key}, which is absent"
+                    ))
+                })?;
+            let keys = codec::log_record_keys(&record)
+                .map_err(|e| corrupt(format!("undecodable log record {record_key}: {e}")))?;
+            if let Some((_, stored)) = keys.iter().find(|(key, _)| *key == scoped.as_slice()) {
+                let (payload, outcome) = codec::decode_idempotency(stored)
+                    .map_err(|e| corrupt(format!("undecodable idempotency record: {e}")))?;
+                return Ok(Some((payload.to_vec(), outcome)));
+            }
+        }
+        let read = |key: Vec<u8>| -> Result<Option<sled::IVec>, StoreError> {
+            if writer.filter.may_contain(&key) {
+                self.idempotency.get(key).map_err(storage)
+            } else {
+                Ok(None)
+            }
+        };
+        let stored = match read(scoped)? {
             Some(bytes) => Some(bytes),
-            None if self.legacy_keys.load(Ordering::Acquire) => self
-                .idempotency
-                .get(scope.legacy_key(client_key))
-                .map_err(storage)?,
+            None if self.legacy_keys.load(Ordering::Acquire) => read(scope.legacy_key(client_key))?,
             None => None,
         };
         match stored {
@@ -393,102 +491,122 @@ impl SledStore {
         Ok((value, entries, changed))
     }
 
-    /// Commits prepared entries and their write set in one transaction, then
-    /// updates the in-memory state. The caller holds the writer lock and flushes
-    /// after releasing it.
+    /// Commits prepared entries and their write set, then updates the
+    /// in-memory state. The caller holds the writer lock and flushes after
+    /// releasing it.
+    ///
+    /// The log record is the only write of a movement call (its keys ride in
+    /// it, format 3); a call that also writes keys or reservations directly
+    /// commits them with the log record in one transaction. Balances and
+    /// logged keys are deferred to the next checkpoint (`deferred`).
     fn commit(
         &self,
         writer: &mut Writer,
         entries: Vec<LedgerEntry>,
         changed: Vec<(Account, i64)>,
-        writes: WriteSet,
+        mut writes: WriteSet,
     ) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            // No log record to carry the keys (every command replayed, or a
+            // count equal to on hand): they go to their tree directly.
+            writes.idempotency.append(&mut writes.logged_keys);
+        }
         if entries.is_empty() && writes.idempotency.is_empty() && writes.reservations.is_empty() {
             return Ok(());
+        }
+        for (account, balance) in &changed {
+            // The non-negativity guard and the quantity bound, checked again
+            // on every balance the call changes, before anything is written.
+            if account.is_internal() && *balance < 0 {
+                return Err(DomainError::FailedPrecondition(format!(
+                    "an internal account would go to {balance}"
+                ))
+                .into());
+            }
+            if balance.unsigned_abs() > MAX_QUANTITY {
+                return Err(DomainError::OutOfRange {
+                    field: "quantity".into(),
+                    reason: format!(
+                        "a balance would reach {balance}, past the limit of {MAX_QUANTITY} units"
+                    ),
+                }
+                .into());
+            }
         }
         // One log record per call, keyed by its first sequence: a batch costs
         // one log insert instead of one per entry.
         let log_write = entries.first().map(|first| {
-            (
-                first.sequence.to_be_bytes(),
-                codec::encode_log_batch(&entries),
-            )
+            let record = if writes.logged_keys.is_empty() {
+                codec::encode_log_batch(&entries)
+            } else {
+                codec::encode_log_record(&entries, &writes.logged_keys)
+            };
+            (first.sequence.to_be_bytes(), record)
         });
-        let mut balance_writes = Vec::with_capacity(changed.len());
-        for (account, balance) in &changed {
-            balance_writes.push((codec::account_key(account), account.is_internal(), *balance));
-        }
         let mut reservation_writes = Vec::with_capacity(writes.reservations.len());
         for reservation in &writes.reservations {
             reservation_writes.push((reservation.reservation_id.as_bytes(), to_json(reservation)?));
         }
-        let trees = [
-            self.log.clone(),
-            self.balances.clone(),
-            self.idempotency.clone(),
-            self.reservations.clone(),
-        ];
-        let result = trees[..].transaction(|t: &Vec<TransactionalTree>| {
-            let [log, balances, idempotency, reservations] = t.as_slice() else {
-                return Err(ConflictableTransactionError::Abort(Abort::Corrupt(
-                    "transaction over the wrong trees".into(),
-                )));
-            };
-            for id in &writes.must_be_pending {
-                ensure_pending(reservations, id)?;
-            }
-            if let Some((key, value)) = &log_write {
-                log.insert(&key[..], value.as_slice())?;
-            }
-            for (key, internal, balance) in &balance_writes {
-                // The non-negativity guard and the quantity bound, inside the
-                // transaction that writes.
-                if *internal && *balance < 0 {
-                    return Err(ConflictableTransactionError::Abort(Abort::Rejected(
-                        DomainError::FailedPrecondition(format!(
-                            "an internal account would go to {balance}"
-                        )),
+        let direct = !writes.idempotency.is_empty()
+            || !reservation_writes.is_empty()
+            || !writes.must_be_pending.is_empty();
+        if direct {
+            let trees = [
+                self.log.clone(),
+                self.idempotency.clone(),
+                self.reservations.clone(),
+            ];
+            let result = trees[..].transaction(|t: &Vec<TransactionalTree>| {
+                let [log, idempotency, reservations] = t.as_slice() else {
+                    return Err(ConflictableTransactionError::Abort(Abort::Corrupt(
+                        "transaction over the wrong trees".into(),
                     )));
+                };
+                for id in &writes.must_be_pending {
+                    ensure_pending(reservations, id)?;
                 }
-                if balance.unsigned_abs() > MAX_QUANTITY {
-                    return Err(ConflictableTransactionError::Abort(Abort::Rejected(
-                        DomainError::OutOfRange {
-                            field: "quantity".into(),
-                            reason: format!(
-                                "a balance would reach {balance}, past the limit of {MAX_QUANTITY} units"
-                            ),
-                        },
-                    )));
+                if let Some((key, value)) = &log_write {
+                    log.insert(&key[..], value.as_slice())?;
                 }
-                if *balance == 0 {
-                    balances.remove(key.as_slice())?;
-                } else {
-                    balances.insert(key.as_slice(), &balance.to_be_bytes()[..])?;
+                for (key, value) in &writes.idempotency {
+                    idempotency.insert(key.as_slice(), value.as_slice())?;
                 }
+                for (key, value) in &reservation_writes {
+                    reservations.insert(*key, value.as_slice())?;
+                }
+                Ok(())
+            });
+            match result {
+                Ok(()) => {}
+                Err(TransactionError::Abort(Abort::Rejected(e))) => return Err(e.into()),
+                Err(TransactionError::Abort(Abort::Corrupt(e))) => return Err(corrupt(e)),
+                Err(TransactionError::Storage(e)) => return Err(storage(e)),
             }
-            for (key, value) in &writes.idempotency {
-                idempotency.insert(key.as_slice(), value.as_slice())?;
-            }
-            for (key, value) in &reservation_writes {
-                reservations.insert(*key, value.as_slice())?;
-            }
-            Ok(())
-        });
-        match result {
-            Ok(()) => {}
-            Err(TransactionError::Abort(Abort::Rejected(e))) => return Err(e.into()),
-            Err(TransactionError::Abort(Abort::Corrupt(e))) => return Err(corrupt(e)),
-            Err(TransactionError::Storage(e)) => return Err(storage(e)),
+        } else if let Some((key, value)) = &log_write {
+            // A single insert is atomic: no transaction needed.
+            self.log
+                .insert(&key[..], value.as_slice())
+                .map_err(storage)?;
         }
         let metrics = crate::metrics::metrics();
         metrics.ledger_writes.inc();
         metrics.ledger_entries.inc_by(entries.len() as u64);
+        for (key, _) in &writes.idempotency {
+            writer.filter.insert(key);
+        }
+        if let Some(first) = entries.first() {
+            for (key, _) in &writes.logged_keys {
+                writer.logged.insert(key, first.sequence);
+            }
+        }
+        writer.deferred.balances.extend(changed);
         let mut cache = self.cache.write().map_err(poisoned)?;
         for entry in &entries {
             // The entries were checked when staged; `apply` cannot find new problems.
             cache.ledger.apply(entry);
             cache.last_sequence = entry.sequence;
             writer.next_sequence = entry.sequence + 1;
+            writer.deferred.through = entry.sequence;
         }
         for reservation in writes.reservations {
             metrics
@@ -505,15 +623,37 @@ impl SledStore {
         metrics
             .reservations_pending
             .set(i64::try_from(cache.pending.len()).unwrap_or(i64::MAX));
+        drop(cache);
+        if writer.deferred.is_due() {
+            // The call is committed whatever happens here: a failed
+            // checkpoint leaves its changes deferred (and in the log) for
+            // the next one.
+            if let Err(e) = self.checkpoint(writer) {
+                tracing::warn!(error = %e, "ledger checkpoint failed; retried on the next write");
+            }
+        }
         Ok(())
     }
 
-    /// Replays the log and checks it; `cache` (when given) must equal the replay.
+    /// Replays the log and checks it; `cache` (when given) must equal the
+    /// replay. The persisted balances are compared with the replay at their
+    /// watermark (layout 5 writes them at checkpoints, `deferred`); what
+    /// the trees lack after it is returned for the next checkpoint.
     fn check(&self, cache: Option<&LedgerState>) -> Result<Checked, StoreError> {
         let mut ledger = LedgerState::default();
         let mut problems = Vec::new();
         let mut movements = 0u64;
         let mut last_sequence = 0u64;
+        let (persisted, balances_at) = self.persisted_balances()?;
+        let mut logged = LoggedKeys::default();
+        let mut compared = false;
+        let compare_persisted = |ledger: &LedgerState, problems: &mut Vec<String>| {
+            compare_balances("persisted", &persisted, ledger.accounts(), problems);
+        };
+        if balances_at == 0 {
+            compare_persisted(&ledger, &mut problems);
+            compared = true;
+        }
         for item in self.log.iter() {
             let (key, value) = item.map_err(storage)?;
             let key_sequence = u64::from_be_bytes(
@@ -521,8 +661,11 @@ impl SledStore {
                     .try_into()
                     .map_err(|_| corrupt("a log key is not 8 bytes"))?,
             );
-            let entries = codec::decode_log_batch(&value)
-                .map_err(|e| corrupt(format!("undecodable log record {key_sequence}: {e}")))?;
+            let undecodable = |e| corrupt(format!("undecodable log record {key_sequence}: {e}"));
+            let (entries, keys) = codec::decode_log_record(&value).map_err(undecodable)?;
+            for (key, _) in keys {
+                logged.insert(key, key_sequence);
+            }
             if entries.first().is_none_or(|e| e.sequence != key_sequence) {
                 problems.push(format!(
                     "log key {key_sequence} does not hold its first entry"
@@ -539,10 +682,18 @@ impl SledStore {
                 problems.extend(ledger.apply(entry));
                 movements += 1;
             }
+            if !compared && last_sequence == balances_at {
+                compare_persisted(&ledger, &mut problems);
+                compared = true;
+            }
+        }
+        if !compared {
+            problems.push(format!(
+                "the persisted balances are at sequence {balances_at}, \
+                 which ends no log record (the log ends at {last_sequence})"
+            ));
         }
         problems.extend(ledger.conservation_problems());
-        let persisted = self.persisted_balances()?;
-        compare_balances("persisted", &persisted, ledger.accounts(), &mut problems);
         if let Some(cache) = cache {
             compare_balances(
                 "in-memory",
@@ -551,6 +702,18 @@ impl SledStore {
                 &mut problems,
             );
         }
+        let mut unpersisted: Vec<(Account, i64)> = ledger
+            .accounts()
+            .iter()
+            .filter(|(account, balance)| persisted.get(*account) != Some(*balance))
+            .map(|(account, balance)| (account.clone(), *balance))
+            .collect();
+        unpersisted.extend(
+            persisted
+                .keys()
+                .filter(|account| !ledger.accounts().contains_key(*account))
+                .map(|account| (account.clone(), 0)),
+        );
         let pending = self.check_reservations(&ledger, &mut problems)?;
         Ok(Checked {
             report: AuditReport {
@@ -561,18 +724,28 @@ impl SledStore {
             ledger,
             pending,
             last_sequence,
+            unpersisted,
+            logged,
+            watermark: balances_at,
         })
     }
 
-    fn persisted_balances(&self) -> Result<BTreeMap<Account, i64>, StoreError> {
+    /// The persisted balances and their watermark (0 if none was written).
+    fn persisted_balances(&self) -> Result<(BTreeMap<Account, i64>, u64), StoreError> {
         let mut persisted = BTreeMap::new();
+        let mut watermark = 0;
         for item in self.balances.iter() {
             let (key, value) = item.map_err(storage)?;
+            if key.as_ref() == BALANCES_WATERMARK {
+                watermark = decode_watermark(&value)
+                    .ok_or_else(|| corrupt("the balances' watermark is not 8 bytes"))?;
+                continue;
+            }
             let account = codec::decode_account_key(&key)
                 .map_err(|e| corrupt(format!("undecodable balance key: {e}")))?;
             persisted.insert(account, decode_i64(&value)?);
         }
-        Ok(persisted)
+        Ok((persisted, watermark))
     }
 
     /// Checks each location's reserved bucket equals its pending reservations and
@@ -610,6 +783,27 @@ impl SledStore {
             .collect();
         compare_balances("pending reservations", &held, &reserved, problems);
         Ok(pending)
+    }
+}
+
+impl Drop for SledStore {
+    /// Writes the deferred balances and keys to their trees and flushes, so
+    /// the next open has no log to re-index (a crash only makes it longer).
+    fn drop(&mut self) {
+        #[cfg(test)]
+        if self.crash_on_drop.load(Ordering::Acquire) {
+            return;
+        }
+        let Ok(mut writer) = self.writer.lock() else {
+            return;
+        };
+        if let Err(e) = self.checkpoint(&mut writer) {
+            tracing::warn!(error = %e, "ledger checkpoint at close failed; the next open redoes it");
+        }
+        drop(writer);
+        if let Err(e) = self.db.flush() {
+            tracing::warn!(error = %e, "flush at close failed");
+        }
     }
 }
 
@@ -668,6 +862,12 @@ struct Checked {
     ledger: LedgerState,
     pending: BTreeSet<(Timestamp, String)>,
     last_sequence: u64,
+    /// Balances the balances' tree lacks (0: remove the persisted one).
+    unpersisted: Vec<(Account, i64)>,
+    /// Where each key carried by a log record is.
+    logged: LoggedKeys,
+    /// The balances' watermark.
+    watermark: u64,
 }
 
 /// Reports every account where `found` differs from `replayed`.
@@ -829,8 +1029,10 @@ impl SledStore {
     /// Checks the idempotency key of movement `index` of a batch against the
     /// earlier fresh movements of the batch (`in_batch`: key -> index) and the
     /// stored records: `Some(outcome)` for a replay.
+    #[allow(clippy::too_many_arguments)]
     fn movement_replay(
         &self,
+        writer: &Writer,
         actor: &Actor,
         index: usize,
         commands: &[MovementCommand],
@@ -849,7 +1051,7 @@ impl SledStore {
             outcome.replayed = true;
             return Ok(Some(outcome));
         }
-        match self.idempotency_record(Scope::Movement, &actor.id, key)? {
+        match self.idempotency_record(writer, Scope::Movement, &actor.id, key)? {
             Some((stored, _)) if stored != payload => Err(conflicting()),
             Some((
                 _,
@@ -873,13 +1075,14 @@ impl SledStore {
     /// Checks a reservation-scoped key: `Some(reservation)` for a replay.
     fn reservation_replay(
         &self,
+        writer: &Writer,
         actor: &Actor,
         scope: Scope,
         key: &str,
         payload: &[u8],
         field: String,
     ) -> Result<Option<Reservation>, StoreError> {
-        match self.idempotency_record(scope, &actor.id, key)? {
+        match self.idempotency_record(writer, scope, &actor.id, key)? {
             Some((p, StoredOutcome::Reservation(id))) if p == payload => self
                 .stored_reservation(&id)?
                 .map(Some)
@@ -907,7 +1110,7 @@ impl SledStore {
         let mut writer = self.writer.lock().map_err(poisoned)?;
         let field = "idempotency_key".to_string();
         if let Some(replayed) =
-            self.reservation_replay(actor, scope, idempotency_key, payload, field)?
+            self.reservation_replay(&writer, actor, scope, idempotency_key, payload, field)?
         {
             return Ok(replayed);
         }
@@ -928,6 +1131,7 @@ impl SledStore {
             idempotency: vec![(scope.key(&actor.id, idempotency_key), record)],
             reservations: vec![settled.clone()],
             must_be_pending: vec![reservation_id.to_string()],
+            ..WriteSet::default()
         };
         self.commit(&mut writer, entries, changed, writes)?;
         drop(writer);
@@ -1006,8 +1210,9 @@ impl Store for SledStore {
             let mut in_batch: HashMap<&str, usize> = HashMap::with_capacity(commands.len());
             let mut prefix = String::new();
             for (i, (command, payload)) in commands.iter().zip(&payloads).enumerate() {
-                let replay =
-                    self.movement_replay(actor, i, commands, &payloads, &outcomes, &in_batch)?;
+                let replay = self.movement_replay(
+                    &writer, actor, i, commands, &payloads, &outcomes, &in_batch,
+                )?;
                 if let Some(outcome) = replay {
                     outcomes.push(outcome);
                     continue;
@@ -1041,7 +1246,7 @@ impl Store for SledStore {
             Ok((outcomes, idempotency))
         })?;
         let writes = WriteSet {
-            idempotency,
+            logged_keys: idempotency,
             ..WriteSet::default()
         };
         self.commit(&mut writer, entries, changed, writes)?;
@@ -1082,7 +1287,7 @@ impl Store for SledStore {
                     continue;
                 }
                 if let Some(replayed) =
-                    self.reservation_replay(actor, Scope::Reserve, key, payload, field)?
+                    self.reservation_replay(&writer, actor, Scope::Reserve, key, payload, field)?
                 {
                     results.push(replayed);
                     continue;
@@ -1105,7 +1310,7 @@ impl Store for SledStore {
         let writes = WriteSet {
             idempotency,
             reservations: fresh,
-            must_be_pending: Vec::new(),
+            ..WriteSet::default()
         };
         self.commit(&mut writer, entries, changed, writes)?;
         drop(writer);
@@ -1185,9 +1390,9 @@ impl Store for SledStore {
             Ok(expired)
         })?;
         let writes = WriteSet {
-            idempotency: Vec::new(),
             reservations: expired.clone(),
             must_be_pending: due,
+            ..WriteSet::default()
         };
         self.commit(&mut writer, entries, changed, writes)?;
         drop(writer);

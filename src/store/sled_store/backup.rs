@@ -8,7 +8,8 @@
 //! the cut. Everything else is read while writers go on, and trimmed back to
 //! the cut afterwards. The log is append-only, so its entries up to the cut
 //! never change. Idempotency keys are only ever added, each in the same
-//! transaction as its entries, so a key whose outcome lies past the cut is
+//! transaction as its entries (a movement's, from layout 5, in the log
+//! record of its entries), so a key whose outcome lies past the cut is
 //! left out. Reservations change in two ways, both logged: they are made (the
 //! id carries the sequence of its entry, so one made past the cut is left
 //! out) and settled (post, void or expire; a reservation settled past the cut
@@ -76,6 +77,32 @@ fn split_key(key: &[u8]) -> Result<(KeyScope, Option<String>, String), StoreErro
     Ok((scope, Some(text(principal)?), text(&key[6 + length..])?))
 }
 
+/// One stored key and its record, as a snapshot item.
+fn key_record(key: &[u8], value: &[u8]) -> Result<IdempotencyRecord, StoreError> {
+    let (scope, principal, client_key) = split_key(key)?;
+    let (payload, outcome) = codec::decode_idempotency(value)
+        .map_err(|e| corrupt(format!("undecodable idempotency record: {e}")))?;
+    let outcome = match outcome {
+        StoredOutcome::Movement {
+            sequence,
+            recorded_at,
+            shipment_id,
+        } => KeyOutcome::Movement {
+            sequence,
+            recorded_at,
+            shipment_id,
+        },
+        StoredOutcome::Reservation(reservation_id) => KeyOutcome::Reservation { reservation_id },
+    };
+    Ok(IdempotencyRecord {
+        scope,
+        key: client_key,
+        principal,
+        payload: payload.to_vec(),
+        outcome,
+    })
+}
+
 /// The sequence of the entry that made a reservation, from its id.
 pub(in crate::store) fn made_at(reservation_id: &str) -> Option<u64> {
     reservation_id.strip_prefix('R')?.parse().ok()
@@ -87,34 +114,21 @@ impl SledStore {
         Ok(writer.next_sequence.saturating_sub(1))
     }
 
+    /// Every idempotency record: the keys' tree's, and from layout 5 the
+    /// movement keys carried by log records (`deferred`).
     fn read_keys(&self) -> Result<Vec<IdempotencyRecord>, StoreError> {
         let mut keys = Vec::new();
         for item in self.idempotency.iter() {
             let (key, value) = item.map_err(storage)?;
-            let (scope, principal, client_key) = split_key(&key)?;
-            let (payload, outcome) = codec::decode_idempotency(&value)
-                .map_err(|e| corrupt(format!("undecodable idempotency record: {e}")))?;
-            let outcome = match outcome {
-                StoredOutcome::Movement {
-                    sequence,
-                    recorded_at,
-                    shipment_id,
-                } => KeyOutcome::Movement {
-                    sequence,
-                    recorded_at,
-                    shipment_id,
-                },
-                StoredOutcome::Reservation(reservation_id) => {
-                    KeyOutcome::Reservation { reservation_id }
-                }
-            };
-            keys.push(IdempotencyRecord {
-                scope,
-                key: client_key,
-                principal,
-                payload: payload.to_vec(),
-                outcome,
-            });
+            keys.push(key_record(&key, &value)?);
+        }
+        for item in self.log.iter() {
+            let (sequence, value) = item.map_err(storage)?;
+            let logged = codec::log_record_keys(&value)
+                .map_err(|e| corrupt(format!("undecodable log record {sequence:?}: {e}")))?;
+            for (key, record) in logged {
+                keys.push(key_record(key, record)?);
+            }
         }
         Ok(keys)
     }
@@ -303,10 +317,14 @@ impl SledStore {
                     .map_err(storage)?;
             }
         }
+        // Balances are written whole, so their watermark is the last entry
+        // (see `deferred`).
+        let watermark = entries.last().map_or(0, |e| e.sequence).to_be_bytes();
         let mut batch = sled::Batch::default();
         for (account, balance) in ledger.accounts() {
             batch.insert(codec::account_key(account), &balance.to_be_bytes()[..]);
         }
+        batch.insert(super::BALANCES_WATERMARK, &watermark[..]);
         self.balances.apply_batch(batch).map_err(storage)?;
         let mut batch = sled::Batch::default();
         for reservation in reservations {
@@ -362,12 +380,7 @@ impl SledStore {
                     .join("; ")
             )));
         }
-        self.writer.lock().map_err(poisoned)?.next_sequence = checked.last_sequence + 1;
-        let mut cache = self.cache.write().map_err(poisoned)?;
-        cache.ledger = checked.ledger;
-        cache.pending = checked.pending;
-        cache.last_sequence = checked.last_sequence;
-        Ok(())
+        self.take_checked(checked)
     }
 }
 
