@@ -3,7 +3,9 @@
 //! the same stock as the old binary did, with lanes re-keyed by kind so a
 //! lane of another kind with the same mode now coexists; layout 3
 //! (`tests/fixtures/layout-3`) reads its movements back with the actor
-//! `unknown (before layout 4)` and still dedupes replays of its keys.
+//! `unknown (before layout 4)` and still dedupes replays of its keys;
+//! layout 4 (`tests/fixtures/layout-4`) gets the balances' watermark, keeps
+//! its keys in the keys' tree and writes new movement keys into the log.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use jiff::Timestamp;
@@ -361,4 +363,99 @@ fn layout_3_movements_read_back_with_the_unknown_actor_and_old_keys_still_dedupe
         .get("format")
         .unwrap();
     assert_eq!(version.as_deref(), Some(&[3u8][..]));
+}
+
+/// The version byte and the balances' watermark of a closed directory.
+fn version_and_watermark(dir: &Path) -> (Option<u8>, Option<u64>) {
+    // sled releases the file lock a little after the last handle is dropped.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let db = sled::open(dir).unwrap();
+    let version = db
+        .open_tree("ledger/meta")
+        .unwrap()
+        .get("format")
+        .unwrap()
+        .map(|v| v[0]);
+    let watermark = db
+        .open_tree("ledger/balances")
+        .unwrap()
+        .get([0xFF])
+        .unwrap()
+        .map(|v| u64::from_be_bytes(v.as_ref().try_into().unwrap()));
+    (version, watermark)
+}
+
+/// A layout-4 directory (`tests/fixtures/layout-4`, written by the release
+/// before movement keys moved into the log) opens after a backup at layout
+/// 5 with the balances' watermark at its last sequence, answers the same
+/// stock, dedupes a replay of its import keys (still in the keys' tree),
+/// and a new movement's key (in its log record only) replays after a reopen.
+#[test]
+fn layout_4_upgrades_to_keys_in_the_log_and_a_balances_watermark() {
+    let outer = tempfile::tempdir().unwrap();
+    let data = outer.path().join("data");
+    copy_dir(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/layout-4/data"),
+        &data,
+    );
+    let store = SledStore::open(&data).expect("the layout-4 directory opens");
+    assert!(outer.path().join("data.layout-4-backup/db").exists());
+    let stock: Vec<(String, String, u64)> = store
+        .balances(None, None)
+        .unwrap()
+        .iter()
+        .map(|b| (b.part_id.clone(), b.location_id.clone(), b.on_hand()))
+        .collect();
+    let expected = [
+        ("P-1", "DEP-A", 10),
+        ("P-1", "RWH-1", 4),
+        ("P-1", "STR-1", 2),
+        ("P-2", "RWH-1", 3),
+        ("P-2", "STR-2", 1),
+        ("P-3", "STR-1", 5),
+    ]
+    .map(|(p, l, q)| (p.to_string(), l.to_string(), q));
+    assert_eq!(stock, expected);
+    let now: Timestamp = "2026-12-01T00:00:00Z".parse().unwrap();
+    let cli = Actor::local("cli");
+    assert_eq!(cli.id, "local:cli", "the actor the old import wrote");
+    let key = "import stock.csv:2 P-1@DEP-A 0->10";
+    let replay = store
+        .record_movements(&cli, &[count_command(key, "P-1", "DEP-A", 10)], now)
+        .unwrap();
+    assert_eq!((replay[0].replayed, replay[0].sequence), (true, 1));
+    let err = store
+        .record_movements(&cli, &[count_command(key, "P-1", "DEP-A", 11)], now)
+        .unwrap_err();
+    assert!(err.to_string().contains("idempotency"), "{err}");
+    let fresh = store
+        .record_movements(&cli, &[count_command("after-5", "P-3", "STR-1", 6)], now)
+        .unwrap();
+    assert_eq!((fresh[0].replayed, fresh[0].sequence), (false, 7));
+    drop(store);
+    assert_eq!(version_and_watermark(&data), (Some(5), Some(7)));
+
+    let store = SledStore::open(&data).unwrap();
+    assert!(!outer.path().join("data.layout-4-backup-2").exists());
+    for (key, part, location, quantity, sequence) in [
+        ("after-5", "P-3", "STR-1", 6, 7),
+        ("import stock.csv:2 P-1@DEP-A 0->10", "P-1", "DEP-A", 10, 1),
+    ] {
+        let again = store
+            .record_movements(&cli, &[count_command(key, part, location, quantity)], now)
+            .unwrap();
+        assert_eq!(
+            (again[0].replayed, again[0].sequence),
+            (true, sequence),
+            "{key}"
+        );
+    }
+    assert_eq!(all_movements(&store).len(), 7);
+    assert!(store.audit().unwrap().problems.is_empty());
+    drop(store);
+    // The backup still holds layout 4, with no watermark.
+    assert_eq!(
+        version_and_watermark(&outer.path().join("data.layout-4-backup")),
+        (Some(4), None)
+    );
 }
