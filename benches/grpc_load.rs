@@ -808,7 +808,7 @@ fn main() {
             cell: Duration::from_secs_f64(seconds),
             max_requests: u64::MAX,
             demo: DemoConfig::default(),
-            movement_batches: 50,
+            movement_batches: 100,
         }
     } else {
         Plan {
@@ -829,6 +829,66 @@ fn main() {
     runtime.block_on(run(plan, full, postgres.as_ref().map_err(String::as_str)));
     drop(runtime);
     drop(postgres);
+}
+
+/// Every read figure: the latency table, authentication's overhead and
+/// GetStock of every warehouse and depot with its split.
+#[allow(clippy::too_many_arguments)]
+async fn every_read(
+    plan: &Plan,
+    ids: &Arc<Ids>,
+    url: &Target,
+    sled: &mut Row,
+    addr: &str,
+    open_addr: &std::net::SocketAddr,
+    token: String,
+    in_process: &spares::service::Spares,
+) {
+    latency_table(plan, ids, url, sled).await;
+    let modes = [
+        (
+            "none (insecure-dev)",
+            Target::new(format!("http://{open_addr}"), None),
+        ),
+        ("API key", url.clone()),
+        (
+            "bearer JWT (ES256)",
+            Target::new(format!("http://{addr}"), None).bearer_token(Some(token)),
+        ),
+    ];
+    auth_overhead(plan, ids, &modes).await;
+    println!();
+    // Five passes, each on a fresh connection: the median is the figure
+    // (one pass on this shared machine moves by half between runs).
+    let mut passes = Vec::new();
+    let (mut positions, mut pages) = (0, 0);
+    for _ in 0..STOCK_PASSES {
+        let (p, n, took) = stock_of_every_warehouse(ids, url).await;
+        (positions, pages) = (p, n);
+        passes.push(took);
+    }
+    let listed: Vec<String> = passes
+        .iter()
+        .map(|d| format!("{:.1}", d.as_secs_f64() * 1000.0))
+        .collect();
+    passes.sort();
+    let took = passes[passes.len() / 2];
+    println!(
+        "GetStock of every warehouse and depot ({} locations) in pages of 1,000: \
+         {positions} positions in {pages} pages in {:.1} ms (median of {STOCK_PASSES} passes: {} ms)",
+        ids.warehouses.len(),
+        took.as_secs_f64() * 1000.0,
+        listed.join(", ")
+    );
+    let (read, encoded) = stock_in_process(in_process, ids);
+    println!(
+        "  of which the server's own work, the same pages in process: reading the ledger \
+         {:.1} ms, building and encoding the messages {:.1} ms; the rest ({:.1} ms) is \
+         the transport and the client's decoding",
+        read.as_secs_f64() * 1000.0,
+        encoded.as_secs_f64() * 1000.0,
+        (took.saturating_sub(read + encoded)).as_secs_f64() * 1000.0
+    );
 }
 
 /// A load generator is one principal sending as fast as it can: no rate
@@ -921,51 +981,22 @@ async fn run(plan: Plan, full: bool, postgres: Result<&PgSchema, &str>) {
     ));
     let url = Target::new(format!("http://{addr}"), Some(key));
     let mut sled = Row::new("sled");
-    latency_table(&plan, &ids, &url, &mut sled).await;
-    let modes = [
-        (
-            "none (insecure-dev)",
-            Target::new(format!("http://{open_addr}"), None),
-        ),
-        ("API key", url.clone()),
-        (
-            "bearer JWT (ES256)",
-            Target::new(format!("http://{addr}"), None).bearer_token(Some(token)),
-        ),
-    ];
-    auth_overhead(&plan, &ids, &modes).await;
-    println!();
-    // Five passes, each on a fresh connection: the median is the figure
-    // (one pass on this shared machine moves by half between runs).
-    let mut passes = Vec::new();
-    let (mut positions, mut pages) = (0, 0);
-    for _ in 0..STOCK_PASSES {
-        let (p, n, took) = stock_of_every_warehouse(&ids, &url).await;
-        (positions, pages) = (p, n);
-        passes.push(took);
+    // `SPARES_LOAD_ONLY=movements` runs only the RecordMovements figures
+    // (to profile them); anything else runs everything.
+    let only_movements = std::env::var("SPARES_LOAD_ONLY").is_ok_and(|v| v == "movements");
+    if !only_movements {
+        every_read(
+            &plan,
+            &ids,
+            &url,
+            &mut sled,
+            &addr,
+            &open_addr,
+            token,
+            &in_process,
+        )
+        .await;
     }
-    let listed: Vec<String> = passes
-        .iter()
-        .map(|d| format!("{:.1}", d.as_secs_f64() * 1000.0))
-        .collect();
-    passes.sort();
-    let took = passes[passes.len() / 2];
-    println!(
-        "GetStock of every warehouse and depot ({} locations) in pages of 1,000: \
-         {positions} positions in {pages} pages in {:.1} ms (median of {STOCK_PASSES} passes: {} ms)",
-        ids.warehouses.len(),
-        took.as_secs_f64() * 1000.0,
-        listed.join(", ")
-    );
-    let (read, encoded) = stock_in_process(&in_process, &ids);
-    println!(
-        "  of which the server's own work, the same pages in process: reading the ledger \
-         {:.1} ms, building and encoding the messages {:.1} ms; the rest ({:.1} ms) is \
-         the transport and the client's decoding",
-        read.as_secs_f64() * 1000.0,
-        encoded.as_secs_f64() * 1000.0,
-        (took.saturating_sub(read + encoded)).as_secs_f64() * 1000.0
-    );
     for (round, in_flight) in MOVEMENT_IN_FLIGHT.into_iter().enumerate() {
         // Where the time goes: the store's flushes (ledger and audit trail
         // alike) are counted by the service's own histogram.
@@ -999,6 +1030,7 @@ async fn run(plan: Plan, full: bool, postgres: Result<&PgSchema, &str>) {
     let mut rows = vec![sled];
     println!();
     match postgres {
+        _ if only_movements => println!("PostgreSQL section skipped: SPARES_LOAD_ONLY=movements"),
         Ok(schema) => rows.extend(postgres_section(&plan, &ids, schema).await),
         Err(why) if flag("SPARES_TEST_POSTGRES_REQUIRED") => {
             panic!("{why}, and SPARES_TEST_POSTGRES_REQUIRED is set")

@@ -189,6 +189,42 @@ struct Writer {
     filter: KeyFilter,
     /// Where each key carried by a log record is.
     logged: LoggedKeys,
+    /// The checkpoint being written in the background: the watermark it
+    /// writes, or why it failed and what it held.
+    checkpointing: Option<CheckpointThread>,
+}
+
+/// A background checkpoint's thread.
+type CheckpointThread = std::thread::JoinHandle<Result<u64, (StoreError, Checkpoint)>>;
+
+/// Balances to write to their tree, as of `through`.
+#[derive(Debug)]
+struct Checkpoint {
+    balances: std::collections::HashMap<Account, i64>,
+    through: u64,
+}
+
+/// Writes a checkpoint: the balances and the watermark in one atomic batch.
+fn write_checkpoint(tree: &sled::Tree, checkpoint: &Checkpoint) -> Result<(), StoreError> {
+    let started = std::time::Instant::now();
+    let mut batch = sled::Batch::default();
+    for (account, balance) in &checkpoint.balances {
+        let key = codec::account_key(account);
+        if *balance == 0 {
+            batch.remove(key);
+        } else {
+            batch.insert(key, &balance.to_be_bytes()[..]);
+        }
+    }
+    batch.insert(BALANCES_WATERMARK, &checkpoint.through.to_be_bytes()[..]);
+    tree.apply_batch(batch).map_err(storage)?;
+    tracing::debug!(
+        balances = checkpoint.balances.len(),
+        through = checkpoint.through,
+        ms = started.elapsed().as_secs_f64() * 1e3,
+        "ledger checkpoint"
+    );
+    Ok(())
 }
 
 /// Everything one ledger write puts on disk besides the staged entries.
@@ -337,6 +373,7 @@ impl SledStore {
     /// checkpoint, so a crash's deferred changes reach their trees here).
     fn take_checked(&self, checked: Checked) -> Result<(), StoreError> {
         let mut writer = self.writer.lock().map_err(poisoned)?;
+        self.finish_checkpoint(&mut writer)?;
         writer.next_sequence = checked.last_sequence + 1;
         writer.deferred = Deferred::default();
         writer.deferred.balances = checked.unpersisted.into_iter().collect();
@@ -357,36 +394,75 @@ impl SledStore {
         Ok(())
     }
 
-    /// Writes the deferred balances to their tree in one atomic batch with
-    /// the watermark (see `deferred`). The caller holds the writer lock; the
-    /// next flush makes the batch durable, and until then the log holds
-    /// everything it does.
+    /// Writes every deferred balance to its tree now (after any checkpoint
+    /// running in the background), in one atomic batch with the watermark
+    /// (see `deferred`). The caller holds the writer lock; the next flush
+    /// makes the batch durable, and until then the log holds everything it
+    /// does.
     fn checkpoint(&self, writer: &mut Writer) -> Result<(), StoreError> {
-        let deferred = &mut writer.deferred;
-        if deferred.is_empty() {
+        self.finish_checkpoint(writer)?;
+        if writer.deferred.is_empty() {
             return Ok(());
         }
-        let started = std::time::Instant::now();
-        let mut batch = sled::Batch::default();
-        for (account, balance) in &deferred.balances {
-            let key = codec::account_key(account);
-            if *balance == 0 {
-                batch.remove(key);
-            } else {
-                batch.insert(key, &balance.to_be_bytes()[..]);
+        let checkpoint = Checkpoint {
+            balances: std::mem::take(&mut writer.deferred.balances),
+            through: writer.deferred.through,
+        };
+        match write_checkpoint(&self.balances, &checkpoint) {
+            Ok(()) => {
+                writer.deferred.checkpointed = checkpoint.through;
+                Ok(())
+            }
+            Err(e) => {
+                writer.deferred.restore(checkpoint.balances);
+                Err(e)
             }
         }
-        batch.insert(BALANCES_WATERMARK, &deferred.through.to_be_bytes()[..]);
-        self.balances.apply_batch(batch).map_err(storage)?;
-        tracing::debug!(
-            balances = deferred.balances.len(),
-            through = deferred.through,
-            ms = started.elapsed().as_secs_f64() * 1e3,
-            "ledger checkpoint"
-        );
-        deferred.balances.clear();
-        deferred.checkpointed = deferred.through;
-        Ok(())
+    }
+
+    /// Hands the deferred balances to a background thread that writes them
+    /// (the write path's checkpoint: the writer lock is released while sled
+    /// inserts them). One runs at a time: a second waits for the first.
+    fn checkpoint_in_background(&self, writer: &mut Writer) -> Result<(), StoreError> {
+        self.finish_checkpoint(writer)?;
+        let checkpoint = Checkpoint {
+            balances: std::mem::take(&mut writer.deferred.balances),
+            through: writer.deferred.through,
+        };
+        let tree = self.balances.clone();
+        let spawned = std::thread::Builder::new()
+            .name("ledger-checkpoint".into())
+            .spawn(move || match write_checkpoint(&tree, &checkpoint) {
+                Ok(()) => Ok(checkpoint.through),
+                Err(e) => Err((e, checkpoint)),
+            });
+        match spawned {
+            Ok(handle) => {
+                writer.checkpointing = Some(handle);
+                Ok(())
+            }
+            Err(e) => Err(storage(format!("starting the checkpoint thread: {e}"))),
+        }
+    }
+
+    /// Waits for the background checkpoint, if one runs. If it failed, its
+    /// balances go back to the deferred set (newer values kept), so the
+    /// next checkpoint writes them.
+    fn finish_checkpoint(&self, writer: &mut Writer) -> Result<(), StoreError> {
+        let Some(handle) = writer.checkpointing.take() else {
+            return Ok(());
+        };
+        match handle.join() {
+            Ok(Ok(through)) => {
+                writer.deferred.checkpointed = through;
+                Ok(())
+            }
+            Ok(Err((e, checkpoint))) => {
+                writer.deferred.restore(checkpoint.balances);
+                Err(e)
+            }
+            Err(_) => Err(storage("the checkpoint thread panicked")),
+        }
     }
 
     /// Whether the idempotency tree holds a key written before layout 4:
@@ -628,7 +704,7 @@ impl SledStore {
             // The call is committed whatever happens here: a failed
             // checkpoint leaves its changes deferred (and in the log) for
             // the next one.
-            if let Err(e) = self.checkpoint(writer) {
+            if let Err(e) = self.checkpoint_in_background(writer) {
                 tracing::warn!(error = %e, "ledger checkpoint failed; retried on the next write");
             }
         }
@@ -1498,8 +1574,10 @@ impl Store for SledStore {
 
     fn audit(&self) -> Result<AuditReport, StoreError> {
         // Holding the writer lock keeps the log, the persisted balances and the
-        // in-memory balances still while they are compared.
-        let _writer = self.writer.lock().map_err(poisoned)?;
+        // in-memory balances still while they are compared (after the
+        // background checkpoint, if one runs, has finished).
+        let mut writer = self.writer.lock().map_err(poisoned)?;
+        self.finish_checkpoint(&mut writer)?;
         let cache = self.cache.read().map_err(poisoned)?;
         Ok(self.check(Some(&cache.ledger))?.report)
     }

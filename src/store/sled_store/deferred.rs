@@ -18,8 +18,10 @@
 //!
 //! # Balances
 //!
-//! Every [`CHECKPOINT_BALANCES`] changed balances (and when the store is
-//! dropped, and at open), a checkpoint writes them with one atomic
+//! Every [`CHECKPOINT_BALANCES`] changed balances a checkpoint writes them
+//! on a background thread (the writer lock is not held meanwhile; a second
+//! checkpoint waits for the first), and when the store is dropped, before an
+//! audit and at open, in the caller's thread. Each is one atomic
 //! `apply_batch`, which also writes the watermark: the last sequence the
 //! tree reflects, under a key no account can have. A balance changed by many
 //! calls is written once. A crash loses only the deferred copy: `open`
@@ -56,6 +58,14 @@ impl Deferred {
     /// Whether a checkpoint has anything to write.
     pub(super) fn is_empty(&self) -> bool {
         self.balances.is_empty() && self.through == self.checkpointed
+    }
+
+    /// Takes back the balances of a checkpoint that failed; a balance
+    /// changed since keeps its newer value.
+    pub(super) fn restore(&mut self, balances: HashMap<Account, i64>) {
+        for (account, balance) in balances {
+            self.balances.entry(account).or_insert(balance);
+        }
     }
 
     /// Whether enough is deferred to write a checkpoint now.
@@ -320,7 +330,10 @@ mod tests {
                 store
                     .record_movements(&actor, &receipts(1, 10), at(0))
                     .unwrap();
-                // 3 more positions: 20 balances, due.
+                // 3 more positions: 20 balances, due, written in the background.
+                store
+                    .finish_checkpoint(&mut store.writer.lock().unwrap())
+                    .unwrap();
                 assert_eq!(watermark(store), 20);
                 assert!(store.writer.lock().unwrap().deferred.is_empty());
                 assert!(persisted_equal_the_ledger(store));
@@ -351,6 +364,9 @@ mod tests {
                     .unwrap();
                 store
                     .record_movements(&actor, &receipts(1, 10), at(0))
+                    .unwrap();
+                store
+                    .finish_checkpoint(&mut store.writer.lock().unwrap())
                     .unwrap();
                 assert_eq!(watermark(store), 20);
             });
