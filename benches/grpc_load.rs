@@ -275,6 +275,15 @@ const RPCS: [&str; 6] = [
     "PromiseOrder 20 lines",
 ];
 
+/// `SPARES_LOAD_ONLY=<rpc>` (one of [`RPCS`], e.g. `Promise`): the latency
+/// table with Health/Check and that RPC only, and nothing else (to profile
+/// it).
+fn only_rpc() -> Option<String> {
+    std::env::var("SPARES_LOAD_ONLY")
+        .ok()
+        .filter(|v| RPCS.contains(&v.as_str()))
+}
+
 /// Prints the latency table; keeps Health/Check and Promise at
 /// [`COMPARE_IN_FLIGHT`] in `row` for the backend comparison.
 async fn latency_table(plan: &Plan, ids: &Arc<Ids>, url: &Target, row: &mut Row) {
@@ -286,6 +295,9 @@ async fn latency_table(plan: &Plan, ids: &Arc<Ids>, url: &Target, row: &mut Row)
         let clients = connections(url, n.div_ceil(PER_CONNECTION)).await;
         let mut health_rate = f64::NAN;
         for rpc in RPCS {
+            if only_rpc().is_some_and(|only| rpc != "Health/Check" && rpc != only) {
+                continue;
+            }
             let cell = run_cell(plan, ids, &clients, rpc, n).await;
             if rpc == "Health/Check" {
                 health_rate = cell.rate();
@@ -981,9 +993,14 @@ async fn run(plan: Plan, full: bool, postgres: Result<&PgSchema, &str>) {
     ));
     let url = Target::new(format!("http://{addr}"), Some(key));
     let mut sled = Row::new("sled");
-    // `SPARES_LOAD_ONLY=movements` runs only the RecordMovements figures
-    // (to profile them); anything else runs everything.
+    // `SPARES_LOAD_ONLY=movements` runs only the RecordMovements figures,
+    // `SPARES_LOAD_ONLY=<rpc>` only that RPC's latency rows (to profile
+    // them); anything else runs everything.
     let only_movements = std::env::var("SPARES_LOAD_ONLY").is_ok_and(|v| v == "movements");
+    if only_rpc().is_some() {
+        latency_table(&plan, &ids, &url, &mut sled).await;
+        return;
+    }
     if !only_movements {
         every_read(
             &plan,
