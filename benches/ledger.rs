@@ -49,6 +49,14 @@
 //! movements/s (57.3k-62.1k), `batch_of_1000_per_call_wide` (the gRPC load
 //! generator's spread over 20,000 parts at 15 warehouses) 55.1k/s
 //! (53.2k-56.8k), against 12.3k/s over gRPC on the demo the same day.
+//!
+//! 2026-11-30, 22:43-22:47 UTC (issue 11), layout 5 (a movement call writes
+//! one log record carrying its keys; balances at checkpoints) against the
+//! build before it, alternating, load average 1.2-1.8, two runs each
+//! (criterion's mean): `batch_of_1000_per_call_wide_demo_sized` (new: wide
+//! batches on a store already holding 200,000 receipts) 38.5k and 33.6k/s
+//! before, 89.8k and 90.1k/s after; `batch_of_1000_per_call_wide` 42.7k and
+//! 50.9k/s before, 135.1k and 118.3k/s after. The README has the table.
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use jiff::Timestamp;
