@@ -183,7 +183,7 @@ struct Cache {
 #[derive(Debug, Default)]
 struct Writer {
     next_sequence: u64,
-    /// What the log holds and the balances' and keys' trees do not yet.
+    /// Balances the log holds and the balances' tree does not yet.
     deferred: Deferred,
     /// Fingerprints of every key in the keys' tree.
     filter: KeyFilter,

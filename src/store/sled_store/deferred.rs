@@ -10,7 +10,7 @@
 //! fresh store, 13.2k/s on one of the demo's size), and reading a fresh key
 //! there cost about as much. So a movement's key stays in its log record,
 //! and [`LoggedKeys`] maps a 64-bit fingerprint of every such key to the
-//! record holding it (16 bytes of memory per key, rebuilt from the log at
+//! record holding it (20-40 bytes of memory per key in its hash table, rebuilt from the log at
 //! open, which replays the log anyway). A replay check reads that record's
 //! key section; a fresh key (no fingerprint) costs no read at all. Keys in
 //! the keys' tree (reservation calls, restores, earlier layouts) have their
