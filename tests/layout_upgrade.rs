@@ -285,6 +285,27 @@ fn all_movements(store: &SledStore) -> Vec<spares::domain::ledger::LedgerEntry> 
     entries
 }
 
+/// The stock the layout-3 and layout-4 fixtures hold (their import of
+/// `tests/fixtures/layout-2/csv/stock.csv`).
+const IMPORTED_STOCK: [(&str, &str, u64); 6] = [
+    ("P-1", "DEP-A", 10),
+    ("P-1", "RWH-1", 4),
+    ("P-1", "STR-1", 2),
+    ("P-2", "RWH-1", 3),
+    ("P-2", "STR-2", 1),
+    ("P-3", "STR-1", 5),
+];
+
+/// Every position's (part, location, on hand).
+fn on_hand(store: &SledStore) -> Vec<(String, String, u64)> {
+    store
+        .balances(None, None)
+        .unwrap()
+        .iter()
+        .map(|b| (b.part_id.clone(), b.location_id.clone(), b.on_hand()))
+        .collect()
+}
+
 /// A layout-3 directory (`tests/fixtures/layout-3`, written by the release
 /// before actors) opens after a backup, its six movements read back with the
 /// unknown actor and the stock it held, a replay of one of its idempotency
@@ -304,22 +325,10 @@ fn layout_3_movements_read_back_with_the_unknown_actor_and_old_keys_still_dedupe
                 && e.actor.id == "unknown (before layout 4)"),
         "{old:?}"
     );
-    let stock: Vec<(String, String, u64)> = store
-        .balances(None, None)
-        .unwrap()
-        .iter()
-        .map(|b| (b.part_id.clone(), b.location_id.clone(), b.on_hand()))
-        .collect();
-    let expected = [
-        ("P-1", "DEP-A", 10),
-        ("P-1", "RWH-1", 4),
-        ("P-1", "STR-1", 2),
-        ("P-2", "RWH-1", 3),
-        ("P-2", "STR-2", 1),
-        ("P-3", "STR-1", 5),
-    ]
-    .map(|(p, l, q)| (p.to_string(), l.to_string(), q));
-    assert_eq!(stock, expected);
+    assert_eq!(
+        on_hand(&store),
+        IMPORTED_STOCK.map(|(p, l, q)| (p.into(), l.into(), q))
+    );
 
     // The import's key, replayed with its payload by a principal of layout 4,
     // answers the original result; with another payload it conflicts.
@@ -400,22 +409,10 @@ fn layout_4_upgrades_to_keys_in_the_log_and_a_balances_watermark() {
     );
     let store = SledStore::open(&data).expect("the layout-4 directory opens");
     assert!(outer.path().join("data.layout-4-backup/db").exists());
-    let stock: Vec<(String, String, u64)> = store
-        .balances(None, None)
-        .unwrap()
-        .iter()
-        .map(|b| (b.part_id.clone(), b.location_id.clone(), b.on_hand()))
-        .collect();
-    let expected = [
-        ("P-1", "DEP-A", 10),
-        ("P-1", "RWH-1", 4),
-        ("P-1", "STR-1", 2),
-        ("P-2", "RWH-1", 3),
-        ("P-2", "STR-2", 1),
-        ("P-3", "STR-1", 5),
-    ]
-    .map(|(p, l, q)| (p.to_string(), l.to_string(), q));
-    assert_eq!(stock, expected);
+    assert_eq!(
+        on_hand(&store),
+        IMPORTED_STOCK.map(|(p, l, q)| (p.into(), l.into(), q))
+    );
     let now: Timestamp = "2026-12-01T00:00:00Z".parse().unwrap();
     let cli = Actor::local("cli");
     assert_eq!(cli.id, "local:cli", "the actor the old import wrote");

@@ -163,6 +163,42 @@ pub enum KeyOutcome {
     },
 }
 
+impl From<codec::StoredOutcome> for KeyOutcome {
+    fn from(outcome: codec::StoredOutcome) -> Self {
+        match outcome {
+            codec::StoredOutcome::Movement {
+                sequence,
+                recorded_at,
+                shipment_id,
+            } => Self::Movement {
+                sequence,
+                recorded_at,
+                shipment_id,
+            },
+            codec::StoredOutcome::Reservation(reservation_id) => {
+                Self::Reservation { reservation_id }
+            }
+        }
+    }
+}
+
+impl From<&KeyOutcome> for codec::StoredOutcome {
+    fn from(outcome: &KeyOutcome) -> Self {
+        match outcome {
+            KeyOutcome::Movement {
+                sequence,
+                recorded_at,
+                shipment_id,
+            } => Self::Movement {
+                sequence: *sequence,
+                recorded_at: *recorded_at,
+                shipment_id: shipment_id.clone(),
+            },
+            KeyOutcome::Reservation { reservation_id } => Self::Reservation(reservation_id.clone()),
+        }
+    }
+}
+
 /// A stored idempotency key: the canonical payload of the request that first
 /// used it (opaque bytes defined by spares, compared on retries; see
 /// `store::codec`) and what it answered.

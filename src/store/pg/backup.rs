@@ -111,18 +111,7 @@ fn key_record(
     let legacy = tag.chars().all(|c| c.is_ascii_lowercase());
     let (payload, outcome) = codec::decode_idempotency(record)
         .map_err(|e| corrupt(format!("undecodable idempotency record: {e}")))?;
-    let outcome = match outcome {
-        StoredOutcome::Movement {
-            sequence,
-            recorded_at,
-            shipment_id,
-        } => KeyOutcome::Movement {
-            sequence,
-            recorded_at,
-            shipment_id,
-        },
-        StoredOutcome::Reservation(reservation_id) => KeyOutcome::Reservation { reservation_id },
-    };
+    let outcome = KeyOutcome::from(outcome);
     Ok(IdempotencyRecord {
         scope,
         key: client_key,
@@ -135,21 +124,7 @@ fn key_record(
 /// A snapshot's idempotency record as a row.
 fn key_row(key: &IdempotencyRecord) -> KeyRow {
     let tag = super::scope_tag(key.scope);
-    let outcome = match &key.outcome {
-        KeyOutcome::Movement {
-            sequence,
-            recorded_at,
-            shipment_id,
-        } => StoredOutcome::Movement {
-            sequence: *sequence,
-            recorded_at: *recorded_at,
-            shipment_id: shipment_id.clone(),
-        },
-        KeyOutcome::Reservation { reservation_id } => {
-            StoredOutcome::Reservation(reservation_id.clone())
-        }
-    };
-    let record = codec::encode_idempotency(&key.payload, &outcome);
+    let record = codec::encode_idempotency(&key.payload, &StoredOutcome::from(&key.outcome));
     match &key.principal {
         Some(principal) => (tag, principal.clone(), key.key.clone(), record),
         None => (

@@ -82,18 +82,7 @@ fn key_record(key: &[u8], value: &[u8]) -> Result<IdempotencyRecord, StoreError>
     let (scope, principal, client_key) = split_key(key)?;
     let (payload, outcome) = codec::decode_idempotency(value)
         .map_err(|e| corrupt(format!("undecodable idempotency record: {e}")))?;
-    let outcome = match outcome {
-        StoredOutcome::Movement {
-            sequence,
-            recorded_at,
-            shipment_id,
-        } => KeyOutcome::Movement {
-            sequence,
-            recorded_at,
-            shipment_id,
-        },
-        StoredOutcome::Reservation(reservation_id) => KeyOutcome::Reservation { reservation_id },
-    };
+    let outcome = KeyOutcome::from(outcome);
     Ok(IdempotencyRecord {
         scope,
         key: client_key,
@@ -338,20 +327,7 @@ impl SledStore {
         }
         let mut batch = sled::Batch::default();
         for key in keys {
-            let outcome = match &key.outcome {
-                KeyOutcome::Movement {
-                    sequence,
-                    recorded_at,
-                    shipment_id,
-                } => StoredOutcome::Movement {
-                    sequence: *sequence,
-                    recorded_at: *recorded_at,
-                    shipment_id: shipment_id.clone(),
-                },
-                KeyOutcome::Reservation { reservation_id } => {
-                    StoredOutcome::Reservation(reservation_id.clone())
-                }
-            };
+            let outcome = StoredOutcome::from(&key.outcome);
             batch.insert(
                 match &key.principal {
                     Some(principal) => Scope::from(key.scope).key(principal, &key.key),
