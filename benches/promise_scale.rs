@@ -319,13 +319,21 @@ fn main() {
         Ok(engine) => engine,
         Err(e) => panic!("the network is invalid: {e}"),
     };
+    // What the service does on a background thread at a network change:
+    // every location's calendar table, around the first order time.
+    let prepared_started = Instant::now();
+    let prepared = engine
+        .router
+        .prepare_calendars(Timestamp::from_second(WEEK_START_S).unwrap_or(Timestamp::UNIX_EPOCH));
+    let prepared_in = prepared_started.elapsed();
     let stock = StockSnapshot::new(&engine, 0, balances);
     let queries = queries(&built, shape.queries, &mut rng);
     let locations = built.network.locations.len();
     let lanes = built.network.lanes.len();
     println!(
         "network: {locations} locations, {lanes} lanes ({:.2} per location), {} parts, \
-         {balance_count} balances; built in {:.1?}; mode {}; seed {SEED}",
+         {balance_count} balances; built in {:.1?} ({prepared} calendar tables in \
+         {prepared_in:.1?}); mode {}; seed {SEED}",
         lanes as f64 / locations as f64,
         built.parts.len(),
         started.elapsed(),

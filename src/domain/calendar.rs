@@ -39,13 +39,106 @@ struct WorkingDay {
 
 /// The working days of a window of local dates, ascending, with their
 /// instants: `dispatch` at cut-off, `available_from` and
-/// `latest_open_at_or_before` become binary searches instead of walks over
-/// local dates through the time zone. Built only when it answers exactly as
-/// the walk does (see [`SiteCalendar::build_day_table`]); a query it cannot
+/// `latest_open_at_or_before` become lookups in [`Instants`] instead of walks
+/// over local dates through the time zone. Built only when it answers exactly
+/// as the walk does (see [`SiteCalendar::build_day_table`]); a query it cannot
 /// answer exactly (outside the window) falls back to the walk.
 #[derive(Debug, Clone)]
 struct DayTable {
     days: Vec<WorkingDay>,
+    opens: Instants,
+    closes: Instants,
+    cutoffs: Instants,
+}
+
+impl DayTable {
+    fn new(days: Vec<WorkingDay>) -> Self {
+        let column =
+            |pick: fn(&WorkingDay) -> Timestamp| Instants::new(days.iter().map(pick).collect());
+        Self {
+            opens: column(|day| day.open),
+            closes: column(|day| day.close),
+            cutoffs: column(|day| day.cutoff),
+            days,
+        }
+    }
+}
+
+const SECONDS_PER_DAY: i64 = 86_400;
+
+/// Strictly increasing instants with an index by UTC day, so "how many are
+/// before `t`" costs a read of the index and a step or two over the instants
+/// of `t`'s UTC day, not a binary search whose every step misses the cache
+/// (the promise path asks it for every leg it considers).
+#[derive(Debug, Clone)]
+struct Instants {
+    at: Vec<Timestamp>,
+    /// UTC day number (days since 1970-01-01) of the first instant.
+    first_day: i64,
+    /// `start[k]`: how many instants are before the start of UTC day
+    /// `first_day + k`, for `k` in `0..=` one past the last instant's day.
+    start: Vec<u32>,
+}
+
+impl Instants {
+    /// `at` must be strictly increasing and non-empty (the day table checks both).
+    fn new(at: Vec<Timestamp>) -> Self {
+        let day_of = |t: &Timestamp| utc_day(*t);
+        let first_day = at.first().map_or(0, day_of);
+        let last_day = at.last().map_or(0, day_of);
+        let mut start = Vec::with_capacity(usize::try_from(last_day - first_day + 2).unwrap_or(0));
+        let mut i = 0usize;
+        for day in first_day..=last_day + 1 {
+            while i < at.len() && utc_day(at[i]) < day {
+                i += 1;
+            }
+            start.push(u32::try_from(i).unwrap_or(u32::MAX));
+        }
+        Self {
+            at,
+            first_day,
+            start,
+        }
+    }
+
+    /// The number of leading instants for which `before(instant)` holds, where
+    /// `before` is `x < t` or `x <= t`: what `partition_point` gives, found
+    /// from the UTC day of `t`.
+    fn count(&self, t: Timestamp, before: impl Fn(Timestamp) -> bool) -> usize {
+        let offset = utc_day(t) - self.first_day;
+        if offset < 0 {
+            // Every instant is on a later UTC day than `t`.
+            return 0;
+        }
+        let Some(&end) = usize::try_from(offset + 1)
+            .ok()
+            .and_then(|k| self.start.get(k))
+        else {
+            // Every instant is on an earlier UTC day than `t`.
+            return self.at.len();
+        };
+        // Instants before `t`'s day all satisfy `before`; those from the next
+        // day on (index `end` and later) are after `t` and do not.
+        let end = end as usize;
+        let mut i = self.start[offset as usize] as usize;
+        while i < end && before(self.at[i]) {
+            i += 1;
+        }
+        i
+    }
+}
+
+/// The UTC day number of an instant (floored, so exact for instants before 1970 too).
+fn utc_day(t: Timestamp) -> i64 {
+    let seconds = t.as_second();
+    // `as_second` truncates toward zero: an instant a fraction of a second
+    // before a whole negative second belongs to the second before.
+    let seconds = if seconds < 0 && t.subsec_nanosecond() < 0 {
+        seconds - 1
+    } else {
+        seconds
+    };
+    seconds.div_euclid(SECONDS_PER_DAY)
 }
 
 /// Working weekdays as a table indexed by `Weekday::to_monday_zero_offset`.
@@ -148,6 +241,18 @@ impl SiteCalendar {
         })
     }
 
+    /// Builds the day table around `anchor` now, unless it exists already:
+    /// the first query otherwise pays for it (about 800 local dates through
+    /// the time zone). Returns whether this call built it.
+    pub fn prepare(&self, anchor: Timestamp) -> bool {
+        let mut built = false;
+        self.day_table.get_or_init(|| {
+            built = true;
+            self.build_day_table(anchor)
+        });
+        built
+    }
+
     /// The day table, built around `anchor` on first use.
     fn day_table(&self, anchor: Timestamp) -> Option<&DayTable> {
         self.day_table
@@ -193,7 +298,7 @@ impl SiteCalendar {
             }
             date = date.tomorrow().ok()?;
         }
-        (days.len() >= 2).then_some(DayTable { days })
+        (days.len() >= 2).then(|| DayTable::new(days))
     }
 
     /// Pick-and-pack time before goods can leave.
@@ -253,7 +358,7 @@ impl SiteCalendar {
         {
             // The first cut-off at or after `at`, when a working day before
             // it is in the table too (so `at` is inside the window).
-            let i = table.days.partition_point(|day| day.cutoff < at);
+            let i = table.cutoffs.count(at, |cutoff| cutoff < at);
             if i > 0 && i < table.days.len() {
                 return Some(table.days[i].cutoff);
             }
@@ -297,7 +402,7 @@ impl SiteCalendar {
     pub fn available_from(&self, arrival: Timestamp) -> Option<Timestamp> {
         if let Some(table) = self.day_table(arrival) {
             // The first working day closing at or after the arrival.
-            let i = table.days.partition_point(|day| day.close < arrival);
+            let i = table.closes.count(arrival, |close| close < arrival);
             if i > 0 && i < table.days.len() {
                 return Some(arrival.max(table.days[i].open));
             }
@@ -330,7 +435,7 @@ impl SiteCalendar {
         if let Some(table) = self.day_table(deadline) {
             // The last working day opening at or before the deadline, when a
             // working day after it is in the table too.
-            let after = table.days.partition_point(|day| day.open <= deadline);
+            let after = table.opens.count(deadline, |open| open <= deadline);
             if after > 0 && after < table.days.len() {
                 return Some(deadline.min(table.days[after - 1].close));
             }
@@ -568,6 +673,48 @@ mod tests {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn the_day_index_counts_exactly_as_a_binary_search() {
+        use rand::rngs::StdRng;
+        use rand::{RngExt, SeedableRng};
+        let mut rng = StdRng::seed_from_u64(12);
+        for _ in 0..200 {
+            // Strictly increasing instants around the epoch (negative ones
+            // with fractions of a second too), 1 s to 3 days apart.
+            let mut t = -5 * SECONDS_PER_DAY * 1_000_000_000 + rng.random_range(0..1_000_000_000);
+            let mut at = Vec::new();
+            for _ in 0..rng.random_range(1..40) {
+                at.push(Timestamp::from_nanosecond(i128::from(t)).unwrap());
+                t += rng.random_range(1_000_000_000..3 * SECONDS_PER_DAY * 1_000_000_000);
+            }
+            let instants = Instants::new(at.clone());
+            let span = (t - at[0].as_nanosecond() as i64) + 2 * SECONDS_PER_DAY * 1_000_000_000;
+            let mut probes: Vec<Timestamp> = Vec::new();
+            for x in &at {
+                for d in [-1, 0, 1] {
+                    probes.push(x.checked_add(SignedDuration::from_nanos(d)).unwrap());
+                }
+            }
+            for _ in 0..50 {
+                let n = at[0].as_nanosecond() as i64 - SECONDS_PER_DAY * 1_000_000_000
+                    + rng.random_range(0..span);
+                probes.push(Timestamp::from_nanosecond(i128::from(n)).unwrap());
+            }
+            for probe in probes {
+                assert_eq!(
+                    instants.count(probe, |x| x < probe),
+                    at.partition_point(|x| *x < probe),
+                    "< {probe}"
+                );
+                assert_eq!(
+                    instants.count(probe, |x| x <= probe),
+                    at.partition_point(|x| *x <= probe),
+                    "<= {probe}"
+                );
             }
         }
     }

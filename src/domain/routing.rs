@@ -60,6 +60,19 @@ const MEMO_SHARD_ENTRIES: usize = 1 << 12;
 /// Shards of the route memo (concurrent requests rarely share a lock).
 const MEMO_SHARDS: usize = 16;
 
+/// Lanes within two legs of a location (its own, and those of the locations
+/// they reach) from which its searches are explored once per dispatch
+/// signature and shared by every destination (see [`Exploration`]): depots and
+/// regional warehouses, whose lanes fan out to most of the network. A store
+/// with a lane or two is cheaper to search for each destination.
+pub const HUB_FAN_OUT: usize = 256;
+
+/// Labels the exploration memo holds in each of its shards before the shard
+/// is emptied: with [`MEMO_SHARDS`] shards, about 1M labels of 48 bytes (about
+/// 50 MB) at most. A depot of the 2,000-location bench network explores about
+/// 2,500 labels per dispatch instant.
+const EXPLORATION_SHARD_LABELS: usize = 1 << 16;
+
 /// A location as the router sees it.
 #[derive(Debug, Clone)]
 pub struct Site {
@@ -134,6 +147,26 @@ pub struct Router {
     /// order (which decides between routes of equal arrival), packed so a
     /// search reads them without following petgraph's edge lists.
     outgoing: Vec<Vec<(NodeIndex, EdgeIndex)>>,
+    /// Outgoing lanes by (origin, target): a range of `pair_lanes`.
+    pairs: rustc_hash::FxHashMap<(u32, u32), (u32, u32)>,
+    /// Lanes grouped by (origin, target), each as (position in the origin's
+    /// `outgoing` list, target, lane), in `outgoing` order within a group.
+    pair_lanes: Vec<(u32, NodeIndex, EdgeIndex)>,
+    /// Per node, the distinct origins of its incoming lanes: with the node
+    /// itself, every location one leg or none from it.
+    near: Vec<Vec<NodeIndex>>,
+    /// Per node, its incoming lanes as (origin, position in the origin's
+    /// `outgoing` list, lane), in origin order.
+    incoming: Vec<Vec<(NodeIndex, u32, EdgeIndex)>>,
+    /// Per node, whether its searches go through an [`Exploration`] (see
+    /// [`HUB_FAN_OUT`]).
+    hub: Vec<bool>,
+    /// Explorations from hubs already computed for this network version.
+    explorations: ExplorationMemo,
+    /// Per lane, the index of its departures among its origin's distinct
+    /// timetables (`u8::MAX` past [`MAX_MEMO_TIMETABLES`]), so a search
+    /// computes one dispatch per timetable of a location, not one per lane.
+    lane_timetable: Vec<u8>,
     /// Per node, the distinct departure timetables of its outgoing lanes
     /// (`None` past [`MAX_MEMO_TIMETABLES`]): the instants a unit ready there
     /// leaves on them are all a route from it depends on.
@@ -196,6 +229,99 @@ impl RouteMemo {
             shard.clear();
         }
         shard.insert(key, route);
+    }
+}
+
+/// What an exploration from a hub depends on: the origin, the quantile and
+/// the origin's dispatch signature (as for [`MemoKey`], without a destination).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct ExplorationKey {
+    from: u32,
+    quantile_bits: u64,
+    signature: DispatchSignature,
+}
+
+/// The labels of the first [`MAX_ROUTE_LEGS`]` - 1` rounds of the search from
+/// one origin at one dispatch signature, made for no destination in
+/// particular ([`Router::explore`]), from which [`Router::finish`] gives the
+/// route to any destination with one more round over the lanes into it.
+///
+/// Why that is exactly the route [`Router::route`] gives. The search for `to`
+/// differs from the exploration in three ways, none of which can change the
+/// first label at `to` with the earliest arrival:
+/// - it makes no label at a location more legs from `to` than it has left.
+///   Such labels lead to `to` only over more than [`MAX_ROUTE_LEGS`] legs,
+///   and a label prunes only later labels at its own location, which the
+///   search does not make either (a lane into a location within reach of
+///   `to` would put its origin within reach too);
+/// - it does not expand a label at `to`, nor one arriving no earlier than the
+///   best arrival at `to` found so far. Everything made from such a label
+///   arrives no earlier than that best, so it can neither improve `to` (only
+///   a strictly earlier arrival replaces the best) nor prune a label that
+///   could: a pruned label arrives no earlier than the label pruning it;
+/// - labels common to both are made in the same relative order, so the lanes
+///   into `to` are met in the same order ((label, lane position) ascending).
+///
+/// The exploration is tested against the plain scan on random networks with
+/// many routes of equal arrival.
+#[derive(Debug)]
+struct Exploration {
+    /// Index 0 is the origin; then the labels of each round, in creation order.
+    labels: Vec<Label>,
+    /// Label indices sorted by node, each node's in creation order.
+    order: Vec<u32>,
+    /// Node -> range of `order`.
+    at_node: rustc_hash::FxHashMap<u32, (u32, u32)>,
+}
+
+type ExplorationShard = (
+    rustc_hash::FxHashMap<ExplorationKey, Arc<Exploration>>,
+    usize,
+);
+
+/// Explorations computed earlier, with at most [`EXPLORATION_SHARD_LABELS`]
+/// labels in a shard (a full shard is emptied). Like the route memo it holds
+/// results of a pure function of the network version: it changes no answer.
+#[derive(Default)]
+struct ExplorationMemo {
+    shards: [Mutex<ExplorationShard>; MEMO_SHARDS],
+    hasher: rustc_hash::FxBuildHasher,
+}
+
+impl std::fmt::Debug for ExplorationMemo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExplorationMemo").finish_non_exhaustive()
+    }
+}
+
+impl Clone for ExplorationMemo {
+    /// A clone starts empty: the memo is a cache, not state.
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl ExplorationMemo {
+    fn shard(&self, key: &ExplorationKey) -> &Mutex<ExplorationShard> {
+        let hash = self.hasher.hash_one(key);
+        &self.shards[(hash >> 40) as usize % MEMO_SHARDS]
+    }
+
+    fn get(&self, key: &ExplorationKey) -> Option<Arc<Exploration>> {
+        let shard = self.shard(key).lock().unwrap_or_else(|e| e.into_inner());
+        shard.0.get(key).cloned()
+    }
+
+    fn put(&self, key: ExplorationKey, exploration: Arc<Exploration>) {
+        let weight = exploration.labels.len();
+        let mut shard = self.shard(&key).lock().unwrap_or_else(|e| e.into_inner());
+        if shard.1 + weight > EXPLORATION_SHARD_LABELS {
+            shard.0.clear();
+            shard.1 = 0;
+        }
+        if shard.0.insert(key, exploration).is_none() {
+            shard.1 += weight;
+        }
     }
 }
 
@@ -268,24 +394,80 @@ impl Router {
                     .collect()
             })
             .collect();
-        let timetables = outgoing
+        let mut lane_timetable = vec![u8::MAX; graph.edge_count()];
+        let timetables: Vec<Option<Vec<Departures>>> = outgoing
             .iter()
             .map(|lanes| {
                 let mut distinct: Vec<Departures> = Vec::new();
                 for &(_, lane) in lanes {
                     let departures = &graph[lane].departures;
-                    if !distinct.contains(departures) {
-                        distinct.push(departures.clone());
+                    let at = match distinct.iter().position(|d| d == departures) {
+                        Some(at) => at,
+                        None => {
+                            distinct.push(departures.clone());
+                            distinct.len() - 1
+                        }
+                    };
+                    if at < MAX_MEMO_TIMETABLES {
+                        lane_timetable[lane.index()] = at as u8;
                     }
                 }
                 (distinct.len() <= MAX_MEMO_TIMETABLES).then_some(distinct)
             })
             .collect();
+        let mut incoming: Vec<Vec<(NodeIndex, u32, EdgeIndex)>> =
+            vec![Vec::new(); graph.node_count()];
+        for (origin, lanes) in outgoing.iter().enumerate() {
+            for (position, &(target, lane)) in lanes.iter().enumerate() {
+                incoming[target.index()].push((NodeIndex::new(origin), position as u32, lane));
+            }
+        }
+        let hub = outgoing
+            .iter()
+            .enumerate()
+            .map(|(node, lanes)| {
+                let fan_out: usize = lanes.len()
+                    + lanes
+                        .iter()
+                        .map(|(target, _)| outgoing[target.index()].len())
+                        .sum::<usize>();
+                fan_out >= HUB_FAN_OUT && timetables[node].is_some()
+            })
+            .collect();
+        let mut pairs = rustc_hash::FxHashMap::default();
+        let mut pair_lanes = Vec::with_capacity(graph.edge_count());
+        let mut near: Vec<Vec<NodeIndex>> = vec![Vec::new(); graph.node_count()];
+        for (origin, lanes) in outgoing.iter().enumerate() {
+            let mut targets: Vec<NodeIndex> = Vec::new();
+            for &(target, _) in lanes {
+                if !targets.contains(&target) {
+                    targets.push(target);
+                }
+            }
+            for target in targets {
+                let start = pair_lanes.len() as u32;
+                for (position, &(to, lane)) in lanes.iter().enumerate() {
+                    if to == target {
+                        pair_lanes.push((position as u32, to, lane));
+                    }
+                }
+                let end = pair_lanes.len() as u32;
+                pairs.insert((origin as u32, target.index() as u32), (start, end));
+                near[target.index()].push(NodeIndex::new(origin));
+            }
+        }
         Ok(Self {
             graph,
             index,
             hops,
             outgoing,
+            pairs,
+            pair_lanes,
+            near,
+            incoming,
+            hub,
+            explorations: ExplorationMemo::default(),
+            lane_timetable,
             timetables,
             memo: RouteMemo::default(),
         })
@@ -311,6 +493,17 @@ impl Router {
         self.graph
             .node_indices()
             .map(move |node| (node, &self.graph[node]))
+    }
+
+    /// Builds every location's calendar table around `anchor` (see
+    /// [`SiteCalendar::prepare`]), so no query pays for one; the service does
+    /// it on a background thread when it builds a router for a new network.
+    /// Returns how many tables this call built.
+    pub fn prepare_calendars(&self, anchor: Timestamp) -> usize {
+        self.graph
+            .node_weights()
+            .filter(|site| site.calendar.prepare(anchor))
+            .count()
     }
 
     /// Number of locations.
@@ -355,6 +548,25 @@ impl Router {
         for (slot, departures) in signature.iter_mut().zip(timetables) {
             *slot = calendar.dispatch(ready_at, departures);
         }
+        if self.hub[from.index()] {
+            if usize::from(self.hops_between(from, to)) > MAX_ROUTE_LEGS {
+                return None;
+            }
+            let key = ExplorationKey {
+                from: from.index() as u32,
+                quantile_bits: quantile.level().to_bits(),
+                signature,
+            };
+            let exploration = match self.explorations.get(&key) {
+                Some(exploration) => exploration,
+                None => {
+                    let exploration = Arc::new(self.explore(from, ready_at, quantile));
+                    self.explorations.put(key, exploration.clone());
+                    exploration
+                }
+            };
+            return self.finish(&exploration, to, quantile).map(Arc::new);
+        }
         let key = MemoKey {
             from: from.index() as u32,
             to: to.index() as u32,
@@ -369,12 +581,326 @@ impl Router {
         route
     }
 
+    /// The first [`MAX_ROUTE_LEGS`]` - 1` rounds of [`Router::route`] from
+    /// `from`, for every destination at once: no lane is left out for being
+    /// too far from a destination, and no label is passed over for arriving
+    /// after a destination's best. See [`Exploration`] for why
+    /// [`Router::finish`] then gives exactly the route the search gives.
+    fn explore(
+        &self,
+        from: NodeIndex,
+        ready_at: Timestamp,
+        quantile: TransitQuantile,
+    ) -> Exploration {
+        let n = self.graph.node_count();
+        let mut labels = vec![Label {
+            node: from,
+            arrival: ready_at,
+            legs: 0,
+            parent: None,
+        }];
+        // Best label per node, as an index into `labels` (u32::MAX: none).
+        let mut best = vec![u32::MAX; n];
+        best[from.index()] = 0;
+        let mut frontier = 0..1;
+        for _ in 0..MAX_ROUTE_LEGS - 1 {
+            let round_start = labels.len();
+            for label_index in frontier.clone() {
+                let label = labels[label_index];
+                let calendar = &self.graph[label.node].calendar;
+                let mut dispatched: [Option<Option<Timestamp>>; MAX_MEMO_TIMETABLES] =
+                    [None; MAX_MEMO_TIMETABLES];
+                for &(target, lane_index) in &self.outgoing[label.node.index()] {
+                    if target == from {
+                        continue;
+                    }
+                    let lane = &self.graph[lane_index];
+                    let departs_at = match dispatched
+                        .get_mut(usize::from(self.lane_timetable[lane_index.index()]))
+                    {
+                        Some(slot) => *slot.get_or_insert_with(|| {
+                            calendar.dispatch(label.arrival, &lane.departures)
+                        }),
+                        None => calendar.dispatch(label.arrival, &lane.departures),
+                    };
+                    let Some(departs_at) = departs_at else {
+                        continue;
+                    };
+                    let transit = hours_to_duration(lane.transit.quantile_hours(quantile));
+                    let Ok(arrival) = departs_at.checked_add(transit) else {
+                        continue;
+                    };
+                    let known = best[target.index()];
+                    if known != u32::MAX && labels[known as usize].arrival <= arrival {
+                        continue;
+                    }
+                    best[target.index()] = labels.len() as u32;
+                    labels.push(Label {
+                        node: target,
+                        arrival,
+                        legs: label.legs + 1,
+                        parent: Some((label_index, lane_index, departs_at)),
+                    });
+                }
+            }
+            frontier = round_start..labels.len();
+        }
+        // Labels by node, each node's in creation order.
+        let mut order: Vec<u32> = (0..labels.len() as u32).collect();
+        order.sort_by_key(|&i| labels[i as usize].node.index());
+        let mut at_node = rustc_hash::FxHashMap::default();
+        let mut start = 0;
+        while start < order.len() {
+            let node = labels[order[start] as usize].node;
+            let mut end = start;
+            while end < order.len() && labels[order[end] as usize].node == node {
+                end += 1;
+            }
+            at_node.insert(node.index() as u32, (start as u32, end as u32));
+            start = end;
+        }
+        Exploration {
+            labels,
+            order,
+            at_node,
+        }
+    }
+
+    /// The route to `to` from an [`Exploration`]: the last round of
+    /// [`Router::route`], over the lanes into `to` only.
+    fn finish(
+        &self,
+        exploration: &Exploration,
+        to: NodeIndex,
+        quantile: TransitQuantile,
+    ) -> Option<Route> {
+        let labels = &exploration.labels;
+        // (label, position of the lane in the label's location's list, lane):
+        // sorted, the order in which the search meets these lanes.
+        let mut lanes: Vec<(u32, u32, EdgeIndex)> = Vec::new();
+        for &(origin, position, lane) in &self.incoming[to.index()] {
+            if origin == to {
+                continue;
+            }
+            if let Some(&(start, end)) = exploration.at_node.get(&(origin.index() as u32)) {
+                for &label_index in &exploration.order[start as usize..end as usize] {
+                    lanes.push((label_index, position, lane));
+                }
+            }
+        }
+        lanes.sort_unstable_by_key(|&(label_index, position, _)| (label_index, position));
+        let mut best: Option<(usize, EdgeIndex, Timestamp, Timestamp)> = None;
+        for (label_index, _, lane_index) in lanes {
+            let label = labels[label_index as usize];
+            if best.is_some_and(|(_, _, _, arrival)| label.arrival >= arrival) {
+                continue;
+            }
+            let lane = &self.graph[lane_index];
+            let Some(departs_at) = self.graph[label.node]
+                .calendar
+                .dispatch(label.arrival, &lane.departures)
+            else {
+                continue;
+            };
+            let transit = hours_to_duration(lane.transit.quantile_hours(quantile));
+            let Ok(arrival) = departs_at.checked_add(transit) else {
+                continue;
+            };
+            if best.is_some_and(|(_, _, _, known)| known <= arrival) {
+                continue;
+            }
+            best = Some((label_index as usize, lane_index, departs_at, arrival));
+        }
+        let (parent, lane, departs_at, arrival) = best?;
+        let mut route = self.unwind(labels, parent);
+        route.legs.push(PlannedLeg {
+            lane,
+            from: labels[parent].node,
+            to,
+            departs_at,
+            arrives_at: arrival,
+        });
+        Some(route)
+    }
+
     /// The earliest arrival at `to` of a unit on hand at `from` at `ready_at`,
     /// over routes of at most [`MAX_ROUTE_LEGS`] legs, with each leg's transit at
     /// quantile `quantile`. Handling applies at the source and at every
     /// intermediate location. An empty route when `from == to`; `None` when no
     /// route exists or a calendar has no departure within its search bound.
+    ///
+    /// Labels are relaxed round by round in a fixed order (each round's
+    /// labels in the order they were made, each location's lanes in
+    /// `outgoing` order), and only a strictly earlier arrival replaces a
+    /// node's best, so among routes of equal arrival the first found is
+    /// kept. Two things make a round cheap without changing that order: a
+    /// label with one leg or none left takes only the lanes to locations one
+    /// leg or none from `to` ([`Router::lanes_toward`]), and a location's
+    /// dispatch instant is computed once per departure timetable, not once
+    /// per lane.
     pub fn route(
+        &self,
+        from: NodeIndex,
+        ready_at: Timestamp,
+        to: NodeIndex,
+        quantile: TransitQuantile,
+    ) -> Option<Route> {
+        if from == to {
+            return Some(Route::default());
+        }
+        if usize::from(self.hops_between(from, to)) > MAX_ROUTE_LEGS {
+            return None;
+        }
+        let mut labels = vec![Label {
+            node: from,
+            arrival: ready_at,
+            legs: 0,
+            parent: None,
+        }];
+        // Best arrival per node so far, as an index into `labels`; tiny, so a Vec.
+        let mut best: Vec<(NodeIndex, usize)> = vec![(from, 0)];
+        // The best label at `to`, kept apart: every label reads it.
+        let mut best_at_to: Option<usize> = None;
+        let hops_to = self.hops_to(to);
+        let mut frontier = vec![0usize];
+        let mut lanes: Vec<(u32, NodeIndex, EdgeIndex)> = Vec::new();
+        for _ in 0..MAX_ROUTE_LEGS {
+            let mut next = Vec::new();
+            for &label_index in &frontier {
+                let label = labels[label_index];
+                if label.node == to {
+                    continue;
+                }
+                // Every leg departs at or after it is entered, so a label no
+                // earlier than the best arrival at `to` cannot improve it
+                // (only a strictly earlier arrival replaces the best).
+                if best_at_to.is_some_and(|at| label.arrival >= labels[at].arrival) {
+                    continue;
+                }
+                let remaining = MAX_ROUTE_LEGS - label.legs - 1;
+                let calendar = &self.graph[label.node].calendar;
+                self.lanes_toward(label.node, to, remaining, hops_to, &mut lanes);
+                let mut dispatched: [Option<Option<Timestamp>>; MAX_MEMO_TIMETABLES] =
+                    [None; MAX_MEMO_TIMETABLES];
+                for &(_, target, lane_index) in &lanes {
+                    if target == from {
+                        continue;
+                    }
+                    let lane = &self.graph[lane_index];
+                    let departs_at = match dispatched
+                        .get_mut(usize::from(self.lane_timetable[lane_index.index()]))
+                    {
+                        Some(slot) => *slot.get_or_insert_with(|| {
+                            calendar.dispatch(label.arrival, &lane.departures)
+                        }),
+                        None => calendar.dispatch(label.arrival, &lane.departures),
+                    };
+                    let Some(departs_at) = departs_at else {
+                        continue;
+                    };
+                    let transit = hours_to_duration(lane.transit.quantile_hours(quantile));
+                    let Ok(arrival) = departs_at.checked_add(transit) else {
+                        continue;
+                    };
+                    let slot = if target == to {
+                        None
+                    } else {
+                        best.iter().position(|(node, _)| *node == target)
+                    };
+                    let known = if target == to {
+                        best_at_to
+                    } else {
+                        slot.map(|slot| best[slot].1)
+                    };
+                    if known.is_some_and(|at| labels[at].arrival <= arrival) {
+                        continue;
+                    }
+                    labels.push(Label {
+                        node: target,
+                        arrival,
+                        legs: label.legs + 1,
+                        parent: Some((label_index, lane_index, departs_at)),
+                    });
+                    let new_index = labels.len() - 1;
+                    if target == to {
+                        best_at_to = Some(new_index);
+                    } else if let Some(slot) = slot {
+                        best[slot].1 = new_index;
+                    } else {
+                        best.push((target, new_index));
+                    }
+                    next.push(new_index);
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            frontier = next;
+        }
+        Some(self.unwind(&labels, best_at_to?))
+    }
+
+    /// The lanes out of `node` whose target is at most `remaining` legs from
+    /// `to`, in `outgoing` order, into `lanes` (cleared first). With one leg
+    /// or none left the targets can only be `to` and the origins of its
+    /// incoming lanes, so those few pairs are looked up instead of scanning
+    /// every lane of `node` (a regional warehouse has one to every other
+    /// regional and every store it serves).
+    fn lanes_toward(
+        &self,
+        node: NodeIndex,
+        to: NodeIndex,
+        remaining: usize,
+        hops_to: &[u8],
+        lanes: &mut Vec<(u32, NodeIndex, EdgeIndex)>,
+    ) {
+        lanes.clear();
+        let outgoing = &self.outgoing[node.index()];
+        let near = &self.near[to.index()];
+        let pair = |target: NodeIndex| {
+            self.pairs
+                .get(&(node.index() as u32, target.index() as u32))
+                .map_or(&[][..], |&(start, end)| {
+                    &self.pair_lanes[start as usize..end as usize]
+                })
+        };
+        if remaining == 0 {
+            lanes.extend_from_slice(pair(to));
+        } else if remaining == 1 && near.len() < outgoing.len() {
+            lanes.extend_from_slice(pair(to));
+            let mut groups = usize::from(!lanes.is_empty());
+            for &target in near.iter().filter(|&&target| target != to) {
+                let found = pair(target);
+                if !found.is_empty() {
+                    lanes.extend_from_slice(found);
+                    groups += 1;
+                }
+            }
+            if groups > 1 {
+                lanes.sort_unstable_by_key(|&(position, _, _)| position);
+            }
+        } else {
+            lanes.extend(
+                outgoing
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (target, _))| usize::from(hops_to[target.index()]) <= remaining)
+                    .map(|(position, &(target, lane))| (position as u32, target, lane)),
+            );
+        }
+    }
+
+    /// [`Router::route`] as it was first written (every lane of a location
+    /// scanned, one dispatch per lane): the reference the faster search is
+    /// checked against.
+    ///
+    /// The earliest arrival at `to` of a unit on hand at `from` at `ready_at`,
+    /// over routes of at most [`MAX_ROUTE_LEGS`] legs, with each leg's transit at
+    /// quantile `quantile`. Handling applies at the source and at every
+    /// intermediate location. An empty route when `from == to`; `None` when no
+    /// route exists or a calendar has no departure within its search bound.
+    #[cfg(test)]
+    fn route_by_scan(
         &self,
         from: NodeIndex,
         ready_at: Timestamp,
@@ -707,6 +1233,148 @@ mod tests {
         assert!(
             remembered > 0 && remembered * 20 < queries,
             "{remembered} routes for {queries} queries"
+        );
+    }
+
+    /// A random network: `n` locations in three time zones, dense lanes
+    /// (parallel ones of other modes and kinds too), transit times on a
+    /// whole-hour grid so routes of equal arrival are common, and some lanes
+    /// on schedules, up to six timetables at a location.
+    fn random_network(rng: &mut rand::rngs::StdRng, n: usize) -> Network {
+        use crate::domain::network::{DepartureSchedule, WeekdayName};
+        use rand::RngExt;
+        let mut network = Network::default();
+        let zones = ["UTC", "Europe/Amsterdam", "America/Chicago"];
+        let ids: Vec<String> = (0..n).map(|i| format!("L{i:02}")).collect();
+        for (i, id) in ids.iter().enumerate() {
+            network.locations.insert(
+                id.clone(),
+                Location {
+                    id: id.clone(),
+                    name: id.clone(),
+                    kind: LocationKind::Store,
+                    latitude_deg: 0.0,
+                    longitude_deg: 0.0,
+                    time_zone: zones[i % zones.len()].into(),
+                    calendar: BusinessCalendar::weekdays_8_to_17(),
+                    order_cutoff_local: Time::constant(rng.random_range(12..18), 0, 0, 0),
+                    handling_minutes: rng.random_range(0..3) * 30,
+                    replenishment_source: None,
+                    country_code: "NL".into(),
+                },
+            );
+        }
+        let modes = [
+            TransportMode::Road,
+            TransportMode::Air,
+            TransportMode::Courier,
+        ];
+        let kinds = [
+            LaneKind::Replenishment,
+            LaneKind::Lateral,
+            LaneKind::Emergency,
+        ];
+        for from in &ids {
+            // A few hubs have lanes to most locations, the rest to a handful.
+            let degree = if rng.random_bool(0.2) { n } else { 4 };
+            for _ in 0..degree {
+                let to = &ids[rng.random_range(0..n)];
+                if to == from {
+                    continue;
+                }
+                let schedule = rng.random_bool(0.3).then(|| DepartureSchedule {
+                    days: [WeekdayName::Monday, WeekdayName::Thursday]
+                        .into_iter()
+                        .filter(|_| rng.random_bool(0.7))
+                        .collect(),
+                    departures_local: vec![Time::constant(rng.random_range(6..20), 0, 0, 0)],
+                });
+                let lane = Lane {
+                    from: from.clone(),
+                    to: to.clone(),
+                    mode: modes[rng.random_range(0..modes.len())],
+                    kind: kinds[rng.random_range(0..kinds.len())],
+                    transit: TransitTime::Fixed {
+                        transit_hours: f64::from(rng.random_range(1..40)),
+                    },
+                    schedule,
+                    cost_per_unit_usd: 1.0,
+                };
+                network.lanes.insert(lane.key(), lane);
+            }
+        }
+        network
+    }
+
+    #[test]
+    fn the_search_finds_exactly_the_routes_of_the_plain_scan() {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(31);
+        let q = TransitQuantile::new(0.9).unwrap();
+        let (mut compared, mut found, mut looked_up, mut explored) = (0, 0, 0, 0);
+        for _ in 0..12 {
+            let n = rng.random_range(8..40);
+            let network = random_network(&mut rng, n);
+            let router = Router::new(&network).unwrap();
+            // The same network with every location whose routes can be
+            // remembered searched through an exploration.
+            let mut hubs = Router::new(&network).unwrap();
+            hubs.hub = hubs.timetables.iter().map(Option::is_some).collect();
+            explored += hubs.hub.iter().filter(|h| **h).count();
+            let nodes: Vec<NodeIndex> = router.sites().map(|(node, _)| node).collect();
+            let mut lanes = Vec::new();
+            for _ in 0..40 {
+                let ready = Timestamp::from_second(
+                    ts("2025-03-24T00:00:00Z").as_second() + rng.random_range(0..14 * 86_400),
+                )
+                .unwrap();
+                for &from in &nodes {
+                    for &to in &nodes {
+                        let fast = router.route(from, ready, to, q);
+                        let plain = router.route_by_scan(from, ready, to, q);
+                        assert_eq!(fast, plain, "{from:?} -> {to:?} at {ready}");
+                        assert_eq!(
+                            hubs.route_memoised(from, ready, to, q).as_deref(),
+                            plain.as_ref(),
+                            "explored {from:?} -> {to:?} at {ready}"
+                        );
+                        compared += 1;
+                        found += usize::from(fast.is_some_and(|r| !r.legs.is_empty()));
+                    }
+                }
+            }
+            // The pair lookup is taken, and returns what the scan would.
+            for &node in &nodes {
+                for &to in &nodes {
+                    for remaining in 0..MAX_ROUTE_LEGS {
+                        router.lanes_toward(node, to, remaining, router.hops_to(to), &mut lanes);
+                        let scanned: Vec<(u32, NodeIndex, EdgeIndex)> = router.outgoing
+                            [node.index()]
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, (target, _))| {
+                            usize::from(router.hops_to(to)[target.index()]) <= remaining
+                        })
+                        .map(|(position, &(target, lane))| (position as u32, target, lane))
+                        .collect();
+                        assert_eq!(lanes, scanned, "{node:?} -> {to:?}, {remaining} left");
+                        looked_up += usize::from(
+                            remaining == 1
+                                && router.near[to.index()].len()
+                                    < router.outgoing[node.index()].len(),
+                        );
+                    }
+                }
+            }
+        }
+        assert!(
+            found * 2 > compared,
+            "{found} routes in {compared} searches"
+        );
+        assert!(looked_up > 100, "the pair lookup ran {looked_up} times");
+        assert!(
+            explored > 100,
+            "{explored} locations searched by exploration"
         );
     }
 

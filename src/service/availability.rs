@@ -76,6 +76,20 @@ impl Spares {
         }
         let engine = Arc::new(Availability::new(&network)?);
         *cached = Some((network, engine.clone()));
+        // Every location's calendar table, built off the request path: a
+        // query that gets there first builds the one it needs itself (the
+        // tables are once-cells), so nothing waits for this thread.
+        let warm = engine.clone();
+        let anchor = self.clock.now();
+        let spawned = std::thread::Builder::new()
+            .name("spares-calendars".into())
+            .spawn(move || {
+                let built = warm.router.prepare_calendars(anchor);
+                tracing::debug!(built, "calendar tables prepared");
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "could not start the calendar thread; tables build on first use");
+        }
         Ok(engine)
     }
 
