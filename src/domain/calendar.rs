@@ -32,6 +32,8 @@ const TABLE_DAYS_AFTER: usize = 731;
 /// One working day's opening, closing and cut-off instants.
 #[derive(Debug, Clone, Copy)]
 struct WorkingDay {
+    /// The first instant of the local date.
+    start: Timestamp,
     open: Timestamp,
     close: Timestamp,
     cutoff: Timestamp,
@@ -46,6 +48,7 @@ struct WorkingDay {
 #[derive(Debug, Clone)]
 struct DayTable {
     days: Vec<WorkingDay>,
+    starts: Instants,
     opens: Instants,
     closes: Instants,
     cutoffs: Instants,
@@ -56,6 +59,7 @@ impl DayTable {
         let column =
             |pick: fn(&WorkingDay) -> Timestamp| Instants::new(days.iter().map(pick).collect());
         Self {
+            starts: column(|day| day.start),
             opens: column(|day| day.open),
             closes: column(|day| day.close),
             cutoffs: column(|day| day.cutoff),
@@ -277,15 +281,20 @@ impl SiteCalendar {
         for n in 0..TABLE_DAYS_BEFORE + TABLE_DAYS_AFTER {
             if self.is_working_day(date) {
                 let day = WorkingDay {
+                    // Midnight, resolved compatibly: a midnight in a gap
+                    // moves to the gap's end and one in a fold takes the
+                    // earlier instant, so either way the day's first instant.
+                    start: self.instant(date, Time::midnight())?,
                     open: self.instant(date, self.opens_local)?,
                     close: self.instant(date, self.closes_local)?,
                     cutoff: self.instant(date, self.cutoff_local)?,
                 };
-                let on_its_date = [day.open, day.close, day.cutoff]
+                let on_its_date = [day.start, day.open, day.close, day.cutoff]
                     .iter()
                     .all(|t| self.local_date(*t) == date);
                 let increasing = days.last().is_none_or(|previous| {
-                    previous.open < day.open
+                    previous.start < day.start
+                        && previous.open < day.open
                         && previous.close < day.close
                         && previous.cutoff < day.cutoff
                 });
@@ -464,6 +473,19 @@ impl SiteCalendar {
     ///
     /// `None` when no working day exists within [`MAX_CALENDAR_SEARCH_DAYS`].
     pub fn next_business_day_close(&self, order_time: Timestamp) -> Option<Timestamp> {
+        if let Some(table) = self.day_table(order_time) {
+            // The first working day starting after the order: its local
+            // date is later than the order's (local dates follow instants).
+            let i = table.starts.count(order_time, |start| start <= order_time);
+            if i > 0 && i < table.days.len() {
+                return Some(table.days[i].close);
+            }
+        }
+        self.walk_next_business_day_close(order_time)
+    }
+
+    /// [`SiteCalendar::next_business_day_close`] by walking local dates.
+    fn walk_next_business_day_close(&self, order_time: Timestamp) -> Option<Timestamp> {
         let mut date = self.local_date(order_time).tomorrow().ok()?;
         for _ in 0..MAX_CALENDAR_SEARCH_DAYS {
             if self.is_working_day(date) {
@@ -604,6 +626,7 @@ mod tests {
             "Asia/Singapore",
             "Australia/Lord_Howe",
             "America/Havana",
+            "America/Santiago",
             "UTC",
         ];
         let cutoffs = [
@@ -647,11 +670,16 @@ mod tests {
                         calendar.walk_latest_open_at_or_before(at),
                         "{context}"
                     );
+                    assert_eq!(
+                        calendar.next_business_day_close(at),
+                        calendar.walk_next_business_day_close(at),
+                        "{context}"
+                    );
                 }
                 // Instants exactly on a table entry and one nanosecond either side.
                 if let Some(table) = calendar.day_table(ts("2025-03-01T00:00:00Z")) {
                     for day in table.days.iter().step_by(7) {
-                        for t in [day.open, day.close, day.cutoff] {
+                        for t in [day.start, day.open, day.close, day.cutoff] {
                             for at in [
                                 t.checked_sub(SignedDuration::from_nanos(1)).unwrap(),
                                 t,
@@ -668,6 +696,10 @@ mod tests {
                                 assert_eq!(
                                     calendar.latest_open_at_or_before(at),
                                     calendar.walk_latest_open_at_or_before(at)
+                                );
+                                assert_eq!(
+                                    calendar.next_business_day_close(at),
+                                    calendar.walk_next_business_day_close(at)
                                 );
                             }
                         }

@@ -539,18 +539,19 @@ impl Availability {
                 let free = balance.available - protected;
                 let taken = claimed_units(&candidate.part_id, &balance.location_id, None);
                 tally.claimed_blocked += taken.min(free);
-                let lot = |shipment: Option<String>, quantity: Qty, ready_at: Timestamp| Lot {
+                let lot = |shipment: Option<&str>, quantity: Qty, ready_at: Timestamp| Lot {
                     part_id: candidate.part_id.clone(),
                     part_rank,
                     node,
-                    shipment,
+                    shipment: shipment.map(str::to_string),
                     quantity,
                     ready_at,
                 };
                 push_lot(
                     &mut lots,
                     &mut tally,
-                    lot(None, free.saturating_sub(taken), resolved.order_time),
+                    free.saturating_sub(taken),
+                    |quantity| lot(None, quantity, resolved.order_time),
                 );
                 for inbound in &balance.inbound {
                     let Some(arrival) = inbound.expected_arrival else {
@@ -566,11 +567,14 @@ impl Availability {
                     push_lot(
                         &mut lots,
                         &mut tally,
-                        lot(
-                            Some(inbound.shipment_id.clone()),
-                            inbound.quantity.saturating_sub(taken),
-                            arrival.max(resolved.order_time),
-                        ),
+                        inbound.quantity.saturating_sub(taken),
+                        |quantity| {
+                            lot(
+                                Some(&inbound.shipment_id),
+                                quantity,
+                                arrival.max(resolved.order_time),
+                            )
+                        },
                     );
                 }
             });
@@ -736,10 +740,12 @@ impl Availability {
     }
 }
 
-fn push_lot(lots: &mut Vec<Lot>, tally: &mut Tally, lot: Lot) {
-    if lot.quantity > 0 {
-        tally.takeable += lot.quantity;
-        lots.push(lot);
+/// Adds a lot of `quantity` units, made by `lot` only when there are any
+/// (nothing is cloned for an empty one).
+fn push_lot(lots: &mut Vec<Lot>, tally: &mut Tally, quantity: Qty, lot: impl FnOnce(Qty) -> Lot) {
+    if quantity > 0 {
+        tally.takeable += quantity;
+        lots.push(lot(quantity));
     }
 }
 

@@ -68,9 +68,10 @@ const MEMO_SHARDS: usize = 16;
 pub const HUB_FAN_OUT: usize = 256;
 
 /// Labels the exploration memo holds in each of its shards before the shard
-/// is emptied: with [`MEMO_SHARDS`] shards, about 1M labels of 48 bytes (about
-/// 50 MB) at most. A depot of the 2,000-location bench network explores about
-/// 2,500 labels per dispatch instant.
+/// is emptied: with [`MEMO_SHARDS`] shards, about 1M labels of at most 80
+/// bytes with their list link (a test checks the size), so at most about
+/// 80 MB for the largest network; an exploration holds one label or a few
+/// per location within two legs of its hub.
 const EXPLORATION_SHARD_LABELS: usize = 1 << 16;
 
 /// A location as the router sees it.
@@ -268,10 +269,10 @@ struct ExplorationKey {
 struct Exploration {
     /// Index 0 is the origin; then the labels of each round, in creation order.
     labels: Vec<Label>,
-    /// Label indices sorted by node, each node's in creation order.
-    order: Vec<u32>,
-    /// Node -> range of `order`.
-    at_node: rustc_hash::FxHashMap<u32, (u32, u32)>,
+    /// Per node, its first label (`u32::MAX`: none).
+    first: Vec<u32>,
+    /// Per label, the next label at the same node (`u32::MAX`: none).
+    next: Vec<u32>,
 }
 
 type ExplorationShard = (
@@ -645,24 +646,23 @@ impl Router {
             }
             frontier = round_start..labels.len();
         }
-        // Labels by node, each node's in creation order.
-        let mut order: Vec<u32> = (0..labels.len() as u32).collect();
-        order.sort_by_key(|&i| labels[i as usize].node.index());
-        let mut at_node = rustc_hash::FxHashMap::default();
-        let mut start = 0;
-        while start < order.len() {
-            let node = labels[order[start] as usize].node;
-            let mut end = start;
-            while end < order.len() && labels[order[end] as usize].node == node {
-                end += 1;
+        // Each node's labels as a list in creation order: the first at the
+        // node, then each label's next at the same node.
+        let mut first = vec![u32::MAX; n];
+        let mut last = vec![u32::MAX; n];
+        let mut next = vec![u32::MAX; labels.len()];
+        for (index, label) in labels.iter().enumerate() {
+            let node = label.node.index();
+            match last[node] {
+                u32::MAX => first[node] = index as u32,
+                previous => next[previous as usize] = index as u32,
             }
-            at_node.insert(node.index() as u32, (start as u32, end as u32));
-            start = end;
+            last[node] = index as u32;
         }
         Exploration {
             labels,
-            order,
-            at_node,
+            first,
+            next,
         }
     }
 
@@ -682,10 +682,10 @@ impl Router {
             if origin == to {
                 continue;
             }
-            if let Some(&(start, end)) = exploration.at_node.get(&(origin.index() as u32)) {
-                for &label_index in &exploration.order[start as usize..end as usize] {
-                    lanes.push((label_index, position, lane));
-                }
+            let mut label_index = exploration.first[origin.index()];
+            while label_index != u32::MAX {
+                lanes.push((label_index, position, lane));
+                label_index = exploration.next[label_index as usize];
             }
         }
         lanes.sort_unstable_by_key(|&(label_index, position, _)| (label_index, position));
@@ -1376,6 +1376,14 @@ mod tests {
             explored > 100,
             "{explored} locations searched by exploration"
         );
+    }
+
+    #[test]
+    fn an_explored_label_takes_at_most_80_bytes() {
+        // The bound EXPLORATION_SHARD_LABELS's memory estimate rests on:
+        // the label and its link to the next label at the same location.
+        let per_label = std::mem::size_of::<Label>() + std::mem::size_of::<u32>();
+        assert!(per_label <= 80, "{per_label} bytes");
     }
 
     #[test]
