@@ -326,6 +326,11 @@ impl ExplorationMemo {
     }
 }
 
+/// Dispatch instants of one unit at one location, by the index of the
+/// departure timetable (see `Router::lane_timetable`), filled as lanes ask.
+#[derive(Default)]
+struct Dispatched([Option<Option<Timestamp>>; MAX_MEMO_TIMETABLES]);
+
 /// A search label: the earliest arrival found at a node with a given leg count.
 #[derive(Debug, Clone, Copy)]
 struct Label {
@@ -608,27 +613,18 @@ impl Router {
             let round_start = labels.len();
             for label_index in frontier.clone() {
                 let label = labels[label_index];
-                let calendar = &self.graph[label.node].calendar;
-                let mut dispatched: [Option<Option<Timestamp>>; MAX_MEMO_TIMETABLES] =
-                    [None; MAX_MEMO_TIMETABLES];
+                let mut dispatched = Dispatched::default();
                 for &(target, lane_index) in &self.outgoing[label.node.index()] {
                     if target == from {
                         continue;
                     }
-                    let lane = &self.graph[lane_index];
-                    let departs_at = match dispatched
-                        .get_mut(usize::from(self.lane_timetable[lane_index.index()]))
-                    {
-                        Some(slot) => *slot.get_or_insert_with(|| {
-                            calendar.dispatch(label.arrival, &lane.departures)
-                        }),
-                        None => calendar.dispatch(label.arrival, &lane.departures),
-                    };
-                    let Some(departs_at) = departs_at else {
-                        continue;
-                    };
-                    let transit = hours_to_duration(lane.transit.quantile_hours(quantile));
-                    let Ok(arrival) = departs_at.checked_add(transit) else {
+                    let Some((departs_at, arrival)) = self.leg(
+                        label.node,
+                        label.arrival,
+                        lane_index,
+                        quantile,
+                        &mut dispatched,
+                    ) else {
                         continue;
                     };
                     let known = best[target.index()];
@@ -695,15 +691,13 @@ impl Router {
             if best.is_some_and(|(_, _, _, arrival)| label.arrival >= arrival) {
                 continue;
             }
-            let lane = &self.graph[lane_index];
-            let Some(departs_at) = self.graph[label.node]
-                .calendar
-                .dispatch(label.arrival, &lane.departures)
-            else {
-                continue;
-            };
-            let transit = hours_to_duration(lane.transit.quantile_hours(quantile));
-            let Ok(arrival) = departs_at.checked_add(transit) else {
+            let Some((departs_at, arrival)) = self.leg(
+                label.node,
+                label.arrival,
+                lane_index,
+                quantile,
+                &mut Dispatched::default(),
+            ) else {
                 continue;
             };
             if best.is_some_and(|(_, _, _, known)| known <= arrival) {
@@ -778,28 +772,19 @@ impl Router {
                     continue;
                 }
                 let remaining = MAX_ROUTE_LEGS - label.legs - 1;
-                let calendar = &self.graph[label.node].calendar;
                 self.lanes_toward(label.node, to, remaining, hops_to, &mut lanes);
-                let mut dispatched: [Option<Option<Timestamp>>; MAX_MEMO_TIMETABLES] =
-                    [None; MAX_MEMO_TIMETABLES];
+                let mut dispatched = Dispatched::default();
                 for &(_, target, lane_index) in &lanes {
                     if target == from {
                         continue;
                     }
-                    let lane = &self.graph[lane_index];
-                    let departs_at = match dispatched
-                        .get_mut(usize::from(self.lane_timetable[lane_index.index()]))
-                    {
-                        Some(slot) => *slot.get_or_insert_with(|| {
-                            calendar.dispatch(label.arrival, &lane.departures)
-                        }),
-                        None => calendar.dispatch(label.arrival, &lane.departures),
-                    };
-                    let Some(departs_at) = departs_at else {
-                        continue;
-                    };
-                    let transit = hours_to_duration(lane.transit.quantile_hours(quantile));
-                    let Ok(arrival) = departs_at.checked_add(transit) else {
+                    let Some((departs_at, arrival)) = self.leg(
+                        label.node,
+                        label.arrival,
+                        lane_index,
+                        quantile,
+                        &mut dispatched,
+                    ) else {
                         continue;
                     };
                     let slot = if target == to {
@@ -838,6 +823,34 @@ impl Router {
             frontier = next;
         }
         Some(self.unwind(&labels, best_at_to?))
+    }
+
+    /// One leg over `lane_index` for a unit at `node` at `at`: when it
+    /// departs (handling, then the lane's next departure) and when it
+    /// arrives at `quantile`; `None` when it never departs or the arrival
+    /// is out of range. `dispatched` holds the dispatch instants already
+    /// computed for this unit, one per timetable of `node`, so lanes that
+    /// share a timetable compute it once.
+    fn leg(
+        &self,
+        node: NodeIndex,
+        at: Timestamp,
+        lane_index: EdgeIndex,
+        quantile: TransitQuantile,
+        dispatched: &mut Dispatched,
+    ) -> Option<(Timestamp, Timestamp)> {
+        let lane = &self.graph[lane_index];
+        let calendar = &self.graph[node].calendar;
+        let departs_at = match dispatched
+            .0
+            .get_mut(usize::from(self.lane_timetable[lane_index.index()]))
+        {
+            Some(slot) => *slot.get_or_insert_with(|| calendar.dispatch(at, &lane.departures)),
+            None => calendar.dispatch(at, &lane.departures),
+        }?;
+        let transit = hours_to_duration(lane.transit.quantile_hours(quantile));
+        let arrival = departs_at.checked_add(transit).ok()?;
+        Some((departs_at, arrival))
     }
 
     /// The lanes out of `node` whose target is at most `remaining` legs from
