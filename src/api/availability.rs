@@ -81,23 +81,24 @@ fn reason_to_pb(reason: Option<NoPromiseReason>) -> i32 {
     }) as i32
 }
 
-fn option_to_pb(o: &PromiseOption) -> pb::PromiseOption {
+/// Moves the option's strings into the message (no copy of any id).
+fn option_to_pb(o: PromiseOption) -> pb::PromiseOption {
     pb::PromiseOption {
         sources: o
             .sources
-            .iter()
+            .into_iter()
             .map(|s| pb::PromiseSource {
-                location_id: s.location_id.clone(),
-                part_id: s.part_id.clone(),
+                location_id: s.location_id,
+                part_id: s.part_id,
                 quantity: s.quantity,
-                inbound_shipment_id: s.inbound_shipment_id.clone().unwrap_or_default(),
+                inbound_shipment_id: s.inbound_shipment_id.unwrap_or_default(),
                 ready_at: Some(convert::timestamp_to_pb(s.ready_at)),
                 legs: s
                     .legs
-                    .iter()
+                    .into_iter()
                     .map(|l| pb::RouteLeg {
-                        from_location_id: l.from_location_id.clone(),
-                        to_location_id: l.to_location_id.clone(),
+                        from_location_id: l.from_location_id,
+                        to_location_id: l.to_location_id,
                         mode: convert::mode_to_pb(l.mode),
                         kind: convert::lane_kind_to_pb(l.kind),
                         departs_at: Some(convert::timestamp_to_pb(l.departs_at)),
@@ -190,11 +191,11 @@ fn promise_query(r: pb::PromiseRequest, now: Timestamp) -> Result<PromiseQuery, 
     })
 }
 
-fn promise_to_pb(outcome: &PromiseOutcome, now: Timestamp, sequence: u64) -> pb::PromiseResponse {
+fn promise_to_pb(outcome: PromiseOutcome, now: Timestamp, sequence: u64) -> pb::PromiseResponse {
     pb::PromiseResponse {
-        options: outcome.options.iter().map(option_to_pb).collect(),
         reason: reason_to_pb(outcome.reason.or(outcome.late_reason)),
-        reason_detail: outcome.reason_detail.clone(),
+        options: outcome.options.into_iter().map(option_to_pb).collect(),
+        reason_detail: outcome.reason_detail,
         as_of: Some(convert::timestamp_to_pb(now)),
         ledger_sequence: sequence,
     }
@@ -247,7 +248,7 @@ impl AvailabilityService for AvailabilityApi {
         let query = promise_query(request.into_inner(), now)?;
         let (outcome, sequence) = self.spares.promise_with_sequence(&query)?;
         Ok(Response::new(promise_to_pb(
-            &outcome,
+            outcome,
             self.spares.clock().now(),
             sequence,
         )))
@@ -303,19 +304,18 @@ impl AvailabilityService for AvailabilityApi {
             .map(|(i, line)| promise_query(line, now).map_err(|e| e.within(&format!("lines[{i}]"))))
             .collect();
         let answers = blocking(&self.spares, move |s| s.promise_batch(queries)).await?;
+        let sequence = answers.sequence;
         let lines = answers
             .lines
-            .iter()
+            .into_iter()
             .enumerate()
             .map(|(i, line)| pb::PromiseBatchLine {
                 result: Some(match line {
                     Ok(outcome) => pb::promise_batch_line::Result::Answer(promise_to_pb(
-                        outcome,
-                        now,
-                        answers.sequence,
+                        outcome, now, sequence,
                     )),
                     Err(error) => pb::promise_batch_line::Result::Error(line_error(
-                        error,
+                        &error,
                         i,
                         "destination_location_id",
                     )),
@@ -324,7 +324,7 @@ impl AvailabilityService for AvailabilityApi {
             .collect();
         Ok(Response::new(pb::PromiseBatchResponse {
             lines,
-            ledger_sequence: answers.sequence,
+            ledger_sequence: sequence,
             as_of: Some(convert::timestamp_to_pb(now)),
         }))
     }
@@ -379,12 +379,12 @@ impl AvailabilityService for AvailabilityApi {
         Ok(Response::new(pb::PromiseOrderResponse {
             lines: promise
                 .lines
-                .iter()
+                .into_iter()
                 .map(|l| pb::LinePromise {
-                    line_id: l.line_id.clone(),
-                    option: l.option.as_ref().map(option_to_pb),
+                    line_id: l.line_id,
+                    option: l.option.map(option_to_pb),
                     reason: reason_to_pb(l.reason),
-                    reason_detail: l.reason_detail.clone(),
+                    reason_detail: l.reason_detail,
                 })
                 .collect(),
             complete: promise.complete && (!r.reserve || !reservations.is_empty()),

@@ -23,7 +23,7 @@ use jiff::{SignedDuration, Timestamp};
 use petgraph::Direction;
 use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
 use petgraph::visit::EdgeRef;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 
@@ -139,7 +139,7 @@ impl Route {
 #[derive(Debug, Clone)]
 pub struct Router {
     graph: DiGraph<Site, LaneEdge>,
-    index: HashMap<LocationId, NodeIndex>,
+    index: rustc_hash::FxHashMap<LocationId, NodeIndex>,
     /// `hops[to * n + from]`: fewest legs from `from` to `to`, capped at
     /// `MAX_ROUTE_LEGS + 1`; `UNREACHABLE` when farther or never. Stored by
     /// destination, so the row one query reads is contiguous.
@@ -172,8 +172,13 @@ pub struct Router {
     /// (`None` past [`MAX_MEMO_TIMETABLES`]): the instants a unit ready there
     /// leaves on them are all a route from it depends on.
     timetables: Vec<Option<Vec<Departures>>>,
-    /// Routes already computed for this network version.
+    /// Routes already computed for this network version, from locations
+    /// that are not hubs.
     memo: RouteMemo,
+    /// Routes already finished from an exploration of a hub, by the same key
+    /// as `memo` (a memo of its own, so the many hub-to-store routes of a
+    /// large network do not crowd the searches out of `memo`).
+    finished: RouteMemo,
 }
 
 /// What a route from a location depends on besides its two ends and the
@@ -230,6 +235,15 @@ impl RouteMemo {
             shard.clear();
         }
         shard.insert(key, route);
+    }
+
+    /// Routes remembered in all shards.
+    #[cfg(test)]
+    fn entries(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| shard.lock().unwrap_or_else(|e| e.into_inner()).len())
+            .sum()
     }
 }
 
@@ -354,7 +368,10 @@ impl Router {
             });
         }
         let mut graph = DiGraph::with_capacity(network.locations.len(), network.lanes.len());
-        let mut index = HashMap::with_capacity(network.locations.len());
+        let mut index = rustc_hash::FxHashMap::with_capacity_and_hasher(
+            network.locations.len(),
+            rustc_hash::FxBuildHasher,
+        );
         for location in network.locations.values() {
             let calendar = SiteCalendar::from_location(location)
                 .map_err(|e| e.within(&format!("locations[{}]", location.id)))?;
@@ -476,6 +493,7 @@ impl Router {
             lane_timetable,
             timetables,
             memo: RouteMemo::default(),
+            finished: RouteMemo::default(),
         })
     }
 
@@ -554,31 +572,38 @@ impl Router {
         for (slot, departures) in signature.iter_mut().zip(timetables) {
             *slot = calendar.dispatch(ready_at, departures);
         }
-        if self.hub[from.index()] {
-            if usize::from(self.hops_between(from, to)) > MAX_ROUTE_LEGS {
-                return None;
-            }
-            let key = ExplorationKey {
-                from: from.index() as u32,
-                quantile_bits: quantile.level().to_bits(),
-                signature,
-            };
-            let exploration = match self.explorations.get(&key) {
-                Some(exploration) => exploration,
-                None => {
-                    let exploration = Arc::new(self.explore(from, ready_at, quantile));
-                    self.explorations.put(key, exploration.clone());
-                    exploration
-                }
-            };
-            return self.finish(&exploration, to, quantile).map(Arc::new);
-        }
         let key = MemoKey {
             from: from.index() as u32,
             to: to.index() as u32,
             quantile_bits: quantile.level().to_bits(),
             signature,
         };
+        if self.hub[from.index()] {
+            if usize::from(self.hops_between(from, to)) > MAX_ROUTE_LEGS {
+                return None;
+            }
+            // The finished route depends on what the exploration depends on
+            // and the destination: the memo's key.
+            if let Some(route) = self.finished.get(&key) {
+                return route;
+            }
+            let exploration_key = ExplorationKey {
+                from: key.from,
+                quantile_bits: key.quantile_bits,
+                signature,
+            };
+            let exploration = match self.explorations.get(&exploration_key) {
+                Some(exploration) => exploration,
+                None => {
+                    let exploration = Arc::new(self.explore(from, ready_at, quantile));
+                    self.explorations.put(exploration_key, exploration.clone());
+                    exploration
+                }
+            };
+            let route = self.finish(&exploration, to, quantile).map(Arc::new);
+            self.finished.put(key, route.clone());
+            return route;
+        }
         if let Some(route) = self.memo.get(&key) {
             return route;
         }
@@ -1325,6 +1350,8 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(31);
         let q = TransitQuantile::new(0.9).unwrap();
         let (mut compared, mut found, mut looked_up, mut explored) = (0, 0, 0, 0);
+        // Hub routes asked for, and those the finished-route memo answered.
+        let (mut hub_routes, mut remembered) = (0, 0);
         for _ in 0..12 {
             let n = rng.random_range(8..40);
             let network = random_network(&mut rng, n);
@@ -1346,11 +1373,19 @@ mod tests {
                         let fast = router.route(from, ready, to, q);
                         let plain = router.route_by_scan(from, ready, to, q);
                         assert_eq!(fast, plain, "{from:?} -> {to:?} at {ready}");
+                        let before = hubs.finished.entries();
                         assert_eq!(
                             hubs.route_memoised(from, ready, to, q).as_deref(),
                             plain.as_ref(),
                             "explored {from:?} -> {to:?} at {ready}"
                         );
+                        if hubs.hub[from.index()]
+                            && from != to
+                            && usize::from(hubs.hops_between(from, to)) <= MAX_ROUTE_LEGS
+                        {
+                            hub_routes += 1;
+                            remembered += usize::from(hubs.finished.entries() == before);
+                        }
                         compared += 1;
                         found += usize::from(fast.is_some_and(|r| !r.legs.is_empty()));
                     }
@@ -1385,6 +1420,11 @@ mod tests {
             "{found} routes in {compared} searches"
         );
         assert!(looked_up > 100, "the pair lookup ran {looked_up} times");
+        // Answers from the finished-route memo were among those compared.
+        assert!(
+            remembered * 4 > hub_routes && remembered < hub_routes,
+            "{remembered} of {hub_routes} hub routes came from the memo"
+        );
         assert!(
             explored > 100,
             "{explored} locations searched by exploration"
