@@ -52,6 +52,7 @@
 //! watermark (after a crash) is taken from the log and written at once.
 
 pub(super) mod backup;
+mod close;
 mod deferred;
 mod plans;
 mod trail;
@@ -865,6 +866,8 @@ impl SledStore {
 impl Drop for SledStore {
     /// Writes the deferred balances and keys to their trees and flushes, so
     /// the next open has no log to re-index (a crash only makes it longer).
+    /// The flush is waited for at most `close::CLOSE_FLUSH_WAIT` (see
+    /// `close` for the sled hang that bound is for).
     fn drop(&mut self) {
         #[cfg(test)]
         if self.crash_on_drop.load(Ordering::Acquire) {
@@ -877,9 +880,7 @@ impl Drop for SledStore {
             tracing::warn!(error = %e, "ledger checkpoint at close failed; the next open redoes it");
         }
         drop(writer);
-        if let Err(e) = self.db.flush() {
-            tracing::warn!(error = %e, "flush at close failed");
-        }
+        close::flush_at_close(self.db.clone());
     }
 }
 
