@@ -4,7 +4,10 @@
 //! GetStock (one part at one location), a 20-line PromiseBatch (independent
 //! lines to one store) and a 20-line PromiseOrder without reservation, each with its ratio to
 //! Health/Check at the same concurrency (the strongest baseline on the same
-//! server, connections and client: it does no work of ours); then
+//! server, connections and client: it does no work of ours), and the
+//! process's CPU microseconds per request (server and client together) with
+//! Health/Check's over it, a cost ratio that a busy machine moves less than
+//! it moves req/s; then
 //! acknowledged movements/s over `RecordMovements` in batches of 1,000; then
 //! GetStock of every warehouse and depot in pages of 1,000, timed. Between
 //! them, the overhead of authentication on Promise: the same calls with no
@@ -30,6 +33,9 @@
 //! `cargo test --benches` (no `--bench` argument) it shrinks to a small demo
 //! and a few requests per cell so CI only checks that it runs, PostgreSQL
 //! section included.
+
+#[path = "support/cpu.rs"]
+mod cpu;
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -83,11 +89,22 @@ struct Cell {
     errors: u64,
     elapsed: Duration,
     latencies_us: Vec<u64>,
+    /// CPU seconds of the whole process (server and client) over the cell.
+    cpu_s: Option<f64>,
 }
 
 impl Cell {
     fn rate(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// CPU microseconds per request, server and client together (they
+    /// share the process and the machine's cores).
+    fn cpu_us_per_request(&self) -> f64 {
+        match self.cpu_s {
+            Some(cpu) if self.requests > 0 => cpu * 1e6 / self.requests as f64,
+            _ => f64::NAN,
+        }
     }
 
     fn quantile_ms(&self, q: f64) -> f64 {
@@ -139,6 +156,7 @@ where
 {
     let issued = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + plan.cell;
+    let cpu_before = cpu::cpu_seconds();
     let started = Instant::now();
     let mut workers = Vec::with_capacity(in_flight);
     for worker in 0..in_flight {
@@ -171,12 +189,16 @@ where
         errors += e;
     }
     let elapsed = started.elapsed();
+    let cpu_s = cpu_before
+        .zip(cpu::cpu_seconds())
+        .map(|(before, after)| after - before);
     latencies_us.sort_unstable();
     Cell {
         requests: latencies_us.len() as u64,
         errors,
         elapsed,
         latencies_us,
+        cpu_s,
     }
 }
 
@@ -288,12 +310,14 @@ fn only_rpc() -> Option<String> {
 /// [`COMPARE_IN_FLIGHT`] in `row` for the backend comparison.
 async fn latency_table(plan: &Plan, ids: &Arc<Ids>, url: &Target, row: &mut Row) {
     println!(
-        "| in flight | rpc | req/s | p50 ms | p99 ms | p99.9 ms | errors | ratio to Health/Check |"
+        "| in flight | rpc | req/s | p50 ms | p99 ms | p99.9 ms | errors | ratio to Health/Check \
+         | CPU us/request (server and client) | Health/Check's CPU over its |"
     );
-    println!("|---:|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for n in IN_FLIGHT {
         let clients = connections(url, n.div_ceil(PER_CONNECTION)).await;
         let mut health_rate = f64::NAN;
+        let mut health_cpu = f64::NAN;
         for rpc in RPCS {
             if only_rpc().is_some_and(|only| rpc != "Health/Check" && rpc != only) {
                 continue;
@@ -301,18 +325,21 @@ async fn latency_table(plan: &Plan, ids: &Arc<Ids>, url: &Target, row: &mut Row)
             let cell = run_cell(plan, ids, &clients, rpc, n).await;
             if rpc == "Health/Check" {
                 health_rate = cell.rate();
+                health_cpu = cell.cpu_us_per_request();
             }
             if let Some(i) = COMPARE_IN_FLIGHT.iter().position(|&c| c == n) {
                 row.keep(i, rpc, &cell);
             }
             println!(
-                "| {n} | {rpc} | {:.0} | {:.3} | {:.3} | {:.3} | {} | {:.2} |",
+                "| {n} | {rpc} | {:.0} | {:.3} | {:.3} | {:.3} | {} | {:.2} | {:.1} | {:.2} |",
                 cell.rate(),
                 cell.quantile_ms(0.5),
                 cell.quantile_ms(0.99),
                 cell.quantile_ms(0.999),
                 cell.errors,
-                cell.rate() / health_rate
+                cell.rate() / health_rate,
+                cell.cpu_us_per_request(),
+                health_cpu / cell.cpu_us_per_request()
             );
         }
     }

@@ -28,7 +28,10 @@
 //! `cargo test --benches` (no `--bench` argument) it shrinks to 200 locations,
 //! 2,000 parts and 2,000 queries so CI only checks that it runs.
 
+#[path = "support/cpu.rs"]
+mod cpu;
 mod support;
+use cpu::cpu_seconds;
 use jiff::Timestamp;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -272,18 +275,6 @@ fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "unknown".into())
-}
-
-/// CPU seconds this process has used (user + system), from /proc/self/stat
-/// (clock ticks of 10 ms); `None` where that file does not exist.
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name (which is in parentheses).
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
 }
 
 fn quantile_us(sorted: &[Duration], q: f64) -> f64 {
