@@ -880,7 +880,7 @@ impl Drop for SledStore {
             tracing::warn!(error = %e, "ledger checkpoint at close failed; the next open redoes it");
         }
         drop(writer);
-        close::flush_at_close(self.db.clone());
+        close::flush_at_close(&self.db);
     }
 }
 
