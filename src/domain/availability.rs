@@ -137,16 +137,18 @@ pub struct Availability {
     pub router: Router,
     /// Part master records, hashed (a lookup per query and per candidate).
     parts: rustc_hash::FxHashMap<PartId, Part>,
-    predecessors: HashMap<PartId, Vec<PartId>>,
+    /// Older part numbers by the part that supersedes them.
+    predecessors: rustc_hash::FxHashMap<PartId, Vec<PartId>>,
     /// Protected units by part, then location (non-zero only): nested so a
     /// lookup by `&str` needs no key allocation.
-    protection: HashMap<PartId, HashMap<LocationId, Qty>>,
+    protection: rustc_hash::FxHashMap<PartId, rustc_hash::FxHashMap<LocationId, Qty>>,
 }
 
 impl Availability {
     /// Prepares a network for queries (see [`Router::new`] for the errors).
     pub fn new(network: &Network) -> Result<Self, DomainError> {
-        let mut predecessors: HashMap<PartId, Vec<PartId>> = HashMap::new();
+        let mut predecessors: rustc_hash::FxHashMap<PartId, Vec<PartId>> =
+            rustc_hash::FxHashMap::default();
         for part in network.parts.values() {
             if let Some(successor) = &part.successor {
                 predecessors
@@ -155,7 +157,8 @@ impl Availability {
                     .push(part.id.clone());
             }
         }
-        let mut protection: HashMap<PartId, HashMap<LocationId, Qty>> = HashMap::new();
+        let mut protection: rustc_hash::FxHashMap<PartId, rustc_hash::FxHashMap<LocationId, Qty>> =
+            rustc_hash::FxHashMap::default();
         for ((part_id, location_id), policy) in &network.policies {
             if policy.protected_quantity > 0 {
                 protection
@@ -223,6 +226,10 @@ impl Availability {
                 relation: PartRelation::Successor,
             });
             current = next;
+        }
+        if !self.predecessors.contains_key(part_id) {
+            // Nothing older to reach (most parts): no search.
+            return Ok(candidates);
         }
         let mut stack = vec![part_id.to_string()];
         while let Some(newer) = stack.pop() {

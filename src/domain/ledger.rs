@@ -597,6 +597,11 @@ pub struct LedgerState {
     /// location's stock a range read of this index alone (no search of the
     /// ledger per part) unless units are in transit to it.
     by_location: BTreeMap<LocationId, BTreeMap<PartId, AtLocation>>,
+    /// The same index by part: for each part, its locations with a non-zero
+    /// internal account. A promise reads a part's balances through it with
+    /// one hash lookup, where a search of `accounts` compared the part id
+    /// at every level of the tree.
+    by_part: rustc_hash::FxHashMap<PartId, BTreeMap<LocationId, AtLocation>>,
 }
 
 /// A part's entry in the location index of [`LedgerState`].
@@ -609,6 +614,23 @@ struct AtLocation {
 }
 
 impl AtLocation {
+    /// Records an internal account of this part and location going from
+    /// `before` to `after` in `bucket`. Returns whether the entry is now
+    /// empty (no non-zero account left), so the caller removes it.
+    fn step(&mut self, bucket: &Bucket, before: i64, after: i64) -> bool {
+        match (before != 0, after != 0) {
+            (false, true) => self.accounts += 1,
+            (true, false) => self.accounts = self.accounts.saturating_sub(1),
+            _ => {}
+        }
+        match bucket {
+            Bucket::Available => self.available = after,
+            Bucket::Reserved => self.reserved = after,
+            Bucket::InTransit(_) => {}
+        }
+        self.accounts == 0
+    }
+
     /// Whether the available and reserved buckets are all the accounts
     /// (nothing in transit), so the balance is this entry alone.
     fn is_whole(&self) -> bool {
@@ -692,20 +714,24 @@ impl LedgerState {
             Some(at) => at,
             None => parts.entry(part_id.clone()).or_default(),
         };
-        match (before != 0, after != 0) {
-            (false, true) => at.accounts += 1,
-            (true, false) => at.accounts = at.accounts.saturating_sub(1),
-            _ => {}
-        }
-        match bucket {
-            Bucket::Available => at.available = after,
-            Bucket::Reserved => at.reserved = after,
-            Bucket::InTransit(_) => {}
-        }
-        if at.accounts == 0 {
+        if at.step(bucket, before, after) {
             parts.remove(part_id.as_str());
             if parts.is_empty() {
                 self.by_location.remove(location_id.as_str());
+            }
+        }
+        let locations = match self.by_part.get_mut(part_id.as_str()) {
+            Some(locations) => locations,
+            None => self.by_part.entry(part_id.clone()).or_default(),
+        };
+        let at = match locations.get_mut(location_id.as_str()) {
+            Some(at) => at,
+            None => locations.entry(location_id.clone()).or_default(),
+        };
+        if at.step(bucket, before, after) {
+            locations.remove(location_id.as_str());
+            if locations.is_empty() {
+                self.by_part.remove(part_id.as_str());
             }
         }
     }
@@ -747,44 +773,29 @@ impl LedgerState {
 
     /// Calls `visit` with each non-zero balance of one part, ordered by
     /// location, reusing one [`Balance`] so that no balance is cloned.
+    ///
+    /// Reads the part index: a location whose units are all available or
+    /// reserved is answered from it alone; one with units in transit reads
+    /// its accounts (for the shipments).
     pub fn visit_part_balances(&self, part_id: &str, visit: &mut dyn FnMut(&Balance)) {
-        let start = Account::available(part_id, "");
-        let mut current: Option<Balance> = None;
-        for (account, quantity) in self.accounts.range(start..) {
-            let Account::Internal {
-                part_id: p,
-                location_id: l,
-                bucket,
-            } = account
-            else {
-                break;
-            };
-            if p != part_id {
-                break;
+        let Some(locations) = self.by_part.get(part_id) else {
+            return;
+        };
+        let mut balance = Balance {
+            part_id: part_id.to_string(),
+            ..Balance::default()
+        };
+        for (location_id, at) in locations {
+            if !at.is_whole() {
+                visit(&self.balance(part_id, location_id));
+                continue;
             }
-            match &mut current {
-                Some(balance) if &balance.location_id == l => {}
-                Some(balance) => {
-                    visit(balance);
-                    balance.location_id.clone_from(l);
-                    balance.available = 0;
-                    balance.reserved = 0;
-                    balance.inbound.clear();
-                }
-                None => {
-                    current = Some(Balance {
-                        part_id: p.clone(),
-                        location_id: l.clone(),
-                        ..Balance::default()
-                    });
-                }
-            }
-            if let Some(balance) = current.as_mut() {
-                self.add_to_balance(balance, bucket, *quantity);
-            }
-        }
-        if let Some(balance) = &current {
-            visit(balance);
+            // Internal balances are checked >= 0 on every write (see
+            // `add_to_balance`); clamping is for display.
+            balance.location_id.clone_from(location_id);
+            balance.available = u64::try_from(at.available).unwrap_or(0);
+            balance.reserved = u64::try_from(at.reserved).unwrap_or(0);
+            visit(&balance);
         }
     }
 
@@ -1607,11 +1618,11 @@ mod tests {
         assert!(staged.entries().is_empty());
     }
 
-    /// The location index answers a location's stock exactly as searching
-    /// the ledger part by part does, through receipts, reservations,
+    /// The location and part indexes answer a location's stock and a
+    /// part's balances exactly as searching the ledger does, through receipts, reservations,
     /// shipments in transit and balances returning to zero.
     #[test]
-    fn the_location_index_answers_as_the_ledger_does() {
+    fn the_location_and_part_indexes_answer_as_the_ledger_does() {
         let parts = ["P0", "P1", "P2", "P3"];
         let locations = ["L0", "L1", "L2"];
         let mut state = LedgerState::default();
@@ -1667,6 +1678,15 @@ mod tests {
                     state.balances_at_location(location, None, usize::MAX),
                     searched,
                     "after entry {sequence} at {location}"
+                );
+            }
+            for part in parts {
+                let mut visited = Vec::new();
+                state.visit_part_balances(part, &mut |b| visited.push(b.clone()));
+                assert_eq!(
+                    visited,
+                    state.balances(Some(part), None),
+                    "after entry {sequence} for {part}"
                 );
             }
         }

@@ -293,6 +293,21 @@ struct Plan {
     cost_usd: f64,
 }
 
+/// A Promise query checked against the network, ready to read stock for
+/// ([`Availability::prepare_promise`]).
+pub struct PreparedPromise<'q> {
+    query: &'q PromiseQuery,
+    resolved: Resolved,
+    max_options: usize,
+}
+
+/// The stock a promise can draw on, read at one cut of the ledger
+/// ([`Availability::gather_promise`]).
+pub struct GatheredStock {
+    lots: Vec<Lot>,
+    tally: Tally,
+}
+
 /// The request fields shared by Promise and each PromiseOrder line, validated.
 struct Resolved {
     destination: NodeIndex,
@@ -315,6 +330,22 @@ impl Availability {
         query: &PromiseQuery,
         stock: &dyn StockView,
     ) -> Result<PromiseOutcome, DomainError> {
+        let prepared = self.prepare_promise(query)?;
+        let gathered = self.gather_promise(&prepared, stock)?;
+        Ok(self.finish_promise(&prepared, gathered))
+    }
+
+    /// The first of [`Availability::promise`]'s three steps: the query
+    /// checked and resolved against the network, before any stock is read.
+    /// The steps let a caller hold a read of the ledger for the second
+    /// step only ([`Availability::gather_promise`]), not while routes are
+    /// searched ([`Availability::finish_promise`]).
+    ///
+    /// Errors: those of [`Availability::promise`] but an unknown part.
+    pub fn prepare_promise<'q>(
+        &self,
+        query: &'q PromiseQuery,
+    ) -> Result<PreparedPromise<'q>, DomainError> {
         let resolved = self.resolve(
             &query.destination_location_id,
             query.transit_quantile,
@@ -333,14 +364,47 @@ impl Availability {
             }
             n => n,
         };
-        self.promise_line(
-            &query.part_id,
-            query.quantity,
-            query.exact_part_only,
+        if query.quantity == 0 {
+            return Err(DomainError::invalid("quantity", "must be > 0"));
+        }
+        Ok(PreparedPromise {
+            query,
+            resolved,
             max_options,
-            &resolved,
+        })
+    }
+
+    /// The second step: the stock the promise can draw on, read from
+    /// `stock`. Errors with `NotFound` for an unknown part.
+    pub fn gather_promise(
+        &self,
+        prepared: &PreparedPromise<'_>,
+        stock: &dyn StockView,
+    ) -> Result<GatheredStock, DomainError> {
+        let query = prepared.query;
+        let (lots, tally) = self.gather_lots(
+            &query.part_id,
+            query.exact_part_only,
+            &prepared.resolved,
             stock,
             &HashMap::new(),
+        )?;
+        Ok(GatheredStock { lots, tally })
+    }
+
+    /// The last step: routes, options and the reason when there is none.
+    pub fn finish_promise(
+        &self,
+        prepared: &PreparedPromise<'_>,
+        gathered: GatheredStock,
+    ) -> PromiseOutcome {
+        let query = prepared.query;
+        self.finish_line(
+            &query.part_id,
+            query.quantity,
+            prepared.max_options,
+            &prepared.resolved,
+            gathered,
         )
     }
 
@@ -464,8 +528,26 @@ impl Availability {
         if quantity == 0 {
             return Err(DomainError::invalid("quantity", "must be > 0"));
         }
-        let (lots, mut tally) =
-            self.gather_lots(part_id, exact_part_only, resolved, stock, claimed)?;
+        let (lots, tally) = self.gather_lots(part_id, exact_part_only, resolved, stock, claimed)?;
+        Ok(self.finish_line(
+            part_id,
+            quantity,
+            max_options,
+            resolved,
+            GatheredStock { lots, tally },
+        ))
+    }
+
+    /// Routes the gathered lots and ranks the options of one line.
+    fn finish_line(
+        &self,
+        part_id: &str,
+        quantity: Qty,
+        max_options: usize,
+        resolved: &Resolved,
+        gathered: GatheredStock,
+    ) -> PromiseOutcome {
+        let GatheredStock { lots, mut tally } = gathered;
         let evaluated = self.evaluate(lots, resolved);
         tally.routable = evaluated.iter().map(|e| e.lot.quantity).sum();
         let mut plans: Vec<Plan> = evaluated
@@ -497,7 +579,7 @@ impl Availability {
             outcome.late_reason = Some(NoPromiseReason::OnlyInboundAfterNeedBy);
             outcome.reason_detail = "all usable stock is inbound and arrives after need_by".into();
         }
-        Ok(outcome)
+        outcome
     }
 
     fn gather_lots(

@@ -15,7 +15,7 @@
 //! relaxation give the exact earliest arrival over routes of at most `k` legs.
 //! Every lane is usable: replenishment, lateral and emergency.
 
-use super::calendar::{Departures, SiteCalendar};
+use super::calendar::{Departures, SiteCalendar, Timetable};
 use super::error::DomainError;
 use super::network::{LaneKind, LocationId, LocationKind, Network, TransportMode};
 use super::transit::{TransitModel, TransitQuantile, duration_to_hours, hours_to_duration};
@@ -172,7 +172,7 @@ pub struct Router {
     /// Per node, the distinct departure timetables of its outgoing lanes
     /// (`None` past [`MAX_MEMO_TIMETABLES`]): the instants a unit ready there
     /// leaves on them are all a route from it depends on.
-    timetables: Vec<Option<Vec<Departures>>>,
+    timetables: Vec<Option<Vec<Timetable>>>,
     /// Routes already computed for this network version, from locations
     /// that are not hubs.
     memo: RouteMemo,
@@ -437,16 +437,16 @@ impl Router {
             })
             .collect();
         let mut lane_timetable = vec![u8::MAX; graph.edge_count()];
-        let timetables: Vec<Option<Vec<Departures>>> = outgoing
+        let timetables: Vec<Option<Vec<Timetable>>> = outgoing
             .iter()
             .map(|lanes| {
-                let mut distinct: Vec<Departures> = Vec::new();
+                let mut distinct: Vec<Timetable> = Vec::new();
                 for &(_, lane) in lanes {
                     let departures = &graph[lane].departures;
-                    let at = match distinct.iter().position(|d| d == departures) {
+                    let at = match distinct.iter().position(|d| d.departures() == departures) {
                         Some(at) => at,
                         None => {
-                            distinct.push(departures.clone());
+                            distinct.push(Timetable::new(departures.clone()));
                             distinct.len() - 1
                         }
                     };
@@ -538,15 +538,30 @@ impl Router {
             .map(move |node| (node, &self.graph[node]))
     }
 
-    /// Builds every location's calendar table around `anchor` (see
-    /// [`SiteCalendar::prepare`]), so no query pays for one; the service does
+    /// Builds every location's calendar table and the tables of its
+    /// timetables around `anchor` (see [`SiteCalendar::prepare`] and
+    /// [`SiteCalendar::prepare_timetable`]), so no query pays for one; the service does
     /// it on a background thread when it builds a router for a new network.
     /// Returns how many tables this call built.
     pub fn prepare_calendars(&self, anchor: Timestamp) -> usize {
-        self.graph
-            .node_weights()
-            .filter(|site| site.calendar.prepare(anchor))
-            .count()
+        let timetables = self
+            .graph
+            .node_indices()
+            .map(|node| {
+                let calendar = &self.graph[node].calendar;
+                self.timetables[node.index()]
+                    .iter()
+                    .flatten()
+                    .filter(|timetable| calendar.prepare_timetable(anchor, timetable))
+                    .count()
+            })
+            .sum::<usize>();
+        timetables
+            + self
+                .graph
+                .node_weights()
+                .filter(|site| site.calendar.prepare(anchor))
+                .count()
     }
 
     /// Number of locations.
@@ -588,8 +603,8 @@ impl Router {
         };
         let calendar = &self.graph[from].calendar;
         let mut signature: DispatchSignature = [None; MAX_MEMO_TIMETABLES];
-        for (slot, departures) in signature.iter_mut().zip(timetables) {
-            *slot = calendar.dispatch(ready_at, departures);
+        for (slot, timetable) in signature.iter_mut().zip(timetables) {
+            *slot = calendar.dispatch_on(ready_at, timetable);
         }
         let key = MemoKey {
             from: from.index() as u32,

@@ -39,6 +39,23 @@ impl StockView for LedgerView<'_> {
     }
 }
 
+/// The ledger read in place under a store's read lock
+/// ([`crate::store::Store::read_ledger`]), with the engine's protection.
+struct InPlace<'a> {
+    ledger: &'a crate::domain::ledger::LedgerState,
+    engine: &'a Availability,
+}
+
+impl StockView for InPlace<'_> {
+    fn visit_balances(&self, part_id: &str, visit: &mut dyn FnMut(&Balance)) {
+        self.ledger.visit_part_balances(part_id, visit);
+    }
+
+    fn protected_quantity(&self, part_id: &str, location_id: &str) -> Qty {
+        self.engine.protected_quantity(part_id, location_id)
+    }
+}
+
 /// The answers to a batch of independent lines, all read at one ledger
 /// sequence: one result per line, in line order. A line's error is the error
 /// a separate call would have returned, with its field prefixed `lines[i]`.
@@ -124,35 +141,37 @@ impl Spares {
     }
 
     /// [`Spares::promise`] with the ledger sequence it was computed at: the
-    /// last movement applied when the balances it used were read. The
-    /// sequence is read before and after the (lock-free) computation; if a
-    /// write landed in between, the promise is computed again on a snapshot
-    /// of one sequence, as a batch line is, so the sequence stated is always
-    /// exact.
+    /// last movement applied when the balances it used were read. The stock
+    /// is read in one read of the ledger ([`crate::store::Store::read_ledger`]),
+    /// so the sequence stated is exact.
     ///
     /// Errors: those of [`Spares::promise`]; a storage failure.
     pub fn promise_with_sequence(
         &self,
         query: &PromiseQuery,
     ) -> Result<(PromiseOutcome, u64), StoreError> {
-        let before = self.ledger_sequence()?;
-        let outcome = self.promise(query)?;
-        if self.ledger_sequence()? == before {
-            return Ok((outcome, before));
-        }
+        let span = tracing::debug_span!(
+            "promise",
+            part = %query.part_id,
+            destination = %query.destination_location_id,
+            quantity = query.quantity,
+        );
+        let _entered = span.enter();
         let engine = self.availability()?;
-        let snapshot = self.snapshot(
-            &engine,
-            std::iter::once((query.part_id.as_str(), query.exact_part_only)),
-        )?;
-        let outcome = engine.promise(query, &snapshot)?;
-        Ok((outcome, snapshot.sequence()))
-    }
-
-    /// The sequence of the last movement applied to the in-memory ledger.
-    fn ledger_sequence(&self) -> Result<u64, StoreError> {
-        self.store()
-            .visit_balances_at_one_sequence(&[], &mut |_| {})
+        let prepared = engine.prepare_promise(query)?;
+        // One read of the ledger for the stock, and only for it: routes are
+        // found after it ends, so a slow route search never holds a write.
+        let mut gathered = None;
+        let sequence = self.store().read_ledger(&mut |ledger| {
+            let stock = InPlace {
+                ledger,
+                engine: &engine,
+            };
+            gathered = Some(engine.gather_promise(&prepared, &stock));
+        })?;
+        let gathered =
+            gathered.ok_or_else(|| StoreError::Storage("the ledger read did not run".into()))??;
+        Ok((engine.finish_promise(&prepared, gathered), sequence))
     }
 
     /// Promise for each line on its own, exactly as [`Spares::promise`] would

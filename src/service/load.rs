@@ -301,11 +301,12 @@ impl Store for DryRunStore {
     fn balances(&self, _: Option<&str>, _: Option<&str>) -> Result<Vec<Balance>, StoreError> {
         Ok(Vec::new())
     }
-    fn visit_balances_at_one_sequence(
+    fn read_ledger(
         &self,
-        _: &[&str],
-        _: &mut dyn FnMut(&Balance),
+        read: &mut dyn FnMut(&crate::domain::ledger::LedgerState),
     ) -> Result<u64, StoreError> {
+        // Nothing was ever recorded: an empty ledger at sequence 0.
+        read(&crate::domain::ledger::LedgerState::default());
         Ok(0)
     }
     fn audit(&self) -> Result<AuditReport, StoreError> {

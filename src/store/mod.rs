@@ -6,8 +6,8 @@
 use crate::domain::DomainError;
 use crate::domain::audit::{AuditEvent, AuditFilter, MovementFilter};
 use crate::domain::ledger::{
-    Actor, AuditReport, Balance, LedgerEntry, MovementCommand, MovementOutcome, PostCommand,
-    Reservation, ReservationFilter, ReserveCommand, VoidCommand,
+    Actor, AuditReport, Balance, LedgerEntry, LedgerState, MovementCommand, MovementOutcome,
+    PostCommand, Reservation, ReservationFilter, ReserveCommand, VoidCommand,
 };
 use crate::domain::network::{
     CriticalityCost, DemandRate, DemandSeries, Fleet, Lane, Location, MachineModel, Network, Part,
@@ -317,16 +317,21 @@ pub trait Store: Send + Sync + 'static {
             .take(limit)
             .collect())
     }
+    /// Runs `read` on the in-memory ledger at one cut (under one read
+    /// lock: a write is either all in it or not at all) and returns that
+    /// cut, the sequence of the last movement applied (0 for an empty
+    /// ledger). Every read of balances in place goes through it; keep
+    /// `read` short, as writes wait for it.
+    fn read_ledger(&self, read: &mut dyn FnMut(&LedgerState)) -> Result<u64, StoreError>;
     /// Calls `visit` with every non-zero balance of one part (the promise
-    /// engine's read). The default clones [`Store::balances`]; a store that
-    /// keeps balances in memory overrides it to visit them in place.
+    /// engine's read), in place (see [`Store::read_ledger`]).
     fn visit_part_balances(
         &self,
         part_id: &str,
         visit: &mut dyn FnMut(&Balance),
     ) -> Result<(), StoreError> {
-        self.balances(Some(part_id), None)?.iter().for_each(visit);
-        Ok(())
+        self.read_ledger(&mut |ledger| ledger.visit_part_balances(part_id, visit))
+            .map(|_| ())
     }
     /// Calls `visit` with every non-zero balance of each of `part_ids` (in the
     /// order given; a part's balances ordered by location, as
@@ -338,7 +343,13 @@ pub trait Store: Send + Sync + 'static {
         &self,
         part_ids: &[&str],
         visit: &mut dyn FnMut(&Balance),
-    ) -> Result<u64, StoreError>;
+    ) -> Result<u64, StoreError> {
+        self.read_ledger(&mut |ledger| {
+            for part_id in part_ids {
+                ledger.visit_part_balances(part_id, visit);
+            }
+        })
+    }
     /// Replays the movement log and checks conservation, non-negativity and that
     /// the persisted balances equal the replayed ones.
     fn audit(&self) -> Result<AuditReport, StoreError>;

@@ -1548,28 +1548,14 @@ impl Store for SledStore {
             .balances_at_location(location_id, after_part_id, limit))
     }
 
-    fn visit_part_balances(
+    fn read_ledger(
         &self,
-        part_id: &str,
-        visit: &mut dyn FnMut(&Balance),
-    ) -> Result<(), StoreError> {
-        let cache = self.cache.read().map_err(poisoned)?;
-        cache.ledger.visit_part_balances(part_id, visit);
-        Ok(())
-    }
-
-    fn visit_balances_at_one_sequence(
-        &self,
-        part_ids: &[&str],
-        visit: &mut dyn FnMut(&Balance),
+        read: &mut dyn FnMut(&crate::domain::ledger::LedgerState),
     ) -> Result<u64, StoreError> {
-        // One read lock over every part: a commit applies its entries and
-        // moves `last_sequence` under the write lock, so this read sees
-        // either all of a write or none of it.
+        // A commit applies its entries and moves `last_sequence` under the
+        // write lock, so this read sees either all of a write or none of it.
         let cache = self.cache.read().map_err(poisoned)?;
-        for part_id in part_ids {
-            cache.ledger.visit_part_balances(part_id, visit);
-        }
+        read(&cache.ledger);
         Ok(cache.last_sequence)
     }
 
