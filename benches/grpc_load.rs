@@ -83,7 +83,11 @@ struct Ids {
     warehouses: Vec<String>,
 }
 
+/// Slices of each latency cell (see [`latency_table`]).
+const ROUNDS: u32 = 3;
+
 /// One cell's result.
+#[derive(Default)]
 struct Cell {
     requests: u64,
     errors: u64,
@@ -94,6 +98,21 @@ struct Cell {
 }
 
 impl Cell {
+    /// Adds another slice of the same cell.
+    fn absorb(&mut self, other: Cell) {
+        let first = self.elapsed.is_zero();
+        self.cpu_s = match (self.cpu_s, other.cpu_s) {
+            _ if first => other.cpu_s,
+            (Some(a), Some(b)) => Some(a + b),
+            _ => None,
+        };
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.elapsed += other.elapsed;
+        self.latencies_us.extend(other.latencies_us);
+        self.latencies_us.sort_unstable();
+    }
+
     fn rate(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64()
     }
@@ -314,15 +333,29 @@ async fn latency_table(plan: &Plan, ids: &Arc<Ids>, url: &Target, row: &mut Row)
          | CPU us/request (server and client) | Health/Check's CPU over its |"
     );
     println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let rpcs: Vec<&str> = RPCS
+        .into_iter()
+        .filter(|rpc| only_rpc().is_none_or(|only| *rpc == "Health/Check" || *rpc == only))
+        .collect();
+    // Each cell is run in ROUNDS slices, the RPCs taking turns, so a shared
+    // machine's slow minute falls on every RPC alike, not on one of them.
+    let slice = Plan {
+        cell: plan.cell / ROUNDS,
+        max_requests: plan.max_requests.div_ceil(u64::from(ROUNDS)),
+        demo: plan.demo.clone(),
+        movement_batches: plan.movement_batches,
+    };
     for n in IN_FLIGHT {
         let clients = connections(url, n.div_ceil(PER_CONNECTION)).await;
         let mut health_rate = f64::NAN;
         let mut health_cpu = f64::NAN;
-        for rpc in RPCS {
-            if only_rpc().is_some_and(|only| rpc != "Health/Check" && rpc != only) {
-                continue;
+        let mut cells: Vec<Cell> = rpcs.iter().map(|_| Cell::default()).collect();
+        for _ in 0..ROUNDS {
+            for (cell, rpc) in cells.iter_mut().zip(&rpcs) {
+                cell.absorb(run_cell(&slice, ids, &clients, rpc, n).await);
             }
-            let cell = run_cell(plan, ids, &clients, rpc, n).await;
+        }
+        for (cell, rpc) in cells.into_iter().zip(rpcs.iter().copied()) {
             if rpc == "Health/Check" {
                 health_rate = cell.rate();
                 health_cpu = cell.cpu_us_per_request();
@@ -343,6 +376,95 @@ async fn latency_table(plan: &Plan, ids: &Arc<Ids>, url: &Target, row: &mut Row)
             );
         }
     }
+}
+
+/// Requests of the in-process split of a Promise (full run).
+const SPLIT_REQUESTS: u64 = 20_000;
+
+/// Where a Promise's CPU goes, in process, on the requests the Promise cell
+/// sends (the same parts and stores, in the same order): the server's
+/// limits check and decoding of the request, its handler (the promise rules
+/// at the ledger's sequence, and building the reply), the rules alone,
+/// encoding the reply (and dropping it), and the client's decoding (and
+/// dropping) of it. Printed in microseconds per request beside the reply's
+/// size, so the gap to Health/Check can be split into its parts.
+async fn promise_split(spares: &Arc<spares::service::Spares>, ids: &Ids, requests: u64) {
+    use prost::Message as _;
+    use spares::pb::availability_service_server::AvailabilityService as _;
+    let api = spares::api::availability::AvailabilityApi::new(spares.clone());
+    let mut took = [Duration::ZERO; 5];
+    let mut bytes = 0usize;
+    let mut buffer = Vec::new();
+    let request_of = |i: u64| pb::PromiseRequest {
+        part_id: pick(&ids.parts, i, 1).to_string(),
+        quantity: 1,
+        destination_location_id: pick(&ids.stores, i, 2).to_string(),
+        ..Default::default()
+    };
+    // The cells before it have already asked these routes; so does a
+    // first pass here (not timed), so the figures are the steady state.
+    for i in 0..requests {
+        let request = tonic::Request::new(request_of(i));
+        api.promise(request).await.expect("promise");
+    }
+    for i in 0..requests {
+        buffer.clear();
+        request_of(i).encode(&mut buffer).expect("encode");
+        let started = Instant::now();
+        spares::api::limits::check_request("spares.v1.PromiseRequest", &buffer).expect("limits");
+        let request = pb::PromiseRequest::decode(buffer.as_slice()).expect("decode");
+        took[0] += started.elapsed();
+        let started = Instant::now();
+        let reply = api
+            .promise(tonic::Request::new(request))
+            .await
+            .expect("promise")
+            .into_inner();
+        took[1] += started.elapsed();
+        buffer.clear();
+        let started = Instant::now();
+        reply.encode(&mut buffer).expect("encode");
+        drop(reply);
+        took[3] += started.elapsed();
+        bytes += buffer.len();
+        let started = Instant::now();
+        let back = pb::PromiseResponse::decode(buffer.as_slice()).expect("decode");
+        drop(std::hint::black_box(back));
+        took[4] += started.elapsed();
+    }
+    let now = spares.clock().now();
+    for i in 0..requests {
+        let request = request_of(i);
+        let query = spares::domain::promise::PromiseQuery {
+            part_id: request.part_id,
+            quantity: 1,
+            destination_location_id: request.destination_location_id,
+            need_by: None,
+            mode: spares::domain::promise::FulfilmentMode::Delivery,
+            order_time: now,
+            transit_quantile: 0.0,
+            priority: Default::default(),
+            exact_part_only: false,
+            max_options: 0,
+        };
+        let started = Instant::now();
+        let outcome = spares.promise_with_sequence(&query).expect("promise");
+        drop(std::hint::black_box(outcome));
+        took[2] += started.elapsed();
+    }
+    let us = |d: Duration| d.as_secs_f64() * 1e6 / requests as f64;
+    println!(
+        "Promise in process ({requests} requests as the Promise cell sends them), us per request: \
+         request check and decode {:.2}, handler {:.2} (of which the rules at the ledger's \
+         sequence {:.2}, measured apart), encoding the reply {:.2}, the client's decoding {:.2}; \
+         reply {:.0} bytes on average",
+        us(took[0]),
+        us(took[1]),
+        us(took[2]),
+        us(took[3]),
+        us(took[4]),
+        bytes as f64 / requests as f64
+    );
 }
 
 /// Requests in flight in the authentication-overhead table.
@@ -881,9 +1003,10 @@ async fn every_read(
     addr: &str,
     open_addr: &std::net::SocketAddr,
     token: String,
-    in_process: &spares::service::Spares,
+    in_process: &Arc<spares::service::Spares>,
 ) {
     latency_table(plan, ids, url, sled).await;
+    promise_split(in_process, ids, split_requests(plan)).await;
     let modes = [
         (
             "none (insecure-dev)",
@@ -1021,11 +1144,19 @@ async fn run(plan: Plan, full: bool, postgres: Result<&PgSchema, &str>) {
     let url = Target::new(format!("http://{addr}"), Some(key));
     let mut sled = Row::new("sled");
     // `SPARES_LOAD_ONLY=movements` runs only the RecordMovements figures,
+    // `SPARES_LOAD_ONLY=split` only the in-process split of a Promise,
     // `SPARES_LOAD_ONLY=<rpc>` only that RPC's latency rows (to profile
     // them); anything else runs everything.
     let only_movements = std::env::var("SPARES_LOAD_ONLY").is_ok_and(|v| v == "movements");
+    if std::env::var("SPARES_LOAD_ONLY").is_ok_and(|v| v == "split") {
+        promise_split(&in_process, &ids, split_requests(&plan)).await;
+        return;
+    }
     if only_rpc().is_some() {
         latency_table(&plan, &ids, &url, &mut sled).await;
+        if only_rpc().as_deref() == Some("Promise") {
+            promise_split(&in_process, &ids, split_requests(&plan)).await;
+        }
         return;
     }
     if !only_movements {
@@ -1082,6 +1213,16 @@ async fn run(plan: Plan, full: bool, postgres: Result<&PgSchema, &str>) {
         Err(why) => println!("PostgreSQL section skipped: {why}"),
     }
     comparison_table(&rows);
+}
+
+/// Requests of the Promise split: [`SPLIT_REQUESTS`], fewer in test mode.
+/// `SPARES_LOAD_SPLIT=<n>` sets it (to profile the split).
+fn split_requests(plan: &Plan) -> u64 {
+    std::env::var("SPARES_LOAD_SPLIT")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(SPLIT_REQUESTS)
+        .min(plan.max_requests)
 }
 
 fn humantime(d: Duration) -> String {
