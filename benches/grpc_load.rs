@@ -378,6 +378,67 @@ async fn latency_table(plan: &Plan, ids: &Arc<Ids>, url: &Target, row: &mut Row)
     }
 }
 
+/// Requests in flight of the table with and without the access log and
+/// authentication.
+const BARE_IN_FLIGHT: [usize; 2] = [64, 256];
+
+/// Promise over Health/Check as served (the access log written, an API key
+/// on every call) and bare (the access log off, the server without
+/// authentication), at [`BARE_IN_FLIGHT`]; each pair in slices taking
+/// turns. By default a successful Health/Check is not logged (it stays
+/// below `info`), so the access log costs Promise alone.
+async fn bare_ratio(
+    plan: &Plan,
+    ids: &Arc<Ids>,
+    served: &Target,
+    open: &Target,
+    log: &spares::logging::LogFilter,
+) {
+    println!();
+    println!("Promise over Health/Check with and without the access log and authentication:");
+    println!(
+        "| in flight | server | Health/Check req/s | Promise req/s | ratio | \
+         Health/Check CPU us | Promise CPU us | Health/Check's CPU over Promise's |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|");
+    let slice = Plan {
+        cell: plan.cell / ROUNDS,
+        max_requests: plan.max_requests.div_ceil(u64::from(ROUNDS)),
+        demo: plan.demo.clone(),
+        movement_batches: plan.movement_batches,
+    };
+    let modes = [
+        ("access log written, API key", served, "info"),
+        (
+            "access log off, no authentication",
+            open,
+            "info,spares::access=off",
+        ),
+    ];
+    for n in BARE_IN_FLIGHT {
+        for (label, target, directive) in modes {
+            log.set(directive).expect("the log filter");
+            let clients = connections(target, n.div_ceil(PER_CONNECTION)).await;
+            let (mut health, mut promise) = (Cell::default(), Cell::default());
+            for _ in 0..ROUNDS {
+                health.absorb(run_cell(&slice, ids, &clients, "Health/Check", n).await);
+                promise.absorb(run_cell(&slice, ids, &clients, "Promise", n).await);
+            }
+            assert_eq!(health.errors + promise.errors, 0, "{label}: calls failed");
+            println!(
+                "| {n} | {label} | {:.0} | {:.0} | {:.2} | {:.1} | {:.1} | {:.2} |",
+                health.rate(),
+                promise.rate(),
+                promise.rate() / health.rate(),
+                health.cpu_us_per_request(),
+                promise.cpu_us_per_request(),
+                health.cpu_us_per_request() / promise.cpu_us_per_request()
+            );
+        }
+    }
+    log.set("info").expect("the log filter");
+}
+
 /// Requests of the in-process split of a Promise (full run).
 const SPLIT_REQUESTS: u64 = 20_000;
 
@@ -986,8 +1047,32 @@ fn main() {
     // The schema is made and dropped off the runtime: the blocking
     // PostgreSQL client refuses to run inside one.
     let postgres = PgSchema::create();
+    // The access log is on, as `spares serve` writes it (text lines at
+    // `info`), into a file rather than the terminal.
+    let log_dir = tempfile::tempdir().expect("tempdir");
+    let log_path = log_dir.path().join("access.log");
+    let log_file = std::fs::File::create(&log_path).expect("the log file");
+    let (log_guard, log) = spares::logging::init_with(
+        &spares::logging::LogConfig {
+            format: spares::logging::LogFormat::Text,
+            filter: "info".into(),
+            ansi: false,
+        },
+        log_file,
+    )
+    .expect("logging");
+    let logged = Logged {
+        path: log_path,
+        filter: log,
+    };
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    runtime.block_on(run(plan, full, postgres.as_ref().map_err(String::as_str)));
+    runtime.block_on(run(
+        plan,
+        full,
+        postgres.as_ref().map_err(String::as_str),
+        &logged,
+    ));
+    drop(log_guard);
     drop(runtime);
     drop(postgres);
 }
@@ -1004,8 +1089,17 @@ async fn every_read(
     open_addr: &std::net::SocketAddr,
     token: String,
     in_process: &Arc<spares::service::Spares>,
+    logged: &Logged,
 ) {
+    let written = logged.bytes();
     latency_table(plan, ids, url, sled).await;
+    println!(
+        "access log: {} bytes of lines written during the table to {}",
+        logged.bytes() - written,
+        logged.path.display()
+    );
+    let open = Target::new(format!("http://{open_addr}"), None);
+    bare_ratio(plan, ids, url, &open, &logged.filter).await;
     promise_split(in_process, ids, split_requests(plan)).await;
     let modes = [
         (
@@ -1062,7 +1156,19 @@ fn bench_limits() -> Limits {
     }
 }
 
-async fn run(plan: Plan, full: bool, postgres: Result<&PgSchema, &str>) {
+/// Where the access log goes, and its filter.
+struct Logged {
+    path: std::path::PathBuf,
+    filter: spares::logging::LogFilter,
+}
+
+impl Logged {
+    fn bytes(&self) -> u64 {
+        std::fs::metadata(&self.path).map_or(0, |m| m.len())
+    }
+}
+
+async fn run(plan: Plan, full: bool, postgres: Result<&PgSchema, &str>, logged: &Logged) {
     let dir = tempfile::tempdir().expect("tempdir");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -1145,9 +1251,16 @@ async fn run(plan: Plan, full: bool, postgres: Result<&PgSchema, &str>) {
     let mut sled = Row::new("sled");
     // `SPARES_LOAD_ONLY=movements` runs only the RecordMovements figures,
     // `SPARES_LOAD_ONLY=split` only the in-process split of a Promise,
+    // `SPARES_LOAD_ONLY=bare` only Promise over Health/Check with and
+    // without the access log and authentication,
     // `SPARES_LOAD_ONLY=<rpc>` only that RPC's latency rows (to profile
     // them); anything else runs everything.
     let only_movements = std::env::var("SPARES_LOAD_ONLY").is_ok_and(|v| v == "movements");
+    if std::env::var("SPARES_LOAD_ONLY").is_ok_and(|v| v == "bare") {
+        let open = Target::new(format!("http://{open_addr}"), None);
+        bare_ratio(&plan, &ids, &url, &open, &logged.filter).await;
+        return;
+    }
     if std::env::var("SPARES_LOAD_ONLY").is_ok_and(|v| v == "split") {
         promise_split(&in_process, &ids, split_requests(&plan)).await;
         return;
@@ -1169,6 +1282,7 @@ async fn run(plan: Plan, full: bool, postgres: Result<&PgSchema, &str>) {
             &open_addr,
             token,
             &in_process,
+            logged,
         )
         .await;
     }
