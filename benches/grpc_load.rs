@@ -76,6 +76,18 @@ struct Plan {
     movement_batches: usize,
 }
 
+impl Plan {
+    /// One of [`ROUNDS`] slices of a cell of this plan.
+    fn slice(&self) -> Plan {
+        Plan {
+            cell: self.cell / ROUNDS,
+            max_requests: self.max_requests.div_ceil(u64::from(ROUNDS)),
+            demo: self.demo.clone(),
+            movement_batches: self.movement_batches,
+        }
+    }
+}
+
 /// Ids the requests draw from.
 struct Ids {
     parts: Vec<String>,
@@ -221,6 +233,16 @@ where
     }
 }
 
+/// The `i`-th request of the Promise cell (and of the in-process split).
+fn promise_request(ids: &Ids, i: u64) -> pb::PromiseRequest {
+    pb::PromiseRequest {
+        part_id: pick(&ids.parts, i, 1).to_string(),
+        quantity: 1,
+        destination_location_id: pick(&ids.stores, i, 2).to_string(),
+        ..Default::default()
+    }
+}
+
 fn pick(ids: &[String], n: u64, salt: u64) -> &str {
     let mut rng = StdRng::seed_from_u64(SEED ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ salt);
     &ids[rng.random_range(0..ids.len())]
@@ -237,12 +259,7 @@ async fn run_cell(plan: &Plan, ids: &Arc<Ids>, clients: &[Clients], rpc: &str, n
         }
         "Promise" => {
             drive(plan, clients, n, move |mut c, i| {
-                let request = pb::PromiseRequest {
-                    part_id: pick(&ids.parts, i, 1).to_string(),
-                    quantity: 1,
-                    destination_location_id: pick(&ids.stores, i, 2).to_string(),
-                    ..Default::default()
-                };
+                let request = promise_request(&ids, i);
                 async move { c.availability.promise(request).await.is_ok() }
             })
             .await
@@ -339,12 +356,7 @@ async fn latency_table(plan: &Plan, ids: &Arc<Ids>, url: &Target, row: &mut Row)
         .collect();
     // Each cell is run in ROUNDS slices, the RPCs taking turns, so a shared
     // machine's slow minute falls on every RPC alike, not on one of them.
-    let slice = Plan {
-        cell: plan.cell / ROUNDS,
-        max_requests: plan.max_requests.div_ceil(u64::from(ROUNDS)),
-        demo: plan.demo.clone(),
-        movement_batches: plan.movement_batches,
-    };
+    let slice = plan.slice();
     for n in IN_FLIGHT {
         let clients = connections(url, n.div_ceil(PER_CONNECTION)).await;
         let mut health_rate = f64::NAN;
@@ -401,12 +413,7 @@ async fn bare_ratio(
          Health/Check CPU us | Promise CPU us | Health/Check's CPU over Promise's |"
     );
     println!("|---:|---|---:|---:|---:|---:|---:|---:|");
-    let slice = Plan {
-        cell: plan.cell / ROUNDS,
-        max_requests: plan.max_requests.div_ceil(u64::from(ROUNDS)),
-        demo: plan.demo.clone(),
-        movement_batches: plan.movement_batches,
-    };
+    let slice = plan.slice();
     let modes = [
         ("access log written, API key", served, "info"),
         (
@@ -456,12 +463,7 @@ async fn promise_split(spares: &Arc<spares::service::Spares>, ids: &Ids, request
     let mut took = [Duration::ZERO; 5];
     let mut bytes = 0usize;
     let mut buffer = Vec::new();
-    let request_of = |i: u64| pb::PromiseRequest {
-        part_id: pick(&ids.parts, i, 1).to_string(),
-        quantity: 1,
-        destination_location_id: pick(&ids.stores, i, 2).to_string(),
-        ..Default::default()
-    };
+    let request_of = |i: u64| promise_request(ids, i);
     // The cells before it have already asked these routes; so does a
     // first pass here (not timed), so the figures are the steady state.
     for i in 0..requests {

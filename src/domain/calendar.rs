@@ -622,6 +622,29 @@ mod tests {
         SiteCalendar::from_location(&location).unwrap()
     }
 
+    /// Zones with unusual DST rules (Lord Howe's half hour, Havana's and
+    /// Santiago's changes at midnight) beside ordinary ones.
+    const TEST_ZONES: [&str; 7] = [
+        "Europe/Amsterdam",
+        "America/Chicago",
+        "Asia/Singapore",
+        "Australia/Lord_Howe",
+        "America/Havana",
+        "America/Santiago",
+        "UTC",
+    ];
+
+    /// The test calendar of `zone` with two holidays in 2025 and Saturday a
+    /// working day or not, as `rng` says.
+    fn test_site(zone: &str, cutoff: Time, rng: &mut impl rand::Rng) -> SiteCalendar {
+        use rand::RngExt;
+        let mut calendar = site(zone, cutoff, 45);
+        calendar.holidays.insert(date(2025, 3, 31));
+        calendar.holidays.insert(date(2025, 12, 25));
+        calendar.working_days[5] = rng.random_bool(0.5);
+        calendar
+    }
+
     fn ts(text: &str) -> Timestamp {
         text.parse().unwrap()
     }
@@ -722,15 +745,6 @@ mod tests {
     fn the_day_table_answers_exactly_as_the_walk_over_local_dates() {
         use rand::rngs::StdRng;
         use rand::{RngExt, SeedableRng};
-        let zones = [
-            "Europe/Amsterdam",
-            "America/Chicago",
-            "Asia/Singapore",
-            "Australia/Lord_Howe",
-            "America/Havana",
-            "America/Santiago",
-            "UTC",
-        ];
         let cutoffs = [
             Time::constant(16, 0, 0, 0),
             Time::constant(0, 0, 0, 0),
@@ -741,12 +755,9 @@ mod tests {
         // Around the spring and autumn DST changes of 2025 and the turn of
         // the year, and across the whole window and past it.
         let anchor = ts("2025-03-01T00:00:00Z").as_second();
-        for zone in zones {
+        for zone in TEST_ZONES {
             for cutoff in cutoffs {
-                let mut calendar = site(zone, cutoff, 45);
-                calendar.holidays.insert(date(2025, 3, 31));
-                calendar.holidays.insert(date(2025, 12, 25));
-                calendar.working_days[5] = rng.random_bool(0.5);
+                let calendar = test_site(zone, cutoff, &mut rng);
                 let table = calendar.day_table(ts("2025-03-01T00:00:00Z"));
                 if cutoff.hour() == 16 {
                     assert!(table.is_some(), "{zone}: an ordinary calendar has a table");
@@ -821,15 +832,6 @@ mod tests {
         use rand::rngs::StdRng;
         use rand::seq::SliceRandom;
         use rand::{RngExt, SeedableRng};
-        let zones = [
-            "Europe/Amsterdam",
-            "America/Chicago",
-            "Asia/Singapore",
-            "Australia/Lord_Howe",
-            "America/Havana",
-            "America/Santiago",
-            "UTC",
-        ];
         let times = [
             Time::constant(0, 0, 0, 0),
             Time::constant(0, 30, 0, 0),
@@ -841,12 +843,9 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(13);
         let anchor = ts("2025-03-01T00:00:00Z");
         let (mut tabled, mut asked) = (0, 0);
-        for zone in zones {
+        for zone in TEST_ZONES {
             for _ in 0..6 {
-                let mut calendar = site(zone, Time::constant(16, 0, 0, 0), 45);
-                calendar.holidays.insert(date(2025, 3, 31));
-                calendar.holidays.insert(date(2025, 12, 25));
-                calendar.working_days[5] = rng.random_bool(0.5);
+                let calendar = test_site(zone, Time::constant(16, 0, 0, 0), &mut rng);
                 let mut chosen = times.to_vec();
                 chosen.shuffle(&mut rng);
                 chosen.truncate(rng.random_range(1..=3));

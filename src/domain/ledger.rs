@@ -596,12 +596,44 @@ pub struct LedgerState {
     /// reserved balances. Derived from `accounts` in `apply`; it makes a
     /// location's stock a range read of this index alone (no search of the
     /// ledger per part) unless units are in transit to it.
-    by_location: BTreeMap<LocationId, BTreeMap<PartId, AtLocation>>,
+    by_location: StockIndex,
     /// The same index by part: for each part, its locations with a non-zero
     /// internal account. A promise reads a part's balances through it with
     /// one hash lookup, where a search of `accounts` compared the part id
     /// at every level of the tree.
-    by_part: rustc_hash::FxHashMap<PartId, BTreeMap<LocationId, AtLocation>>,
+    by_part: StockIndex,
+}
+
+/// One of the two stock indexes of [`LedgerState`]: by location then part,
+/// or by part then location.
+type StockIndex = rustc_hash::FxHashMap<String, BTreeMap<String, AtLocation>>;
+
+/// Records in `index` an internal account of the entry (`outer`, `inner`)
+/// going from `before` to `after`, removing the entry (and `outer`'s map)
+/// once nothing is left in it.
+fn step_index(
+    index: &mut StockIndex,
+    outer: &str,
+    inner: &str,
+    bucket: &Bucket,
+    before: i64,
+    after: i64,
+) {
+    // The ids are copied only for a new entry.
+    let entries = match index.get_mut(outer) {
+        Some(entries) => entries,
+        None => index.entry(outer.to_owned()).or_default(),
+    };
+    let at = match entries.get_mut(inner) {
+        Some(at) => at,
+        None => entries.entry(inner.to_owned()).or_default(),
+    };
+    if at.step(bucket, before, after) {
+        entries.remove(inner);
+        if entries.is_empty() {
+            index.remove(outer);
+        }
+    }
 }
 
 /// A part's entry in the location index of [`LedgerState`].
@@ -694,7 +726,7 @@ impl LedgerState {
         problems
     }
 
-    /// Records in the location index an internal account going from
+    /// Records in the location and part indexes an internal account going from
     /// `before` to `after`: counts it when it becomes non-zero, uncounts it
     /// when it reaches zero, and keeps the available and reserved figures.
     fn index(&mut self, account: &Account, before: i64, after: i64) {
@@ -706,34 +738,22 @@ impl LedgerState {
         else {
             return;
         };
-        let parts = match self.by_location.get_mut(location_id.as_str()) {
-            Some(parts) => parts,
-            None => self.by_location.entry(location_id.clone()).or_default(),
-        };
-        let at = match parts.get_mut(part_id.as_str()) {
-            Some(at) => at,
-            None => parts.entry(part_id.clone()).or_default(),
-        };
-        if at.step(bucket, before, after) {
-            parts.remove(part_id.as_str());
-            if parts.is_empty() {
-                self.by_location.remove(location_id.as_str());
-            }
-        }
-        let locations = match self.by_part.get_mut(part_id.as_str()) {
-            Some(locations) => locations,
-            None => self.by_part.entry(part_id.clone()).or_default(),
-        };
-        let at = match locations.get_mut(location_id.as_str()) {
-            Some(at) => at,
-            None => locations.entry(location_id.clone()).or_default(),
-        };
-        if at.step(bucket, before, after) {
-            locations.remove(location_id.as_str());
-            if locations.is_empty() {
-                self.by_part.remove(part_id.as_str());
-            }
-        }
+        step_index(
+            &mut self.by_location,
+            location_id,
+            part_id,
+            bucket,
+            before,
+            after,
+        );
+        step_index(
+            &mut self.by_part,
+            part_id,
+            location_id,
+            bucket,
+            before,
+            after,
+        );
     }
 
     /// Up to `limit` non-zero balances at one location, ordered by part, of

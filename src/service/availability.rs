@@ -123,33 +123,20 @@ impl Spares {
         }
     }
 
-    /// Ranked fulfilment options; holds nothing.
-    pub fn promise(&self, query: &PromiseQuery) -> Result<PromiseOutcome, DomainError> {
-        // A DEBUG span: when that level is off for this target, the macro
-        // returns a disabled span after one cached check, without building its
-        // fields (they borrow the query; nothing is allocated either way).
-        let span = tracing::debug_span!(
-            "promise",
-            part = %query.part_id,
-            destination = %query.destination_location_id,
-            quantity = query.quantity,
-        );
-        span.in_scope(|| {
-            let engine = self.availability()?;
-            engine.promise(query, &self.view(&engine))
-        })
-    }
-
-    /// [`Spares::promise`] with the ledger sequence it was computed at: the
-    /// last movement applied when the balances it used were read. The stock
-    /// is read in one read of the ledger ([`crate::store::Store::read_ledger`]),
-    /// so the sequence stated is exact.
+    /// Ranked fulfilment options (holds nothing), with the ledger sequence
+    /// they were computed at: the last movement applied when the balances
+    /// they used were read. The stock is read in one read of the ledger
+    /// ([`crate::store::Store::read_ledger`]), so the sequence stated is
+    /// exact.
     ///
-    /// Errors: those of [`Spares::promise`]; a storage failure.
+    /// Errors: those of [`Availability::promise`]; a storage failure.
     pub fn promise_with_sequence(
         &self,
         query: &PromiseQuery,
     ) -> Result<(PromiseOutcome, u64), StoreError> {
+        // A DEBUG span: when that level is off for this target, the macro
+        // returns a disabled span after one cached check, without building its
+        // fields (they borrow the query; nothing is allocated either way).
         let span = tracing::debug_span!(
             "promise",
             part = %query.part_id,
@@ -174,7 +161,7 @@ impl Spares {
         Ok((engine.finish_promise(&prepared, gathered), sequence))
     }
 
-    /// Promise for each line on its own, exactly as [`Spares::promise`] would
+    /// Promise for each line on its own, exactly as [`Spares::promise_with_sequence`] would
     /// answer it, all at one ledger sequence. Lines given as errors (a request
     /// line that did not convert, its field already prefixed) keep their error. Errors of the call:
     /// `OutOfRange` naming `lines` past [`MAX_BATCH_LINES`]; a storage failure.
