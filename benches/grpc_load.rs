@@ -395,10 +395,13 @@ async fn latency_table(plan: &Plan, ids: &Arc<Ids>, url: &Target, row: &mut Row)
 const BARE_IN_FLIGHT: [usize; 2] = [64, 256];
 
 /// Promise over Health/Check as served (the access log written, an API key
-/// on every call) and bare (the access log off, the server without
-/// authentication), at [`BARE_IN_FLIGHT`]; each pair in slices taking
-/// turns. By default a successful Health/Check is not logged (it stays
-/// below `info`), so the access log costs Promise alone.
+/// on every call), bare (the access log off, the server without
+/// authentication) and at the floor (a server whose Promise returns one
+/// fixed real reply, with no rules and no layers: what the gRPC stack and
+/// the reply's size alone cost), at [`BARE_IN_FLIGHT`]; each pair in slices
+/// taking turns, each ratio within one server. By default a successful
+/// Health/Check is not logged (it stays below `info`), so the access log
+/// costs Promise alone.
 async fn bare_ratio(
     plan: &Plan,
     ids: &Arc<Ids>,
@@ -407,18 +410,35 @@ async fn bare_ratio(
     log: &spares::logging::LogFilter,
 ) {
     println!();
-    println!("Promise over Health/Check with and without the access log and authentication:");
+    println!(
+        "Promise over Health/Check with and without the access log and authentication, \
+         and at the floor:"
+    );
     println!(
         "| in flight | server | Health/Check req/s | Promise req/s | ratio | \
          Health/Check CPU us | Promise CPU us | Health/Check's CPU over Promise's |"
     );
     println!("|---:|---|---:|---:|---:|---:|---:|---:|");
     let slice = plan.slice();
+    let (reply, mean_bytes) = representative_reply(ids, open).await;
+    let (canned, stop_canned, canned_server) = serve_canned(reply.clone()).await;
+    println!(
+        "(the floor row: a server with Health/Check and a Promise that answers every call with \
+         one real reply of {} bytes, cloned, through the same codec and TCP options; no \
+         rules and no layers; the replies of the cell's first {REPRESENTATIVE} requests \
+         average {mean_bytes:.0} bytes)",
+        prost::Message::encoded_len(&reply)
+    );
     let modes = [
         ("access log written, API key", served, "info"),
         (
             "access log off, no authentication",
             open,
+            "info,spares::access=off",
+        ),
+        (
+            "floor: canned reply, no rules, no layers",
+            &canned,
             "info,spares::access=off",
         ),
     ];
@@ -444,6 +464,130 @@ async fn bare_ratio(
         }
     }
     log.set("info").expect("the log filter");
+    let _ = stop_canned.send(());
+    let _ = canned_server.await;
+}
+
+/// Requests whose replies [`representative_reply`] chooses among.
+const REPRESENTATIVE: u64 = 200;
+
+/// Of the replies to the Promise cell's first [`REPRESENTATIVE`] requests
+/// (asked of `open`), the one whose size is nearest their mean, and that
+/// mean in bytes.
+async fn representative_reply(ids: &Ids, open: &Target) -> (pb::PromiseResponse, f64) {
+    use prost::Message as _;
+    let mut client = connections(open, 1).await.remove(0).availability;
+    let mut replies = Vec::new();
+    for i in 0..REPRESENTATIVE {
+        let reply = client
+            .promise(promise_request(ids, i))
+            .await
+            .expect("a promise")
+            .into_inner();
+        replies.push(reply);
+    }
+    let mean = replies.iter().map(|r| r.encoded_len() as f64).sum::<f64>() / replies.len() as f64;
+    let chosen = replies
+        .into_iter()
+        .min_by(|a, b| {
+            let off = |r: &pb::PromiseResponse| (r.encoded_len() as f64 - mean).abs();
+            off(a).total_cmp(&off(b))
+        })
+        .expect("replies");
+    (chosen, mean)
+}
+
+/// Answers every Promise with one fixed reply: what a Promise costs the
+/// gRPC stack, its codec and the reply's size alone, with none of our
+/// rules or layers.
+#[derive(Clone)]
+struct CannedPromise(Arc<pb::PromiseResponse>);
+
+impl tonic::server::UnaryService<pb::PromiseRequest> for CannedPromise {
+    type Response = pb::PromiseResponse;
+    type Future = std::future::Ready<Result<tonic::Response<pb::PromiseResponse>, tonic::Status>>;
+
+    fn call(&mut self, _request: tonic::Request<pb::PromiseRequest>) -> Self::Future {
+        std::future::ready(Ok(tonic::Response::new(pb::PromiseResponse::clone(
+            &self.0,
+        ))))
+    }
+}
+
+/// [`CannedPromise`] as the availability service (it answers Promise on any
+/// of the service's paths; the bench calls only Promise), served the way
+/// the generated server serves a unary call.
+#[derive(Clone)]
+struct CannedService(CannedPromise);
+
+impl tonic::server::NamedService for CannedService {
+    const NAME: &'static str = "spares.v1.AvailabilityService";
+}
+
+type CannedFuture = std::pin::Pin<
+    Box<
+        dyn Future<Output = Result<http::Response<tonic::body::Body>, std::convert::Infallible>>
+            + Send,
+    >,
+>;
+
+impl tower::Service<http::Request<tonic::body::Body>> for CannedService {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = CannedFuture;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        let method = self.0.clone();
+        Box::pin(async move {
+            let codec =
+                spares::api::codec::SparesCodec::<pb::PromiseResponse, pb::PromiseRequest>::default(
+                );
+            Ok(tonic::server::Grpc::new(codec).unary(method, request).await)
+        })
+    }
+}
+
+/// Starts the floor server (Health/Check and [`CannedService`], accepted
+/// sockets tuned as the real server tunes them); returns its target, the
+/// sender that stops it and its task.
+async fn serve_canned(
+    reply: pb::PromiseResponse,
+) -> (
+    Target,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    use tokio_stream::StreamExt as _;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let limits = bench_limits();
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(move |accepted| {
+        accepted.inspect(|stream| {
+            spares::api::server::tune_accepted(stream, &limits).expect("TCP options");
+        })
+    });
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(health)
+            .add_service(CannedService(CannedPromise(Arc::new(reply))))
+            .serve_with_incoming_shutdown(incoming, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("the floor server");
+    });
+    (Target::new(format!("http://{addr}"), None), stop, server)
 }
 
 /// Requests of the in-process split of a Promise (full run).
