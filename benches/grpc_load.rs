@@ -12,7 +12,12 @@
 //! GetStock of every warehouse and depot in pages of 1,000, timed. Between
 //! them, the overhead of authentication on Promise: the same calls with no
 //! credentials (a second server on the same service with `--insecure-dev`),
-//! with an API key and with a bearer JWT (ES256), side by side.
+//! with an API key and with a bearer JWT (ES256), side by side; and the
+//! floor under Promise's ratio: servers whose Promise returns one fixed
+//! reply (a real one, the same bytes in one string, an empty one, and one
+//! string of each of several sizes) with no rules and no layers, each
+//! against its own Health/Check, so the share of the gap that the gRPC
+//! stack and the reply's size take alone is read in the same run.
 //!
 //! Then the same demo on PostgreSQL, in a fresh schema of the database
 //! `SPARES_TEST_POSTGRES_URL` names (default
@@ -422,11 +427,21 @@ async fn bare_ratio(
     let slice = plan.slice();
     let (reply, mean_bytes) = representative_reply(ids, open).await;
     let (canned, stop_canned, canned_server) = serve_canned(reply.clone()).await;
+    let (empty, stop_empty, empty_server) = serve_canned(pb::PromiseResponse::default()).await;
+    // As many bytes as the real reply, in one string: the bytes without the
+    // nesting (no options, sources or legs to build, encode and decode).
+    let flat_reply = pb::PromiseResponse {
+        reason_detail: "x".repeat(prost::Message::encoded_len(&reply).saturating_sub(3)),
+        ..Default::default()
+    };
+    let flat_bytes = prost::Message::encoded_len(&flat_reply);
+    let (flat, stop_flat, flat_server) = serve_canned(flat_reply).await;
     println!(
-        "(the floor row: a server with Health/Check and a Promise that answers every call with \
-         one real reply of {} bytes, cloned, through the same codec and TCP options; no \
-         rules and no layers; the replies of the cell's first {REPRESENTATIVE} requests \
-         average {mean_bytes:.0} bytes)",
+        "(the floor rows: a server with Health/Check and a Promise that answers every call with \
+         one fixed reply, cloned, through the same codec and TCP options, with no rules and no \
+         layers; the reply is a real one of {} bytes (the replies of the cell's first \
+         {REPRESENTATIVE} requests average {mean_bytes:.0} bytes), one string field of \
+         {flat_bytes} bytes in all, or an empty one)",
         prost::Message::encoded_len(&reply)
     );
     let modes = [
@@ -437,8 +452,18 @@ async fn bare_ratio(
             "info,spares::access=off",
         ),
         (
-            "floor: canned reply, no rules, no layers",
+            "floor: a real reply, canned; no rules, no layers",
             &canned,
+            "info,spares::access=off",
+        ),
+        (
+            "floor: the same bytes in one string; no rules, no layers",
+            &flat,
+            "info,spares::access=off",
+        ),
+        (
+            "floor: an empty reply; no rules, no layers",
+            &empty,
             "info,spares::access=off",
         ),
     ];
@@ -464,8 +489,64 @@ async fn bare_ratio(
         }
     }
     log.set("info").expect("the log filter");
-    let _ = stop_canned.send(());
-    let _ = canned_server.await;
+    for (stop, server) in [
+        (stop_canned, canned_server),
+        (stop_flat, flat_server),
+        (stop_empty, empty_server),
+    ] {
+        let _ = stop.send(());
+        let _ = server.await;
+    }
+}
+
+/// Reply sizes (bytes) of [`floor_by_size`].
+const FLOOR_SIZES: [usize; 9] = [0, 100, 200, 250, 262, 300, 400, 1000, 1100];
+
+/// The floor server's Promise over its Health/Check at 64 in flight, with a
+/// reply of one string field of each of [`FLOOR_SIZES`] bytes: where in
+/// the reply's size the gRPC stack's cost steps up.
+async fn floor_by_size(plan: &Plan) {
+    let slice = plan.slice();
+    let ids = Ids {
+        parts: vec!["P".into()],
+        stores: vec!["S".into()],
+        warehouses: Vec::new(),
+    };
+    let ids = Arc::new(ids);
+    println!("The floor server's Promise with a reply of one string field, at 64 in flight:");
+    println!(
+        "| reply bytes | Health/Check req/s | Promise req/s | ratio | Health/Check CPU us | Promise CPU us |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|");
+    for size in FLOOR_SIZES {
+        let reply = pb::PromiseResponse {
+            reason_detail: "x".repeat(size.saturating_sub(3)),
+            ..Default::default()
+        };
+        let bytes = prost::Message::encoded_len(&reply);
+        let (target, stop, server) = serve_canned(reply).await;
+        let clients = connections(&target, 2).await;
+        let (mut health, mut promise) = (Cell::default(), Cell::default());
+        for _ in 0..ROUNDS {
+            health.absorb(run_cell(&slice, &ids, &clients, "Health/Check", 64).await);
+            promise.absorb(run_cell(&slice, &ids, &clients, "Promise", 64).await);
+        }
+        assert_eq!(
+            health.errors + promise.errors,
+            0,
+            "{size} bytes: calls failed"
+        );
+        println!(
+            "| {bytes} | {:.0} | {:.0} | {:.2} | {:.1} | {:.1} |",
+            health.rate(),
+            promise.rate(),
+            promise.rate() / health.rate(),
+            health.cpu_us_per_request(),
+            promise.cpu_us_per_request(),
+        );
+        let _ = stop.send(());
+        let _ = server.await;
+    }
 }
 
 /// Requests whose replies [`representative_reply`] chooses among.
@@ -1246,6 +1327,7 @@ async fn every_read(
     );
     let open = Target::new(format!("http://{open_addr}"), None);
     bare_ratio(plan, ids, url, &open, &logged.filter).await;
+    floor_by_size(plan).await;
     promise_split(in_process, ids, split_requests(plan)).await;
     let modes = [
         (
@@ -1398,13 +1480,18 @@ async fn run(plan: Plan, full: bool, postgres: Result<&PgSchema, &str>, logged: 
     // `SPARES_LOAD_ONLY=movements` runs only the RecordMovements figures,
     // `SPARES_LOAD_ONLY=split` only the in-process split of a Promise,
     // `SPARES_LOAD_ONLY=bare` only Promise over Health/Check with and
-    // without the access log and authentication,
+    // without the access log and authentication and at the floor,
+    // `SPARES_LOAD_ONLY=sizes` only the floor by the reply's size,
     // `SPARES_LOAD_ONLY=<rpc>` only that RPC's latency rows (to profile
     // them); anything else runs everything.
     let only_movements = std::env::var("SPARES_LOAD_ONLY").is_ok_and(|v| v == "movements");
     if std::env::var("SPARES_LOAD_ONLY").is_ok_and(|v| v == "bare") {
         let open = Target::new(format!("http://{open_addr}"), None);
         bare_ratio(&plan, &ids, &url, &open, &logged.filter).await;
+        return;
+    }
+    if std::env::var("SPARES_LOAD_ONLY").is_ok_and(|v| v == "sizes") {
+        floor_by_size(&plan).await;
         return;
     }
     if std::env::var("SPARES_LOAD_ONLY").is_ok_and(|v| v == "split") {
