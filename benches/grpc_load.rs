@@ -503,9 +503,21 @@ async fn bare_ratio(
 const FLOOR_SIZES: [usize; 9] = [0, 100, 200, 250, 262, 300, 400, 1000, 1100];
 
 /// The floor server's Promise over its Health/Check at 64 in flight, with a
-/// reply of one string field of each of [`FLOOR_SIZES`] bytes: where in
-/// the reply's size the gRPC stack's cost steps up.
+/// reply of one string field of each of [`FLOOR_SIZES`] bytes (or of
+/// `SPARES_LOAD_FLOOR_SIZES`, a comma-separated list, to repeat sizes in
+/// turn): where in the reply's size the gRPC stack's cost steps up.
 async fn floor_by_size(plan: &Plan) {
+    let sizes: Vec<usize> = match std::env::var("SPARES_LOAD_FLOOR_SIZES") {
+        Ok(list) => list
+            .split(',')
+            .map(|s| {
+                s.trim()
+                    .parse()
+                    .expect("SPARES_LOAD_FLOOR_SIZES: a list of byte counts")
+            })
+            .collect(),
+        Err(_) => FLOOR_SIZES.to_vec(),
+    };
     let slice = plan.slice();
     let ids = Ids {
         parts: vec!["P".into()],
@@ -518,7 +530,7 @@ async fn floor_by_size(plan: &Plan) {
         "| reply bytes | Health/Check req/s | Promise req/s | ratio | Health/Check CPU us | Promise CPU us |"
     );
     println!("|---:|---:|---:|---:|---:|---:|");
-    for size in FLOOR_SIZES {
+    for size in sizes {
         let reply = pb::PromiseResponse {
             reason_detail: "x".repeat(size.saturating_sub(3)),
             ..Default::default()
