@@ -674,9 +674,12 @@ async fn serve_canned(
         tonic::transport::Server::builder()
             .add_service(health)
             .add_service(CannedService(CannedPromise(Arc::new(reply))))
-            .serve_with_incoming_shutdown(incoming, async {
-                let _ = stopped.await;
-            })
+            .serve_with_incoming_shutdown(
+                incoming.map(|accepted| accepted.map(spares::api::server::Unvectored)),
+                async {
+                    let _ = stopped.await;
+                },
+            )
             .await
             .expect("the floor server");
     });
