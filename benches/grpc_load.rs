@@ -1357,6 +1357,13 @@ async fn every_read(
     ];
     auth_overhead(plan, ids, &modes).await;
     println!();
+    stock_table(ids, url, in_process).await;
+}
+
+/// GetStock of every warehouse and depot in pages of 1,000, timed over
+/// [`STOCK_PASSES`] passes, with the server's own share measured in
+/// process.
+async fn stock_table(ids: &Ids, url: &Target, in_process: &Arc<spares::service::Spares>) {
     // Five passes, each on a fresh connection: the median is the figure
     // (one pass on this shared machine moves by half between runs).
     let mut passes = Vec::new();
@@ -1497,12 +1504,17 @@ async fn run(plan: Plan, full: bool, postgres: Result<&PgSchema, &str>, logged: 
     // `SPARES_LOAD_ONLY=bare` only Promise over Health/Check with and
     // without the access log and authentication and at the floor,
     // `SPARES_LOAD_ONLY=sizes` only the floor by the reply's size,
+    // `SPARES_LOAD_ONLY=stock` only GetStock of every warehouse and depot,
     // `SPARES_LOAD_ONLY=<rpc>` only that RPC's latency rows (to profile
     // them); anything else runs everything.
     let only_movements = std::env::var("SPARES_LOAD_ONLY").is_ok_and(|v| v == "movements");
     if std::env::var("SPARES_LOAD_ONLY").is_ok_and(|v| v == "bare") {
         let open = Target::new(format!("http://{open_addr}"), None);
         bare_ratio(&plan, &ids, &url, &open, &logged.filter).await;
+        return;
+    }
+    if std::env::var("SPARES_LOAD_ONLY").is_ok_and(|v| v == "stock") {
+        stock_table(&ids, &url, &in_process).await;
         return;
     }
     if std::env::var("SPARES_LOAD_ONLY").is_ok_and(|v| v == "sizes") {
