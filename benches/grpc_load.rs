@@ -675,7 +675,7 @@ async fn serve_canned(
             .add_service(health)
             .add_service(CannedService(CannedPromise(Arc::new(reply))))
             .serve_with_incoming_shutdown(
-                incoming.map(|accepted| accepted.map(spares::api::server::Unvectored)),
+                incoming.map(|accepted| accepted.map(spares::api::conn::Batched::new)),
                 async {
                     let _ = stopped.await;
                 },

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod availability;
 pub mod client_certificate;
 pub mod codec;
+pub mod conn;
 pub mod convert;
 pub mod gate;
 pub mod inputs;

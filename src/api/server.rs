@@ -9,6 +9,7 @@ use super::access_log::AccessLogLayer;
 use super::admin::AdminApi;
 use super::audit::AuditLayer;
 use super::availability::AvailabilityApi;
+use super::conn::Batched;
 use super::gate::{GateLayer, GateSettings};
 use super::inventory::InventoryApi;
 use super::network::NetworkApi;
@@ -241,78 +242,6 @@ where
     }
 }
 
-/// A served connection, as HTTP/2 sees it: the connection itself in every
-/// respect but one, that it reports no vectored writes.
-///
-/// h2 copies a DATA frame's payload into its write buffer, beside other
-/// streams' frames, when the payload is under a threshold, and otherwise
-/// keeps the payload apart and must write it out before it can buffer
-/// another frame of any stream. The threshold is 256 bytes on a connection
-/// that reports vectored writes (a TCP or TLS stream does) and 1,024 bytes
-/// on one that does not. Replies of 256-1,023 bytes are most of this API's
-/// answers (a Promise is about 400), and with the lower threshold each cost
-/// its connection an extra write syscall, the trailers waiting behind it:
-/// Promise's floor fell from Health/Check's rate to 0.7-0.85 of it (see
-/// `benches/grpc_load.rs`, `SPARES_LOAD_ONLY=sizes`). Frames of 1,024 bytes
-/// and more are still kept apart (not copied), and written in two writes
-/// where a vectored write would take one.
-#[derive(Debug)]
-pub struct Unvectored<IO>(pub IO);
-
-impl<IO: Connected> Connected for Unvectored<IO> {
-    type ConnectInfo = IO::ConnectInfo;
-
-    fn connect_info(&self) -> Self::ConnectInfo {
-        self.0.connect_info()
-    }
-}
-
-impl<IO: AsyncRead + Unpin> AsyncRead for Unvectored<IO> {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl<IO: AsyncWrite + Unpin> AsyncWrite for Unvectored<IO> {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        false
-    }
-
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
-    }
-}
-
 /// Serves every service on `incoming` (plain TCP or TLS connections) until
 /// `shutdown` resolves.
 async fn serve_connections<I, IO>(
@@ -422,7 +351,10 @@ where
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(max),
         )
-        .serve_with_incoming_shutdown(incoming.map(|accepted| accepted.map(Unvectored)), shutdown);
+        .serve_with_incoming_shutdown(
+            incoming.map(|accepted| accepted.map(Batched::new)),
+            shutdown,
+        );
     // In-flight requests get `grace` once the shutdown begins; a request that
     // takes longer is cut off rather than holding the exit.
     let drain_bound = async {
@@ -461,64 +393,5 @@ async fn expire_reservations(spares: Arc<Spares>) {
             Ok(Err(error)) => tracing::warn!(%error, "expiring reservations failed"),
             _ => {}
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Unvectored;
-    use std::io::IoSlice;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::{TcpListener, TcpStream};
-    use tonic::transport::server::Connected;
-
-    /// A connected pair: (the accepted side, the client side).
-    async fn pair() -> (TcpStream, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (accepted, _) = listener.accept().await.unwrap();
-        (accepted, client)
-    }
-
-    #[tokio::test]
-    async fn an_unvectored_connection_reports_no_vectored_writes_and_passes_everything_through() {
-        let (accepted, mut client) = pair().await;
-        assert!(
-            tokio::io::AsyncWrite::is_write_vectored(&accepted),
-            "a TCP stream reports vectored writes, which is what the wrapper hides"
-        );
-        let client_addr = client.local_addr().unwrap();
-        let mut served = Unvectored(accepted);
-        assert!(!tokio::io::AsyncWrite::is_write_vectored(&served));
-        // The connection's details are the stream's (the access log's peer).
-        assert_eq!(served.connect_info().remote_addr(), Some(client_addr));
-
-        // Both ways, plain and vectored writes, flush and shutdown reach it.
-        served.write_all(b"head ").await.unwrap();
-        let slices = [IoSlice::new(b"vec"), IoSlice::new(b"tored")];
-        let mut sent = 0;
-        while sent < 8 {
-            let n = served.write_vectored(&slices).await.unwrap();
-            assert!(n > 0);
-            sent += n;
-            if sent < 8 {
-                // A partial vectored write: send the rest plainly.
-                served.write_all(&b"vectored"[sent..]).await.unwrap();
-                sent = 8;
-            }
-        }
-        served.flush().await.unwrap();
-        served.shutdown().await.unwrap();
-        let mut got = Vec::new();
-        client.read_to_end(&mut got).await.unwrap();
-        assert_eq!(got, b"head vectored");
-
-        client.write_all(b"reply").await.unwrap();
-        drop(client);
-        let mut back = Vec::new();
-        served.read_to_end(&mut back).await.unwrap();
-        assert_eq!(back, b"reply");
     }
 }
