@@ -471,11 +471,7 @@ async fn bare_ratio(
         for (label, target, directive) in modes {
             log.set(directive).expect("the log filter");
             let clients = connections(target, n.div_ceil(PER_CONNECTION)).await;
-            let (mut health, mut promise) = (Cell::default(), Cell::default());
-            for _ in 0..ROUNDS {
-                health.absorb(run_cell(&slice, ids, &clients, "Health/Check", n).await);
-                promise.absorb(run_cell(&slice, ids, &clients, "Promise", n).await);
-            }
+            let (health, promise) = health_and_promise(&slice, ids, &clients, n).await;
             assert_eq!(health.errors + promise.errors, 0, "{label}: calls failed");
             println!(
                 "| {n} | {label} | {:.0} | {:.0} | {:.2} | {:.1} | {:.1} | {:.2} |",
@@ -499,6 +495,22 @@ async fn bare_ratio(
     }
 }
 
+/// Health/Check and Promise at `n` in flight on `clients`, in [`ROUNDS`]
+/// slices taking turns.
+async fn health_and_promise(
+    slice: &Plan,
+    ids: &Arc<Ids>,
+    clients: &[Clients],
+    n: usize,
+) -> (Cell, Cell) {
+    let (mut health, mut promise) = (Cell::default(), Cell::default());
+    for _ in 0..ROUNDS {
+        health.absorb(run_cell(slice, ids, clients, "Health/Check", n).await);
+        promise.absorb(run_cell(slice, ids, clients, "Promise", n).await);
+    }
+    (health, promise)
+}
+
 /// Reply sizes (bytes) of [`floor_by_size`].
 const FLOOR_SIZES: [usize; 9] = [0, 100, 200, 250, 262, 300, 400, 1000, 1100];
 
@@ -519,12 +531,11 @@ async fn floor_by_size(plan: &Plan) {
         Err(_) => FLOOR_SIZES.to_vec(),
     };
     let slice = plan.slice();
-    let ids = Ids {
+    let ids = Arc::new(Ids {
         parts: vec!["P".into()],
         stores: vec!["S".into()],
         warehouses: Vec::new(),
-    };
-    let ids = Arc::new(ids);
+    });
     println!("The floor server's Promise with a reply of one string field, at 64 in flight:");
     println!(
         "| reply bytes | Health/Check req/s | Promise req/s | ratio | Health/Check CPU us | Promise CPU us |"
@@ -538,11 +549,7 @@ async fn floor_by_size(plan: &Plan) {
         let bytes = prost::Message::encoded_len(&reply);
         let (target, stop, server) = serve_canned(reply).await;
         let clients = connections(&target, 2).await;
-        let (mut health, mut promise) = (Cell::default(), Cell::default());
-        for _ in 0..ROUNDS {
-            health.absorb(run_cell(&slice, &ids, &clients, "Health/Check", 64).await);
-            promise.absorb(run_cell(&slice, &ids, &clients, "Promise", 64).await);
-        }
+        let (health, promise) = health_and_promise(&slice, &ids, &clients, 64).await;
         assert_eq!(
             health.errors + promise.errors,
             0,
@@ -662,12 +669,10 @@ async fn serve_canned(
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let limits = bench_limits();
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(move |accepted| {
-        accepted.inspect(|stream| {
-            spares::api::server::tune_accepted(stream, &limits).expect("TCP options");
-        })
-    });
+    let incoming = spares::api::server::tuned_connections(
+        tokio_stream::wrappers::TcpListenerStream::new(listener),
+        bench_limits(),
+    );
     let (_reporter, health) = tonic_health::server::health_reporter();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {

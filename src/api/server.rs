@@ -187,6 +187,25 @@ pub fn tune_accepted(stream: &TcpStream, limits: &Limits) -> std::io::Result<()>
     socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive)
 }
 
+/// `accepted` with [`tune_accepted`] applied to each connection; one whose
+/// options cannot be set is still passed on (it works, only slower) and
+/// the failure is logged.
+pub fn tuned_connections<S>(
+    accepted: S,
+    limits: Limits,
+) -> impl Stream<Item = std::io::Result<TcpStream>> + Send + 'static
+where
+    S: Stream<Item = std::io::Result<TcpStream>> + Send + 'static,
+{
+    accepted.map(move |accepted| {
+        accepted.inspect(|stream| {
+            if let Err(error) = tune_accepted(stream, &limits) {
+                tracing::warn!(%error, "cannot set TCP options on an accepted connection");
+            }
+        })
+    })
+}
+
 /// Serves `spares` on a stream of accepted connections until `shutdown`
 /// resolves, with [`Security::default`]; see [`serve_incoming_with`].
 pub async fn serve_incoming<S>(
@@ -225,14 +244,7 @@ where
         );
     }
     let limits = spares.limits().clone();
-    let tuning = limits.clone();
-    let tuned = accepted.map(move |accepted| {
-        accepted.inspect(|stream| {
-            if let Err(error) = tune_accepted(stream, &tuning) {
-                tracing::warn!(%error, "cannot set TCP options on an accepted connection");
-            }
-        })
-    });
+    let tuned = tuned_connections(accepted, limits.clone());
     match security.tls {
         None => serve_connections(spares, tuned, shutdown, gate).await,
         Some(tls) => {
