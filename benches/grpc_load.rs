@@ -511,6 +511,170 @@ async fn health_and_promise(
     (health, promise)
 }
 
+/// Pairs of the paired-ratio table in a full run (`SPARES_LOAD_PAIRS`
+/// overrides); a test-mode run makes 3.
+const PAIRS: usize = 16;
+
+/// Promise's req/s over Health/Check's, pair by pair: [`PAIRS`] pairs of
+/// slices (each a sixth of a cell, Health/Check first in even pairs and
+/// Promise first in odd ones, so drift in the machine's load falls on both
+/// sides), at [`BARE_IN_FLIGHT`] on the server as served (access log
+/// written, API key), bare (access log off, no authentication) and on the
+/// floor server answering one canned real reply (see [`bare_ratio`]). Prints
+/// the median of the per-pair ratios with a distribution-free 95% interval
+/// of that median, and the extremes: whether a goal such as 0.8 lies
+/// inside what this harness can tell apart.
+async fn paired_ratio(
+    plan: &Plan,
+    ids: &Arc<Ids>,
+    served: &Target,
+    open: &Target,
+    log: &spares::logging::LogFilter,
+) {
+    let pairs = std::env::var("SPARES_LOAD_PAIRS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&p| p > 0)
+        .unwrap_or(if plan.cell >= Duration::from_secs(1) {
+            PAIRS
+        } else {
+            3
+        });
+    let slice = Plan {
+        cell: plan.cell / 6,
+        max_requests: plan.max_requests.div_ceil(6),
+        demo: plan.demo.clone(),
+        movement_batches: plan.movement_batches,
+    };
+    println!();
+    println!(
+        "Promise over Health/Check pair by pair: {pairs} pairs of {:.2}-s slices, the order \
+         alternating; the median of the per-pair ratios with its 95% interval (order \
+         statistics), and the lowest and highest pair:",
+        slice.cell.as_secs_f64()
+    );
+    println!(
+        "| in flight | server | pairs | median | 95% interval of the median | lowest | highest | load average after |"
+    );
+    println!("|---:|---|---:|---:|---|---:|---:|---|");
+    let (reply, _) = representative_reply(ids, open).await;
+    let (canned, stop_canned, canned_server) = serve_canned(reply).await;
+    let modes = [
+        ("access log written, API key", served, "info"),
+        (
+            "access log off, no authentication",
+            open,
+            "info,spares::access=off",
+        ),
+        (
+            "floor: a real reply, canned; no rules, no layers",
+            &canned,
+            "info,spares::access=off",
+        ),
+    ];
+    for n in BARE_IN_FLIGHT {
+        for (label, target, directive) in modes {
+            log.set(directive).expect("the log filter");
+            let clients = connections(target, n.div_ceil(PER_CONNECTION)).await;
+            let mut ratios = Vec::with_capacity(pairs);
+            for pair in 0..pairs {
+                let (health, promise) = if pair % 2 == 0 {
+                    let health = run_cell(&slice, ids, &clients, "Health/Check", n).await;
+                    (health, run_cell(&slice, ids, &clients, "Promise", n).await)
+                } else {
+                    let promise = run_cell(&slice, ids, &clients, "Promise", n).await;
+                    (
+                        run_cell(&slice, ids, &clients, "Health/Check", n).await,
+                        promise,
+                    )
+                };
+                assert_eq!(health.errors + promise.errors, 0, "{label}: calls failed");
+                ratios.push(promise.rate() / health.rate());
+            }
+            let summary = median_interval(&mut ratios);
+            println!(
+                "| {n} | {label} | {pairs} | {:.2} | {:.2}-{:.2} | {:.2} | {:.2} | {} |",
+                summary.median,
+                summary.low,
+                summary.high,
+                ratios[0],
+                ratios[ratios.len() - 1],
+                load_average()
+            );
+        }
+    }
+    log.set("info").expect("the log filter");
+    let _ = stop_canned.send(());
+    let _ = canned_server.await;
+}
+
+/// [`median_interval`] on samples whose answer is known (ranks 4 and 13 of
+/// 16 bound the median at 97.9%; 5 values are too few for any interval).
+fn check_median_interval() {
+    let mut sixteen: Vec<f64> = (1..=16).rev().map(f64::from).collect();
+    let got = median_interval(&mut sixteen);
+    assert_eq!(
+        got,
+        MedianInterval {
+            median: 8.5,
+            low: 4.0,
+            high: 13.0
+        }
+    );
+    let mut five = [0.9, 0.7, 0.8, 0.6, 1.0];
+    let got = median_interval(&mut five);
+    assert_eq!(
+        got,
+        MedianInterval {
+            median: 0.8,
+            low: 0.6,
+            high: 1.0
+        }
+    );
+}
+
+/// A median and a distribution-free interval for it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct MedianInterval {
+    median: f64,
+    low: f64,
+    high: f64,
+}
+
+/// Sorts `values` and returns their median with the order-statistics
+/// interval [x(k), x(n+1-k)] for the median, k the largest rank with
+/// P(Binomial(n, 1/2) < k) <= 2.5% (at least 95% coverage; with fewer than
+/// 6 values no such k exists and the interval is the whole range).
+fn median_interval(values: &mut [f64]) -> MedianInterval {
+    assert!(!values.is_empty(), "no values");
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    let median = if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    };
+    // P(B < k) for B ~ Binomial(n, 1/2), accumulated term by term.
+    let mut k = 0usize;
+    let mut below = 0.0f64;
+    let mut term = 0.5f64.powi(i32::try_from(n).expect("pairs fit i32"));
+    for j in 0..n {
+        // `below` is P(B < j) here; rank j+1 is allowed when P(B < j+1) <= 2.5%.
+        below += term;
+        if below > 0.025 {
+            break;
+        }
+        k = j + 1;
+        term *= (n - j) as f64 / (j + 1) as f64;
+    }
+    let (low, high) = if k == 0 {
+        (values[0], values[n - 1])
+    } else {
+        (values[k - 1], values[n - k])
+    };
+    MedianInterval { median, low, high }
+}
+
 /// Reply sizes (bytes) of [`floor_by_size`].
 const FLOOR_SIZES: [usize; 9] = [0, 100, 200, 250, 262, 300, 400, 1000, 1100];
 
@@ -1268,6 +1432,7 @@ fn load_average() -> String {
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` does not.
     let full = std::env::args().any(|a| a == "--bench");
+    check_median_interval();
     let seconds: f64 = std::env::var("SPARES_LOAD_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -1347,6 +1512,7 @@ async fn every_read(
     );
     let open = Target::new(format!("http://{open_addr}"), None);
     bare_ratio(plan, ids, url, &open, &logged.filter).await;
+    paired_ratio(plan, ids, url, &open, &logged.filter).await;
     floor_by_size(plan).await;
     promise_split(in_process, ids, split_requests(plan)).await;
     let modes = [
@@ -1508,6 +1674,8 @@ async fn run(plan: Plan, full: bool, postgres: Result<&PgSchema, &str>, logged: 
     // `SPARES_LOAD_ONLY=split` only the in-process split of a Promise,
     // `SPARES_LOAD_ONLY=bare` only Promise over Health/Check with and
     // without the access log and authentication and at the floor,
+    // `SPARES_LOAD_ONLY=pairs` only the paired ratios of Promise to
+    // Health/Check (`SPARES_LOAD_PAIRS` pairs),
     // `SPARES_LOAD_ONLY=sizes` only the floor by the reply's size,
     // `SPARES_LOAD_ONLY=stock` only GetStock of every warehouse and depot,
     // `SPARES_LOAD_ONLY=<rpc>` only that RPC's latency rows (to profile
@@ -1516,6 +1684,11 @@ async fn run(plan: Plan, full: bool, postgres: Result<&PgSchema, &str>, logged: 
     if std::env::var("SPARES_LOAD_ONLY").is_ok_and(|v| v == "bare") {
         let open = Target::new(format!("http://{open_addr}"), None);
         bare_ratio(&plan, &ids, &url, &open, &logged.filter).await;
+        return;
+    }
+    if std::env::var("SPARES_LOAD_ONLY").is_ok_and(|v| v == "pairs") {
+        let open = Target::new(format!("http://{open_addr}"), None);
+        paired_ratio(&plan, &ids, &url, &open, &logged.filter).await;
         return;
     }
     if std::env::var("SPARES_LOAD_ONLY").is_ok_and(|v| v == "stock") {
