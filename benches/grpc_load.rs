@@ -512,7 +512,8 @@ async fn health_and_promise(
 }
 
 /// Pairs of the paired-ratio table in a full run (`SPARES_LOAD_PAIRS`
-/// overrides); a test-mode run makes 3.
+/// overrides); a test-mode run (whose cells stop at a request count)
+/// makes 3.
 const PAIRS: usize = 16;
 
 /// Promise's req/s over Health/Check's, pair by pair: [`PAIRS`] pairs of
@@ -535,7 +536,7 @@ async fn paired_ratio(
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
         .filter(|&p| p > 0)
-        .unwrap_or(if plan.cell >= Duration::from_secs(1) {
+        .unwrap_or(if plan.max_requests == u64::MAX {
             PAIRS
         } else {
             3
