@@ -84,9 +84,14 @@ struct Plan {
 impl Plan {
     /// One of [`ROUNDS`] slices of a cell of this plan.
     fn slice(&self) -> Plan {
+        self.part(ROUNDS)
+    }
+
+    /// One of `parts` equal parts of a cell of this plan.
+    fn part(&self, parts: u32) -> Plan {
         Plan {
-            cell: self.cell / ROUNDS,
-            max_requests: self.max_requests.div_ceil(u64::from(ROUNDS)),
+            cell: self.cell / parts,
+            max_requests: self.max_requests.div_ceil(u64::from(parts)),
             demo: self.demo.clone(),
             movement_batches: self.movement_batches,
         }
@@ -444,18 +449,11 @@ async fn bare_ratio(
          {flat_bytes} bytes in all, or an empty one)",
         prost::Message::encoded_len(&reply)
     );
+    let [as_served, bare, floor] = served_bare_floor(served, open, &canned);
     let modes = [
-        ("access log written, API key", served, "info"),
-        (
-            "access log off, no authentication",
-            open,
-            "info,spares::access=off",
-        ),
-        (
-            "floor: a real reply, canned; no rules, no layers",
-            &canned,
-            "info,spares::access=off",
-        ),
+        as_served,
+        bare,
+        floor,
         (
             "floor: the same bytes in one string; no rules, no layers",
             &flat,
@@ -493,6 +491,26 @@ async fn bare_ratio(
         let _ = stop.send(());
         let _ = server.await;
     }
+}
+
+/// The servers both ratio tables compare, as (label, target, log filter):
+/// as served (access log written, API key), bare (access log off, no
+/// authentication) and the floor server answering a canned real reply.
+fn served_bare_floor<'a>(
+    served: &'a Target,
+    open: &'a Target,
+    canned: &'a Target,
+) -> [(&'static str, &'a Target, &'static str); 3] {
+    const QUIET: &str = "info,spares::access=off";
+    [
+        ("access log written, API key", served, "info"),
+        ("access log off, no authentication", open, QUIET),
+        (
+            "floor: a real reply, canned; no rules, no layers",
+            canned,
+            QUIET,
+        ),
+    ]
 }
 
 /// Health/Check and Promise at `n` in flight on `clients`, in [`ROUNDS`]
@@ -541,12 +559,7 @@ async fn paired_ratio(
         } else {
             3
         });
-    let slice = Plan {
-        cell: plan.cell / 6,
-        max_requests: plan.max_requests.div_ceil(6),
-        demo: plan.demo.clone(),
-        movement_batches: plan.movement_batches,
-    };
+    let slice = plan.part(6);
     println!();
     println!(
         "Promise over Health/Check pair by pair: {pairs} pairs of {:.2}-s slices, the order \
@@ -560,21 +573,8 @@ async fn paired_ratio(
     println!("|---:|---|---:|---:|---|---:|---:|---|");
     let (reply, _) = representative_reply(ids, open).await;
     let (canned, stop_canned, canned_server) = serve_canned(reply).await;
-    let modes = [
-        ("access log written, API key", served, "info"),
-        (
-            "access log off, no authentication",
-            open,
-            "info,spares::access=off",
-        ),
-        (
-            "floor: a real reply, canned; no rules, no layers",
-            &canned,
-            "info,spares::access=off",
-        ),
-    ];
     for n in BARE_IN_FLIGHT {
-        for (label, target, directive) in modes {
+        for (label, target, directive) in served_bare_floor(served, open, &canned) {
             log.set(directive).expect("the log filter");
             let clients = connections(target, n.div_ceil(PER_CONNECTION)).await;
             let mut ratios = Vec::with_capacity(pairs);
@@ -655,19 +655,13 @@ fn median_interval(values: &mut [f64]) -> MedianInterval {
     } else {
         (values[n / 2 - 1] + values[n / 2]) / 2.0
     };
-    // P(B < k) for B ~ Binomial(n, 1/2), accumulated term by term.
-    let mut k = 0usize;
-    let mut below = 0.0f64;
-    let mut term = 0.5f64.powi(i32::try_from(n).expect("pairs fit i32"));
-    for j in 0..n {
-        // `below` is P(B < j) here; rank j+1 is allowed when P(B < j+1) <= 2.5%.
-        below += term;
-        if below > 0.025 {
-            break;
-        }
-        k = j + 1;
-        term *= (n - j) as f64 / (j + 1) as f64;
-    }
+    // Rank k is allowed when P(B < k) = P(B <= k - 1) <= 2.5%.
+    use statrs::distribution::{Binomial, DiscreteCDF as _};
+    let binomial = Binomial::new(0.5, n as u64).expect("a binomial of p = 1/2");
+    let k = (1..=n / 2)
+        .take_while(|&k| binomial.cdf(k as u64 - 1) <= 0.025)
+        .last()
+        .unwrap_or(0);
     let (low, high) = if k == 0 {
         (values[0], values[n - 1])
     } else {
